@@ -1,0 +1,31 @@
+"""Options and output helpers shared by the CLI modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+SPEC_OPTION = typer.Option(
+    None, "--spec", help="Spec file (default: ./imagebuild.toml, else the built-in default).",
+    dir_okay=False,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def load(spec_path: Optional[Path]):
+    """Load the spec the user pointed at (errors are one-line SpecErrors)."""
+    from imagebuild.spec import load_spec
+
+    return load_spec(spec_path)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,1 @@
+"""CLI: pod commands (see the library module for the logic)."""

@@ -1,0 +1,1 @@
+"""CLI: push commands (see the library module for the logic)."""

@@ -1,0 +1,1 @@
+"""CLI: run commands (see the library module for the logic)."""

@@ -1,0 +1,41 @@
+# Sourced at the start of every downloading RUN step. It exposes the build
+# secrets BuildKit mounted for that step (never copied into a layer) to apt,
+# pip, uv, npm and curl, and records resolved versions for the image labels.
+
+if [ -s /run/secrets/ca_bundle ]; then
+    # A CA bundle for TLS-intercepting proxies: every client reads one of these.
+    export SSL_CERT_FILE=/run/secrets/ca_bundle \
+        REQUESTS_CA_BUNDLE=/run/secrets/ca_bundle \
+        CURL_CA_BUNDLE=/run/secrets/ca_bundle \
+        PIP_CERT=/run/secrets/ca_bundle \
+        NODE_EXTRA_CA_CERTS=/run/secrets/ca_bundle \
+        npm_config_cafile=/run/secrets/ca_bundle
+    APT_TLS="-o Acquire::https::CAInfo=/run/secrets/ca_bundle"
+else
+    APT_TLS=""
+fi
+
+# Other secrets (private index URLs, tokens) become variables of the same name.
+for _secret in /run/secrets/*; do
+    [ -f "$_secret" ] || continue
+    _name=$(basename "$_secret")
+    case "$_name" in
+        ca_bundle) ;;
+        *[!A-Za-z0-9_]*) ;;
+        *) export "$_name=$(cat "$_secret")" ;;
+    esac
+done
+unset _secret _name
+
+# apt without recommends, quietly, trusting the CA bundle when one was given.
+apt_install() {
+    # shellcheck disable=SC2086
+    apt-get $APT_TLS update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get $APT_TLS install -y -qq --no-install-recommends "$@"
+}
+
+# record_version LAYER KEY VALUE: what a layer resolved, read back into labels.
+record_version() {
+    mkdir -p /usr/local/share/imagebuild/versions
+    printf '%s=%s\n' "$2" "$3" >> "/usr/local/share/imagebuild/versions/$1"
+}

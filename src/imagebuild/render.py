@@ -1,0 +1,213 @@
+"""Render the layered Dockerfiles of a spec and plan their content-hash tags.
+
+Each layer is its own image built FROM the previous one. Its tag is a hash of
+(parent reference, rendered Dockerfile, files in its build context), so the tag
+changes exactly when the layer's inputs change and an existing tag is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import jinja2
+
+from imagebuild import __version__
+from imagebuild.spec import Spec
+
+LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
+
+# Apt packages every pod needs, on Ubuntu and Debian alike.
+BASE_APT_PACKAGES = (
+    "openssh-server", "tmux", "git", "git-lfs", "curl", "ca-certificates", "build-essential",
+    "python3", "python3-venv", "rsync", "less", "nano", "procps", "sudo", "locales",
+    "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
+    "libxext6", "libosmesa6", "tini",
+)
+DEV_UID = 1000
+SECRET_CA_BUNDLE = "ca_bundle"
+
+# Build-context files of each layer: (path in the context, packaged source file).
+_CONTEXT_FILES = {
+    "system": [
+        ("build-env.sh", "files/build-env.sh"),
+        ("nvidia_icd.json", "files/nvidia_icd.json"),
+        ("10_nvidia.json", "files/10_nvidia.json"),
+        ("nvidia_layers.json", "files/nvidia_layers.json"),
+    ],
+    "node": [("install-node.py", "files/install-node.py")],
+}
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    parent: str
+    dockerfile: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.parent, self.dockerfile):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        for path in sorted(self.files):
+            digest.update(path.encode() + b"\0" + self.files[path] + b"\0")
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    layer: Layer
+    image: str  # name:tag this layer is built as
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def tag(self) -> str:
+        return self.image.rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    spec: Spec
+    layers: list[LayerPlan]
+
+    @property
+    def final(self) -> LayerPlan:
+        return self.layers[-1]
+
+    @property
+    def image(self) -> str:
+        """The exact image of this spec: name:<content hash>."""
+        return self.final.image
+
+    @property
+    def version_image(self) -> str:
+        return f"{self.spec.image.name}:{self.spec.image.version}"
+
+    def layer(self, name: str) -> LayerPlan:
+        for plan in self.layers:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+    def to_json(self) -> dict:
+        return {
+            "image": self.image,
+            "base": self.spec.image.base,
+            "layers": [
+                {"name": p.name, "image": p.image, "tag": p.tag, "parent": p.layer.parent}
+                for p in self.layers
+            ],
+        }
+
+
+def _package_file(relative: str) -> bytes:
+    return resources.files("imagebuild").joinpath(relative).read_bytes()
+
+
+def _entrypoint_files() -> dict[str, bytes]:
+    """Everything under the packaged entrypoint/ folder, for the runtime context."""
+    found: dict[str, bytes] = {}
+
+    def walk(node, prefix: str) -> None:
+        for child in node.iterdir():
+            if child.name == "__pycache__":
+                continue
+            path = f"{prefix}/{child.name}"
+            if child.is_dir():
+                walk(child, path)
+            else:
+                found[path] = child.read_bytes()
+
+    walk(resources.files("imagebuild").joinpath("entrypoint"), "entrypoint")
+    return found
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("imagebuild", "dockerfiles"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Dockerfiles, not HTML
+    )
+    env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
+    env.filters["docker_quote"] = lambda value: json.dumps(str(value))
+    return env
+
+
+def _secret_mounts(spec: Spec) -> str:
+    ids = [SECRET_CA_BUNDLE, *spec.build.secrets]
+    return " \\\n    ".join(f"--mount=type=secret,id={secret_id}" for secret_id in ids)
+
+
+def render_layer(name: str, parent: str, spec: Spec, env: Optional[jinja2.Environment] = None) -> Layer:
+    env = env or _environment()
+    template = env.get_template(f"{name}.Dockerfile.j2")
+    dockerfile = template.render(
+        parent=parent,
+        mounts=_secret_mounts(spec),
+        packages=sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages)),
+        dev_uid=DEV_UID,
+        python=spec.python,
+        node=spec.node,
+        simulators=spec.simulators,
+        torch_backend=spec.torch_backend,
+        image_name=spec.image.name,
+        imagebuild_version=__version__,
+        spec_hash=spec.digest(),
+        cuda=spec.cuda_version,
+        base=spec.image.base,
+    )
+    files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
+    if name == "runtime":
+        files.update(_entrypoint_files())
+    return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
+
+
+def plan_build(spec: Spec, base_id: Optional[str] = None) -> BuildPlan:
+    """Render every layer and name it by its content hash.
+
+    ``base_id`` (the local image id of the base, when known) makes the system
+    layer's hash follow the base's content, not only its reference.
+    """
+    env = _environment()
+    parent = spec.image.base
+    parent_key = f"{parent}@{base_id}" if base_id else parent
+    plans: list[LayerPlan] = []
+    for name in LAYER_NAMES:
+        layer = render_layer(name, parent, spec, env)
+        hashed = Layer(name, parent_key, layer.dockerfile, layer.files)
+        short = hashed.content_hash[:12]
+        tag = short if name == "runtime" else f"{name}-{short}"
+        plans.append(LayerPlan(layer=layer, image=f"{spec.image.name}:{tag}"))
+        parent = parent_key = plans[-1].image
+    return BuildPlan(spec=spec, layers=plans)
+
+
+def write_plan(plan: BuildPlan, out: Path) -> list[Path]:
+    """Write each layer's Dockerfile and context files plus plan.json under ``out``."""
+    written: list[Path] = []
+    for index, layer_plan in enumerate(plan.layers, start=1):
+        folder = out / f"{index}-{layer_plan.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text(layer_plan.layer.dockerfile)
+        written.append(folder / "Dockerfile")
+        for path, content in layer_plan.layer.files.items():
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            if content.startswith(b"#!"):  # scripts keep their exec bit in the context
+                target.chmod(0o755)
+    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=2) + "\n")
+    written.append(out / "plan.json")
+    return written

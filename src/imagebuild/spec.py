@@ -1,0 +1,338 @@
+"""The declarative image spec (``imagebuild.toml``): schema, defaults and loading.
+
+Every error is reported as one line ``FILE: section.key: expected ..., got ...``
+so the user knows exactly what to edit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from imagebuild.errors import SpecError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SPEC_FILENAME = "imagebuild.toml"
+DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
+
+# Apt package names, image references and pip requirements end up inside shell
+# commands of a Dockerfile: accept only what their own grammars allow.
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.\-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:\-]+)?$")
+_IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9._\-/:@]*[a-zA-Z0-9_\-.])?$")
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$")
+_VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+\-]*)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos far more often than intent: reject them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageSection(_Section):
+    name: str = "ghcr.io/you/research-pod"
+    base: str = DEFAULT_BASE
+    # CUDA version of the base ("12.8"); derived from an nvidia/cuda tag when unset.
+    cuda: Optional[str] = None
+    # Tag pushed besides the content hash and the git commit.
+    version: str = "latest"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _IMAGE_REF.match(value) or "@" in value or _has_tag(value):
+            raise ValueError(f'expected a repository like "ghcr.io/you/research-pod" (no tag), got {_describe(value)}')
+        return value
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not _IMAGE_REF.match(value):
+            raise ValueError(f'expected an image reference like "{DEFAULT_BASE}", got {_describe(value)}')
+        return value
+
+    @field_validator("cuda")
+    @classmethod
+    def _cuda(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.fullmatch(r"\d+\.\d+", value):
+            raise ValueError(f'expected a CUDA version like "12.8", got {_describe(value)}')
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}", value):
+            raise ValueError(f'expected a docker tag like "latest" or "1.2", got {_describe(value)}')
+        return value
+
+
+class SystemSection(_Section):
+    # Extra apt packages on top of the ones every pod needs.
+    packages: list[str] = Field(default_factory=list)
+
+    @field_validator("packages")
+    @classmethod
+    def _packages(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _APT_NAME.match(name):
+                raise ValueError(f'expected apt package names like "htop", got {_describe(name)}')
+        return value
+
+
+def _check_requirements(value: list[str]) -> list[str]:
+    for requirement in value:
+        if not _REQUIREMENT.match(requirement.strip()):
+            raise ValueError(f'expected pip requirements like "wandb" or "mujoco>=3", got {_describe(requirement)}')
+    return [r.strip() for r in value]
+
+
+class PythonSection(_Section):
+    version: str = "3.11"
+    # "uv": a uv-managed CPython of `version`; "system": the base OS python3.
+    source: Literal["uv", "system"] = "uv"
+    packages: list[str] = Field(default_factory=lambda: ["wandb"])
+    uv: str = "0.9.5"  # pinned uv release
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"3\.\d{1,2}", value):
+            raise ValueError(f'expected a Python version like "3.11", got {_describe(value)}')
+        return value
+
+    @field_validator("uv")
+    @classmethod
+    def _uv(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+\.\d+", value):
+            raise ValueError(f'expected an exact uv release like "0.9.5", got {_describe(value)}')
+        return value
+
+    _packages = field_validator("packages")(classmethod(lambda cls, v: _check_requirements(v)))
+
+
+class NodeSection(_Section):
+    version: str = "22"
+    npm: str = "10"
+    # A Claude Code version like "2.1.19", "latest", or false for none.
+    claude_code: Union[Literal[False], str] = "latest"
+
+    @field_validator("version", "npm")
+    @classmethod
+    def _major(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,3}(\.\d+){0,2}", value):
+            raise ValueError(f'expected a major version like "22", got {_describe(value)}')
+        return value
+
+    @field_validator("claude_code", mode="before")
+    @classmethod
+    def _claude(cls, value: object) -> object:
+        if value is False:
+            return value
+        if value is True:
+            return "latest"
+        if isinstance(value, str) and (value == "latest" or _VERSION.match(value)):
+            return value
+        raise ValueError(f'expected a version like "2.1.19", "latest" or false, got {_describe(value)}')
+
+
+class SimulatorsSection(_Section):
+    packages: list[str] = Field(
+        default_factory=lambda: ["mujoco", "gymnasium", "mani-skill==3.0.1", "stable-baselines3"]
+    )
+    # uv's --torch-backend: "auto" picks the CUDA wheel index of the base ("cu128"),
+    # "pypi" leaves torch to the default index, or name one: "cpu", "cu126", ...
+    torch_backend: str = "auto"
+
+    _packages = field_validator("packages")(classmethod(lambda cls, v: _check_requirements(v)))
+
+    @field_validator("torch_backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|pypi|cpu|cu\d{3,4}|rocm[\d.]+", value):
+            raise ValueError(f'expected "auto", "pypi", "cpu" or a CUDA index like "cu128", got {_describe(value)}')
+        return value
+
+
+class PodSection(_Section):
+    """Defaults for ``imagebuild pod create``."""
+
+    gpu: str = "4090"
+    gpu_count: int = Field(default=1, ge=1, le=8)
+    volume_gb: int = Field(default=50, ge=1, le=4000)
+    disk_gb: int = Field(default=30, ge=5, le=1000)
+    cloud: Literal["secure", "community"] = "secure"
+    datacenter: list[str] = Field(default_factory=list)
+    ports: list[str] = Field(default_factory=lambda: ["22/tcp", "8888/http"])
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[str]) -> list[str]:
+        for port in value:
+            if not re.fullmatch(r"\d{1,5}/(tcp|http|udp)", port):
+                raise ValueError(f'expected ports like "22/tcp" or "8888/http", got {_describe(port)}')
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"expected environment variable names like HF_HOME, got {_describe(key)}")
+        return value
+
+
+class BuildSection(_Section):
+    # Build-secret ids offered to every downloading step (e.g. "UV_INDEX_URL"): the
+    # value comes from `imagebuild build --secret ID=...` or the env var of that name.
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ENV_NAME.match(name) or name == "ca_bundle":
+                raise ValueError(f"expected environment variable names like UV_INDEX_URL, got {_describe(name)}")
+        return value
+
+
+class Spec(_Section):
+    image: ImageSection = Field(default_factory=ImageSection)
+    system: SystemSection = Field(default_factory=SystemSection)
+    python: PythonSection = Field(default_factory=PythonSection)
+    node: NodeSection = Field(default_factory=NodeSection)
+    simulators: SimulatorsSection = Field(default_factory=SimulatorsSection)
+    pod: PodSection = Field(default_factory=PodSection)
+    build: BuildSection = Field(default_factory=BuildSection)
+
+    @property
+    def cuda_version(self) -> Optional[str]:
+        """CUDA major.minor of the base: explicit, or read off an nvidia/cuda tag."""
+        if self.image.cuda:
+            return self.image.cuda
+        match = re.search(r"cuda[^:]*:(\d+)\.(\d+)", self.image.base)
+        return f"{match.group(1)}.{match.group(2)}" if match else None
+
+    @property
+    def torch_backend(self) -> Optional[str]:
+        """The uv --torch-backend value for the sim layer, or None for plain PyPI."""
+        backend = self.simulators.torch_backend
+        if backend == "pypi":
+            return None
+        if backend != "auto":
+            return backend
+        cuda = self.cuda_version
+        return "cu" + cuda.replace(".", "") if cuda else None
+
+    def with_base(self, base: str) -> "Spec":
+        """The same spec on another base image (``--base``), validated."""
+        data = self.model_dump()
+        data["image"]["base"] = base
+        return Spec.model_validate(data)
+
+    def digest(self) -> str:
+        """A stable hash of what the spec puts into the image (an image label).
+
+        ``[pod]`` only sets defaults for pod creation, so it is left out: editing it
+        must not rebuild anything.
+        """
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"pod"}), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class LoadedSpec(BaseModel):
+    """A spec plus where it came from (None: the built-in default)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    spec: Spec
+    path: Optional[Path] = None
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path else "built-in default spec"
+
+    @property
+    def directory(self) -> Path:
+        """Where state files next to the spec live (the cwd for the default)."""
+        return self.path.parent if self.path else Path.cwd()
+
+
+def _has_tag(reference: str) -> bool:
+    last = reference.rsplit("/", 1)[-1]
+    return ":" in last
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+_EXPECTED = {
+    "string_type": "expected a string",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "literal_error": None,  # pydantic's own text names the allowed values
+}
+
+
+def format_validation_error(origin: str, error: ValidationError) -> str:
+    """The first problem of a pydantic error as one line naming file and key."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    kind = first["type"]
+    given = first.get("input")
+    if kind == "extra_forbidden":
+        message = "unknown key; check its spelling against the README's spec reference"
+    elif kind == "value_error":
+        message = str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
+    elif kind == "literal_error":
+        message = f"{first['msg'].replace('Input should be', 'expected')}, got {_describe(given)}"
+    elif kind in _EXPECTED:
+        message = f"{_EXPECTED[kind]}, got {_describe(given)}"
+    else:
+        message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {_describe(given)}"
+    return f"{origin}: {location}: {message}" if location else f"{origin}: {message}"
+
+
+def parse_spec(data: dict, origin: str) -> Spec:
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(format_validation_error(origin, error)) from None
+
+
+def load_spec(path: Optional[Path] = None, cwd: Optional[Path] = None) -> LoadedSpec:
+    """Load ``path``, else ``imagebuild.toml`` in ``cwd``, else the built-in default."""
+    origin = str(path)
+    if path is None:
+        path = (cwd or Path.cwd()) / SPEC_FILENAME
+        if not path.exists():
+            return LoadedSpec(spec=Spec())
+        origin = SPEC_FILENAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file; pass an existing file to --spec") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: cannot read the spec ({error.__class__.__name__}); check the file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{origin}: not valid TOML: {error}") from None
+    return LoadedSpec(spec=parse_spec(data, origin), path=path.resolve())

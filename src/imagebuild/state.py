@@ -1,0 +1,44 @@
+"""The small state file next to the spec: what `imagebuild push` last pushed.
+
+`imagebuild pod create` and `imagebuild run` default to that exact digest.
+It holds no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+STATE_FILENAME = ".imagebuild-state.json"
+
+
+def state_path(directory: Path) -> Path:
+    return directory / STATE_FILENAME
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """The recorded state, or {} when nothing was pushed from here yet."""
+    try:
+        return json.loads(state_path(directory).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(directory: Path, **values: Any) -> Path:
+    """Merge ``values`` into the state file atomically."""
+    path = state_path(directory)
+    state = read_state(directory)
+    state.update(values)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def pushed_image(directory: Path) -> Optional[str]:
+    """The `name@sha256:...` reference last pushed from this spec's folder."""
+    return read_state(directory).get("image")
