@@ -1,0 +1,230 @@
+"""Build a spec's layers in order with BuildKit, skipping layers whose tag exists.
+
+A layer's tag is the hash of its inputs (see ``render``), so an existing tag
+means an identical layer: it is never rebuilt unless ``no_cache`` asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Protocol
+
+from imagebuild import dockercli
+from imagebuild.engine import Engine
+from imagebuild.errors import SpecError, UserError
+from imagebuild.render import LAYER_NAMES, SECRET_CA_BUNDLE, BuildPlan, plan_build, write_plan
+from imagebuild.spec import Spec
+
+VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
+
+# Output of a failed FROM: the base could not be pulled.
+_PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
+                  "no such host", "manifest unknown", "failed to do request")
+
+
+class Reporter(Protocol):
+    def started(self, layer: str, image: str) -> None: ...
+    def progress(self, layer: str, status: str) -> None: ...
+    def finished(self, layer: str, cached: bool, seconds: float) -> None: ...
+    def failed(self, layer: str) -> None: ...
+
+
+class SilentReporter:
+    def started(self, layer: str, image: str) -> None: ...
+    def progress(self, layer: str, status: str) -> None: ...
+    def finished(self, layer: str, cached: bool, seconds: float) -> None: ...
+    def failed(self, layer: str) -> None: ...
+
+
+@dataclass
+class LayerResult:
+    name: str
+    image: str
+    cached: bool
+    seconds: float
+
+    @property
+    def tag(self) -> str:
+        return self.image.rsplit(":", 1)[1]
+
+
+@dataclass
+class BuildResult:
+    plan: BuildPlan
+    layers: list[LayerResult] = field(default_factory=list)
+
+    @property
+    def image(self) -> str:
+        return self.layers[-1].image
+
+    def to_json(self) -> dict:
+        return {
+            "image": self.image,
+            "layers": [
+                {"name": r.name, "tag": r.tag, "cached": r.cached, "seconds": round(r.seconds, 2)}
+                for r in self.layers
+            ],
+        }
+
+
+def read_secret_sources(pairs: Iterable[str], spec: Spec) -> dict[str, str]:
+    """``ID=env:VAR`` / ``ID=file:PATH`` / ``ID`` (= env var ID) → {id: value}.
+
+    Spec-declared secret ids default to the env var of the same name. Values
+    stay in memory and in 0600 temp files for the build's duration only.
+    """
+    values: dict[str, str] = {}
+    requested = {name: f"env:{name}" for name in spec.build.secrets}
+    for pair in pairs:
+        secret_id, _, source = pair.partition("=")
+        if not secret_id.isidentifier() or secret_id == SECRET_CA_BUNDLE:
+            raise SpecError(f"--secret {secret_id!r}: expected ID=env:VAR or ID=file:PATH with an "
+                            "identifier-like ID (the CA bundle goes to --ca-cert)")
+        requested[secret_id] = source or f"env:{secret_id}"
+    for secret_id, source in requested.items():
+        kind, _, where = source.partition(":")
+        if kind == "env" and where:
+            if where in os.environ:
+                values[secret_id] = os.environ[where]
+        elif kind == "file" and where:
+            try:
+                values[secret_id] = Path(where).expanduser().read_text()
+            except OSError:
+                raise SpecError(f"--secret {secret_id}: cannot read {where}; check the path") from None
+        else:
+            raise SpecError(f"--secret {secret_id}: expected env:VAR or file:PATH as the source")
+    return values
+
+
+def _parse_versions(files: dict[str, str], spec: Spec) -> dict[str, dict[str, str]]:
+    """Resolved versions from the layers' records, for the image's labels."""
+    versions: dict[str, dict[str, str]] = {}
+    for layer, text in sorted(files.items()):
+        if layer.endswith("-freeze.txt"):
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key:
+                versions.setdefault(layer, {})[key] = value
+    freeze = files.get("sim-freeze.txt", "")
+    wanted = {
+        _requirement_name(r) for r in [*spec.simulators.packages, *spec.python.packages]
+    }
+    for line in freeze.splitlines():
+        name, _, version = line.partition("==")
+        if _normalise(name) in wanted:
+            versions.setdefault("packages", {})[name] = version
+    return versions
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _requirement_name(requirement: str) -> str:
+    for stop in "[<>=!~; ":
+        requirement = requirement.split(stop, 1)[0]
+    return _normalise(requirement)
+
+
+class Builder:
+    def __init__(self, engine: Engine, cli: Optional[dockercli.DockerCLI] = None,
+                 reporter: Optional[Reporter] = None):
+        self.engine = engine
+        self.cli = cli
+        self.reporter = reporter or SilentReporter()
+
+    def plan(self, spec: Spec) -> BuildPlan:
+        return plan_build(spec, base_id=self.engine.image_id(spec.image.base))
+
+    def build(
+        self,
+        spec: Spec,
+        ca_cert: Optional[Path] = None,
+        secrets: Optional[dict[str, str]] = None,
+        up_to: Optional[str] = None,
+        no_cache: bool = False,
+        extra_args: Iterable[str] = (),
+    ) -> BuildResult:
+        if up_to is not None and up_to not in LAYER_NAMES:
+            raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
+        if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
+            raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
+        plan = self.plan(spec)
+        result = BuildResult(plan=plan)
+        with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
+            secret_files = self._secret_files(Path(scratch), ca_cert, secrets or {})
+            for layer_plan in plan.layers:
+                result.layers.append(
+                    self._build_layer(plan, layer_plan.name, Path(scratch), secret_files,
+                                      no_cache, list(extra_args))
+                )
+                if layer_plan.name == up_to:
+                    break
+        if result.layers[-1].name == "runtime":
+            self.engine.tag(plan.image, plan.version_image)
+        return result
+
+    def _secret_files(self, scratch: Path, ca_cert: Optional[Path],
+                      secrets: dict[str, str]) -> dict[str, Path]:
+        files: dict[str, Path] = {}
+        if ca_cert is not None:
+            files[SECRET_CA_BUNDLE] = ca_cert
+        folder = scratch / "secrets"
+        folder.mkdir(mode=0o700)
+        for secret_id, value in secrets.items():
+            path = folder / secret_id
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value)
+            files[secret_id] = path
+        return files
+
+    def _build_layer(self, plan: BuildPlan, name: str, scratch: Path,
+                     secret_files: dict[str, Path], no_cache: bool,
+                     extra_args: list[str]) -> LayerResult:
+        layer_plan = plan.layer(name)
+        self.reporter.started(name, layer_plan.image)
+        started = time.monotonic()
+        if not no_cache and self.engine.exists(layer_plan.image):
+            self.reporter.finished(name, True, time.monotonic() - started)
+            return LayerResult(name, layer_plan.image, True, time.monotonic() - started)
+        labels = {"imagebuild.layer": name}
+        if name == "runtime":
+            parent_files = self.engine.read_files(layer_plan.layer.parent, VERSIONS_DIR)
+            versions = _parse_versions(parent_files, plan.spec)
+            labels["imagebuild.versions"] = json.dumps(versions, sort_keys=True, separators=(",", ":"))
+        context = scratch / name
+        single = BuildPlan(spec=plan.spec, layers=[layer_plan])
+        write_plan(single, context)
+        layer_context = context / f"1-{name}"
+        cli = self.cli or dockercli.find_cli()
+        try:
+            dockercli.build(
+                cli, layer_context, layer_plan.image, secret_files, labels, no_cache,
+                extra_args, on_line=lambda status: self.reporter.progress(name, status),
+            )
+        except dockercli.BuildFailed as failure:
+            self.reporter.failed(name)
+            raise self._explain(plan, name, failure) from None
+        seconds = time.monotonic() - started
+        self.reporter.finished(name, False, seconds)
+        return LayerResult(name, layer_plan.image, False, seconds)
+
+    @staticmethod
+    def _explain(plan: BuildPlan, name: str, failure: dockercli.BuildFailed) -> UserError:
+        text = "\n".join(failure.lines)
+        if name == "system" and any(marker in text for marker in _PULL_FAILURES) \
+                and ("FROM" in failure.step or "(before" in failure.step or "resolve" in text):
+            return UserError(
+                f"cannot pull the base image {plan.spec.image.base} (registry unreachable or "
+                "image unknown): pass --base IMAGE with an image the engine has, e.g. "
+                "`imagebuild build --base my/local-base:tag`"
+            )
+        tail = "\n    ".join(failure.lines) if failure.lines else "(no output)"
+        return UserError(f"layer {name} failed at step {failure.step}; last output:\n    {tail}")

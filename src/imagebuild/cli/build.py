@@ -1,0 +1,73 @@
+"""CLI: `imagebuild render` and `imagebuild build`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+
+BASE_OPTION = typer.Option(None, "--base", help="Base image instead of the spec's image.base.")
+
+
+def _spec(spec_path: Optional[Path], base: Optional[str]):
+    loaded = load(spec_path)
+    return loaded.spec.with_base(base) if base else loaded.spec
+
+
+@app.command()
+def render(
+    spec_path: Optional[Path] = SPEC_OPTION,
+    base: Optional[str] = BASE_OPTION,
+    out: Path = typer.Option(Path("out/dockerfiles"), "--out", help="Folder to write into."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write each layer's Dockerfile and the plan (order, tags) without building."""
+    from imagebuild.render import plan_build, write_plan
+
+    plan = plan_build(_spec(spec_path, base))
+    write_plan(plan, out)
+    if as_json:
+        print_json(plan.to_json())
+        return
+    for index, layer in enumerate(plan.layers, start=1):
+        typer.echo(f"{index}. {layer.name:8} {layer.image}")
+    typer.echo(f"wrote {out}/")
+
+
+@app.command()
+def build(
+    spec_path: Optional[Path] = SPEC_OPTION,
+    base: Optional[str] = BASE_OPTION,
+    ca_cert: Optional[Path] = typer.Option(
+        None, "--ca-cert", help="CA bundle for TLS-intercepting proxies, given to the build as a "
+        "secret (never stored in the image).", envvar="IMAGEBUILD_CA_CERT"),
+    secret: List[str] = typer.Option(
+        [], "--secret", help="Build secret ID=env:VAR or ID=file:PATH (repeatable)."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Build only up to this layer."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every layer."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Build the image's layers in order with BuildKit (unchanged layers are reused)."""
+    from imagebuild.builder import Builder, read_secret_sources
+    from imagebuild.engine import connect
+    from imagebuild.progress import LiveReporter, PlainReporter
+    from imagebuild.render import LAYER_NAMES
+
+    spec = _spec(spec_path, base)
+    secrets = read_secret_sources(secret, spec)
+    engine = connect()
+    if is_terminal() and not as_json:
+        with LiveReporter(list(LAYER_NAMES)) as reporter:
+            result = Builder(engine, reporter=reporter).build(
+                spec, ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache)
+    else:
+        result = Builder(engine, reporter=PlainReporter()).build(
+            spec, ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        typer.echo(result.image)
