@@ -10,9 +10,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Protocol
+from typing import Protocol
 
 from imagebuild import dockercli
 from imagebuild.engine import Engine
@@ -133,8 +134,8 @@ def _requirement_name(requirement: str) -> str:
 
 
 class Builder:
-    def __init__(self, engine: Engine, cli: Optional[dockercli.DockerCLI] = None,
-                 reporter: Optional[Reporter] = None):
+    def __init__(self, engine: Engine, cli: dockercli.DockerCLI | None = None,
+                 reporter: Reporter | None = None):
         self.engine = engine
         self.cli = cli
         self.reporter = reporter or SilentReporter()
@@ -145,9 +146,9 @@ class Builder:
     def build(
         self,
         spec: Spec,
-        ca_cert: Optional[Path] = None,
-        secrets: Optional[dict[str, str]] = None,
-        up_to: Optional[str] = None,
+        ca_cert: Path | None = None,
+        secrets: dict[str, str] | None = None,
+        up_to: str | None = None,
         no_cache: bool = False,
         extra_args: Iterable[str] = (),
     ) -> BuildResult:
@@ -170,7 +171,7 @@ class Builder:
             self.engine.tag(plan.image, plan.version_image)
         return result
 
-    def _secret_files(self, scratch: Path, ca_cert: Optional[Path],
+    def _secret_files(self, scratch: Path, ca_cert: Path | None,
                       secrets: dict[str, str]) -> dict[str, Path]:
         files: dict[str, Path] = {}
         if ca_cert is not None:

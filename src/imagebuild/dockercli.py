@@ -11,10 +11,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from imagebuild.errors import UserError
 
@@ -57,7 +57,7 @@ def _candidates() -> Iterable[str]:
                 yield candidate
 
 
-def _quiet(argv: list[str]) -> Optional[str]:
+def _quiet(argv: list[str]) -> str | None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
@@ -91,11 +91,11 @@ class StepTracker:
 
     steps: dict[str, str] = field(default_factory=dict)
     output: dict[str, list[str]] = field(default_factory=dict)
-    failed: Optional[str] = None
-    current: Optional[str] = None
+    failed: str | None = None
+    current: str | None = None
     tail: list[str] = field(default_factory=list)
 
-    def feed(self, line: str) -> Optional[str]:
+    def feed(self, line: str) -> str | None:
         """Take one line; return a short status for progress displays."""
         self.tail = (self.tail + [line])[-40:]
         step = _STEP.match(line)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from typing import Any, Optional
+from typing import Any
 
 from imagebuild.errors import UserError
 
@@ -24,7 +24,7 @@ class Engine:
     def __init__(self, client: Any):
         self.client = client
 
-    def image(self, reference: str) -> Optional[Any]:
+    def image(self, reference: str) -> Any | None:
         """The local image ``reference``, or None."""
         import docker.errors
 
@@ -40,7 +40,7 @@ class Engine:
     def exists(self, reference: str) -> bool:
         return self.image(reference) is not None
 
-    def image_id(self, reference: str) -> Optional[str]:
+    def image_id(self, reference: str) -> str | None:
         found = self.image(reference)
         return found.id if found is not None else None
 
@@ -65,12 +65,13 @@ class Engine:
                 stream, _ = container.get_archive(folder)
             except docker.errors.NotFound:
                 return {}
-            archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
             files: dict[str, str] = {}
-            for member in archive.getmembers():
-                handle = archive.extractfile(member) if member.isfile() else None
-                if handle is not None:
-                    files[member.name.split("/", 1)[-1]] = handle.read().decode("utf-8", "replace")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                for member in archive.getmembers():
+                    handle = archive.extractfile(member) if member.isfile() else None
+                    if handle is not None:
+                        text = handle.read().decode("utf-8", "replace")
+                        files[member.name.split("/", 1)[-1]] = text
             return files
         finally:
             container.remove(force=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional
 
 
 class PlainReporter:
@@ -46,7 +45,7 @@ class LiveReporter:
         self.live = Live(self._table(), console=Console(stderr=True), refresh_per_second=8,
                          transient=False)
 
-    def __enter__(self) -> "LiveReporter":
+    def __enter__(self) -> LiveReporter:
         self.live.__enter__()
         return self
 
@@ -68,8 +67,8 @@ class LiveReporter:
             table.add_row(name, f"[{style}]{state}[/]" if style else state, seconds, last)
         return table
 
-    def _update(self, layer: str, state: Optional[str] = None, seconds: Optional[str] = None,
-                last: Optional[str] = None) -> None:
+    def _update(self, layer: str, state: str | None = None, seconds: str | None = None,
+                last: str | None = None) -> None:
         row = self.rows.setdefault(layer, ["", "", ""])
         for index, value in enumerate((state, seconds, last)):
             if value is not None:

@@ -13,7 +13,6 @@ import shlex
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 import jinja2
 
@@ -145,17 +144,21 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _secret_mounts(spec: Spec) -> str:
+def _step_mounts(spec: Spec) -> str:
+    """Mounts of every downloading step: the build secrets, and a tmpfs /tmp so
+    nothing a tool leaves in /tmp (node's compile cache, bootstrap venvs) lands
+    in the layer."""
     ids = [SECRET_CA_BUNDLE, *spec.build.secrets]
-    return " \\\n    ".join(f"--mount=type=secret,id={secret_id}" for secret_id in ids)
+    mounts = [f"--mount=type=secret,id={secret_id}" for secret_id in ids]
+    return " \\\n    ".join([*mounts, "--mount=type=tmpfs,target=/tmp"])
 
 
-def render_layer(name: str, parent: str, spec: Spec, env: Optional[jinja2.Environment] = None) -> Layer:
+def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None) -> Layer:
     env = env or _environment()
     template = env.get_template(f"{name}.Dockerfile.j2")
     dockerfile = template.render(
         parent=parent,
-        mounts=_secret_mounts(spec),
+        mounts=_step_mounts(spec),
         packages=sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages)),
         dev_uid=DEV_UID,
         python=spec.python,
@@ -174,7 +177,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: Optional[jinja2.Enviro
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 
-def plan_build(spec: Spec, base_id: Optional[str] = None) -> BuildPlan:
+def plan_build(spec: Spec, base_id: str | None = None) -> BuildPlan:
     """Render every layer and name it by its content hash.
 
     ``base_id`` (the local image id of the base, when known) makes the system

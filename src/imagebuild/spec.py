@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,7 +28,9 @@ DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
 # commands of a Dockerfile: accept only what their own grammars allow.
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.\-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:\-]+)?$")
 _IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9._\-/:@]*[a-zA-Z0-9_\-.])?$")
-_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$")
+_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$"
+)
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+\-]*)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -42,7 +44,7 @@ class ImageSection(_Section):
     name: str = "ghcr.io/you/research-pod"
     base: str = DEFAULT_BASE
     # CUDA version of the base ("12.8"); derived from an nvidia/cuda tag when unset.
-    cuda: Optional[str] = None
+    cuda: str | None = None
     # Tag pushed besides the content hash and the git commit.
     version: str = "latest"
 
@@ -50,7 +52,9 @@ class ImageSection(_Section):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _IMAGE_REF.match(value) or "@" in value or _has_tag(value):
-            raise ValueError(f'expected a repository like "ghcr.io/you/research-pod" (no tag), got {_describe(value)}')
+            raise ValueError(
+                f'expected a repository like "ghcr.io/you/research-pod" (no tag), got {_describe(value)}'
+            )
         return value
 
     @field_validator("base")
@@ -62,7 +66,7 @@ class ImageSection(_Section):
 
     @field_validator("cuda")
     @classmethod
-    def _cuda(cls, value: Optional[str]) -> Optional[str]:
+    def _cuda(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"\d+\.\d+", value):
             raise ValueError(f'expected a CUDA version like "12.8", got {_describe(value)}')
         return value
@@ -91,7 +95,9 @@ class SystemSection(_Section):
 def _check_requirements(value: list[str]) -> list[str]:
     for requirement in value:
         if not _REQUIREMENT.match(requirement.strip()):
-            raise ValueError(f'expected pip requirements like "wandb" or "mujoco>=3", got {_describe(requirement)}')
+            raise ValueError(
+                f'expected pip requirements like "wandb" or "mujoco>=3", got {_describe(requirement)}'
+            )
     return [r.strip() for r in value]
 
 
@@ -123,7 +129,7 @@ class NodeSection(_Section):
     version: str = "22"
     npm: str = "10"
     # A Claude Code version like "2.1.19", "latest", or false for none.
-    claude_code: Union[Literal[False], str] = "latest"
+    claude_code: Literal[False] | str = "latest"
 
     @field_validator("version", "npm")
     @classmethod
@@ -158,7 +164,9 @@ class SimulatorsSection(_Section):
     @classmethod
     def _backend(cls, value: str) -> str:
         if not re.fullmatch(r"auto|pypi|cpu|cu\d{3,4}|rocm[\d.]+", value):
-            raise ValueError(f'expected "auto", "pypi", "cpu" or a CUDA index like "cu128", got {_describe(value)}')
+            raise ValueError(
+                f'expected "auto", "pypi", "cpu" or a CUDA index like "cu128", got {_describe(value)}'
+            )
         return value
 
 
@@ -201,7 +209,9 @@ class BuildSection(_Section):
     def _secrets(cls, value: list[str]) -> list[str]:
         for name in value:
             if not _ENV_NAME.match(name) or name == "ca_bundle":
-                raise ValueError(f"expected environment variable names like UV_INDEX_URL, got {_describe(name)}")
+                raise ValueError(
+                    f"expected environment variable names like UV_INDEX_URL, got {_describe(name)}"
+                )
         return value
 
 
@@ -215,7 +225,7 @@ class Spec(_Section):
     build: BuildSection = Field(default_factory=BuildSection)
 
     @property
-    def cuda_version(self) -> Optional[str]:
+    def cuda_version(self) -> str | None:
         """CUDA major.minor of the base: explicit, or read off an nvidia/cuda tag."""
         if self.image.cuda:
             return self.image.cuda
@@ -223,7 +233,7 @@ class Spec(_Section):
         return f"{match.group(1)}.{match.group(2)}" if match else None
 
     @property
-    def torch_backend(self) -> Optional[str]:
+    def torch_backend(self) -> str | None:
         """The uv --torch-backend value for the sim layer, or None for plain PyPI."""
         backend = self.simulators.torch_backend
         if backend == "pypi":
@@ -233,11 +243,11 @@ class Spec(_Section):
         cuda = self.cuda_version
         return "cu" + cuda.replace(".", "") if cuda else None
 
-    def with_base(self, base: str) -> "Spec":
+    def with_base(self, base: str) -> Spec:
         """The same spec on another base image (``--base``), validated."""
         data = self.model_dump()
         data["image"]["base"] = base
-        return Spec.model_validate(data)
+        return parse_spec(data, "--base")
 
     def digest(self) -> str:
         """A stable hash of what the spec puts into the image (an image label).
@@ -254,7 +264,7 @@ class LoadedSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     spec: Spec
-    path: Optional[Path] = None
+    path: Path | None = None
 
     @property
     def label(self) -> str:
@@ -317,7 +327,7 @@ def parse_spec(data: dict, origin: str) -> Spec:
         raise SpecError(format_validation_error(origin, error)) from None
 
 
-def load_spec(path: Optional[Path] = None, cwd: Optional[Path] = None) -> LoadedSpec:
+def load_spec(path: Path | None = None, cwd: Path | None = None) -> LoadedSpec:
     """Load ``path``, else ``imagebuild.toml`` in ``cwd``, else the built-in default."""
     origin = str(path)
     if path is None:
@@ -330,7 +340,9 @@ def load_spec(path: Optional[Path] = None, cwd: Optional[Path] = None) -> Loaded
     except FileNotFoundError:
         raise SpecError(f"{path}: no such spec file; pass an existing file to --spec") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"{path}: cannot read the spec ({error.__class__.__name__}); check the file") from None
+        raise SpecError(
+            f"{path}: cannot read the spec ({error.__class__.__name__}); check the file"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 STATE_FILENAME = ".imagebuild-state.json"
 
@@ -39,6 +39,6 @@ def write_state(directory: Path, **values: Any) -> Path:
     return path
 
 
-def pushed_image(directory: Path) -> Optional[str]:
+def pushed_image(directory: Path) -> str | None:
     """The `name@sha256:...` reference last pushed from this spec's folder."""
     return read_state(directory).get("image")

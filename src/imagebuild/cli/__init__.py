@@ -7,7 +7,6 @@ so `imagebuild --help` and `--version` start fast.
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -32,7 +31,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Optional[bool] = typer.Option(
+    version: bool | None = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
@@ -47,7 +46,7 @@ def _register() -> None:
     from imagebuild.cli import run as _run  # noqa: F401
 
 
-def fail(message: str, code: int = 1) -> "typer.Exit":
+def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the Exit to raise."""
     typer.echo(f"imagebuild: error: {message}", err=True)
     return typer.Exit(code)

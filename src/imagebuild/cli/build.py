@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -13,15 +12,15 @@ from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, p
 BASE_OPTION = typer.Option(None, "--base", help="Base image instead of the spec's image.base.")
 
 
-def _spec(spec_path: Optional[Path], base: Optional[str]):
+def _spec(spec_path: Path | None, base: str | None):
     loaded = load(spec_path)
     return loaded.spec.with_base(base) if base else loaded.spec
 
 
 @app.command()
 def render(
-    spec_path: Optional[Path] = SPEC_OPTION,
-    base: Optional[str] = BASE_OPTION,
+    spec_path: Path | None = SPEC_OPTION,
+    base: str | None = BASE_OPTION,
     out: Path = typer.Option(Path("out/dockerfiles"), "--out", help="Folder to write into."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -40,14 +39,14 @@ def render(
 
 @app.command()
 def build(
-    spec_path: Optional[Path] = SPEC_OPTION,
-    base: Optional[str] = BASE_OPTION,
-    ca_cert: Optional[Path] = typer.Option(
+    spec_path: Path | None = SPEC_OPTION,
+    base: str | None = BASE_OPTION,
+    ca_cert: Path | None = typer.Option(
         None, "--ca-cert", help="CA bundle for TLS-intercepting proxies, given to the build as a "
         "secret (never stored in the image).", envvar="IMAGEBUILD_CA_CERT"),
-    secret: List[str] = typer.Option(
+    secret: list[str] = typer.Option(
         [], "--secret", help="Build secret ID=env:VAR or ID=file:PATH (repeatable)."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Build only up to this layer."),
+    layer: str | None = typer.Option(None, "--layer", help="Build only up to this layer."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every layer."),
     as_json: bool = JSON_OPTION,
 ) -> None:

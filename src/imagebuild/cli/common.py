@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,7 +16,7 @@ SPEC_OPTION = typer.Option(
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 
-def load(spec_path: Optional[Path]):
+def load(spec_path: Path | None):
     """Load the spec the user pointed at (errors are one-line SpecErrors)."""
     from imagebuild.spec import load_spec
 

@@ -1,0 +1,61 @@
+# imagebuild layer "system": OS packages, NVIDIA Vulkan/EGL vendor files, sshd, the dev user.
+# Works on Ubuntu (nvidia/cuda bases) and Debian.
+FROM nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV DEBIAN_FRONTEND=noninteractive \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=all \
+    LANG=C.UTF-8 \
+    LC_ALL=C.UTF-8
+
+COPY build-env.sh /usr/local/lib/imagebuild/build-env.sh
+
+# Apt lists and downloaded debs live in cache mounts, never in the layer.
+# docker-clean (Debian/Ubuntu images) would empty the cache mount after each step.
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    --mount=type=cache,id=imagebuild-apt-cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=imagebuild-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+ && . /usr/local/lib/imagebuild/build-env.sh \
+ && apt_install \
+        build-essential \
+        ca-certificates \
+        curl \
+        git \
+        git-lfs \
+        less \
+        libegl1 \
+        libgl1 \
+        libglib2.0-0 \
+        libglvnd0 \
+        libglx0 \
+        libosmesa6 \
+        libvulkan1 \
+        libxext6 \
+        locales \
+        nano \
+        openssh-server \
+        procps \
+        python3 \
+        python3-venv \
+        rsync \
+        sudo \
+        tini \
+        tmux \
+        vulkan-tools \
+ && mkdir -p /run/sshd \
+ && rm -f /etc/ssh/ssh_host_* \
+ && record_version system os "$(. /etc/os-release && echo "$PRETTY_NAME")"
+
+# ManiSkill/SAPIEN find the NVIDIA driver's Vulkan and EGL entry points through
+# these vendor files; the driver libraries themselves come from the host at run time.
+COPY nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json
+COPY 10_nvidia.json /usr/share/glvnd/egl_vendor.d/10_nvidia.json
+COPY nvidia_layers.json /etc/vulkan/implicit_layer.d/nvidia_layers.json
+
+# A fixed uid keeps files on the volume owned by dev across images; Ubuntu bases
+# ship an "ubuntu" user on uid 1000.
+RUN if id -u ubuntu >/dev/null 2>&1; then userdel -r ubuntu; fi \
+ && useradd --create-home --uid 1000 --shell /bin/bash dev

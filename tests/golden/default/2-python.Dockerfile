@@ -1,0 +1,37 @@
+# imagebuild layer "python": pinned uv, Python 3.11 (uv), the baked environment /opt/venv.
+FROM ghcr.io/you/research-pod:system-dc29d31a3f98
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+ENV UV_PYTHON_INSTALL_DIR=/opt/uv/python \
+    UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
+    UV_PYTHON_DOWNLOADS=manual \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+# uv comes from its wheel on the package index, so a pip mirror or proxy serves it too.
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    --mount=type=cache,id=imagebuild-pip,target=/root/.cache/pip,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && python3 -m venv /tmp/uv-bootstrap \
+ && /tmp/uv-bootstrap/bin/pip install --quiet --disable-pip-version-check "uv==0.9.5" \
+ && install -m 0755 /tmp/uv-bootstrap/bin/uv /tmp/uv-bootstrap/bin/uvx /usr/local/bin/ \
+ && rm -rf /tmp/uv-bootstrap \
+ && record_version python uv "$(uv --version | cut -d' ' -f2)"
+
+# The profile script must contain a literal $PATH, expanded at login, not now.
+# hadolint ignore=SC2016
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && uv python install 3.11 \
+ && uv venv --python 3.11 --seed /opt/venv \
+ && uv pip install --python /opt/venv/bin/python \
+        wandb \
+ && record_version python python "$(/opt/venv/bin/python -c 'import platform; print(platform.python_version())')" \
+ && printf '%s\n' '# imagebuild: the baked environment first, for login shells and SSH sessions too' \
+        'case ":$PATH:" in *:/opt/venv/bin:*) ;; *) PATH="/opt/venv/bin:$PATH" ;; esac' \
+        > /etc/profile.d/10-imagebuild-venv.sh

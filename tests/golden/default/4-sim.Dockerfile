@@ -1,0 +1,19 @@
+# imagebuild layer "sim": simulators and RL libraries in the baked environment.
+FROM ghcr.io/you/research-pod:node-f10b4da3e877
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# MuJoCo renders headless through the NVIDIA EGL vendor file; on a CPU-only
+# machine set MUJOCO_GL=osmesa. (MuJoCo sets PYOPENGL_PLATFORM to match itself.)
+ENV MUJOCO_GL=egl
+
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && uv pip install --python /opt/venv/bin/python --torch-backend=cu128 \
+        mujoco \
+        gymnasium \
+        mani-skill==3.0.1 \
+        stable-baselines3 \
+ && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt

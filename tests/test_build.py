@@ -1,0 +1,177 @@
+"""Real BuildKit builds of the test pod on the local Debian base, and what is inside.
+
+The session fixture ``built`` (conftest) builds all five layers once; these tests
+run real containers from it and rebuild variants to check layer reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from conftest import CI_SPEC, ca_bundle, run_in_image
+
+from imagebuild.builder import Builder
+from imagebuild.layerscan import history_text, scan_image
+from imagebuild.render import LAYER_NAMES
+
+pytestmark = pytest.mark.docker
+
+MUJOCO_FRAME = """
+import mujoco, gymnasium
+xml = '<mujoco><worldbody><light pos="0 0 3"/><geom type="sphere" size=".2" rgba="1 0 0 1"/></worldbody></mujoco>'
+model = mujoco.MjModel.from_xml_string(xml)
+data = mujoco.MjData(model)
+mujoco.mj_forward(model, data)
+renderer = mujoco.Renderer(model, 64, 64)
+renderer.update_scene(data)
+frame = renderer.render()
+renderer.close()  # explicitly: MuJoCo's OSMesa teardown at interpreter exit is noisy
+print("frame", frame.shape, int(frame.max()))
+"""
+
+
+def imagebuild(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imagebuild", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_all_five_layers_are_built(built):
+    assert [layer.name for layer in built.layers] == list(LAYER_NAMES)
+    assert built.image.startswith("imagebuild-test/pod:")
+
+
+def test_tools_are_baked_in(pod_image):
+    done = run_in_image(pod_image, "uv --version && python --version && node --version "
+                        "&& npm --version && claude --version")
+    assert done.returncode == 0, done.stderr
+    uv, python, node, npm, claude = done.stdout.split("\n")[:5]
+    assert uv.startswith("uv 0.") and python.startswith("Python 3.11")
+    assert node.startswith("v22.") and claude.endswith("(Claude Code)")
+
+
+def test_simulators_import_and_mujoco_renders_on_cpu(pod_image):
+    done = run_in_image(pod_image, f"python - <<'EOF'\n{MUJOCO_FRAME}\nEOF",
+                        env={"MUJOCO_GL": "osmesa"})
+    assert done.returncode == 0, done.stderr
+    frame = next(line for line in done.stdout.splitlines() if line.startswith("frame"))
+    assert frame.startswith("frame (64, 64, 3)")
+    assert int(frame.split()[-1]) > 0  # the red sphere is lit, not a black frame
+
+
+def test_nvidia_vendor_files_and_vulkan_loader(pod_image):
+    script = """
+set -e
+python3 -c 'import json,sys; [json.load(open(p)) for p in sys.argv[1:]]' \
+    /usr/share/vulkan/icd.d/nvidia_icd.json \
+    /usr/share/glvnd/egl_vendor.d/10_nvidia.json \
+    /etc/vulkan/implicit_layer.d/nvidia_layers.json
+grep -q libGLX_nvidia.so.0 /usr/share/vulkan/icd.d/nvidia_icd.json
+grep -q libEGL_nvidia.so.0 /usr/share/glvnd/egl_vendor.d/10_nvidia.json
+ldconfig -p | grep -q 'libvulkan.so.1 '
+echo "caps=$NVIDIA_DRIVER_CAPABILITIES"
+# The loader itself works: Mesa's lavapipe (CPU) is the only device without a GPU.
+VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json vulkaninfo --summary 2>/dev/null | grep -i llvmpipe
+"""
+    done = run_in_image(pod_image, script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "caps=all" in done.stdout
+    assert "llvmpipe" in done.stdout
+
+
+def test_image_labels_record_spec_hash_and_resolved_versions(engine, built, ci_spec):
+    labels = engine.labels(built.image)
+    assert labels["imagebuild.spec-hash"] == ci_spec.digest()
+    versions = json.loads(labels["imagebuild.versions"])
+    assert versions["python"]["uv"] == ci_spec.python.uv
+    assert versions["node"]["node"].startswith("v22.")
+    assert {"mujoco", "gymnasium", "wandb"} <= set(versions["packages"])
+
+
+def test_no_workspace_and_sshd_has_no_baked_host_keys(pod_image):
+    done = run_in_image(pod_image, "test ! -e /workspace && ! ls /etc/ssh/ssh_host_* 2>/dev/null "
+                        "&& id -u dev")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "1000"
+
+
+def test_rebuild_without_change_builds_nothing(built):
+    done = imagebuild("build", "--spec", str(CI_SPEC), "--base", os.environ.get(
+        "IMAGEBUILD_TEST_BASE", "imagebuild-test/debian:bookworm"), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["image"] == built.image
+    assert [layer["cached"] for layer in result["layers"]] == [True] * 5
+    assert [layer["name"] for layer in result["layers"]] == list(LAYER_NAMES)
+
+
+def test_simulator_change_reuses_system_python_node(engine, built, ci_spec):
+    changed = ci_spec.model_copy(update={"simulators": ci_spec.simulators.model_copy(
+        update={"packages": ["mujoco"]})})
+    result = Builder(engine).build(changed, ca_cert=ca_bundle())
+    cached = {layer.name: layer.cached for layer in result.layers}
+    assert cached == {"system": True, "python": True, "node": True, "sim": False, "runtime": False}
+    assert [layer.image for layer in result.layers[:3]] == [layer.image for layer in built.layers[:3]]
+    done = run_in_image(result.image, "python -c 'import mujoco; print(mujoco.__version__)'")
+    assert done.returncode == 0, done.stderr
+
+
+def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_base):
+    """A build given a CA bundle and a token: neither appears in any layer or in
+    the history, and no apt/pip/uv/npm cache is left in a layer."""
+    marker = f"imagebuild-secret-{uuid.uuid4().hex}"
+    token = f"tok-{uuid.uuid4().hex}"
+    ca = tmp_path / "ca.pem"
+    source = ca_bundle()
+    # Text outside BEGIN/END blocks is ignored by TLS libraries but easy to find.
+    ca.write_text((source.read_text() if source else "") + f"\n# {marker}\n")
+    spec = ci_spec.model_copy(update={"build": ci_spec.build.model_copy(
+        update={"secrets": ["IMAGEBUILD_FAKE_TOKEN"]})})
+    # no_cache: every step really runs with these secret values mounted.
+    result = Builder(engine).build(spec, ca_cert=ca, secrets={"IMAGEBUILD_FAKE_TOKEN": token},
+                                   no_cache=True)
+    assert not any(layer.cached for layer in result.layers)
+
+    scan = scan_image(engine, result.image, markers=[marker, token, "VK_LAYER_NV_optimus"],
+                      skip_base=test_base)
+    assert len(scan.layers) >= 5
+    assert scan.found("VK_LAYER_NV_optimus"), "the scan must see files the build added"
+    assert scan.found(marker) == [] and scan.found(token) == []
+    leftovers = [path for layer in scan.layers for path in layer.cache_paths]
+    assert scan.cache_bytes == 0 and leftovers == [], leftovers[:10]
+    history = "\n".join(history_text(engine, result.image))
+    assert marker not in history and token not in history
+
+
+def test_failed_build_names_layer_step_and_output(ci_spec, tmp_path, test_base):
+    spec_file = tmp_path / "imagebuild.toml"
+    spec_file.write_text(CI_SPEC.read_text().replace(
+        'packages = ["mesa-vulkan-drivers", "htop"]', 'packages = ["imagebuild-no-such-package"]'))
+    done = imagebuild("build", "--spec", str(spec_file), "--base", test_base,
+                      "--ca-cert", str(ca_bundle() or "/dev/null"))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "layer system failed at step [" in done.stderr
+    assert "RUN " in done.stderr
+    assert "imagebuild-no-such-package" in done.stderr  # apt's own last lines
+
+
+def test_unpullable_base_says_how_to_pass_base(tmp_path):
+    done = imagebuild("build", "--spec", str(CI_SPEC), "--base", "registry.invalid/none/base:1")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "cannot pull the base image registry.invalid/none/base:1" in done.stderr
+    assert "--base" in done.stderr
+
+
+def test_missing_engine_is_one_clear_line():
+    done = imagebuild("build", "--spec", str(CI_SPEC), env={"DOCKER_HOST": "unix:///nonexistent.sock"},
+                      timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "imagebuild: error: no Docker engine answers at unix:///nonexistent.sock: start dockerd "
+        "(or Docker Desktop) or set DOCKER_HOST, then retry"]
