@@ -1,1 +1,301 @@
-"""CLI: pod commands (see the library module for the logic)."""
+"""CLI: `imagebuild pod ...` - RunPod pods (the logic lives in ``imagebuild.runpod``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+from imagebuild.errors import UserError
+
+pod_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(
+    pod_app,
+    name="pod",
+    help="Create and drive RunPod pods: create, list, status, stop, start, ssh, terminate.",
+)
+
+POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id.")
+WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until the pod answers on SSH.")
+TIMEOUT_OPTION = typer.Option(900.0, "--timeout", help="Seconds to wait for SSH before giving up.")
+# List-valued options live here: a mutable default inside a signature is a trap.
+DATACENTER_OPTION = typer.Option([], "--datacenter", help="Preferred data center id (repeatable).")
+ENV_OPTION = typer.Option([], "--env", "-e", help="NAME=VALUE for the pod (repeatable).")
+ENV_FILE_OPTION = typer.Option(None, "--env-file", dir_okay=False, help="dotenv file for the pod.")
+COMMAND_ARG = typer.Argument(None, metavar="[-- CMD...]", help="Command to run instead of a shell.")
+
+
+def _client():
+    from imagebuild.runpod.client import Client
+
+    return Client.from_env()
+
+
+def _resolve(ref: str):
+    """(client, pod) for a POD argument: the one place pod references are looked up.
+
+    Other backends (``local:NAME`` pods backed by a local container) plug in here.
+    """
+    if ref.startswith("local:"):
+        raise UserError(f"{ref}: local pods are not available in this version", 2)
+    from imagebuild.runpod.pods import find_pod
+
+    client = _client()
+    try:
+        return client, find_pod(client, ref)
+    except BaseException:
+        client.close()
+        raise
+
+
+@contextlib.contextmanager
+def _progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal; otherwise one stderr line per change (logs, CI)."""
+    if is_terminal():
+        from rich.console import Console
+
+        with Console(stderr=True).status(title) as status:
+            yield lambda text: status.update(f"{title}: {text}")
+    else:
+        yield lambda text: typer.echo(f"{title}: {text}", err=True)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@pod_app.command("create")
+def create(
+    gpu: str | None = typer.Option(
+        None,
+        "--gpu",
+        help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]",
+    ),
+    gpu_count: int | None = typer.Option(
+        None, "--gpu-count", help="GPUs on the pod. [spec: pod.gpu_count]"
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Pod name (default: image name + random suffix)."
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
+    ),
+    volume_gb: int | None = typer.Option(
+        None, "--volume-gb", help="/workspace volume size. [spec: pod.volume_gb]"
+    ),
+    disk_gb: int | None = typer.Option(
+        None, "--disk-gb", help="Container disk size. [spec: pod.disk_gb]"
+    ),
+    cloud: str | None = typer.Option(
+        None, "--cloud", help="secure or community. [spec: pod.cloud]"
+    ),
+    datacenter: list[str] = DATACENTER_OPTION,
+    env: list[str] = ENV_OPTION,
+    env_file: Path | None = ENV_FILE_OPTION,
+    ports: str | None = typer.Option(
+        None, "--ports", help="Ports like 22/tcp,8888/http. [spec: pod.ports]"
+    ),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="SSH public key or .pub file (default: every ~/.ssh/*.pub)."
+    ),
+    wait: bool = WAIT_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
+    spec: Path | None = SPEC_OPTION,
+) -> None:
+    """Create a pod from the pushed image and wait until SSH answers."""
+    from imagebuild.runpod import pods
+    from imagebuild.runpod.plan import CreateFlags, plan_create
+
+    loaded = load(spec)
+    flags = CreateFlags(
+        gpu=gpu,
+        gpu_count=gpu_count,
+        name=name,
+        image=image,
+        volume_gb=volume_gb,
+        disk_gb=disk_gb,
+        cloud=cloud,
+        datacenters=datacenter,
+        env=env,
+        env_file=env_file,
+        ports=ports,
+        public_key=public_key,
+    )
+    with _client() as client:
+        options, notes = plan_create(loaded, client, flags)
+        for note in notes:
+            _say(f"imagebuild: {note}")
+        with _progress(f"pod {options.name}") as report:
+            pod = pods.create_pod(client, options, on_event=report)
+            report(f"created {pod['id']} on {pod.get('gpu', {}).get('id', '?')}")
+            if wait:
+                pod = pods.wait_until_ready(client, pod, timeout=timeout, on_event=report)
+    if json_out:
+        print_json(pod)
+        return
+    state = "ready" if wait else f"created ({pod['status']})"
+    typer.echo(
+        f"pod {pods.label(pod)} {state}: {pod.get('gpu', {}).get('id')}, ${pod.get('cost', 0):.2f}/h"
+    )
+    typer.echo(f"  imagebuild pod ssh {pod['name']}")
+
+
+@pod_app.command("list")
+def list_(json_out: bool = JSON_OPTION) -> None:
+    """List your pods: id, name, status, GPU, $/h, uptime, SSH endpoint."""
+    from imagebuild.runpod.pods import list_pods
+
+    with _client() as client:
+        pods = list_pods(client)
+    if json_out:
+        print_json(pods)
+        return
+    if not pods:
+        typer.echo("no pods")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from imagebuild.runpod import view
+
+    table = Table(box=None, pad_edge=False)
+    for column in view.COLUMNS:
+        table.add_column(
+            column, justify="right" if column == "$/H" else "left", no_wrap=column == "ID"
+        )
+    for pod in pods:
+        table.add_row(*view.row(pod))
+    Console(soft_wrap=True).print(table)
+
+
+@pod_app.command("status")
+def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
+    """Show one pod (by name or id)."""
+    from imagebuild.runpod import view
+
+    client, found = _resolve(pod)
+    client.close()
+    if json_out:
+        print_json(found)
+        return
+    for line in view.status_lines(found):
+        typer.echo(line)
+
+
+@pod_app.command("stop")
+def stop(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
+    """Stop a pod: the GPU is released and billing stops; /workspace is kept."""
+    from imagebuild.runpod.pods import label, stop_pod
+
+    client, found = _resolve(pod)
+    with client:
+        stopped = stop_pod(client, found)
+    if json_out:
+        print_json(stopped)
+        return
+    typer.echo(
+        f"pod {label(found)} stopped; /workspace is kept. Resume: imagebuild pod start {found['name']}"
+    )
+
+
+@pod_app.command("start")
+def start(
+    pod: str = POD_ARG,
+    wait: bool = WAIT_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Resume a stopped pod (on the same host, where its volume lives)."""
+    from imagebuild.runpod.pods import label, start_pod, wait_until_ready
+
+    client, found = _resolve(pod)
+    with client:
+        started = start_pod(client, found)
+        if wait:
+            with _progress(f"pod {found['name']}") as report:
+                started = wait_until_ready(client, started, timeout=timeout, on_event=report)
+    if json_out:
+        print_json(started)
+        return
+    typer.echo(
+        f"pod {label(started)} {'ready' if wait else 'starting'}: imagebuild pod ssh {found['name']}"
+    )
+
+
+# Everything after POD is the remote command, options included (`-- ls -la`).
+@pod_app.command("ssh", context_settings={"allow_interspersed_args": False})
+def ssh(
+    pod: str = POD_ARG,
+    command: list[str] | None = COMMAND_ARG,
+    identity: str | None = typer.Option(None, "--identity", "-i", help="Private key file for ssh."),
+) -> None:
+    """Open a shell on a pod, or run a command: imagebuild pod ssh POD -- nvidia-smi."""
+    import shutil
+    import subprocess
+
+    from imagebuild.runpod.pods import label
+    from imagebuild.runpod.ssh import ssh_invocation
+
+    command = list(command or [])
+    if command[:1] == ["--"]:  # kept by allow_interspersed_args=False; it is ours, not ssh's
+        command = command[1:]
+    client, found = _resolve(pod)
+    client.close()
+    if found["status"] != "RUNNING":
+        raise UserError(
+            f"pod {label(found)} is {found['status']}; start it first: imagebuild pod start {pod}"
+        )
+    binary = shutil.which("ssh")
+    if binary is None:
+        raise UserError("ssh not found on PATH; install the OpenSSH client")
+    try:
+        invocation = ssh_invocation(found, command, identity=identity, ssh=binary)
+    except ValueError:
+        raise UserError(
+            f"pod {label(found)} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
+        ) from None
+    if invocation.endpoint.kind == "proxy" and command:
+        _say(
+            "imagebuild: no direct SSH port on this pod: running the command through RunPod's gateway"
+        )
+    result = subprocess.run(
+        invocation.argv, input=invocation.stdin, text=invocation.stdin is not None, check=False
+    )
+    raise typer.Exit(result.returncode)
+
+
+@pod_app.command("terminate")
+def terminate(
+    pod: str = POD_ARG,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a pod for good, with its container disk and /workspace volume."""
+    from imagebuild.runpod.pods import label, terminate_pod
+
+    client, found = _resolve(pod)
+    with client:
+        if not yes and not _confirm(
+            f"Terminate pod {label(found)}? Its /workspace volume is deleted too."
+        ):
+            raise UserError(f"pod {label(found)} not terminated")
+        terminate_pod(client, found)
+    typer.echo(f"pod {label(found)} terminated")
+
+
+def _confirm(question: str) -> bool:
+    import click
+
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except click.exceptions.Abort:  # stdin closed: no one to answer
+        return False

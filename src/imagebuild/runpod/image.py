@@ -1,0 +1,61 @@
+"""Which image a new pod runs, and the CUDA version it needs from the host's driver.
+
+The default image is the exact digest `imagebuild push` recorded next to the
+spec. Its CUDA version (the ``imagebuild.cuda`` label, also recorded at push)
+becomes the pod's CUDA floor, so RunPod only places it on hosts whose driver can
+run it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from imagebuild.errors import SpecError
+
+CUDA_LABEL = "imagebuild.cuda"
+
+
+def default_image(spec_dir: Path) -> str:
+    from imagebuild.state import pushed_image
+
+    image = pushed_image(spec_dir)
+    if not image:
+        raise SpecError(
+            f"--image: nothing pushed from {spec_dir} yet; run `imagebuild push` first or pass --image"
+        )
+    return image
+
+
+def cuda_floor(image: str, spec_dir: Path) -> str | None:
+    """``major.minor`` the image needs, from the push record or a local image's label."""
+    from imagebuild.state import read_state
+
+    state = read_state(spec_dir)
+    if state.get("image") == image and state.get("cuda"):
+        return normalize_cuda(str(state["cuda"]))
+    label = local_label(image, CUDA_LABEL)
+    return normalize_cuda(label) if label else None
+
+
+def normalize_cuda(version: str) -> str | None:
+    """ "12.8.1" -> "12.8"; anything else unusable -> None."""
+    match = re.match(r"^\s*(\d+)\.(\d+)", version)
+    return f"{int(match.group(1))}.{int(match.group(2))}" if match else None
+
+
+def local_label(image: str, label: str) -> str | None:
+    """A label of a locally present image; None when absent or Docker is unreachable."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover - docker is a dependency
+        return None
+    try:
+        client = docker.from_env(timeout=10)
+        try:
+            return (client.images.get(image).labels or {}).get(label)
+        finally:
+            client.close()
+    except (DockerException, OSError):
+        return None

@@ -1,0 +1,113 @@
+"""Turn `pod create` flags plus the spec's ``[pod]`` defaults into CreateOptions.
+
+Flags win over the spec; the spec wins over built-in defaults. Everything is
+checked here, before any pod exists, so a bad flag never leaves a half-made pod.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from imagebuild.errors import SpecError
+from imagebuild.runpod import gpus, image, podenv
+from imagebuild.runpod.pods import CreateOptions
+
+_PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
+MIN_VOLUME_GB = 10  # RunPod's floor for a persistent volume
+
+
+@dataclass
+class CreateFlags:
+    """`pod create` flags as typed; None means "take the spec's value"."""
+
+    gpu: str | None = None
+    gpu_count: int | None = None
+    name: str | None = None
+    image: str | None = None
+    volume_gb: int | None = None
+    disk_gb: int | None = None
+    cloud: str | None = None
+    datacenters: Sequence[str] = ()
+    env: Sequence[str] = ()
+    env_file: Path | None = None
+    ports: str | None = None
+    public_key: str | None = None
+
+
+def plan_create(
+    loaded, client, flags: CreateFlags, ssh_dir: Path | None = None
+) -> tuple[CreateOptions, list[str]]:
+    """The validated options and notes worth telling the user (on stderr)."""
+    spec, pod = loaded.spec, loaded.spec.pod
+    notes: list[str] = []
+    gpu_count = flags.gpu_count if flags.gpu_count is not None else pod.gpu_count
+    volume_gb = flags.volume_gb if flags.volume_gb is not None else pod.volume_gb
+    disk_gb = flags.disk_gb if flags.disk_gb is not None else pod.disk_gb
+    cloud = (flags.cloud or pod.cloud).upper()
+    if cloud not in ("SECURE", "COMMUNITY"):
+        raise SpecError(f"--cloud: expected secure or community, got {flags.cloud!r}")
+    if gpu_count < 1:
+        raise SpecError(f"--gpu-count: expected 1 or more, got {gpu_count}")
+    if volume_gb < MIN_VOLUME_GB:
+        raise SpecError(
+            f"--volume-gb: RunPod's smallest volume is {MIN_VOLUME_GB} GB, got {volume_gb}"
+        )
+    if disk_gb < 1:
+        raise SpecError(f"--disk-gb: expected 1 or more, got {disk_gb}")
+    ports = _ports(flags.ports) if flags.ports is not None else list(pod.ports)
+    datacenters = [d.strip() for item in flags.datacenters for d in item.split(",") if d.strip()]
+
+    env = podenv.merge(
+        pod.env,
+        podenv.read_env_file(flags.env_file) if flags.env_file else {},
+        podenv.parse_env_flags(flags.env),
+    )
+    if podenv.PUBLIC_KEY not in env:
+        key = (
+            podenv.read_public_key(flags.public_key)
+            if flags.public_key
+            else podenv.public_keys(ssh_dir or Path.home() / ".ssh")
+        )
+        if key:
+            env[podenv.PUBLIC_KEY] = key
+        else:
+            notes.append(
+                "no ~/.ssh/*.pub found: the pod gets the SSH keys registered with your RunPod account"
+            )
+
+    image_ref = flags.image or image.default_image(loaded.directory)
+    floor = image.cuda_floor(image_ref, loaded.directory)
+    if floor:
+        notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")
+    else:
+        notes.append(f"no CUDA version known for {image_ref}: any host driver accepted")
+
+    catalog = gpus.fetch_catalog(client)
+    gpu_ids = gpus.resolve_gpus(flags.gpu or pod.gpu, catalog, gpu_count, cloud)
+    name = flags.name or f"{spec.image.name.rsplit('/', 1)[-1]}-{secrets.token_hex(3)}"
+    options = CreateOptions(
+        name=name,
+        image=image_ref,
+        gpu_ids=gpu_ids,
+        gpu_count=gpu_count,
+        volume_gb=volume_gb,
+        disk_gb=disk_gb,
+        cloud=cloud,
+        datacenters=datacenters,
+        env=env,
+        ports=ports,
+        min_cuda=floor,
+    )
+    return options, notes
+
+
+def _ports(text: str) -> list[str]:
+    ports = [p.strip() for p in text.split(",") if p.strip()]
+    for port in ports:
+        if not _PORT.match(port):
+            raise SpecError(f'--ports: expected ports like "22/tcp,8888/http", got {port!r}')
+    return ports

@@ -1,0 +1,274 @@
+"""The pod lifecycle on RunPod: create, find, list, stop, start, terminate, wait for SSH.
+
+Every function takes a ``Client`` and returns RunPod's own pod objects (dicts as
+the API sends them), so ``--json`` can print them unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagebuild.errors import UserError
+from imagebuild.runpod import ssh as ssh_mod
+from imagebuild.runpod.client import RunPodError
+
+VOLUME_PATH = "/workspace"
+SSH_PORT = "22/tcp"
+# What RunPod answers when no host has the requested GPU free (a 400).
+CAPACITY_TEXT = "no longer any instances available"
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    """Everything `pod create` sends, already validated and resolved."""
+
+    name: str
+    image: str
+    gpu_ids: list[str]  # exact catalog ids, most preferred first
+    gpu_count: int = 1
+    volume_gb: int = 50
+    disk_gb: int = 30
+    cloud: str = "SECURE"
+    datacenters: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    ports: list[str] = field(default_factory=lambda: [SSH_PORT])
+    min_cuda: str | None = None
+
+    def body(self, gpu_id: str) -> dict[str, Any]:
+        """The createPod request body for one GPU choice."""
+        gpu: dict[str, Any] = {"id": gpu_id, "count": self.gpu_count}
+        if self.min_cuda:
+            # A floor, not an exact set: any host whose driver reports this CUDA
+            # version or newer can run the image.
+            gpu["minCudaVersion"] = self.min_cuda
+        body: dict[str, Any] = {
+            "name": self.name,
+            "image": self.image,
+            "gpu": gpu,
+            "cloud": self.cloud,
+            "disk": self.disk_gb,
+            "mounts": {"persistent": {"size": self.volume_gb, "path": VOLUME_PATH}},
+            "ports": self.ports if SSH_PORT in self.ports else [SSH_PORT, *self.ports],
+            "env": dict(self.env),
+            "startSsh": True,
+        }
+        if self.datacenters:
+            body["dataCenterIds"] = list(self.datacenters)
+        return body
+
+
+# -- reading -----------------------------------------------------------------
+
+
+def list_pods(client) -> list[dict]:
+    return list(client.get("/pods").get("pods", []))
+
+
+def get_pod(client, pod_id: str) -> dict:
+    return client.get(f"/pods/{pod_id}")
+
+
+def find_by_name(client, name: str) -> dict | None:
+    for pod in list_pods(client):
+        if pod.get("name") == name:
+            return pod
+    return None
+
+
+def find_pod(client, ref: str) -> dict:
+    """The pod whose id or name is ``ref`` (ids win; a shared name must be told apart)."""
+    pods = list_pods(client)
+    for pod in pods:
+        if pod["id"] == ref:
+            return pod
+    named = [pod for pod in pods if pod.get("name") == ref]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        ids = ", ".join(pod["id"] for pod in named)
+        raise UserError(f'{len(named)} pods are named "{ref}" ({ids}); give the id instead')
+    raise UserError(f'no pod with id or name "{ref}"; `imagebuild pod list` shows your pods')
+
+
+def label(pod: dict) -> str:
+    return f"{pod.get('name')} ({pod['id']})"
+
+
+# -- create ------------------------------------------------------------------
+
+
+def create_pod(
+    client, options: CreateOptions, on_event: Callable[[str], None] = lambda _: None
+) -> dict:
+    """Create one pod, trying ``options.gpu_ids`` in order while capacity is short.
+
+    The name is checked to be free first: after a lost response the pod is then
+    found by that name instead of being created a second time.
+    """
+    existing = find_by_name(client, options.name)
+    if existing is not None:
+        raise UserError(
+            f'a pod named "{options.name}" already exists ({existing["id"]}, {existing["status"]}); '
+            "pick another --name or terminate it"
+        )
+    refused: list[tuple[str, RunPodError]] = []
+    for gpu_id in options.gpu_ids:
+        if refused:
+            on_event(f"no {refused[-1][0]} available; trying {gpu_id}")
+        try:
+            return client.request(
+                "POST",
+                "/pods",
+                json=options.body(gpu_id),
+                recover=lambda: find_by_name(client, options.name),
+            )
+        except RunPodError as error:
+            # RunPod reports a capacity shortage as a 400; so is a rule the
+            # request breaks - which then fails for every GPU alike (see below).
+            if error.status != 400:
+                raise
+            refused.append((gpu_id, error))
+    raise _refused_everywhere(options, refused)
+
+
+def _refused_everywhere(
+    options: CreateOptions, refused: list[tuple[str, RunPodError]]
+) -> UserError:
+    tried = ", ".join(gpu for gpu, _ in refused)
+    last = refused[-1][1]
+    if CAPACITY_TEXT in last.detail.lower():
+        where = f" in {', '.join(options.datacenters)}" if options.datacenters else ""
+        return UserError(
+            f"no capacity for {tried} on {options.cloud.lower()} cloud{where}: RunPod says "
+            f'"{last.detail}" - add fallbacks (--gpu 4090,a6000,l40s), try --cloud '
+            f"{'community' if options.cloud == 'SECURE' else 'secure'}, another --datacenter, or retry later"
+        )
+    return UserError(f"RunPod refused the pod for every GPU tried ({tried}): {last}")
+
+
+# -- waiting -----------------------------------------------------------------
+
+
+def wait_until_ready(
+    client,
+    pod: dict,
+    *,
+    timeout: float = 900.0,
+    on_event: Callable[[str], None] = lambda _: None,
+    probe: Callable[[str, int], tuple[bool, str]] = ssh_mod.probe,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """Poll until the pod is RUNNING *and* sshd answers on its endpoint.
+
+    RUNNING alone only means the container started. On timeout the pod is left
+    as it is (it may be seconds from ready, and it is the user's money and data)
+    and the error says what was seen last.
+    """
+    deadline = clock() + timeout
+    interval = 0.5
+    last = ""
+    while True:
+        pod = get_pod(client, pod["id"])
+        status = pod["status"]
+        if status in ("EXITED", "ERROR", "TERMINATED"):
+            raise UserError(
+                f"pod {label(pod)} is {status} instead of starting; it was left as is - "
+                f"`imagebuild pod status {pod['id']}` for details"
+            )
+        seen = status
+        if status == "RUNNING":
+            ready, seen = _ssh_ready(pod, probe)
+            if ready:
+                return pod
+        if seen != last:
+            on_event(seen)
+            last = seen
+        if clock() >= deadline:
+            raise UserError(
+                f"pod {label(pod)} not ready after {timeout:g} s; last seen: {last}. It was left as is: "
+                f"`imagebuild pod status {pod['id']}` to check again, "
+                f"`imagebuild pod terminate {pod['id']}` to remove it"
+            )
+        sleep(min(interval, max(0.0, deadline - clock())))
+        interval = min(interval * 1.5, 5.0)
+
+
+def _ssh_ready(pod: dict, probe) -> tuple[bool, str]:
+    direct = ssh_mod.endpoint(pod, "direct")
+    if direct is None:
+        if SSH_PORT not in pod.get("ports", []):
+            # Without 22/tcp only the gateway exists, and probing it says
+            # nothing about this pod: RUNNING is all there is to know.
+            return True, "RUNNING"
+        return False, "RUNNING, SSH port not published yet"
+    ok, seen = probe(direct.host, direct.port)
+    return ok, f"RUNNING, SSH at {direct.host}:{direct.port} {seen}"
+
+
+# -- actions -----------------------------------------------------------------
+
+# What a status looks like once an action has taken effect (for recovery after
+# a lost response, and to tell "already done" from "not allowed").
+_DONE = {"stop": {"EXITED"}, "start": {"PROVISIONING", "STARTING", "RUNNING"}}
+_PAST = {"stop": "stopped", "start": "started"}
+
+
+def stop_pod(client, pod: dict) -> dict:
+    return _act(client, pod, "stop")
+
+
+def start_pod(client, pod: dict) -> dict:
+    try:
+        return _act(client, pod, "start")
+    except RunPodError as error:
+        if error.status != 400:
+            raise
+        # The stopped pod's GPU was taken on its host; the pod cannot move hosts.
+        raise UserError(
+            f'RunPod cannot start pod {label(pod)}: "{error.detail}" - its host has no free GPU now. '
+            f"Retry `imagebuild pod start {pod['id']}` later, or create a new pod "
+            "(this pod's volume stays on its host: copy what you need off it first)"
+        ) from None
+
+
+def _act(client, pod: dict, action: str) -> dict:
+    if action not in pod.get("actions", []):
+        raise _not_allowed(pod, action)
+    path = f"/pods/{pod['id']}/action"
+
+    def recover() -> dict | None:
+        fresh = get_pod(client, pod["id"])
+        return fresh if fresh["status"] in _DONE[action] else None
+
+    try:
+        return client.request("POST", path, json={"action": action}, recover=recover)
+    except RunPodError as error:
+        if error.status != 409:
+            raise
+        raise _not_allowed(get_pod(client, pod["id"]), action) from None
+
+
+def _not_allowed(pod: dict, action: str) -> UserError:
+    status = pod["status"]
+    allowed = ", ".join(pod.get("actions", [])) or "nothing"
+    already = f" (already {_PAST[action]})" if status in _DONE.get(action, ()) else ""
+    return UserError(
+        f"cannot {action} pod {label(pod)}: it is {status}{already}; RunPod allows {allowed} now"
+    )
+
+
+def terminate_pod(client, pod: dict) -> None:
+    """Delete the pod for good. The save-before-terminate logic wraps this call.
+
+    A 404 means it is gone already (e.g. our first DELETE succeeded and its
+    answer was lost), which is what was asked for.
+    """
+    try:
+        client.request("DELETE", f"/pods/{pod['id']}")
+    except RunPodError as error:
+        if error.status != 404:
+            raise

@@ -1,0 +1,100 @@
+"""SSH to a pod: which endpoint to use, the ssh argv, and a readiness probe.
+
+A pod has up to two endpoints (``pod["ssh"]``):
+- ``direct``: the pod's own sshd on its published 22/tcp port. Full SSH: remote
+  commands, scp, port forwarding.
+- ``proxy``: RunPod's gateway. It only carries an interactive shell: it needs a
+  forced PTY (``-tt``) and ignores a remote command, so commands are fed on stdin
+  followed by ``exit``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    kind: str  # "direct" or "proxy"
+    host: str
+    port: int
+    username: str
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: list[str]
+    stdin: str | None  # text to feed ssh (the gateway's way to run commands)
+    endpoint: Endpoint
+
+
+def endpoint(pod: dict, kind: str | None = None) -> Endpoint | None:
+    """The direct endpoint when published, else the proxy (or exactly ``kind``)."""
+    ssh = pod.get("ssh") or {}
+    for name in [kind] if kind else ["direct", "proxy"]:
+        entry = ssh.get(name)
+        if entry:
+            return Endpoint(name, entry["host"], int(entry["port"]), entry["username"])
+    return None
+
+
+def ssh_invocation(
+    pod: dict,
+    command: Sequence[str] = (),
+    *,
+    identity: str | None = None,
+    ssh: str = "ssh",
+) -> Invocation:
+    """The ssh argv (and stdin) that opens a shell on ``pod`` or runs ``command`` there.
+
+    ``command`` keeps ssh's own semantics: its words are joined with spaces and
+    run by the remote shell, so ``-- 'cd x && make'`` works as it does with ssh.
+    """
+    target = endpoint(pod)
+    if target is None:
+        raise ValueError("pod has no SSH endpoint")
+    argv = [ssh]
+    if identity:
+        argv += ["-i", identity]
+    # Pods are short-lived and their host keys new: trust on first use, never
+    # prompt (a prompt would hang a scripted `pod ssh POD -- cmd`).
+    argv += ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"]
+    if target.kind == "direct":
+        argv += ["-p", str(target.port), "--", f"{target.username}@{target.host}", *command]
+        return Invocation(argv, None, target)
+    argv += ["-tt", "-p", str(target.port), "--", f"{target.username}@{target.host}"]
+    stdin = f"{' '.join(command)}\nexit\n" if command else None
+    return Invocation(argv, stdin, target)
+
+
+def probe(host: str, port: int, timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether an SSH server answers at host:port, and what was seen.
+
+    A published port can accept TCP before sshd is up (docker-proxy does), so
+    only the server's ``SSH-`` banner counts as ready.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            data = b""
+            while b"\n" not in data and len(data) < 256:
+                chunk = conn.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+    except ConnectionRefusedError:
+        return False, "refused the connection"
+    except TimeoutError:
+        return False, f"sent no SSH banner within {timeout:g} s"
+    except OSError as error:
+        return False, f"could not be reached ({error.strerror or error})"
+    if data.startswith(b"SSH-"):
+        return True, data.split(b"\n", 1)[0].strip().decode("ascii", "replace")
+    if not data:
+        return False, "closed the connection without an SSH banner"
+    return False, f"answered without an SSH banner ({data[:40]!r})"

@@ -1,0 +1,71 @@
+"""Pods as text: the `pod list` table rows and the `pod status` lines."""
+
+from __future__ import annotations
+
+from imagebuild.runpod import ssh
+
+COLUMNS = ("ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH")
+
+
+def uptime(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"
+
+
+def gpu(pod: dict) -> str:
+    info = pod.get("gpu")
+    if not info:
+        return "-"
+    name = info["id"].replace("NVIDIA GeForce ", "").replace("NVIDIA ", "")
+    count = info.get("count", 1)
+    return f"{count} x {name}" if count != 1 else name
+
+
+def ssh_address(pod: dict) -> str:
+    target = ssh.endpoint(pod)
+    return _address(target) if target else "-"
+
+
+def _address(target: ssh.Endpoint) -> str:
+    if target.kind == "direct":
+        return f"{target.username}@{target.host} -p {target.port}"
+    return f"{target.username}@{target.host} (gateway)"
+
+
+def row(pod: dict) -> tuple[str, ...]:
+    runtime = pod.get("runtime") or {}
+    return (
+        pod["id"],
+        pod.get("name", ""),
+        pod["status"],
+        gpu(pod),
+        f"{pod.get('cost', 0.0):.2f}",
+        uptime(runtime.get("uptime")),
+        ssh_address(pod),
+    )
+
+
+def status_lines(pod: dict) -> list[str]:
+    """`pod status`: what a person checks before deciding what to do with a pod."""
+    runtime = pod.get("runtime") or {}
+    where = pod.get("dataCenterId") or "no host yet"
+    lines = [
+        f"pod      {pod.get('name')} ({pod['id']})",
+        f"status   {pod['status']}  (allowed now: {', '.join(pod.get('actions', [])) or 'nothing'})",
+        f"gpu      {gpu(pod)}  on {pod.get('cloud', '?').lower()} cloud, {where}",
+        f"cost     ${pod.get('cost', 0.0):.2f}/h",
+        f"uptime   {uptime(runtime.get('uptime'))}",
+        f"image    {pod.get('image')}",
+        f"cuda     {pod.get('cudaVersion') or '-'} (host driver)",
+    ]
+    targets = [t for t in (ssh.endpoint(pod, "direct"), ssh.endpoint(pod, "proxy")) if t]
+    lines += [f"ssh      {_address(t)}" for t in targets] or ["ssh      - (no endpoint yet)"]
+    return lines
