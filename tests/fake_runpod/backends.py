@@ -1,0 +1,100 @@
+"""What stands behind a fake pod's ``ssh.direct`` endpoint.
+
+A backend is told when a pod's container should run and when it stops; it
+answers with the (host, port) where the pod's sshd listens, or None. The default
+``BannerBackend`` is a TCP listener per pod that greets like sshd, which is all
+the readiness check looks at. A backend that runs the real image in a local
+container (its 22/tcp published on 127.0.0.1) fits the same three methods.
+Calls come from the fake's request threads while it holds its lock, so they
+should return promptly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Protocol
+
+
+class PodBackend(Protocol):
+    def start(self, pod_id: str, image: str, env: dict[str, str]) -> tuple[str, int] | None:
+        """Run the pod's container; return where its sshd listens (None: no SSH)."""
+
+    def stop(self, pod_id: str) -> None:
+        """Stop the container (the pod was stopped); it may be started again."""
+
+    def remove(self, pod_id: str) -> None:
+        """The pod was terminated: remove everything of it."""
+
+    def close(self) -> None:
+        """The fake is shutting down."""
+
+
+class BannerBackend:
+    """Each running pod gets a listener on 127.0.0.1 that sends an SSH banner.
+
+    ``banner=None`` publishes a port nobody listens on (connection refused),
+    ``banner=b""`` a listener that accepts and stays silent.
+    """
+
+    def __init__(self, banner: bytes | None = b"SSH-2.0-OpenSSH_9.6p1 fake-runpod\r\n"):
+        self.banner = banner
+        self._listeners: dict[str, _Listener] = {}
+
+    def start(self, pod_id: str, image: str, env: dict[str, str]) -> tuple[str, int] | None:
+        self.stop(pod_id)
+        if self.banner is None:
+            return "127.0.0.1", _unused_port()
+        listener = _Listener(self.banner)
+        self._listeners[pod_id] = listener
+        return "127.0.0.1", listener.port
+
+    def stop(self, pod_id: str) -> None:
+        listener = self._listeners.pop(pod_id, None)
+        if listener:
+            listener.close()
+
+    def remove(self, pod_id: str) -> None:
+        self.stop(pod_id)
+
+    def close(self) -> None:
+        for pod_id in list(self._listeners):
+            self.stop(pod_id)
+
+
+class _Listener:
+    def __init__(self, banner: bytes):
+        self._banner = banner
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            if self._banner:
+                try:
+                    conn.sendall(self._banner)
+                finally:
+                    conn.close()
+            else:
+                self._held.append(conn)  # silent: keep it open, say nothing
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        self._sock.close()
+        for conn in self._held:
+            conn.close()
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,329 @@
+"""The fake's RunPod: pods, their state machine, the GPU catalog, injected faults.
+
+Statuses advance lazily on each read, from timestamps: PROVISIONING for
+``provisioning_s``, STARTING for ``starting_s``, then RUNNING. No background
+thread, so a test's timing is the only clock that matters.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from fake_runpod import catalog
+from fake_runpod.backends import BannerBackend, PodBackend
+
+# RunPod's words when no host can take the request (README of shared/runpod).
+CAPACITY_TEXT = (
+    "There are no longer any instances available with the requested specifications. "
+    "Please refresh and try again."
+)
+ACTIONS = {
+    "PROVISIONING": ["stop", "terminate"],
+    "STARTING": ["stop", "terminate"],
+    "RUNNING": ["stop", "restart", "terminate"],
+    "EXITED": ["start", "terminate"],
+    "ERROR": ["start", "terminate"],
+}
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+    @property
+    def content_type(self) -> str:
+        return PROBLEM if self.status >= 400 else "application/json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Reply:
+    return Reply(status, {"title": title, "status": status, "detail": detail, **extra})
+
+
+@dataclass
+class Fault:
+    """An injected failure. ``times`` counts down; ``math.inf`` means always."""
+
+    kind: str
+    times: float = 1
+    method: str | None = None
+    path: str | None = None  # exact request path, e.g. "/v2/pods"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in (None, method)) and (self.path in (None, path)) and self.times > 0
+
+
+FAULT_KINDS = {
+    "rate_limit",  # 429 with Retry-After=params["retry_after"]
+    "server_error",  # 500 problem
+    "drop_after_create",  # create the pod, then close the connection unanswered
+    "capacity",  # create: 400 with CAPACITY_TEXT (params["gpu_ids"]: only these)
+    "start_capacity",  # start action: 400 with CAPACITY_TEXT
+    "echo_key",  # 401 whose detail repeats the presented key (tests redaction)
+}
+
+
+@dataclass
+class FakePod:
+    id: str
+    request: dict
+    status: str
+    since: float  # clock time the current status began
+    created_at: str
+    host_cuda: str
+    datacenter: str
+    started_at: str | None = None
+    running_since: float | None = None
+    endpoint: tuple[str, int] | None = None
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RunPodState:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        provisioning_s: float = 0.2,
+        starting_s: float = 0.2,
+        backend: PodBackend | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.api_key = api_key
+        self.provisioning_s = provisioning_s
+        self.starting_s = starting_s
+        self.backend = backend or BannerBackend()
+        self.clock = clock
+        self.pods: dict[str, FakePod] = {}
+        self.faults: list[Fault] = []
+        self.lock = threading.RLock()
+
+    # -- faults ------------------------------------------------------------------
+
+    def inject(self, kind: str, *, times: float = 1, method: str | None = None,
+               path: str | None = None, **params: Any) -> Fault:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULT_KINDS)}")
+        fault = Fault(kind, times, method, path, params)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def _take(self, kind: str, method: str, path: str, when: Callable[[Fault], bool] = lambda f: True):
+        for fault in self.faults:
+            if fault.kind == kind and fault.matches(method, path) and when(fault):
+                fault.times -= 1
+                return fault
+        return None
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], auth: str, body: Any) -> Reply:
+        with self.lock:
+            if self._take("echo_key", method, path):
+                return problem(401, "Unauthorized", f"invalid api key {auth.removeprefix('Bearer ')}")
+            if auth != f"Bearer {self.api_key}":
+                return problem(401, "Unauthorized", "invalid api key")
+            fault = self._take("rate_limit", method, path)
+            if fault:
+                wait = int(fault.params.get("retry_after", 1))
+                reply = problem(429, "Too Many Requests", "rate limit exceeded for the minute window")
+                reply.headers.update({
+                    "Retry-After": str(wait),
+                    "RateLimit": f'"minute";r=0;t={wait}',
+                    "RateLimit-Policy": '"minute";q=60;w=60',
+                })
+                return reply
+            if self._take("server_error", method, path):
+                return problem(500, "Internal Server Error", "upstream failure, please retry")
+            return self._route(method, path, query, body)
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
+        parts = path.strip("/").split("/")  # ["v2", "pods", ...]
+        if parts[:2] == ["v2", "pods"]:
+            if len(parts) == 2:
+                return self.list_pods() if method == "GET" else self.create(body, method, path)
+            pod_id = parts[2]
+            if len(parts) == 4 and parts[3] == "action" and method == "POST":
+                return self.action(pod_id, body.get("action"), method, path)
+            if len(parts) == 3 and method == "GET":
+                return self.get(pod_id)
+            if len(parts) == 3 and method == "DELETE":
+                return self.terminate(pod_id)
+        if parts[:3] == ["v2", "catalog", "gpus"]:
+            gpus = catalog.gpu_types()
+            if len(parts) == 3:
+                return Reply(200, {"gpus": gpus})
+            match = [g for g in gpus if g["id"] == parts[3]]
+            return Reply(200, match[0]) if match else problem(404, "Not Found", "gpu type not found")
+        return problem(404, "Not Found", f"the fake RunPod does not implement {method} {path}")
+
+    # -- pods --------------------------------------------------------------------
+
+    def list_pods(self) -> Reply:
+        return Reply(200, {"pods": [self.view(pod) for pod in self.pods.values()]})
+
+    def get(self, pod_id: str) -> Reply:
+        pod = self.pods.get(pod_id)
+        return Reply(200, self.view(pod)) if pod else problem(404, "Not Found", "pod not found")
+
+    def create(self, body: dict, method: str, path: str) -> Reply:
+        gpu = body.get("gpu")
+        if not gpu or body.get("cpu"):
+            return problem(400, "Bad Request", "exactly one of gpu or cpu must be set (this fake has GPU pods only)")
+        gpu_id, count = gpu["id"], gpu.get("count", 1)
+        known = {g["id"]: g for g in catalog.gpu_types()}
+        if gpu_id not in known:
+            return problem(400, "Bad Request", f"unknown GPU type {gpu_id!r}")
+        cloud = body.get("cloud", "SECURE")
+        if count > known[gpu_id]["maxCount"][cloud.lower()]:
+            return problem(400, "Bad Request", f"at most {known[gpu_id]['maxCount'][cloud.lower()]} GPUs per pod")
+        if gpu.get("allowedCudaVersions") and gpu.get("minCudaVersion"):
+            return problem(400, "Bad Request", "allowedCudaVersions and minCudaVersion are mutually exclusive")
+        if self._take("capacity", method, path, lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id])):
+            return problem(400, "Bad Request", CAPACITY_TEXT)
+        host_cuda = self._place(gpu_id, gpu)
+        if host_cuda is None:
+            return problem(400, "Bad Request", CAPACITY_TEXT)
+        pod = FakePod(
+            id=_pod_id(),
+            request=body,
+            status="PROVISIONING",
+            since=self.clock(),
+            created_at=_now_iso(),
+            host_cuda=host_cuda,
+            datacenter=(body.get("dataCenterIds") or ["US-KS-2"])[0],
+        )
+        self.pods[pod.id] = pod
+        if self._take("drop_after_create", method, path):
+            return Reply(0, drop=True)
+        return Reply(201, self.view(pod))
+
+    def _place(self, gpu_id: str, gpu: dict) -> str | None:
+        """The CUDA version of a host satisfying the request (the oldest that does)."""
+        versions = sorted(catalog.host_cuda_versions(gpu_id), key=catalog.cuda_key)
+        if gpu.get("allowedCudaVersions"):
+            versions = [v for v in versions if v in gpu["allowedCudaVersions"]]
+        if gpu.get("minCudaVersion"):
+            floor = catalog.cuda_key(gpu["minCudaVersion"])
+            versions = [v for v in versions if catalog.cuda_key(v) >= floor]
+        return versions[0] if versions else None
+
+    def action(self, pod_id: str, action: str, method: str, path: str) -> Reply:
+        pod = self.pods.get(pod_id)
+        if pod is None:
+            return problem(404, "Not Found", "pod not found")
+        self._advance(pod)
+        if action not in ACTIONS[pod.status]:
+            return problem(409, "Conflict", f"cannot {action} a pod that is {pod.status}")
+        if action == "terminate":
+            return self.terminate(pod_id)
+        if action == "stop":
+            self._set(pod, "EXITED")
+        elif action == "start":
+            if self._take("start_capacity", method, path):
+                return problem(400, "Bad Request", CAPACITY_TEXT)
+            self._set(pod, "STARTING")
+        elif action == "restart":
+            self._set(pod, "STARTING")
+        return Reply(200, self.view(pod))
+
+    def terminate(self, pod_id: str) -> Reply:
+        pod = self.pods.pop(pod_id, None)
+        if pod is None:
+            return problem(404, "Not Found", "pod not found")
+        self.backend.remove(pod_id)
+        return Reply(204)
+
+    # -- state machine -----------------------------------------------------------
+
+    def _set(self, pod: FakePod, status: str, since: float | None = None) -> None:
+        if pod.status == "RUNNING" and status != "RUNNING":
+            self.backend.stop(pod.id)
+            pod.endpoint = None
+            pod.running_since = None
+        pod.status = status
+        pod.since = self.clock() if since is None else since
+        if status == "RUNNING":
+            request = pod.request
+            pod.endpoint = self.backend.start(pod.id, request.get("image", ""), dict(request.get("env", {})))
+            pod.running_since = pod.since
+            pod.started_at = _now_iso()
+
+    def _advance(self, pod: FakePod) -> None:
+        now = self.clock()
+        if pod.status == "PROVISIONING" and now - pod.since >= self.provisioning_s:
+            self._set(pod, "STARTING", pod.since + self.provisioning_s)
+        if pod.status == "STARTING" and now - pod.since >= self.starting_s:
+            self._set(pod, "RUNNING", pod.since + self.starting_s)
+
+    def view(self, pod: FakePod) -> dict:
+        """The pod as RunPod's Pod schema describes it."""
+        self._advance(pod)
+        request = pod.request
+        gpu = request["gpu"]
+        price = next(g for g in catalog.gpu_types() if g["id"] == gpu["id"])["price"]
+        cloud = request.get("cloud", "SECURE")
+        ports = request.get("ports", [])
+        placed = pod.status != "PROVISIONING"
+        running = pod.status == "RUNNING"
+        direct = None
+        runtime = None
+        if running:
+            runtime = {"uptime": int(self.clock() - pod.running_since), "ports": []}
+            if pod.endpoint and "22/tcp" in ports:
+                host, port = pod.endpoint
+                direct = {"host": host, "port": port, "username": "root", "command": f"ssh root@{host} -p {port}"}
+                runtime["ports"].append({"private": 22, "public": port, "type": "tcp", "ip": host})
+        proxy_user = f"{pod.id}-64411eb2"
+        return {
+            "id": pod.id,
+            "name": request["name"],
+            "image": request.get("image", ""),
+            "args": request.get("args", ""),
+            "disk": request.get("disk", 50),
+            "ports": ports,
+            "env": request.get("env", {}),
+            "registry": request.get("registry"),
+            "status": pod.status,
+            "actions": ACTIONS[pod.status],
+            "mounts": request.get("mounts", {}),
+            "gpu": {"id": gpu["id"], "count": gpu.get("count", 1)},
+            "cloud": cloud,
+            "dataCenterId": pod.datacenter if placed else None,
+            "cudaVersion": pod.host_cuda if placed else None,
+            "ssh": {
+                "proxy": {
+                    "host": "ssh.runpod.io",
+                    "port": 22,
+                    "username": proxy_user,
+                    "command": f"ssh {proxy_user}@ssh.runpod.io",
+                } if placed else None,
+                "direct": direct,
+            },
+            "template": None,
+            "cost": round(price[cloud.lower()] * gpu.get("count", 1), 4) if pod.status != "EXITED" else 0.0,
+            "locked": False,
+            "globalNetworking": {"enabled": False},
+            "runtime": runtime,
+            "createdAt": pod.created_at,
+            "startedAt": pod.started_at,
+        }
+
+
+def _pod_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(14))
+

@@ -1,0 +1,475 @@
+"""`imagebuild pod ...` end to end: the real CLI in a subprocess against the fake RunPod.
+
+Every run also checks that the API key never shows up in the output (see
+``fake_runpod.fixtures.PodCli``) and the fake fails the test on any request or
+response off RunPod's OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import stat
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from fake_runpod import CAPACITY_TEXT, BannerBackend, FakeRunPod
+
+from imagebuild.runpod import pods
+from imagebuild.runpod.client import Client
+from imagebuild.runpod.credentials import ApiKey
+from imagebuild.state import write_state
+
+if TYPE_CHECKING:
+    from fake_runpod.fixtures import PodCli
+
+pytest_plugins = ["fake_runpod.fixtures"]
+
+IMAGE = "registry.example/you/research-pod@sha256:" + "ab" * 32
+RTX4090 = "NVIDIA GeForce RTX 4090"
+A6000 = "NVIDIA RTX A6000"
+
+
+@pytest.fixture
+def cli(pod_cli: PodCli) -> PodCli:
+    """The CLI in a project folder that has pushed IMAGE (CUDA 12.6)."""
+    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    return pod_cli
+
+
+def created(fake: FakeRunPod) -> list[dict]:
+    return [r.body for r in fake.calls("POST", "/v2/pods")]
+
+
+def api(fake: FakeRunPod) -> httpx.Client:
+    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {fake.api_key}"})
+
+
+# -- create -------------------------------------------------------------------
+
+
+def test_create_waits_until_ssh_answers(cli, fake_runpod):
+    result = cli("pod", "create", "--gpu", "4090", "--name", "exp")
+    assert result.code == 0, result.output
+    assert "pod exp (" in result.stdout and "ready" in result.stdout
+    (pod,) = fake_runpod.pods.values()
+    assert pod.status == "RUNNING"
+    # It polled past PROVISIONING and STARTING rather than trusting the create answer.
+    assert len(fake_runpod.calls("GET", f"/v2/pods/{pod.id}")) >= 2
+    assert "PROVISIONING" in result.stderr
+
+
+def test_create_sends_the_spec_defaults_the_pushed_image_and_its_cuda_floor(cli, fake_runpod):
+    assert cli("pod", "create", "--gpu", "4090", "--name", "exp", "--no-wait").code == 0
+    (body,) = created(fake_runpod)
+    key = (cli.home / ".ssh" / "id_ed25519.pub").read_text().strip()
+    assert body == {
+        "name": "exp",
+        "image": IMAGE,
+        "gpu": {"id": RTX4090, "count": 1, "minCudaVersion": "12.6"},
+        "cloud": "SECURE",
+        "disk": 30,
+        "mounts": {"persistent": {"size": 50, "path": "/workspace"}},
+        "ports": ["22/tcp", "8888/http"],
+        "env": {"PUBLIC_KEY": key},
+        "startSsh": True,
+    }
+    (pod,) = fake_runpod.pods.values()
+    assert pod.host_cuda == "12.6"  # the fake places it on a host new enough, not the oldest (12.4)
+
+
+def test_spec_pod_table_sets_defaults_and_flags_override(cli, fake_runpod):
+    (cli.workdir / "imagebuild.toml").write_text(
+        '[image]\nname = "registry.example/you/sim"\n\n'
+        '[pod]\ngpu = "a6000"\ngpu_count = 2\nvolume_gb = 100\ndisk_gb = 40\ncloud = "community"\n'
+        'ports = ["8888/http"]\ndatacenter = ["EU-RO-1"]\nenv = { WANDB_PROJECT = "sim", MODE = "spec" }\n'
+    )
+    result = cli("pod", "create", "--no-wait", "--disk-gb", "60", "--env", "MODE=flag", "--datacenter", "US-TX-3")
+    assert result.code == 0, result.output
+    (body,) = created(fake_runpod)
+    assert body["gpu"] == {"id": A6000, "count": 2, "minCudaVersion": "12.6"}
+    assert (body["cloud"], body["disk"], body["mounts"]["persistent"]["size"]) == ("COMMUNITY", 60, 100)
+    assert body["ports"] == ["22/tcp", "8888/http"]  # SSH is always published
+    assert body["dataCenterIds"] == ["US-TX-3"]
+    assert body["env"]["WANDB_PROJECT"] == "sim" and body["env"]["MODE"] == "flag"
+    assert body["name"].startswith("sim-")
+
+
+def test_env_values_arrive_intact(cli, fake_runpod):
+    tricky = 'say "hi" & it\'s $HOME\nsecond line\twith tab — ünïcödé ✓ 🚀'
+    env_file = cli.workdir / "pod.env"
+    env_file.write_text(
+        "# comment\n"
+        "export FROM_FILE='single $quoted \"value\"'\n"
+        'MULTI="line one\nline two"\n'
+        "PLAIN=a=b=c\n",
+        encoding="utf-8",
+    )
+    result = cli("pod", "create", "--no-wait", "--name", "env", "--env", f"TRICKY={tricky}",
+                 "--env", "EMPTY=", "--env-file", str(env_file))
+    assert result.code == 0, result.output
+    (body,) = created(fake_runpod)
+    env = body["env"]
+    assert env["TRICKY"] == tricky
+    assert env["EMPTY"] == ""
+    assert env["FROM_FILE"] == 'single $quoted "value"'
+    assert env["MULTI"] == "line one\nline two"
+    assert env["PLAIN"] == "a=b=c"
+    # ...and they are what the pod reports back.
+    (pod,) = fake_runpod.pods.values()
+    with api(fake_runpod) as http:
+        assert http.get(f"/pods/{pod.id}").json()["env"]["TRICKY"] == tricky
+
+
+def test_explicit_public_key_and_a_missing_one(cli, fake_runpod):
+    pub = cli.workdir / "runpod.pub"
+    pub.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExplicitKey runpod\n")
+    assert cli("pod", "create", "--no-wait", "--name", "a", "--public-key", str(pub)).code == 0
+    for path in (cli.home / ".ssh").glob("*.pub"):
+        path.unlink()
+    result = cli("pod", "create", "--no-wait", "--name", "b")
+    assert result.code == 0 and "registered with your RunPod account" in result.stderr
+    first, second = created(fake_runpod)
+    assert first["env"]["PUBLIC_KEY"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExplicitKey runpod"
+    assert "PUBLIC_KEY" not in second["env"] and second["startSsh"] is True
+
+
+def test_create_json_prints_runpods_pod_object(cli, fake_runpod):
+    result = cli("pod", "create", "--name", "j", "--json")
+    assert result.code == 0, result.output
+    pod = json.loads(result.stdout)
+    assert pod["name"] == "j" and pod["status"] == "RUNNING" and pod["ssh"]["direct"]["port"] > 0
+
+
+def test_without_a_pushed_image_create_says_to_push(pod_cli, fake_runpod):
+    result = pod_cli("pod", "create", "--gpu", "4090")
+    assert result.code == 2
+    assert "imagebuild push" in result.stderr and "--image" in result.stderr
+    assert created(fake_runpod) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--gpu", "h100"], '"h100" is ambiguous'),
+        (["--gpu", "4090,a7000"], 'no GPU "a7000"'),
+        (["--env", "1BAD=x"], "--env: expected NAME=VALUE"),
+        (["--env", "NOEQUALS"], "without '='"),
+        (["--volume-gb", "5"], "smallest volume is 10 GB"),
+        (["--ports", "22"], "--ports"),
+        (["--cloud", "moon"], "--cloud"),
+        (["--env-file", "missing.env"], "--env-file"),
+    ],
+)
+def test_bad_create_flags_are_one_line_and_create_nothing(cli, fake_runpod, flags, expected):
+    result = cli("pod", "create", "--no-wait", *flags)
+    assert result.code == 2, result.output
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert created(fake_runpod) == []
+
+
+@pytest.mark.docker
+def test_cuda_floor_from_a_local_images_label(cli, fake_runpod):
+    docker = pytest.importorskip("docker")
+    try:
+        engine = docker.from_env()
+        engine.ping()
+    except Exception as error:  # no engine here: the label cannot be read
+        pytest.skip(f"no Docker engine: {error}")
+    tag = f"imagebuild-test/cuda-label:{uuid.uuid4().hex[:8]}"
+    engine.images.build(fileobj=io.BytesIO(b"FROM scratch\nLABEL imagebuild.cuda=12.8.1\n"), tag=tag, rm=True)
+    try:
+        result = cli("pod", "create", "--no-wait", "--name", "lbl", "--image", tag)
+    finally:
+        engine.images.remove(tag, force=True)
+    assert result.code == 0, result.output
+    (body,) = created(fake_runpod)
+    assert body["image"] == tag and body["gpu"]["minCudaVersion"] == "12.8"
+
+
+def test_unknown_image_gets_no_cuda_floor(cli, fake_runpod):
+    result = cli("pod", "create", "--no-wait", "--name", "x", "--image", "ghcr.io/nobody/unknown:1",
+                 env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.code == 0, result.output
+    assert "minCudaVersion" not in created(fake_runpod)[0]["gpu"]
+    assert "no CUDA version known" in result.stderr
+
+
+# -- create under faults --------------------------------------------------------
+
+
+def test_fallback_gpu_is_tried_when_capacity_is_short(cli, fake_runpod):
+    fake_runpod.inject("capacity", gpu_ids=[RTX4090])
+    result = cli("pod", "create", "--gpu", "4090,a6000", "--name", "fb", "--no-wait")
+    assert result.code == 0, result.output
+    assert [b["gpu"]["id"] for b in created(fake_runpod)] == [RTX4090, A6000]
+    assert [p.request["gpu"]["id"] for p in fake_runpod.pods.values()] == [A6000]
+    assert f"no {RTX4090} available; trying {A6000}" in result.stderr
+
+
+def test_no_capacity_anywhere_quotes_runpod_and_says_what_to_do(cli, fake_runpod):
+    fake_runpod.inject("capacity", times=math.inf)
+    result = cli("pod", "create", "--gpu", "4090,a6000", "--name", "none")
+    assert result.code == 1
+    assert CAPACITY_TEXT in result.stderr
+    assert "--cloud community" in result.stderr and "--datacenter" in result.stderr
+    assert len(created(fake_runpod)) == 2 and fake_runpod.pods == {}
+
+
+def test_dropped_response_after_create_makes_one_pod(cli, fake_runpod):
+    fake_runpod.inject("drop_after_create")
+    result = cli("pod", "create", "--name", "once")
+    assert result.code == 0, result.output
+    assert len(created(fake_runpod)) == 1
+    assert [p.request["name"] for p in fake_runpod.pods.values()] == ["once"]
+
+
+def test_server_error_on_create_looks_up_the_name_before_retrying(cli, fake_runpod):
+    fake_runpod.inject("server_error", method="POST", path="/v2/pods")
+    result = cli("pod", "create", "--name", "retry", "--no-wait")
+    assert result.code == 0, result.output
+    sequence = [(r.method, r.path, r.status) for r in fake_runpod.requests if r.path == "/v2/pods"]
+    # name check, create (500), look-up by name (not there), create again
+    assert sequence == [("GET", "/v2/pods", 200), ("POST", "/v2/pods", 500),
+                        ("GET", "/v2/pods", 200), ("POST", "/v2/pods", 201)]
+    assert len(fake_runpod.pods) == 1
+
+
+def test_create_keeps_failing_gives_up_boundedly_with_one_pod_at_most(cli, fake_runpod):
+    fake_runpod.inject("server_error", times=math.inf, method="POST", path="/v2/pods")
+    result = cli("pod", "create", "--name", "down", "--no-wait")
+    assert result.code == 1
+    assert "gave up after 4 attempts" in result.stderr
+    assert len(created(fake_runpod)) == 4 and fake_runpod.pods == {}
+
+
+def test_existing_name_is_refused(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "dup", "--no-wait").code == 0
+    result = cli("pod", "create", "--name", "dup", "--no-wait")
+    assert result.code == 1 and 'a pod named "dup" already exists' in result.stderr
+    assert len(fake_runpod.pods) == 1
+
+
+def test_readiness_timeout_says_what_it_saw_and_leaves_the_pod(cli, fake_runpod):
+    fake_runpod.state.backend = BannerBackend(banner=None)  # sshd never comes up
+    result = cli("pod", "create", "--name", "mute", "--timeout", "2")
+    assert result.code == 1
+    assert "not ready after 2 s; last seen: RUNNING, SSH at 127.0.0.1:" in result.stderr
+    assert "refused the connection" in result.stderr and "imagebuild pod terminate" in result.stderr
+    (pod,) = fake_runpod.pods.values()
+    assert pod.status == "RUNNING" and not [r for r in fake_runpod.requests if r.method == "DELETE"]
+
+
+def test_slow_provisioning_times_out_on_provisioning(cli, fake_runpod):
+    fake_runpod.state.provisioning_s = 60
+    result = cli("pod", "create", "--name", "slow", "--timeout", "1")
+    assert result.code == 1 and "last seen: PROVISIONING" in result.stderr
+    assert len(fake_runpod.pods) == 1
+
+
+# -- API-wide faults ---------------------------------------------------------------
+
+
+def test_rate_limit_waits_for_retry_after(cli, fake_runpod):
+    fake_runpod.inject("rate_limit", retry_after=1, method="GET", path="/v2/pods")
+    result = cli("pod", "list")
+    assert result.code == 0, result.output
+    first, second = fake_runpod.calls("GET", "/v2/pods")
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 1.0
+
+
+def test_persistent_server_errors_fail_after_bounded_retries(cli, fake_runpod):
+    fake_runpod.inject("server_error", times=math.inf)
+    result = cli("pod", "list")
+    assert result.code == 1
+    assert len(fake_runpod.calls("GET", "/v2/pods")) == 4
+    assert "500 Internal Server Error" in result.stderr and "try again later" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rejected_key(cli, fake_runpod):
+    result = cli("pod", "list", env={"RUNPOD_API_KEY": "rpa_NOT_THE_KEY"})
+    assert result.code == 1
+    assert result.stderr.startswith("imagebuild: error: RunPod rejected the API key (401 Unauthorized")
+    assert "rpa_NOT_THE_KEY" not in result.output
+
+
+def test_echoed_key_is_masked(cli, fake_runpod):
+    fake_runpod.inject("echo_key")
+    result = cli("pod", "list")  # the runner fails the test if the key shows
+    assert result.code == 1 and "***" in result.stderr
+
+
+def test_key_from_runpodctl_config_file(cli, fake_runpod):
+    (cli.home / ".runpod").mkdir()
+    (cli.home / ".runpod" / "config.toml").write_text(f'apikey = "{fake_runpod.api_key}"\n')
+    assert cli("pod", "list", env={"RUNPOD_API_KEY": None}).code == 0
+
+
+def test_no_key_at_all(cli):
+    result = cli("pod", "list", env={"RUNPOD_API_KEY": None})
+    assert result.code == 2 and "RUNPOD_API_KEY" in result.stderr
+
+
+# -- list, status ------------------------------------------------------------------
+
+
+def test_list_table_and_json(cli, fake_runpod):
+    assert cli("pod", "list").stdout.strip() == "no pods"
+    assert cli("pod", "create", "--name", "alpha", "--gpu", "4090").code == 0
+    assert cli("pod", "create", "--name", "beta", "--gpu", "a6000", "--gpu-count", "2", "--no-wait").code == 0
+    table = cli("pod", "list", env={"COLUMNS": "200"}).stdout
+    header, *rows = table.strip().splitlines()
+    assert header.split() == ["ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH"]
+    alpha = next(r for r in rows if "alpha" in r)
+    beta = next(r for r in rows if "beta" in r)
+    assert "RUNNING" in alpha and "RTX 4090" in alpha and "0.69" in alpha and "root@127.0.0.1 -p" in alpha
+    assert "2 x RTX A6000" in beta and "0.98" in beta
+    listed = json.loads(cli("pod", "list", "--json").stdout)
+    assert sorted(p["name"] for p in listed) == ["alpha", "beta"]
+    assert {p["id"] for p in listed} == set(fake_runpod.pods)
+
+
+def test_status_by_name_or_id(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "st").code == 0
+    (pod_id,) = fake_runpod.pods
+    by_name = cli("pod", "status", "st")
+    assert by_name.code == 0 and f"st ({pod_id})" in by_name.stdout and "RUNNING" in by_name.stdout
+    assert "allowed now: stop, restart, terminate" in by_name.stdout
+    assert json.loads(cli("pod", "status", pod_id, "--json").stdout)["id"] == pod_id
+    missing = cli("pod", "status", "nope")
+    assert missing.code == 1 and 'no pod with id or name "nope"' in missing.stderr
+
+
+def test_local_pods_are_not_runpod_pods(cli, fake_runpod):
+    result = cli("pod", "status", "local:dev")
+    assert result.code == 2 and "local" in result.stderr
+    assert fake_runpod.requests == []
+
+
+# -- stop, start -----------------------------------------------------------------
+
+
+def test_stop_start_cycle_and_what_each_status_allows(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "cyc").code == 0
+    stopped = cli("pod", "stop", "cyc")
+    assert stopped.code == 0 and "stopped" in stopped.stdout
+    (pod,) = fake_runpod.pods.values()
+    assert pod.status == "EXITED"
+    again = cli("pod", "stop", "cyc")
+    assert again.code == 1
+    assert "it is EXITED (already stopped); RunPod allows start, terminate now" in again.stderr
+    started = cli("pod", "start", "cyc")
+    assert started.code == 0 and "ready" in started.stdout
+    assert pod.status == "RUNNING"
+
+
+def test_start_without_a_free_gpu_explains(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "busy", "--no-wait").code == 0
+    assert cli("pod", "stop", "busy").code == 0
+    fake_runpod.inject("start_capacity")
+    result = cli("pod", "start", "busy")
+    assert result.code == 1
+    assert CAPACITY_TEXT in result.stderr and "Retry `imagebuild pod start" in result.stderr
+    (pod,) = fake_runpod.pods.values()
+    assert pod.status == "EXITED"
+
+
+def test_409_from_runpod_is_explained_with_the_pods_status(fake_runpod):
+    """A pod read before someone else stopped it: RunPod's 409 turns into what is allowed."""
+    with Client(fake_runpod.url, ApiKey(fake_runpod.api_key)) as client, api(fake_runpod) as http:
+        pod = http.post("/pods", json={"name": "race", "image": "i", "gpu": {"id": RTX4090}}).json()
+        http.post(f"/pods/{pod['id']}/action", json={"action": "stop"})
+        with pytest.raises(Exception) as error:
+            pods.stop_pod(client, pod)  # still lists "stop" among its actions
+    assert "it is EXITED (already stopped); RunPod allows start, terminate now" in str(error.value)
+    assert [r.status for r in fake_runpod.calls("POST", f"/v2/pods/{pod['id']}/action")] == [200, 409]
+
+
+# -- ssh ---------------------------------------------------------------------------
+
+
+def fake_ssh(directory: Path) -> Path:
+    """An `ssh` that records its argv and stdin, then exits 7."""
+    directory.mkdir(exist_ok=True)
+    script = directory / "ssh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$@" > "$(dirname "$0")/argv"\n'
+        'cat > "$(dirname "$0")/stdin"\n'
+        "exit 7\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return directory
+
+
+def test_ssh_direct_runs_the_command(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "sh").code == 0
+    bin_dir = fake_ssh(cli.workdir / "bin")
+    result = cli("pod", "ssh", "sh", "--", "ls", "-la", "/workspace",
+                 env={"PATH": f"{bin_dir}:{cli.env['PATH']}"})
+    assert result.code == 7  # ssh's own exit status
+    argv = (bin_dir / "argv").read_text().splitlines()
+    (pod,) = fake_runpod.pods.values()
+    assert argv[-7:] == ["-p", str(pod.endpoint[1]), "--", "root@127.0.0.1", "ls", "-la", "/workspace"]
+    assert "-tt" not in argv
+
+
+def test_ssh_through_the_gateway_feeds_commands_on_stdin(cli, fake_runpod):
+    with api(fake_runpod) as http:  # a pod without 22/tcp: only the gateway reaches it
+        http.post("/pods", json={"name": "gw", "image": "i", "gpu": {"id": RTX4090}, "ports": ["8888/http"]})
+    fake_runpod.state.provisioning_s = fake_runpod.state.starting_s = 0
+    bin_dir = fake_ssh(cli.workdir / "bin")
+    result = cli("pod", "ssh", "gw", "--", "nvidia-smi", env={"PATH": f"{bin_dir}:{cli.env['PATH']}"})
+    assert result.code == 7, result.output
+    argv = (bin_dir / "argv").read_text().splitlines()
+    (pod,) = fake_runpod.pods.values()
+    assert "-tt" in argv and argv[-1] == f"{pod.id}-64411eb2@ssh.runpod.io"
+    assert (bin_dir / "stdin").read_text() == "nvidia-smi\nexit\n"
+
+
+def test_ssh_to_a_stopped_pod_says_start_it(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "off", "--no-wait").code == 0
+    assert cli("pod", "stop", "off").code == 0
+    result = cli("pod", "ssh", "off")
+    assert result.code == 1 and "imagebuild pod start off" in result.stderr
+
+
+# -- terminate ---------------------------------------------------------------------
+
+
+def test_terminate_asks_first(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "bye", "--no-wait").code == 0
+    declined = cli("pod", "terminate", "bye", input="n\n")
+    assert declined.code == 1 and "not terminated" in declined.stderr
+    assert len(fake_runpod.pods) == 1
+    no_answer = cli("pod", "terminate", "bye")  # stdin closed: nobody said yes
+    assert no_answer.code == 1 and len(fake_runpod.pods) == 1
+    accepted = cli("pod", "terminate", "bye", input="y\n")
+    assert accepted.code == 0 and "terminated" in accepted.stdout
+    assert fake_runpod.pods == {}
+
+
+def test_terminate_yes_then_the_pod_is_gone(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "gone", "--no-wait").code == 0
+    (pod_id,) = fake_runpod.pods
+    assert cli("pod", "terminate", pod_id, "--yes").code == 0
+    with api(fake_runpod) as http:
+        assert http.get(f"/pods/{pod_id}").status_code == 404
+    again = cli("pod", "terminate", "gone", "--yes")
+    assert again.code == 1 and 'no pod with id or name "gone"' in again.stderr
+
+
+def test_terminate_pod_is_idempotent_after_a_lost_answer(fake_runpod):
+    """The library call the save-before-terminate wrapper builds on."""
+    with Client(fake_runpod.url, ApiKey(fake_runpod.api_key)) as client, api(fake_runpod) as http:
+        pod = http.post("/pods", json={"name": "t", "image": "i", "gpu": {"id": RTX4090}}).json()
+        pods.terminate_pod(client, pod)
+        pods.terminate_pod(client, pod)  # already gone: not an error
+    assert fake_runpod.pods == {}

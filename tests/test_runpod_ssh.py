@@ -1,0 +1,52 @@
+"""SSH endpoints, argv, and the readiness probe against real sockets."""
+
+from __future__ import annotations
+
+from fake_runpod import BannerBackend
+
+from imagebuild.runpod.ssh import probe, ssh_invocation
+
+DIRECT = {"host": "203.0.113.7", "port": 34446, "username": "root", "command": "ssh root@203.0.113.7 -p 34446"}
+PROXY = {"host": "ssh.runpod.io", "port": 22, "username": "abc-64411eb2", "command": "ssh abc-64411eb2@ssh.runpod.io"}
+
+
+def test_direct_endpoint_runs_the_command_as_ssh_would():
+    inv = ssh_invocation({"ssh": {"direct": DIRECT, "proxy": PROXY}}, ["ls", "-la", "/workspace"], identity="~/.ssh/runpod")
+    assert inv.endpoint.kind == "direct" and inv.stdin is None
+    assert inv.argv[:3] == ["ssh", "-i", "~/.ssh/runpod"]
+    assert inv.argv[-7:] == ["-p", "34446", "--", "root@203.0.113.7", "ls", "-la", "/workspace"]
+    assert "-tt" not in inv.argv
+
+
+def test_gateway_needs_a_pty_and_takes_commands_on_stdin():
+    inv = ssh_invocation({"ssh": {"direct": None, "proxy": PROXY}}, ["nvidia-smi"])
+    assert inv.endpoint.kind == "proxy"
+    assert "-tt" in inv.argv
+    assert inv.argv[-1] == "abc-64411eb2@ssh.runpod.io"  # no command argument: the gateway ignores it
+    assert inv.stdin == "nvidia-smi\nexit\n"
+
+
+def test_interactive_gateway_shell_has_no_stdin_script():
+    assert ssh_invocation({"ssh": {"direct": None, "proxy": PROXY}}).stdin is None
+
+
+def test_probe_sees_an_ssh_banner():
+    backend = BannerBackend()
+    host, port = backend.start("p", "img", {})
+    try:
+        ok, seen = probe(host, port)
+    finally:
+        backend.close()
+    assert ok and seen.startswith("SSH-2.0-")
+
+
+def test_probe_reports_refused_and_silent_ports():
+    refused = BannerBackend(banner=None)
+    silent = BannerBackend(banner=b"")
+    try:
+        assert probe(*refused.start("p", "img", {})) == (False, "refused the connection")
+        ok, seen = probe(*silent.start("p", "img", {}), timeout=0.3)
+        assert not ok and "no SSH banner" in seen
+    finally:
+        refused.close()
+        silent.close()
