@@ -1,0 +1,39 @@
+"""On a GPU machine (a self-hosted runner labelled `gpu`, or IMAGEBUILD_GPU=1): the
+driver reaches the pod and the NVIDIA Vulkan/EGL paths the image sets up work.
+Without a GPU every test here skips, saying why (the `gpu` fixture)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .probes import MANISKILL_STEP, MUJOCO_FRAME, last_json, python_over_ssh
+
+pytestmark = [pytest.mark.docker, pytest.mark.gpu]
+
+
+def test_nvidia_smi_over_ssh(pod, gpu):
+    out = pod.sh("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader")
+    assert out.strip(), "nvidia-smi listed no GPU"
+    assert len(out.strip().splitlines()) == len(gpu.strip().splitlines())
+
+
+def test_vulkan_sees_the_gpu_through_the_nvidia_icd(pod, gpu):
+    # Only the NVIDIA ICD: a CPU device (lavapipe) must not make this pass.
+    out = pod.sh("VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json "
+                 "VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/nvidia_icd.json vulkaninfo --summary")
+    assert "DRIVER_ID_NVIDIA_PROPRIETARY" in out, out[-2000:]
+    assert "llvmpipe" not in out
+
+
+def test_mujoco_renders_with_egl(pod, gpu, image_versions):
+    if "mujoco" not in image_versions.get("packages", {}):
+        pytest.skip("the image has no mujoco")
+    frame = last_json(python_over_ssh(pod, MUJOCO_FRAME, env="MUJOCO_GL=egl"))
+    assert frame["shape"] == [64, 64, 3] and frame["red"] > frame["blue"], frame
+
+
+def test_maniskill_env_steps_and_renders(pod, gpu, image_versions):
+    if "mani-skill" not in image_versions.get("packages", {}):
+        pytest.skip("the image has no mani-skill")
+    result = last_json(python_over_ssh(pod, MANISKILL_STEP))
+    assert result["frame"][-1] == 3 and result["max"] > 0, result

@@ -1,0 +1,44 @@
+"""`pod-save` on the pod, as `imagebuild pod terminate` runs it: a repository under
+/workspace/code with a commit and an uncommitted change, its remote a bare
+repository on the volume; afterwards the remote holds both."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+SETUP = """
+set -e
+rm -rf /workspace/remotes/x.git /workspace/code/x
+git init -q --bare /workspace/remotes/x.git
+git init -q -b main /workspace/code/x
+cd /workspace/code/x
+git config user.email pod@example.invalid && git config user.name pod
+echo one > notes.txt && git add notes.txt && git commit -q -m "first"
+git remote add origin /workspace/remotes/x.git
+echo draft > draft.txt  # uncommitted: saved as an autosave snapshot
+git rev-parse HEAD
+"""
+
+
+def test_pod_save_pushes_the_branch_and_a_snapshot_to_a_bare_remote(pod):
+    head = pod.sh(SETUP).strip().splitlines()[-1]
+    done = pod.ssh("pod-save --json")
+    assert done.returncode == 0, f"pod-save failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    [repo] = [r for r in report["repos"] if r["path"] == "/workspace/code/x"]
+    assert repo["status"] == "saved", repo
+    refs = dict(line.split()[::-1] for line in pod.sh(
+        "git --git-dir=/workspace/remotes/x.git for-each-ref --format='%(objectname) %(refname)'"
+    ).splitlines())
+    assert refs.get("refs/heads/main") == head, refs
+    snapshots = [ref for ref in refs if ref.startswith("refs/heads/autosave/")]
+    assert len(snapshots) == 1, refs
+    files = pod.sh(f"git --git-dir=/workspace/remotes/x.git ls-tree --name-only {snapshots[0]}").split()
+    assert sorted(files) == ["draft.txt", "notes.txt"]
+    # The user's working tree is left as it was.
+    assert pod.sh("cd /workspace/code/x && git status --porcelain").split() == ["??", "draft.txt"]
