@@ -1,1 +1,65 @@
-"""CLI: push commands (see the library module for the logic)."""
+"""CLI: `imagebuild push` (the logic lives in ``imagebuild.push``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+
+BASE_OPTION = typer.Option(
+    None, "--base", metavar="IMAGE", help="Base image the image was built on (as given to `build --base`).")
+TAG_OPTION = typer.Option([], "--tag", metavar="TAG", help="Extra tag to push (repeatable).")
+LAYERS_OPTION = typer.Option(
+    False, "--layers", help="Also push the intermediate layer images (system, python, node, "
+    "sim) so teammates and CI reuse them.")
+
+
+@app.command()
+def push(
+    spec_path: Path | None = SPEC_OPTION,
+    base: str | None = BASE_OPTION,
+    tag: list[str] = TAG_OPTION,
+    layers: bool = LAYERS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Push the spec's built image and record its digest for `pod create` and `run`.
+
+    Push never builds: it publishes exactly the image `imagebuild build` made, and
+    refuses with one line when the spec's image is missing or stale (run `imagebuild
+    build` first). Tags pushed: the content hash, image.version (or "latest"), the
+    git commit of the spec's repository (`-dirty` when tracked files changed) and
+    each --tag. The digest (name@sha256:...) is printed and written to
+    .imagebuild-state.json next to the spec only after every tag is pushed.
+    Credentials: those `docker login` stored, or IMAGEBUILD_REGISTRY_USERNAME and
+    IMAGEBUILD_REGISTRY_PASSWORD. Transient registry failures are retried (4 tries).
+    """
+    from imagebuild.builder import Builder
+    from imagebuild.engine import connect
+    from imagebuild.progress import LiveReporter, PlainReporter
+    from imagebuild.push import Pusher, credentials, push_built
+
+    loaded = load(spec_path)
+    spec = loaded.spec.with_base(base) if base else loaded.spec
+    auth = credentials()
+    engine = connect()
+    plan = Builder(engine).plan(spec)
+
+    def run(reporter, say):
+        pusher = Pusher(engine, auth=auth, reporter=reporter, say=say)
+        return push_built(engine, plan, loaded.directory, tag, layers=layers, pusher=pusher)
+
+    if is_terminal() and not as_json:
+        with LiveReporter([], verb="push") as live:
+            result = run(live, lambda line: live.live.console.print(line, markup=False,
+                                                                    highlight=False))
+    else:
+        result = run(PlainReporter(verb="push"), lambda line: typer.echo(line, err=True))
+    if as_json:
+        print_json(result.to_json())
+        return
+    typer.echo(f"pushed {', '.join(result.tags)} ({result.uploaded} layers uploaded, "
+               f"{result.existing} already there)", err=True)
+    typer.echo(result.image)
