@@ -69,6 +69,20 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
         yield lambda text: typer.echo(f"{title}: {text}", err=True)
 
 
+def _wait(client, pod: dict, timeout: float, report: Callable[[str], None]) -> dict:
+    from imagebuild.runpod.pods import label, wait_until_ready
+
+    try:
+        return wait_until_ready(client, pod, timeout=timeout, on_event=report)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the waiting, not the pod: say that it exists and costs money.
+        raise UserError(
+            f"stopped waiting; pod {label(pod)} exists and was left as is - "
+            f"`imagebuild pod status {pod['id']}`, `imagebuild pod terminate {pod['id']}`",
+            130,
+        ) from None
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -139,7 +153,7 @@ def create(
             pod = pods.create_pod(client, options, on_event=report)
             report(f"created {pod['id']} on {pod.get('gpu', {}).get('id', '?')}")
             if wait:
-                pod = pods.wait_until_ready(client, pod, timeout=timeout, on_event=report)
+                pod = _wait(client, pod, timeout, report)
     if json_out:
         print_json(pod)
         return
@@ -216,14 +230,14 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    from imagebuild.runpod.pods import label, start_pod, wait_until_ready
+    from imagebuild.runpod.pods import label, start_pod
 
     client, found = _resolve(pod)
     with client:
         started = start_pod(client, found)
         if wait:
             with _progress(f"pod {found['name']}") as report:
-                started = wait_until_ready(client, started, timeout=timeout, on_event=report)
+                started = _wait(client, started, timeout, report)
     if json_out:
         print_json(started)
         return
@@ -232,8 +246,7 @@ def start(
     )
 
 
-# Everything after POD is the remote command, options included (`-- ls -la`).
-@pod_app.command("ssh", context_settings={"allow_interspersed_args": False})
+@pod_app.command("ssh")
 def ssh(
     pod: str = POD_ARG,
     command: list[str] | None = COMMAND_ARG,
@@ -247,8 +260,6 @@ def ssh(
     from imagebuild.runpod.ssh import ssh_invocation
 
     command = list(command or [])
-    if command[:1] == ["--"]:  # kept by allow_interspersed_args=False; it is ours, not ssh's
-        command = command[1:]
     client, found = _resolve(pod)
     client.close()
     if found["status"] != "RUNNING":

@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from imagebuild import __version__
 from imagebuild.errors import UserError
+from imagebuild.runpod._httpx import httpx
 from imagebuild.runpod.credentials import CONFIG_HINT, ApiKey, load_api_key
 
 DEFAULT_URL = "https://api.runpod.io/v2"
@@ -96,7 +95,10 @@ class Client:
         if not url.startswith(("http://", "https://")):
             raise UserError(f"RUNPOD_API_URL: expected a URL like {DEFAULT_URL}, got {url!r}", 2)
         if "IMAGEBUILD_RUNPOD_BACKOFF" in environ:
-            kwargs.setdefault("backoff", float(environ["IMAGEBUILD_RUNPOD_BACKOFF"]))
+            try:
+                kwargs.setdefault("backoff", float(environ["IMAGEBUILD_RUNPOD_BACKOFF"]))
+            except ValueError:
+                raise UserError("IMAGEBUILD_RUNPOD_BACKOFF: expected seconds like 0.5", 2) from None
         return cls(url, load_api_key(environ), **kwargs)
 
     def __repr__(self) -> str:

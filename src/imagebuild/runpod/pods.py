@@ -117,7 +117,9 @@ def create_pod(
     refused: list[tuple[str, RunPodError]] = []
     for gpu_id in options.gpu_ids:
         if refused:
-            on_event(f"no {refused[-1][0]} available; trying {gpu_id}")
+            last_gpu, last_error = refused[-1]
+            why = "available" if _is_capacity(last_error) else f"accepted ({last_error.detail})"
+            on_event(f"no {last_gpu} {why}; trying {gpu_id}")
         try:
             return client.request(
                 "POST",
@@ -139,7 +141,7 @@ def _refused_everywhere(
 ) -> UserError:
     tried = ", ".join(gpu for gpu, _ in refused)
     last = refused[-1][1]
-    if CAPACITY_TEXT in last.detail.lower():
+    if _is_capacity(last):
         where = f" in {', '.join(options.datacenters)}" if options.datacenters else ""
         return UserError(
             f"no capacity for {tried} on {options.cloud.lower()} cloud{where}: RunPod says "
@@ -147,6 +149,10 @@ def _refused_everywhere(
             f"{'community' if options.cloud == 'SECURE' else 'secure'}, another --datacenter, or retry later"
         )
     return UserError(f"RunPod refused the pod for every GPU tried ({tried}): {last}")
+
+
+def _is_capacity(error: RunPodError) -> bool:
+    return CAPACITY_TEXT in error.detail.lower()
 
 
 # -- waiting -----------------------------------------------------------------
