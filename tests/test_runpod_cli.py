@@ -100,13 +100,14 @@ def test_spec_pod_table_sets_defaults_and_flags_override(cli, fake_runpod):
 
 
 def test_env_values_arrive_intact(cli, fake_runpod):
-    tricky = 'say "hi" & it\'s $HOME\nsecond line\twith tab — ünïcödé ✓ 🚀'
+    tricky = ' say "hi" & it\'s $HOME\nsecond line\twith tab — ünïcödé ✓ 🚀\n'
     env_file = cli.workdir / "pod.env"
     env_file.write_text(
         "# comment\n"
         "export FROM_FILE='single $quoted \"value\"'\n"
         'MULTI="line one\nline two"\n'
-        "PLAIN=a=b=c\n",
+        "PLAIN=a=b=c\n"
+        'SPACED="  padded  "\n',
         encoding="utf-8",
     )
     result = cli("pod", "create", "--no-wait", "--name", "env", "--env", f"TRICKY={tricky}",
@@ -119,6 +120,7 @@ def test_env_values_arrive_intact(cli, fake_runpod):
     assert env["FROM_FILE"] == 'single $quoted "value"'
     assert env["MULTI"] == "line one\nline two"
     assert env["PLAIN"] == "a=b=c"
+    assert env["SPACED"] == "  padded  "
     # ...and they are what the pod reports back.
     (pod,) = fake_runpod.pods.values()
     with api(fake_runpod) as http:

@@ -63,7 +63,7 @@ class PodCli:
             "PYTHONIOENCODING": "utf-8",
             "LANG": "C.UTF-8",
         }
-        for name in ("DOCKER_HOST", "VIRTUAL_ENV"):
+        for name in ("DOCKER_HOST", "VIRTUAL_ENV", "PYTHONPATH"):
             if name in os.environ:
                 self.env[name] = os.environ[name]
 
