@@ -350,6 +350,31 @@ def test_transient_errors_are_told_apart(message, transient):
     assert is_transient(message) is transient
 
 
+def build_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*IMAGEBUILD, "build", "--spec", str(CI_SPEC), *args],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_registry_cache_needs_buildx():
+    from imagebuild.dockercli import find_cli
+
+    if find_cli().buildx:
+        pytest.skip("this machine has buildx: the refusal does not apply")
+    done = build_cli("--cache-to", "127.0.0.1:1/imagebuild-test/cache")
+    assert done.returncode == 2
+    assert "need docker buildx" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("flags", [
+    ["--cache-from", "127.0.0.1:5000/cache:tagged"],
+    ["--cache-to", "r/cache,mode=min"],
+    ["--cache-to", "r/cache", "--no-cache"],
+])
+def test_registry_cache_flags_are_checked(flags):
+    done = build_cli(*flags)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_password_appears_in_no_output_or_file(first_push, project, registry, docker_config):
     """Runs last in this module: every output above, the state file, the project
     and the repository are free of the password (docker's own config is exempt)."""
