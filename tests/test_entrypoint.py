@@ -1,0 +1,380 @@
+"""The pod entrypoint on real containers of the test image: first boot, restarts,
+recreations on the same volume, SSH as root and dev (the seed guide's
+`ssh -tt host <<'EOF'` included), stop hooks, 20 restarts, and bad inputs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import docker, unique_name
+
+pytestmark = pytest.mark.docker
+
+LOG = "/workspace/.pod/logs/entrypoint.log"
+SECRET = "hf_s3cr3t_value_never_logged"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """Two throwaway ed25519 keys and a known_hosts file."""
+    folder = tmp_path_factory.mktemp("ssh")
+    for name in ("a", "b"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"test-{name}",
+                        "-f", str(folder / name)], check=True)
+    return {"a": folder / "a", "b": folder / "b", "known_hosts": folder / "known_hosts"}
+
+
+def pub(key: Path) -> str:
+    return key.with_suffix(".pub").read_text().strip()
+
+
+class Pod:
+    """A container of the test image with a named volume at /workspace."""
+
+    def __init__(self, image: str, keys: dict[str, Path], env: dict[str, str] | None = None,
+                 volume: str | None = None, mount: str = "rw"):
+        self.image, self.keys, self.mount = image, keys, mount
+        self.name = unique_name("ib-ep")
+        self.volume = volume or unique_name("ib-ep-ws")
+        self.env = {"PUBLIC_KEY": pub(keys["a"]), "RUNPOD_POD_ID": "pod-under-test", **(env or {})}
+        self.alias = self.volume  # known_hosts entry per volume: host keys live there
+
+    def create(self, start: bool = True) -> Pod:
+        argv = ["create", "--name", self.name, "-p", "127.0.0.1::22"]
+        if self.mount:
+            argv += ["-v", f"{self.volume}:/workspace:{self.mount}"]
+        for key, value in self.env.items():
+            argv += ["-e", f"{key}={value}"]
+        docker(*argv, self.image)
+        if start:
+            docker("start", self.name)
+            self.wait_ready()
+        return self
+
+    def prepare_volume(self, script: str) -> None:
+        """Run ``script`` on the volume before the pod first boots."""
+        docker("run", "--rm", "--entrypoint", "bash", "-v", f"{self.volume}:/workspace",
+               self.image, "-c", script)
+
+    def wait_ready(self, timeout: float = 30) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if docker("exec", self.name, "test", "-e", "/run/pod-ready", check=False).returncode == 0:
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise AssertionError(f"pod not ready in {timeout} s:\n{self.logs()}")
+
+    def exec(self, script: str, user: str = "root") -> str:
+        done = docker("exec", "-u", user, self.name, "bash", "-c", script, check=False)
+        assert done.returncode == 0, f"{script!r} failed: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def logs(self) -> str:
+        done = docker("logs", self.name, check=False)
+        return done.stdout + done.stderr
+
+    def log(self) -> str:
+        return self.exec(f"cat {LOG}")
+
+    @property
+    def port(self) -> int:
+        return int(docker("port", self.name, "22/tcp").stdout.split(":")[-1])
+
+    def ssh(self, user: str, command: str | None = None, stdin: str | None = None,
+            tty: bool = False, key: str = "a", strict: bool = False) -> subprocess.CompletedProcess:
+        argv = ["ssh", "-i", str(self.keys[key]), "-p", str(self.port),
+                "-o", f"UserKnownHostsFile={self.keys['known_hosts']}",
+                "-o", f"HostKeyAlias={self.alias}",
+                "-o", "StrictHostKeyChecking=" + ("yes" if strict else "accept-new"),
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
+        argv += ["-tt"] if tty else []
+        argv += [f"{user}@127.0.0.1"] + ([command] if command else [])
+        return subprocess.run(argv, input=stdin if stdin is not None else "", capture_output=True,
+                              text=True, timeout=120)
+
+    def ssh_ok(self, user: str, command: str, **kwargs) -> str:
+        done = self.ssh(user, command, **kwargs)
+        assert done.returncode == 0, f"ssh {user} {command!r}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def host_key(self) -> str:
+        done = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(self.port), "127.0.0.1"],
+                              capture_output=True, text=True, timeout=30)
+        return done.stdout.split()[-1]
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.name, check=False)
+
+    def recreate(self, **changes) -> Pod:
+        """A new container on the same volume: what a RunPod stop/start gives."""
+        docker("stop", self.name)
+        self.remove()
+        self.name = unique_name("ib-ep")
+        for key, value in changes.items():
+            setattr(self, key, value)
+        return self.create()
+
+    def destroy(self) -> None:
+        self.remove()
+        docker("volume", "rm", "-f", self.volume, check=False)
+
+
+@pytest.fixture
+def pods(pod_image, keys):
+    made: list[Pod] = []
+
+    def make(**kwargs) -> Pod:
+        made.append(Pod(pod_image, keys, **kwargs))
+        return made[-1]
+
+    yield make
+    for pod in made:
+        pod.destroy()
+
+
+def wait_for_log(pod: Pod, pattern: str, count: int = 1, timeout: float = 240) -> str:
+    """The entrypoint log once ``pattern`` occurs ``count`` times in it."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        log = pod.log()
+        if len(re.findall(pattern, log)) >= count:
+            return log
+        time.sleep(0.5)
+    raise AssertionError(f"{pattern!r} not {count} times in the log after {timeout} s:\n{pod.log()}")
+
+
+def test_first_boot_creates_the_layout_and_never_overwrites(pods):
+    pod = pods()
+    pod.prepare_volume("mkdir -p /workspace/code && echo mine > /workspace/code/keep.txt"
+                       " && echo '# my bashrc_pod' > /workspace/.bashrc_pod")
+    pod.create()
+    listing = pod.exec("cd /workspace && stat -c '%n %U %G %a' code datasets results models wandb "
+                       ".cache/uv .cache/pip .cache/huggingface .cache/npm .cache/torch .pod .pod/ssh")
+    owners = dict(line.split(" ", 1) for line in listing.splitlines())
+    assert owners["datasets"] == "dev dev 2775" and owners[".cache/uv"] == "dev dev 2775"
+    assert owners[".pod"] == "root root 755" and owners[".pod/ssh"] == "root root 700"
+    assert pod.exec("cat /workspace/code/keep.txt /workspace/.bashrc_pod") == "mine\n# my bashrc_pod\n"
+    # tini is PID 1 and the entrypoint its child; each step logged with its duration.
+    assert pod.exec("cat /proc/1/comm").strip() == "tini"
+    assert "pod-entrypoint" in pod.exec("ps -o args= --ppid 1")
+    log = pod.log()
+    for step in ("users", "workspace", "environment", "claude", "git", "ssh-keys", "host-keys", "sshd"):
+        assert re.search(rf"step {step}: ok \(\d+ ms\)", log), step
+    assert re.search(r"pod ready in \d+ ms", log)
+    assert "generated host keys (ed25519 ecdsa)" in log
+    wait_for_log(pod, "generated the RSA host key")  # slow to make: in the background
+    assert pod.exec("ls /workspace/.pod/ssh").split() == [
+        f"ssh_host_{t}_key{s}" for t in ("ecdsa", "ed25519", "rsa") for s in ("", ".pub")]
+
+
+def test_restart_and_recreate_bring_the_pod_back(pods, keys):
+    dotenv = (f"GIT_USER_NAME='Ada Lovelace'\nGIT_USER_EMAIL=ada@example.com\nHF_TOKEN={SECRET}\n"
+              f"this line is broken {SECRET}\nexport GITHUB_TOKEN=\"ghp_{SECRET}\" # comment\n"
+              f"WANDB_API_KEY='{SECRET}\n")
+    pod = pods()
+    pod.prepare_volume(f"cat > /workspace/.env <<'EOF'\n{dotenv}EOF")
+    pod.create()
+    # What a user leaves behind: Claude Code's login (as dev), a project, an apt package.
+    pod.ssh_ok("dev", "echo '{\"token\": 1}' > ~/.claude/.credentials.json && "
+                      "echo '{\"userID\": \"u1\"}' > ~/.claude.json")
+    pod.ssh_ok("root", "source /workspace/.bashrc_pod && new-project personal-research/residual-rl"
+                       " && git init -q && touch a && git add a && git commit -qm first")
+    pod.ssh_ok("root", "pod-apt install sl >/dev/null")
+    assert pod.exec("cat /workspace/.pod/apt-packages.txt") == "sl\n"
+    host_key = pod.host_key()
+
+    docker("restart", pod.name)
+    pod.wait_ready()
+    assert pod.host_key() == host_key
+    assert pod.ssh_ok("root", "echo $HF_TOKEN", strict=True).strip() == SECRET
+
+    pod.recreate()
+    assert pod.exec("test ! -e /usr/games/sl && echo gone-from-disk").strip() == "gone-from-disk"
+    assert pod.host_key() == host_key
+    # The pinned host key (same alias, new container and port) still matches.
+    for user in ("root", "dev"):
+        assert pod.ssh_ok(user, "cat ~/.claude/.credentials.json ~/.claude.json", strict=True) == \
+            '{"token": 1}\n{"userID": "u1"}\n'
+    env = pod.ssh_ok("dev", "echo \"$HF_TOKEN|$GITHUB_TOKEN|${WANDB_API_KEY-unset}|$HDF5_USE_FILE_LOCKING\"")
+    assert env.strip() == f"{SECRET}|ghp_{SECRET}|unset|FALSE"
+    assert pod.ssh_ok("dev", "git config user.name; git config user.email") == \
+        "Ada Lovelace\nada@example.com\n"
+    # GitHub credentials come from .env through the helper; safe.directory lets dev
+    # work in the repository root made.
+    fill = pod.ssh_ok("dev", "printf 'protocol=https\\nhost=github.com\\n\\n' | git credential fill")
+    assert f"password=ghp_{SECRET}" in fill
+    assert pod.ssh_ok("dev", "git -C /workspace/code/personal-research/residual-rl log --format=%s") \
+        == "first\n"
+    # The seed guide's way in: a forced tty and a heredoc, `proj` finds the nested project.
+    session = pod.ssh("root", tty=True, stdin=(
+        "source /workspace/.bashrc_pod 2>/dev/null\nproj residual-rl\n"
+        "echo \"AT=$PWD VENV=$VIRTUAL_ENV\"\n"
+        "python -c 'import mujoco, gymnasium; print(\"BAKED-IMPORTS-OK\")'\nexit\n"))
+    assert "AT=/workspace/code/personal-research/residual-rl VENV=/workspace/code/personal-research/" \
+           "residual-rl/.venv" in session.stdout, session.stdout
+    assert "BAKED-IMPORTS-OK" in session.stdout
+    # The recorded apt package comes back in the background, and the log says so.
+    log = wait_for_log(pod, r"apt: restore done in \d+ ms")
+    assert pod.exec("test -x /usr/games/sl && echo back").strip() == "back"
+    # The malformed lines are reported by number; no value reaches a log.
+    assert "/workspace/.env line 4: skipped" in log and "/workspace/.env line 6: skipped" in log
+    everything = log + pod.logs() + pod.exec("cat /workspace/.pod/logs/*.log")
+    assert SECRET not in everything
+
+
+def test_ssh_as_root_and_dev_with_tty_heredoc_and_tmux(pods, keys):
+    pod = pods(env={"SSH_PUBLIC_KEY": f"{pub(keys['b'])}\n{pub(keys['a'])}"})
+    pod.create()
+    for user in ("root", "dev"):
+        done = pod.ssh(user, tty=True, key="b", stdin=(
+            "echo \"WHO=$(id -un) POD=$RUNPOD_POD_ID HF=$HF_HOME\"\n"
+            "tmux new-session -d -s t 'env > /tmp/tmux-env-'$(id -un)'; sleep 1'\necho TMUX_STARTED\n"
+            "exit\n"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"WHO={user} POD=pod-under-test HF=/workspace/.cache/huggingface" in done.stdout
+        assert "TMUX_STARTED" in done.stdout
+    for user in ("root", "dev"):
+        tmux_env = pod.exec(f"for i in $(seq 50); do test -s /tmp/tmux-env-{user} && break; "
+                            f"sleep 0.1; done; cat /tmp/tmux-env-{user}")
+        assert "HDF5_USE_FILE_LOCKING=FALSE" in tmux_env and "RUNPOD_POD_ID=pod-under-test" in tmux_env
+    # A plain command (no tty, no login shell) gets the same environment and the baked venv.
+    out = pod.ssh_ok("dev", "echo $UV_CACHE_DIR $PIP_CACHE_DIR $TORCH_HOME $UV_LINK_MODE; command -v python")
+    assert out.split() == ["/workspace/.cache/uv", "/workspace/.cache/pip", "/workspace/.cache/torch",
+                           "hardlink", "/opt/venv/bin/python"]
+    # Two sources, one key in both: each key once, for root and dev.
+    for home in ("/root", "/home/dev"):
+        assert len(pod.exec(f"cat {home}/.ssh/authorized_keys").splitlines()) == 2
+
+
+def test_sigterm_runs_stop_hooks_within_the_budget(pods):
+    pod = pods(env={"POD_STOP_BUDGET": "3"})
+    pod.prepare_volume(
+        "mkdir -p /workspace/.pod/hooks/stop.d /workspace/.pod/hooks/start.d && cd /workspace/.pod/hooks"
+        " && printf '#!/bin/sh\\necho a >> /workspace/stopped\\n' > stop.d/10-a"
+        " && printf '#!/bin/sh\\necho b >> /workspace/stopped; exit 3\\n' > stop.d/20-fails"
+        " && printf '#!/bin/sh\\necho c >> /workspace/stopped; sleep 60\\n' > stop.d/30-hangs"
+        " && printf '#!/bin/sh\\necho d >> /workspace/stopped\\n' > stop.d/40-after-budget"
+        " && printf '#!/bin/sh\\necho never >> /workspace/stopped\\n' > stop.d/50-not-executable"
+        " && printf '#!/bin/sh\\nexit 1\\n' > start.d/10-fails"
+        " && printf '#!/bin/sh\\necho started > /workspace/started\\n' > start.d/20-ok"
+        " && chmod +x stop.d/[1-4]0-* start.d/*")
+    pod.create()
+    log = wait_for_log(pod, r"hooks: start.d done \(2 run\)")
+    assert "hooks: start.d/10-fails failed with status 1" in log
+    assert pod.exec("cat /workspace/started") == "started\n"
+    started = time.monotonic()
+    docker("stop", "-t", "20", pod.name)
+    took = time.monotonic() - started
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", pod.name).stdout.strip() == "0"
+    assert took < 8, f"docker stop took {took:.1f} s with a 3 s budget"
+    docker("start", pod.name)
+    pod.wait_ready()
+    assert pod.exec("cat /workspace/stopped") == "a\nb\nc\n"
+    log = pod.log()
+    assert "hooks: stop.d/20-fails failed with status 3" in log
+    assert "hooks: stop.d/30-hangs stopped at the end of the stop budget" in log
+    assert "hooks: stop.d/40-after-budget not run, the stop budget is spent" in log
+    assert "stop.d/50-not-executable is not executable" in log
+
+
+def test_twenty_restarts_leave_no_duplicates(pods, keys):
+    pod = pods(env={"SSH_PUBLIC_KEY": pub(keys["b"]), "JUPYTER_PASSWORD": SECRET})
+    pod.prepare_volume("mkdir -p /workspace/.pod && printf 'tmux\\ngit\\n' > /workspace/.pod/apt-packages.txt"
+                       " && echo GIT_USER_NAME=Ada > /workspace/.env")
+    pod.create()
+    generated = ("/root/.ssh/authorized_keys /home/dev/.ssh/authorized_keys /etc/rp_environment "
+                 "/etc/imagebuild/gitconfig /workspace/.pod/apt-packages.txt")
+    static = "/etc/gitconfig /etc/bash.bashrc /etc/profile.d/20-imagebuild-pod.sh /workspace/.bashrc_pod"
+    before = pod.exec(f"md5sum {generated} {static}")
+    restarts = 20
+    for _ in range(restarts):
+        docker("restart", "-t", "10", pod.name)
+        pod.wait_ready()
+    log = wait_for_log(pod, "apt: restore done", count=restarts + 1)
+    assert pod.exec(f"md5sum {generated} {static}") == before
+    for path in generated.split():
+        lines = [line for line in pod.exec(f"cat {path}").splitlines() if line.strip()]
+        duplicated = [line for line, count in Counter(lines).items() if count > 1]
+        assert not duplicated, f"{path}: {duplicated}"
+    per_start = ("pod start:", "pod ready in", "step git: ok", "environment: /workspace/.env loaded",
+                 "jupyter: JUPYTER_PASSWORD is set but this image has no JupyterLab",
+                 "hooks: start.d done", "apt: restore done")
+    for marker in per_start:
+        assert log.count(marker) == restarts + 1, marker
+    for marker in ("pod stop: SIGTERM received", "stop: done in"):
+        assert log.count(marker) == restarts, marker
+    path = pod.ssh_ok("root", "echo $PATH").strip().split(":")
+    assert len(path) == len(set(path)), path
+    assert SECRET not in log + pod.logs()
+
+
+def test_bad_inputs_are_logged_and_the_pod_still_comes_up(pods, keys):
+    # An empty PUBLIC_KEY and a .env that cannot be read.
+    empty = pods(env={"PUBLIC_KEY": ""})
+    empty.prepare_volume("mkdir /workspace/.env")
+    empty.create()
+    log = empty.log()
+    assert "ssh: no public key (set PUBLIC_KEY" in log
+    assert "cannot read /workspace/.env (not a readable file): its variables are not loaded" in log
+    assert empty.ssh("root", "true").returncode != 0
+
+    # Garbage in PUBLIC_KEY beside a good key: the good one works, the garbage is not echoed.
+    garbage = pods(env={"PUBLIC_KEY": f"{SECRET} not a key\n{pub(keys['a'])}\nssh-ed25519 !!!"})
+    garbage.create()
+    log = garbage.log()
+    assert "ssh: PUBLIC_KEY line 1 is not an SSH public key; skipped" in log
+    assert "ssh: PUBLIC_KEY line 3 is not an SSH public key; skipped" in log
+    assert SECRET not in log + garbage.logs()
+    assert garbage.ssh_ok("dev", "id -un").strip() == "dev"
+
+    # A read-only /workspace: logs on the container disk, SSH still works.
+    readonly = pods(mount="ro")
+    readonly.prepare_volume("true")
+    readonly.create()
+    logs = readonly.logs()
+    assert "/workspace is read-only or not writable" in logs
+    assert "cannot keep host keys in /workspace/.pod/ssh" in logs
+    assert readonly.ssh_ok("root", "echo $HDF5_USE_FILE_LOCKING").strip() == "FALSE"
+    assert "pod ready in" in readonly.exec("cat /run/pod/logs/entrypoint.log")
+
+    # No volume at all: a warning that nothing will survive.
+    bare = pods(mount="")
+    bare.create()
+    assert "/workspace is not a mounted volume" in bare.log()
+    assert bare.ssh_ok("root", "test -d /workspace/code && echo ok").strip() == "ok"
+
+
+def test_jupyter_starts_only_with_a_password_and_keeps_it_off_the_command_line(pods):
+    pod = pods(env={"JUPYTER_PASSWORD": SECRET})
+    pod.create(start=False)
+    script = ("#!/bin/sh\necho \"ARGS=$*\" > /tmp/jupyter-call\n"
+              "[ \"$JUPYTER_TOKEN\" = \"$JUPYTER_PASSWORD\" ] && echo TOKEN-SET >> /tmp/jupyter-call\n"
+              "pwd >> /tmp/jupyter-call\nsleep 600\n")
+    subprocess.run(["docker", "cp", "-", f"{pod.name}:/usr/local/bin/"], input=_tar("jupyter-lab", script),
+                   check=True, capture_output=True, timeout=60)
+    docker("start", pod.name)
+    pod.wait_ready()
+    call = pod.exec("for i in $(seq 50); do test -s /tmp/jupyter-call && break; sleep 0.1; done; "
+                    "sleep 0.2; cat /tmp/jupyter-call")
+    assert "--port=8888" in call and "--ServerApp.root_dir=/workspace" in call
+    assert "TOKEN-SET" in call and "/workspace" in call.splitlines()[-1]
+    assert SECRET not in call.splitlines()[0]
+    assert SECRET not in pod.log()
+
+
+def _tar(name: str, text: str) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = text.encode()
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o755
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
