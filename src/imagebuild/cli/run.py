@@ -1,1 +1,69 @@
-"""CLI: run commands (see the library module for the logic)."""
+"""CLI: `imagebuild run` - a pod image on the local engine with RunPod's semantics
+(the logic lives in ``imagebuild.localrun``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
+from imagebuild.errors import SpecError
+
+
+@app.command()
+def run(
+    image: str | None = typer.Option(
+        None, "--image", help="Image to run (default: the spec's pushed image, else its local build)."),
+    spec_path: Path | None = SPEC_OPTION,
+    name: str | None = typer.Option(None, "--name", help="Pod name (default: from the image name)."),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="SSH public key or .pub file (default: every ~/.ssh/*.pub)."),
+    env_file: Path | None = typer.Option(
+        None, "--env-file", dir_okay=False, help="dotenv file of the pod's variables (a RunPod template's)."),
+    recreate: bool = typer.Option(
+        False, "--recreate", help="Replace the container by a new one on the same volume (a RunPod "
+        "stop/start: fresh container disk, /workspace kept; the pod's variables are kept too)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
+    from imagebuild import localrun
+    from imagebuild.engine import connect
+    from imagebuild.runpod.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
+
+    if image and spec_path:
+        raise SpecError("pass --image or --spec, not both")
+    if name is not None:
+        localrun.check_name(name)
+    keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
+    if not keys:
+        raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
+                        "(or create one with ssh-keygen -t ed25519)")
+    env_vars = read_env_file(env_file) if env_file else {}
+    engine = connect()
+
+    existing = localrun.find(engine, name) if name else None
+    if image is None and (existing is None or recreate or spec_path):
+        image = localrun.default_image(engine, load(spec_path))
+    name = name or localrun.default_name(image or "")
+    existing = existing or localrun.find(engine, name)
+    env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}
+    if existing is not None and recreate:
+        pod = localrun.recreate(engine, name, image, env)
+    else:
+        if existing is not None and image and existing.image != image and not as_json:
+            typer.echo(f"note: pod {name} runs {existing.image}; --recreate switches it to {image}", err=True)
+        pod = localrun.start(engine, name, image or existing.image, env)
+
+    if as_json:
+        print_json(pod.to_json())
+        return
+    identity = None
+    if public_key and public_key.endswith(".pub") and Path(public_key[:-4]).expanduser().is_file():
+        identity = str(Path(public_key[:-4]).expanduser())
+    typer.echo(f"pod {pod.name} is ready: container {pod.container}, volume {pod.volume} at /workspace")
+    if pod.ssh:
+        typer.echo(" ".join(pod.ssh.command(alias=pod.container, identity=identity)))
+    if pod.jupyter_port and env_vars.get("JUPYTER_PASSWORD"):
+        typer.echo(f"jupyter: http://127.0.0.1:{pod.jupyter_port}/ (if the image has JupyterLab)")
