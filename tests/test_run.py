@@ -1,0 +1,168 @@
+"""`imagebuild run` and the local-pod library on real containers of the test image."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CI_SPEC, docker, unique_name
+
+pytestmark = pytest.mark.docker
+
+CLI = [sys.executable, "-m", "imagebuild"]
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("run-ssh")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "id")], check=True)
+    return folder / "id"
+
+
+@pytest.fixture
+def names(engine):
+    """Pod names for a test; their containers and volumes are removed afterwards."""
+    from imagebuild import localrun
+
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(unique_name("ibrun"))
+        return made[-1]
+
+    yield make
+    for name in made:
+        localrun.remove(engine, name, volume=True)
+
+
+def imagebuild(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def run_json(*args: str, **kwargs) -> dict:
+    done = imagebuild("run", *args, "--json", **kwargs)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def ssh(endpoint: dict, key: Path, command: str, known_hosts: Path, alias: str) -> str:
+    done = subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(endpoint["port"]), "-o", f"UserKnownHostsFile={known_hosts}",
+         "-o", f"HostKeyAlias={alias}", "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+         "-o", "LogLevel=ERROR", f"{endpoint['user']}@{endpoint['host']}", command],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_run_recreate_keeps_the_volume_and_host_key(pod_image, names, key, tmp_path):
+    name = names()
+    env_file = tmp_path / "pod.env"
+    env_file.write_text("WANDB_PROJECT=residual-rl\nexport HF_HUB_OFFLINE='1'\n")
+    first = run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
+                     "--env-file", str(env_file))
+    assert first["container"] == f"imagebuild-{name}" and first["volume"] == f"imagebuild-{name}-workspace"
+    assert first["ssh"]["host"] == "127.0.0.1" and first["ssh"]["user"] == "root"
+    container_id = docker("inspect", "-f", "{{.Id}}", first["container"]).stdout.strip()
+    # Published on loopback only, SSH and Jupyter.
+    ports = docker("port", first["container"]).stdout
+    assert "22/tcp -> 127.0.0.1:" in ports and "8888/tcp -> 127.0.0.1:" in ports and "0.0.0.0" not in ports
+    known_hosts = tmp_path / "known_hosts"
+    out = ssh(first["ssh"], key, "echo $RUNPOD_POD_ID $WANDB_PROJECT $HF_HUB_OFFLINE > /workspace/mark; "
+              "cat /workspace/mark", known_hosts, first["container"])
+    assert out.split() == [name, "residual-rl", "1"]
+
+    # Running it again is idempotent: same container.
+    again = run_json("--name", name, "--public-key", f"{key}.pub")
+    assert docker("inspect", "-f", "{{.Id}}", again["container"]).stdout.strip() == container_id
+
+    # --recreate: a new container on the same volume, same host key (strict check
+    # against the alias recorded above), the pod's variables kept.
+    done = imagebuild("run", "--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
+                      "--recreate")
+    assert done.returncode == 0, done.stderr
+    assert docker("inspect", "-f", "{{.Id}}", f"imagebuild-{name}").stdout.strip() != container_id
+    port = docker("port", f"imagebuild-{name}", "22/tcp").stdout.strip().rsplit(":", 1)[1]
+    assert f"ssh -p {port} -i {key} -o HostKeyAlias=imagebuild-{name} root@127.0.0.1" in done.stdout
+    strict = subprocess.run(
+        ["ssh", "-i", str(key), "-p", port, "-o", f"UserKnownHostsFile={known_hosts}",
+         "-o", f"HostKeyAlias=imagebuild-{name}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+         "root@127.0.0.1", "cat /workspace/mark; echo $WANDB_PROJECT; test -f /run/pod-ready && echo ready"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert strict.returncode == 0, strict.stderr
+    assert strict.stdout.split() == [name, "residual-rl", "1", "residual-rl", "ready"]
+
+
+def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
+    from imagebuild import localrun
+    from imagebuild.errors import UserError
+
+    name = names()
+    env = {**localrun.runpod_env(name), "PUBLIC_KEY": Path(f"{key}.pub").read_text()}
+    pod = localrun.start(engine, name, pod_image, env)
+    assert pod.running and pod.ssh is not None
+    assert localrun.ssh_endpoint(engine, name) == pod.ssh
+    assert [p.name for p in localrun.list_pods(engine) if p.name == name] == [name]
+    assert localrun.pod_env(engine, name)["RUNPOD_POD_ID"] == name
+    assert "PATH" not in localrun.pod_env(engine, name)  # the image's own variables stay the image's
+
+    stopped = localrun.stop(engine, name)
+    assert stopped.status == "exited"
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", stopped.container).stdout.strip() == "0"
+    with pytest.raises(UserError, match="is exited"):
+        localrun.ssh_endpoint(engine, name)
+    again = localrun.start(engine, name, pod_image, env)
+    assert again.container_id == pod.container_id and again.running
+
+    fresh = localrun.recreate(engine, name)
+    assert fresh.container_id != pod.container_id and fresh.image == pod_image
+    localrun.remove(engine, name, volume=True)
+    assert localrun.find(engine, name) is None
+    assert docker("volume", "inspect", localrun.volume_name(name), check=False).returncode != 0
+
+
+def test_default_image_is_the_pushed_one_else_the_local_build(engine, pod_image, names, key, tmp_path):
+    spec = tmp_path / "imagebuild.toml"
+    shutil.copy(CI_SPEC, spec)
+    base = os.environ.get("IMAGEBUILD_TEST_BASE")
+    args = ["--spec", str(spec), "--public-key", f"{key}.pub"]
+    if base is None:  # the fixture's image is this spec's build
+        assert run_json(*args, "--name", names())["image"] == pod_image
+    pushed = f"imagebuild-test/pushed:{unique_name('t')}"
+    docker("tag", pod_image, pushed)
+    try:
+        (tmp_path / ".imagebuild-state.json").write_text(json.dumps({"image": pushed}))
+        assert run_json(*args, "--name", names())["image"] == pushed
+    finally:
+        docker("rmi", pushed, check=False)
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--image", "x", "--spec", "y.toml"], 2, "pass --image or --spec, not both"),
+    (["--name", "Bad_Name"], 2, "--name 'Bad_Name': expected lowercase letters"),
+    (["--env-file", "/nonexistent/pod.env"], 2, "--env-file: /nonexistent/pod.env does not exist"),
+    (["--public-key", "/nonexistent/id.pub"], 2, "--public-key: expected a public key or a .pub file"),
+])
+def test_bad_flags_are_one_line_errors(args, code, message, key):
+    extra = [] if "--public-key" in args else ["--public-key", f"{key}.pub"]
+    done = imagebuild("run", *args, *extra)
+    assert done.returncode == code, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_key_and_no_image_are_one_line_errors(engine, tmp_path, key):
+    done = imagebuild("run", "--image", "x", env={"HOME": str(tmp_path)})
+    assert done.returncode == 2 and "no SSH public key in ~/.ssh: pass --public-key FILE" in done.stderr
+    spec = tmp_path / "imagebuild.toml"
+    spec.write_text(CI_SPEC.read_text().replace('name = "imagebuild-test/pod"',
+                                                'name = "imagebuild-test/never-built"'))
+    done = imagebuild("run", "--spec", str(spec), "--public-key", f"{key}.pub")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and f"no image of {spec} here: build it with" in done.stderr
