@@ -1,6 +1,8 @@
 """Restart recovery: the pod restarted (same container) and recreated (a new
 container on the same /workspace volume, as a RunPod stop/resume does) keeps what
-is on the volume and its SSH host keys, so users' known_hosts stay valid.
+is on the volume and its SSH host keys, so users' known_hosts stay valid. A key
+type may be added on a later start (the entrypoint makes the RSA key in the
+background); no key a client saw may change or go away.
 
 Runs last in the suite (file order): it restarts the shared service."""
 
@@ -24,7 +26,8 @@ def test_restart_and_recreate_keep_workspace_and_host_keys(pod):
     pod.compose.check("restart", SERVICE)
     pod.wait_ready()
     assert pod.container_id() == first
-    assert pod.host_key_fingerprints() == keys, "host keys changed on restart"
+    restarted = pod.host_key_fingerprints()
+    assert keys <= restarted, f"host keys changed on restart: {keys} -> {restarted}"
     # Also over SSH with the pinned host key (StrictHostKeyChecking fails on a change).
     assert pod.sh("cat /workspace/restart-marker").strip() == marker
 
@@ -33,6 +36,7 @@ def test_restart_and_recreate_keep_workspace_and_host_keys(pod):
     pod.compose.check("up", "-d", SERVICE)
     pod.wait_ready()
     assert pod.container_id() != first, "compose did not recreate the container"
-    assert pod.host_key_fingerprints() == keys, "host keys changed on a new container"
+    recreated = pod.host_key_fingerprints()
+    assert restarted <= recreated, f"host keys changed on a new container: {restarted} -> {recreated}"
     assert pod.sh("cat /workspace/restart-marker").strip() == marker
     assert pod.sh("test -d /workspace/.pod/ssh && echo kept").strip() == "kept"
