@@ -175,3 +175,18 @@ def test_missing_engine_is_one_clear_line():
     assert done.stderr.strip().splitlines() == [
         "imagebuild: error: no Docker engine answers at unix:///nonexistent.sock: start dockerd "
         "(or Docker Desktop) or set DOCKER_HOST, then retry"]
+
+
+@pytest.mark.slow
+def test_maniskill_imports_on_cpu(engine, built, ci_spec):
+    """ManiSkill 3 (with torch, SAPIEN and OpenCV, which needs libglib2.0-0) imports
+    and registers its envs. Creating an env needs a GPU Vulkan device: that check
+    is in the image suite under the `gpu` marker."""
+    spec = ci_spec.model_copy(update={"simulators": ci_spec.simulators.model_copy(
+        update={"packages": [*ci_spec.simulators.packages, "mani-skill==3.0.1"]})})
+    result = Builder(engine).build(spec, ca_cert=ca_bundle())
+    assert [layer.cached for layer in result.layers[:3]] == [True, True, True]
+    done = run_in_image(result.image, "python -c 'import torch, sapien, cv2, mani_skill.envs, "
+                        "gymnasium as gym; print(\"PickCube-v1\" in gym.registry)'", timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("True")
