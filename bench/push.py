@@ -89,6 +89,9 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"CLI push failed: {done.stderr.strip()}")
         cli_uploaded = re.search(r"\((\d+) layers uploaded", done.stderr)
+        for image in engine.client.images.list(name=spec.image.name):  # this run's port only
+            for reference in image.tags:
+                engine.client.images.remove(reference)
 
     print(f"image: {plan.image} ({layers} filesystem layers)")
     header = ("push", "seconds", "tags", '"Pushed"', '"already exists"', "registry +bytes",

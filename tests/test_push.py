@@ -66,8 +66,13 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     subprocess.run([*git, "add", "imagebuild.toml"], check=True)
     subprocess.run([*git, "commit", "-qm", "spec"], check=True)
     spec = load_spec(folder / "imagebuild.toml").spec
-    Builder(connect(), reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
-    return folder
+    engine = connect()
+    Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
+    yield folder
+    # The registry's port is new every session: drop this session's tags of it.
+    for image in engine.client.images.list(name=spec.image.name):
+        for reference in image.tags:
+            engine.client.images.remove(reference, noprune=False)
 
 
 def imagebuild(project: Path, *args: str, env: dict | None = None, password: str | None = None,
