@@ -42,6 +42,37 @@ class SilentReporter:
     def failed(self, layer: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class RegistryCache:
+    """BuildKit's registry cache, one ref per layer (``REPO:buildcache-<layer>``):
+    a single ref shared by all layers would be overwritten by each layer's export."""
+
+    cache_from: str | None = None
+    cache_to: str | None = None
+
+    def args(self, layer: str) -> list[str]:
+        args: list[str] = []
+        if self.cache_from:
+            args += ["--cache-from", f"type=registry,ref={self.cache_from}:buildcache-{layer}"]
+        if self.cache_to:
+            args += ["--cache-to", f"type=registry,ref={self.cache_to}:buildcache-{layer},mode=max"]
+        return args
+
+    def check(self, cli: dockercli.DockerCLI, no_cache: bool) -> None:
+        """One clear line where the flags cannot work."""
+        for flag, repo in (("--cache-to", self.cache_to), ("--cache-from", self.cache_from)):
+            last = (repo or "").rsplit("/", 1)[-1]
+            if repo is not None and (not repo or any(c in repo for c in ",=@ \t") or ":" in last):
+                raise SpecError(f"{flag} {repo!r}: expected a repository without a tag, like "
+                                "ghcr.io/you/research-pod-cache")
+        if no_cache:
+            raise SpecError("--no-cache cannot be combined with --cache-to/--cache-from; drop one")
+        if not cli.buildx:
+            raise SpecError(f"--cache-to/--cache-from need docker buildx (BuildKit's registry "
+                            f"cache); this machine builds with {cli.description}: install the "
+                            "buildx plugin (docker-buildx-plugin) or drop the flags")
+
+
 @dataclass
 class LayerResult:
     name: str
@@ -150,10 +181,13 @@ class Builder:
         secrets: dict[str, str] | None = None,
         up_to: str | None = None,
         no_cache: bool = False,
-        extra_args: Iterable[str] = (),
+        registry_cache: RegistryCache | None = None,
     ) -> BuildResult:
         if up_to is not None and up_to not in LAYER_NAMES:
             raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
+        if registry_cache is not None:
+            self.cli = self.cli or dockercli.find_cli()
+            registry_cache.check(self.cli, no_cache)
         if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
             raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
         plan = self.plan(spec)
@@ -161,9 +195,10 @@ class Builder:
         with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
             secret_files = self._secret_files(Path(scratch), ca_cert, secrets or {})
             for layer_plan in plan.layers:
+                extra_args = registry_cache.args(layer_plan.name) if registry_cache else []
                 result.layers.append(
                     self._build_layer(plan, layer_plan.name, Path(scratch), secret_files,
-                                      no_cache, list(extra_args))
+                                      no_cache, extra_args)
                 )
                 if layer_plan.name == up_to:
                     break

@@ -19,7 +19,8 @@ import sys
 import tarfile
 import urllib.request
 
-REGISTRY = os.environ.get("npm_config_registry", "https://registry.npmjs.org").rstrip("/")
+REGISTRY = os.environ.get("npm_config_registry",  # noqa: SIM112 - npm's own name
+                          "https://registry.npmjs.org").rstrip("/")
 PREFIX = "/usr/local"
 ARCH = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
 
