@@ -35,15 +35,22 @@ SPECS = {
 }
 
 
+def _without_hashes(dockerfile: str) -> str:
+    """Parent tags carry content hashes that change with any copied file; the
+    hash rules have their own tests below, the golden files check the text."""
+    return re.sub(r"^(FROM \S+:\w+-)[0-9a-f]{12}$", r"\1<hash>", dockerfile, flags=re.M)
+
+
 @pytest.mark.parametrize("name", ["default", "ci"])
 def test_rendered_dockerfiles_match_golden(name):
     plan = plan_build(SPECS[name])
     for index, layer in enumerate(plan.layers, start=1):
         golden = GOLDEN / name / f"{index}-{layer.name}.Dockerfile"
+        rendered = _without_hashes(layer.layer.dockerfile)
         if os.environ.get("UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(layer.layer.dockerfile)
-        assert layer.layer.dockerfile == golden.read_text(), f"{golden} differs"
+            golden.write_text(rendered)
+        assert rendered == golden.read_text(), f"{golden} differs"
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -1,5 +1,5 @@
 # imagebuild layer "python": pinned uv, Python 3.11 (system), the baked environment /opt/venv.
-FROM imagebuild-test/pod:system-7e5e3312a15f
+FROM imagebuild-test/pod:system-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

@@ -1,5 +1,5 @@
 # imagebuild layer "node": Node.js 22 and Claude Code (latest).
-FROM imagebuild-test/pod:python-d1b56867f7bf
+FROM imagebuild-test/pod:python-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

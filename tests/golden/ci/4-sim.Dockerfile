@@ -1,5 +1,5 @@
 # imagebuild layer "sim": simulators and RL libraries in the baked environment.
-FROM imagebuild-test/pod:node-a8b88bc0cd0c
+FROM imagebuild-test/pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

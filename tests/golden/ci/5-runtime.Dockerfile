@@ -1,5 +1,5 @@
 # imagebuild layer "runtime": entrypoint, helper commands, labels.
-FROM imagebuild-test/pod:sim-a59787d3264f
+FROM imagebuild-test/pod:sim-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

@@ -1,5 +1,5 @@
 # imagebuild layer "python": pinned uv, Python 3.11 (uv), the baked environment /opt/venv.
-FROM ghcr.io/you/research-pod:system-dc29d31a3f98
+FROM ghcr.io/you/research-pod:system-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

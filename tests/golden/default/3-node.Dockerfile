@@ -1,5 +1,5 @@
 # imagebuild layer "node": Node.js 22 and Claude Code (latest).
-FROM ghcr.io/you/research-pod:python-f9a56e2c5fad
+FROM ghcr.io/you/research-pod:python-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

@@ -1,5 +1,5 @@
 # imagebuild layer "sim": simulators and RL libraries in the baked environment.
-FROM ghcr.io/you/research-pod:node-f10b4da3e877
+FROM ghcr.io/you/research-pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

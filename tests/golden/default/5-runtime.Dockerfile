@@ -1,5 +1,5 @@
 # imagebuild layer "runtime": entrypoint, helper commands, labels.
-FROM ghcr.io/you/research-pod:sim-3bff67412b77
+FROM ghcr.io/you/research-pod:sim-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
