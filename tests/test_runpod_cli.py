@@ -97,6 +97,9 @@ def test_spec_pod_table_sets_defaults_and_flags_override(cli, fake_runpod):
     assert body["dataCenterIds"] == ["US-TX-3"]
     assert body["env"]["WANDB_PROJECT"] == "sim" and body["env"]["MODE"] == "flag"
     assert body["name"].startswith("sim-")
+    # Without the flag, the spec's data centers apply.
+    assert cli("pod", "create", "--no-wait", "--name", "dc").code == 0
+    assert created(fake_runpod)[-1]["dataCenterIds"] == ["EU-RO-1"]
 
 
 def test_env_values_arrive_intact(cli, fake_runpod):
@@ -268,7 +271,7 @@ def test_readiness_timeout_says_what_it_saw_and_leaves_the_pod(cli, fake_runpod)
 
 
 def test_slow_provisioning_times_out_on_provisioning(cli, fake_runpod):
-    fake_runpod.state.provisioning_s = 60
+    fake_runpod.inject("slow_provisioning", seconds=60)
     result = cli("pod", "create", "--name", "slow", "--timeout", "1")
     assert result.code == 1 and "last seen: PROVISIONING" in result.stderr
     assert len(fake_runpod.pods) == 1

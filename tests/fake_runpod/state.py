@@ -70,6 +70,7 @@ FAULT_KINDS = {
     "capacity",  # create: 400 with CAPACITY_TEXT (params["gpu_ids"]: only these)
     "start_capacity",  # start action: 400 with CAPACITY_TEXT
     "echo_key",  # 401 whose detail repeats the presented key (tests redaction)
+    "slow_provisioning",  # new pods stay PROVISIONING for params["seconds"]
 }
 
 
@@ -117,6 +118,9 @@ class RunPodState:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULT_KINDS)}")
         fault = Fault(kind, times, method, path, params)
+        if kind == "slow_provisioning":  # a setting rather than a one-off answer
+            self.provisioning_s = float(params.get("seconds", 60))
+            return fault
         with self.lock:
             self.faults.append(fault)
         return fault

@@ -28,7 +28,9 @@ POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id.")
 WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until the pod answers on SSH.")
 TIMEOUT_OPTION = typer.Option(900.0, "--timeout", help="Seconds to wait for SSH before giving up.")
 # List-valued options live here: a mutable default inside a signature is a trap.
-DATACENTER_OPTION = typer.Option([], "--datacenter", help="Preferred data center id (repeatable).")
+DATACENTER_OPTION = typer.Option(
+    [], "--datacenter", help="Preferred data center id (repeatable). [spec: pod.datacenter]"
+)
 ENV_OPTION = typer.Option([], "--env", "-e", help="NAME=VALUE for the pod (repeatable).")
 ENV_FILE_OPTION = typer.Option(None, "--env-file", dir_okay=False, help="dotenv file for the pod.")
 COMMAND_ARG = typer.Argument(None, metavar="[-- CMD...]", help="Command to run instead of a shell.")

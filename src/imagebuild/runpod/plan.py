@@ -60,6 +60,7 @@ def plan_create(
         raise SpecError(f"--disk-gb: expected 1 or more, got {disk_gb}")
     ports = _ports(flags.ports) if flags.ports is not None else list(pod.ports)
     datacenters = [d.strip() for item in flags.datacenters for d in item.split(",") if d.strip()]
+    datacenters = datacenters or list(pod.datacenter)
 
     env = podenv.merge(
         pod.env,
