@@ -179,19 +179,14 @@ def test_bad_create_flags_are_one_line_and_create_nothing(cli, fake_runpod, flag
 
 
 @pytest.mark.docker
-def test_cuda_floor_from_a_local_images_label(cli, fake_runpod):
-    docker = pytest.importorskip("docker")
-    try:
-        engine = docker.from_env()
-        engine.ping()
-    except Exception as error:  # no engine here: the label cannot be read
-        pytest.skip(f"no Docker engine: {error}")
+def test_cuda_floor_from_a_local_images_label(cli, fake_runpod, engine):
     tag = f"imagebuild-test/cuda-label:{uuid.uuid4().hex[:8]}"
-    engine.images.build(fileobj=io.BytesIO(b"FROM scratch\nLABEL imagebuild.cuda=12.8.1\n"), tag=tag, rm=True)
+    dockerfile = io.BytesIO(b"FROM scratch\nLABEL imagebuild.cuda=12.8.1\n")
+    engine.client.images.build(fileobj=dockerfile, tag=tag, rm=True)
     try:
         result = cli("pod", "create", "--no-wait", "--name", "lbl", "--image", tag)
     finally:
-        engine.images.remove(tag, force=True)
+        engine.client.images.remove(tag, force=True)
     assert result.code == 0, result.output
     (body,) = created(fake_runpod)
     assert body["image"] == tag and body["gpu"]["minCudaVersion"] == "12.8"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imagebuild.errors import SpecError
+from imagebuild.errors import SpecError, UserError
 
 CUDA_LABEL = "imagebuild.cuda"
 
@@ -46,16 +46,10 @@ def normalize_cuda(version: str) -> str | None:
 
 def local_label(image: str, label: str) -> str | None:
     """A label of a locally present image; None when absent or Docker is unreachable."""
+    from imagebuild.engine import connect
+
     try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:  # pragma: no cover - docker is a dependency
+        found = connect().image(image)
+    except UserError:  # no engine here: no label to read, so no floor - not an error
         return None
-    try:
-        client = docker.from_env(timeout=10)
-        try:
-            return (client.images.get(image).labels or {}).get(label)
-        finally:
-            client.close()
-    except (DockerException, OSError):
-        return None
+    return (found.labels or {}).get(label) if found is not None else None
