@@ -150,7 +150,7 @@ class Client:
             except httpx.TransportError as error:
                 failure = f"RunPod did not answer {method} {path} ({self._describe(error)})"
                 if not safe:
-                    found = self._recover(recover, method, path, failure)
+                    found = self._recover(recover, failure)
                     if found is not None:
                         return found
                 continue
@@ -167,7 +167,7 @@ class Client:
             if status >= 500:
                 failure = f"RunPod failed {method} {path} ({self._problem_line(response)})"
                 if not safe:
-                    found = self._recover(recover, method, path, failure)
+                    found = self._recover(recover, failure)
                     if found is not None:
                         return found
                 continue
@@ -178,7 +178,7 @@ class Client:
 
     # -- helpers -------------------------------------------------------------
 
-    def _recover(self, recover, method: str, path: str, failure: str) -> Any:
+    def _recover(self, recover: Callable[[], Any] | None, failure: str) -> Any:
         if recover is None:
             raise RunPodError(
                 f"{failure}; it may or may not have taken effect, so it was not repeated - "

@@ -98,10 +98,3 @@ def resolve_gpus(
             ids.append(gpu["id"])
     return ids
 
-
-def price(gpu_id: str, catalog: list[dict], cloud: str = "SECURE") -> float | None:
-    """List price per GPU-hour on ``cloud``, if the catalog says."""
-    for gpu in catalog:
-        if gpu["id"] == gpu_id:
-            return (gpu.get("price") or {}).get(cloud.lower())
-    return None
