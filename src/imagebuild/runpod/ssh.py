@@ -58,12 +58,24 @@ def ssh_invocation(
     target = endpoint(pod)
     if target is None:
         raise ValueError("pod has no SSH endpoint")
+    return invocation(target, command, identity=identity, ssh=ssh)
+
+
+def invocation(
+    target: Endpoint,
+    command: Sequence[str] = (),
+    *,
+    identity: str | None = None,
+    ssh: str = "ssh",
+    options: Sequence[str] = (),
+) -> Invocation:
+    """ssh to any endpoint (a RunPod pod's or a local pod's); ``options`` go before the host."""
     argv = [ssh]
     if identity:
         argv += ["-i", identity]
     # Pods are short-lived and their host keys new: trust on first use, never
     # prompt (a prompt would hang a scripted `pod ssh POD -- cmd`).
-    argv += ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"]
+    argv += ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30", *options]
     if target.kind == "direct":
         argv += ["-p", str(target.port), "--", f"{target.username}@{target.host}", *command]
         return Invocation(argv, None, target)
