@@ -336,6 +336,21 @@ def test_list_table_and_json(cli, fake_runpod):
     assert {p["id"] for p in listed} == set(fake_runpod.pods)
 
 
+def test_json_and_views_never_show_env_values(cli, fake_runpod):
+    token = "hf_" + "Q" * 34
+    assert cli("pod", "create", "--name", "sec", "--env", f"HF_TOKEN={token}", "--env", "MODE=x").code == 0
+    outputs = [cli("pod", "create", "--name", "sec2", "--env", f"HF_TOKEN={token}", "--json"),
+               cli("pod", "list", "--json"), cli("pod", "status", "sec", "--json"),
+               cli("pod", "list"), cli("pod", "status", "sec")]
+    for result in outputs:
+        assert result.code == 0 and token not in result.output, result.output
+    status = json.loads(outputs[2].stdout)
+    assert status["env"] == {"HF_TOKEN": "***", "MODE": "***", "PUBLIC_KEY": "***"}
+    assert all(pod["env"]["HF_TOKEN"] == "***" for pod in json.loads(outputs[1].stdout))
+    (pod,) = [p for p in fake_runpod.pods.values() if p.request["name"] == "sec"]
+    assert pod.request["env"]["HF_TOKEN"] == token  # masked on screen, not in what RunPod got
+
+
 def test_status_by_name_or_id(cli, fake_runpod):
     assert cli("pod", "create", "--name", "st").code == 0
     (pod_id,) = fake_runpod.pods

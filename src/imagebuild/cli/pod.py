@@ -129,7 +129,7 @@ def create(
     spec: Path | None = SPEC_OPTION,
 ) -> None:
     """Create a pod from the pushed image and wait until SSH answers."""
-    from imagebuild.runpod import pods
+    from imagebuild.runpod import pods, view
     from imagebuild.runpod.plan import CreateFlags, plan_create
 
     loaded = load(spec)
@@ -157,7 +157,7 @@ def create(
             if wait:
                 pod = _wait(client, pod, timeout, report)
     if json_out:
-        print_json(pod)
+        print_json(view.masked(pod))
         return
     state = "ready" if wait else f"created ({pod['status']})"
     typer.echo(
@@ -169,20 +169,19 @@ def create(
 @pod_app.command("list")
 def list_(json_out: bool = JSON_OPTION) -> None:
     """List your pods: id, name, status, GPU, $/h, uptime, SSH endpoint."""
+    from imagebuild.runpod import view
     from imagebuild.runpod.pods import list_pods
 
     with _client() as client:
         pods = list_pods(client)
     if json_out:
-        print_json(pods)
+        print_json([view.masked(pod) for pod in pods])
         return
     if not pods:
         typer.echo("no pods")
         return
     from rich.console import Console
     from rich.table import Table
-
-    from imagebuild.runpod import view
 
     table = Table(box=None, pad_edge=False)
     for column in view.COLUMNS:
@@ -202,7 +201,7 @@ def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     client, found = _resolve(pod)
     client.close()
     if json_out:
-        print_json(found)
+        print_json(view.masked(found))
         return
     for line in view.status_lines(found):
         typer.echo(line)
@@ -211,13 +210,14 @@ def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
 @pod_app.command("stop")
 def stop(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     """Stop a pod: the GPU is released and billing stops; /workspace is kept."""
+    from imagebuild.runpod import view
     from imagebuild.runpod.pods import label, stop_pod
 
     client, found = _resolve(pod)
     with client:
         stopped = stop_pod(client, found)
     if json_out:
-        print_json(stopped)
+        print_json(view.masked(stopped))
         return
     typer.echo(
         f"pod {label(found)} stopped; /workspace is kept. Resume: imagebuild pod start {found['name']}"
@@ -232,6 +232,7 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
+    from imagebuild.runpod import view
     from imagebuild.runpod.pods import label, start_pod
 
     client, found = _resolve(pod)
@@ -241,7 +242,7 @@ def start(
             with _progress(f"pod {found['name']}") as report:
                 started = _wait(client, started, timeout, report)
     if json_out:
-        print_json(started)
+        print_json(view.masked(started))
         return
     typer.echo(
         f"pod {label(started)} {'ready' if wait else 'starting'}: imagebuild pod ssh {found['name']}"

@@ -5,6 +5,15 @@ from __future__ import annotations
 from imagebuild.runpod import ssh
 
 COLUMNS = ("ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH")
+MASK = "***"
+
+
+def masked(pod: dict) -> dict:
+    """The pod object with its env values hidden: RunPod returns them verbatim, and
+    they hold tokens (HF, W&B, GitHub). The names stay: they say what is set."""
+    if not isinstance(pod.get("env"), dict):
+        return pod
+    return {**pod, "env": {name: MASK for name in pod["env"]}}
 
 
 def uptime(seconds: int | None) -> str:
