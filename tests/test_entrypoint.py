@@ -148,6 +148,15 @@ def wait_for_log(pod: Pod, pattern: str, count: int = 1, timeout: float = 240) -
     raise AssertionError(f"{pattern!r} not {count} times in the log after {timeout} s:\n{pod.log()}")
 
 
+def wait_for_apt_restore(pod: Pod, starts: int) -> str:
+    """The log once the background apt restore of the last of ``starts`` starts is done.
+    A stop may interrupt the restore of the start before it (the log then says so)."""
+    log = wait_for_log(pod, r"apt: restore (done in \d+ ms|interrupted)", count=starts)
+    outcomes = re.findall(r"apt: restore (done|interrupted)", log)
+    assert outcomes[-1] == "done", outcomes
+    return log
+
+
 def test_first_boot_creates_the_layout_and_never_overwrites(pods):
     pod = pods()
     pod.prepare_volume("mkdir -p /workspace/code && echo mine > /workspace/code/keep.txt"
@@ -219,12 +228,29 @@ def test_restart_and_recreate_bring_the_pod_back(pods, keys):
            "residual-rl/.venv" in session.stdout, session.stdout
     assert "BAKED-IMPORTS-OK" in session.stdout
     # The recorded apt package comes back in the background, and the log says so.
-    log = wait_for_log(pod, r"apt: restore done in \d+ ms")
+    log = wait_for_apt_restore(pod, starts=2)  # after the restart, and now
     assert pod.exec("test -x /usr/games/sl && echo back").strip() == "back"
     # The malformed lines are reported by number; no value reaches a log.
     assert "/workspace/.env line 4: skipped" in log and "/workspace/.env line 6: skipped" in log
     everything = log + pod.logs() + pod.exec("cat /workspace/.pod/logs/*.log")
     assert SECRET not in everything
+    # Removing forgets it.
+    pod.ssh_ok("root", "pod-apt remove sl >/dev/null")
+    assert pod.exec("pod-apt list; test -e /usr/games/sl || echo removed") == "removed\n"
+
+
+def test_pod_apt_refuses_bad_input(pods):
+    pod = pods()
+    pod.create()
+    for user, command, message in [
+        ("root", "pod-apt install 'sl;reboot'", "not an apt package name: sl;reboot"),
+        ("dev", "pod-apt install sl", "run as root"),
+        ("root", "pod-apt remove tmux", "tmux is not recorded (see pod-apt list); nothing removed"),
+        ("root", "pod-apt frobnicate", "pod-apt install PKG..."),
+    ]:
+        done = pod.ssh(user, command)
+        assert done.returncode == 2 and message in done.stderr, (command, done.stderr)
+    assert pod.exec("command -v tmux").strip() == "/usr/bin/tmux"
 
 
 def test_ssh_as_root_and_dev_with_tty_heredoc_and_tmux(pods, keys):
@@ -295,7 +321,7 @@ def test_twenty_restarts_leave_no_duplicates(pods, keys):
     for _ in range(restarts):
         docker("restart", "-t", "10", pod.name)
         pod.wait_ready()
-    log = wait_for_log(pod, "apt: restore done", count=restarts + 1)
+    log = wait_for_apt_restore(pod, starts=restarts + 1)
     assert pod.exec(f"md5sum {generated} {static}") == before
     for path in generated.split():
         lines = [line for line in pod.exec(f"cat {path}").splitlines() if line.strip()]
@@ -303,7 +329,7 @@ def test_twenty_restarts_leave_no_duplicates(pods, keys):
         assert not duplicated, f"{path}: {duplicated}"
     per_start = ("pod start:", "pod ready in", "step git: ok", "environment: /workspace/.env loaded",
                  "jupyter: JUPYTER_PASSWORD is set but this image has no JupyterLab",
-                 "hooks: start.d done", "apt: restore done")
+                 "apt: restoring recorded packages")
     for marker in per_start:
         assert log.count(marker) == restarts + 1, marker
     for marker in ("pod stop: SIGTERM received", "stop: done in"):
