@@ -363,9 +363,10 @@ def test_status_by_name_or_id(cli, fake_runpod):
 
 
 def test_local_pods_are_not_runpod_pods(cli, fake_runpod):
-    result = cli("pod", "status", "local:dev")
-    assert result.code == 2 and "local" in result.stderr
-    assert fake_runpod.requests == []
+    name = f"none-{uuid.uuid4().hex[:8]}"
+    result = cli("pod", "status", f"local:{name}")
+    assert result.code == 1 and f"no local pod {name}; start one with `imagebuild run --name {name}`" in result.stderr
+    assert fake_runpod.requests == []  # local:NAME never asks RunPod
 
 
 # -- stop, start -----------------------------------------------------------------
@@ -460,21 +461,31 @@ def test_ssh_to_a_stopped_pod_says_start_it(cli, fake_runpod):
 
 
 def test_terminate_asks_first(cli, fake_runpod):
+    # These pods have no sshd to run pod-save on (see test_safe_terminate.py for
+    # that): --force, which still asks before it deletes anything.
     assert cli("pod", "create", "--name", "bye", "--no-wait").code == 0
-    declined = cli("pod", "terminate", "bye", input="n\n")
+    declined = cli("pod", "terminate", "bye", "--force", input="n\n")
     assert declined.code == 1 and "not terminated" in declined.stderr
+    assert "--force: terminating pod bye" in declined.stderr  # says what is lost first
     assert len(fake_runpod.pods) == 1
-    no_answer = cli("pod", "terminate", "bye")  # stdin closed: nobody said yes
+    no_answer = cli("pod", "terminate", "bye", "--force")  # stdin closed: nobody said yes
     assert no_answer.code == 1 and len(fake_runpod.pods) == 1
-    accepted = cli("pod", "terminate", "bye", input="y\n")
+    accepted = cli("pod", "terminate", "bye", "--force", input="y\n")
     assert accepted.code == 0 and "terminated" in accepted.stdout
     assert fake_runpod.pods == {}
+
+
+def test_terminate_refuses_a_pod_it_cannot_save(cli, fake_runpod):
+    assert cli("pod", "create", "--name", "unsaved", "--no-wait").code == 0
+    result = cli("pod", "terminate", "unsaved", "--yes")
+    assert result.code == 1 and "not terminated" in result.stderr and "--force" in result.stderr
+    assert len(fake_runpod.pods) == 1 and fake_runpod.calls("DELETE", f"/v2/pods/{next(iter(fake_runpod.pods))}") == []
 
 
 def test_terminate_yes_then_the_pod_is_gone(cli, fake_runpod):
     assert cli("pod", "create", "--name", "gone", "--no-wait").code == 0
     (pod_id,) = fake_runpod.pods
-    assert cli("pod", "terminate", pod_id, "--yes").code == 0
+    assert cli("pod", "terminate", pod_id, "--yes", "--force").code == 0
     with api(fake_runpod) as http:
         assert http.get(f"/pods/{pod_id}").status_code == 404
     again = cli("pod", "terminate", "gone", "--yes")

@@ -1,4 +1,7 @@
-"""CLI: `imagebuild pod ...` - RunPod pods (the logic lives in ``imagebuild.runpod``)."""
+"""CLI: `imagebuild pod ...` - RunPod pods and local pods (``local:NAME``).
+
+The logic lives in ``imagebuild.runpod``, ``targets`` and ``lifecycle``.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +24,11 @@ pod_app = typer.Typer(
 app.add_typer(
     pod_app,
     name="pod",
-    help="Create and drive RunPod pods: create, list, status, stop, start, ssh, terminate.",
+    help="Create and drive pods: create, list, status, stop, start, ssh, save, terminate. "
+    "A pod started by `imagebuild run --name NAME` is local:NAME.",
 )
 
-POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id.")
+POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id, or local:NAME for a local pod.")
 WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until the pod answers on SSH.")
 TIMEOUT_OPTION = typer.Option(900.0, "--timeout", help="Seconds to wait for SSH before giving up.")
 # List-valued options live here: a mutable default inside a signature is a trap.
@@ -34,6 +38,9 @@ DATACENTER_OPTION = typer.Option(
 ENV_OPTION = typer.Option([], "--env", "-e", help="NAME=VALUE for the pod (repeatable).")
 ENV_FILE_OPTION = typer.Option(None, "--env-file", dir_okay=False, help="dotenv file for the pod.")
 COMMAND_ARG = typer.Argument(None, metavar="[-- CMD...]", help="Command to run instead of a shell.")
+IDENTITY_OPTION = typer.Option(None, "--identity", "-i", help="Private key file for ssh.")
+BUDGET_OPTION = typer.Option(600.0, "--save-timeout", help="Seconds pod-save may take on the pod.")
+FORCE_SAVE_HELP = "Go ahead even if the save failed or could not run (says what is lost first)."
 
 
 def _client():
@@ -42,21 +49,49 @@ def _client():
     return Client.from_env()
 
 
-def _resolve(ref: str):
-    """(client, pod) for a POD argument: the one place pod references are looked up.
+@contextlib.contextmanager
+def _resolve(ref: str) -> Iterator:
+    """The pod (a ``targets.Target``) a POD argument names: the one place pod
+    references are looked up, RunPod pods and ``local:NAME`` alike."""
+    from imagebuild.targets import resolve
 
-    Other backends (``local:NAME`` pods backed by a local container) plug in here.
-    """
-    if ref.startswith("local:"):
-        raise UserError(f"{ref}: local pods are not available in this version", 2)
-    from imagebuild.runpod.pods import find_pod
-
-    client = _client()
+    target = resolve(ref)
     try:
-        return client, find_pod(client, ref)
-    except BaseException:
-        client.close()
-        raise
+        yield target
+    finally:
+        target.close()
+
+
+def _lookup(ref: str):
+    """The pod as it is now, for commands that only read it."""
+    with _resolve(ref) as target:
+        return target
+
+
+def _ui():
+    from imagebuild.lifecycle import Ui
+
+    def show(report: dict) -> None:
+        from rich.console import Console
+
+        from imagebuild.savereport import render
+
+        render(report, Console(soft_wrap=True))
+
+    return Ui(say=_say, show=show, confirm=_confirm, busy=_progress)
+
+
+@contextlib.contextmanager
+def _interruptible(target) -> Iterator[None]:
+    """Ctrl-C stops the waiting, not the pod: say that it exists and costs money."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise UserError(
+            f"stopped waiting; pod {target.label} exists and was left as is - "
+            f"`imagebuild pod status {target.ref}`, `imagebuild pod terminate {target.ref}`",
+            130,
+        ) from None
 
 
 @contextlib.contextmanager
@@ -195,32 +230,35 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 
 @pod_app.command("status")
 def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
-    """Show one pod (by name or id)."""
-    from imagebuild.runpod import view
-
-    client, found = _resolve(pod)
-    client.close()
+    """Show one pod (by name or id, or local:NAME)."""
+    target = _lookup(pod)
     if json_out:
-        print_json(view.masked(found))
+        print_json(target.to_json())
         return
-    for line in view.status_lines(found):
+    for line in target.status_lines():
         typer.echo(line)
 
 
 @pod_app.command("stop")
-def stop(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
+def stop(
+    pod: str = POD_ARG,
+    save: bool = typer.Option(False, "--save", help="Run pod-save first; do not stop if it fails."),
+    force: bool = typer.Option(False, "--force", help=FORCE_SAVE_HELP),
+    identity: str | None = IDENTITY_OPTION,
+    budget: float = BUDGET_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
     """Stop a pod: the GPU is released and billing stops; /workspace is kept."""
-    from imagebuild.runpod import view
-    from imagebuild.runpod.pods import label, stop_pod
+    from imagebuild import lifecycle
 
-    client, found = _resolve(pod)
-    with client:
-        stopped = stop_pod(client, found)
+    with _resolve(pod) as target:
+        options = lifecycle.SaveOptions(identity=identity, budget=budget)
+        lifecycle.stop(target, _ui(), options, save_first=save, force=force)
     if json_out:
-        print_json(view.masked(stopped))
+        print_json(target.to_json())
         return
     typer.echo(
-        f"pod {label(found)} stopped; /workspace is kept. Resume: imagebuild pod start {found['name']}"
+        f"pod {target.label} stopped; /workspace is kept. Resume: imagebuild pod start {target.ref}"
     )
 
 
@@ -232,20 +270,13 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    from imagebuild.runpod import view
-    from imagebuild.runpod.pods import label, start_pod
-
-    client, found = _resolve(pod)
-    with client:
-        started = start_pod(client, found)
-        if wait:
-            with _progress(f"pod {found['name']}") as report:
-                started = _wait(client, started, timeout, report)
+    with _resolve(pod) as target, _progress(f"pod {target.label}") as report, _interruptible(target):
+        target.start(wait, timeout, report)
     if json_out:
-        print_json(view.masked(started))
+        print_json(target.to_json())
         return
     typer.echo(
-        f"pod {label(started)} {'ready' if wait else 'starting'}: imagebuild pod ssh {found['name']}"
+        f"pod {target.label} {'ready' if wait else 'starting'}: imagebuild pod ssh {target.ref}"
     )
 
 
@@ -253,57 +284,86 @@ def start(
 def ssh(
     pod: str = POD_ARG,
     command: list[str] | None = COMMAND_ARG,
-    identity: str | None = typer.Option(None, "--identity", "-i", help="Private key file for ssh."),
+    identity: str | None = IDENTITY_OPTION,
 ) -> None:
     """Open a shell on a pod, or run a command: imagebuild pod ssh POD -- nvidia-smi."""
     import shutil
     import subprocess
 
-    from imagebuild.runpod.pods import label
-    from imagebuild.runpod.ssh import ssh_invocation
+    from imagebuild.runpod.ssh import invocation
 
     command = list(command or [])
-    client, found = _resolve(pod)
-    client.close()
-    if found["status"] != "RUNNING":
+    target = _lookup(pod)
+    if target.state != "running":
         raise UserError(
-            f"pod {label(found)} is {found['status']}; start it first: imagebuild pod start {pod}"
+            f"pod {target.label} is {target.status}; start it first: imagebuild pod start {pod}"
         )
     binary = shutil.which("ssh")
     if binary is None:
         raise UserError("ssh not found on PATH; install the OpenSSH client")
-    try:
-        invocation = ssh_invocation(found, command, identity=identity, ssh=binary)
-    except ValueError:
+    endpoint = target.endpoint()
+    if endpoint is None:
         raise UserError(
-            f"pod {label(found)} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
-        ) from None
-    if invocation.endpoint.kind == "proxy" and command:
+            f"pod {target.label} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
+        )
+    call = invocation(endpoint, command, identity=identity, ssh=binary, options=target.ssh_options())
+    if endpoint.kind == "proxy" and command:
         _say(
             "imagebuild: no direct SSH port on this pod: running the command through RunPod's gateway"
         )
-    result = subprocess.run(
-        invocation.argv, input=invocation.stdin, text=invocation.stdin is not None, check=False
-    )
+    result = subprocess.run(call.argv, input=call.stdin, text=call.stdin is not None, check=False)
     raise typer.Exit(result.returncode)
+
+
+@pod_app.command("save")
+def save(
+    pod: str = POD_ARG,
+    identity: str | None = IDENTITY_OPTION,
+    budget: float = BUDGET_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be saved; change nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print pod-save's JSON report on stdout."),
+) -> None:
+    """Run pod-save on the pod: push git work, sync offline W&B runs, run save hooks.
+
+    Exits 1 unless everything is saved.
+    """
+    from imagebuild import lifecycle
+
+    with _resolve(pod) as target, _progress(f"pod {target.label}: pod-save"):
+        result = lifecycle.save(target, lifecycle.SaveOptions(identity=identity, budget=budget),
+                                dry_run=dry_run)
+    if result.error is not None:
+        raise UserError(f"pod {target.label} not saved: {result.error}")
+    if json_out:
+        print_json(result.report)
+    else:
+        _ui().show(result.report)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @pod_app.command("terminate")
 def terminate(
     pod: str = POD_ARG,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    force: bool = typer.Option(False, "--force", help=FORCE_SAVE_HELP),
+    start_to_save: bool = typer.Option(
+        False, "--start-to-save", help="A stopped pod: start it, save, then terminate."
+    ),
+    identity: str | None = IDENTITY_OPTION,
+    budget: float = BUDGET_OPTION,
+    timeout: float = TIMEOUT_OPTION,
 ) -> None:
-    """Delete a pod for good, with its container disk and /workspace volume."""
-    from imagebuild.runpod.pods import label, terminate_pod
+    """Save the pod's work (pod-save), then delete the pod with its /workspace volume.
 
-    client, found = _resolve(pod)
-    with client:
-        if not yes and not _confirm(
-            f"Terminate pod {label(found)}? Its /workspace volume is deleted too."
-        ):
-            raise UserError(f"pod {label(found)} not terminated")
-        terminate_pod(client, found)
-    typer.echo(f"pod {label(found)} terminated")
+    Refused, with the pod and volume left as they are, unless everything is saved.
+    """
+    from imagebuild import lifecycle
+
+    options = lifecycle.SaveOptions(identity=identity, budget=budget, ready_timeout=timeout)
+    with _resolve(pod) as target, _interruptible(target):
+        lifecycle.terminate(target, _ui(), options, force=force, start_to_save=start_to_save, yes=yes)
+    typer.echo(f"pod {target.label} terminated")
 
 
 def _confirm(question: str) -> bool:

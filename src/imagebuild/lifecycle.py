@@ -1,0 +1,118 @@
+"""Save before stop and terminate: the rules that keep a terminate from losing work.
+
+A terminate deletes the pod's volume, so it goes ahead only after `pod-save`
+(run on the pod over SSH) reported everything saved. A stopped pod cannot run
+its save hooks: it is refused unless the caller starts it to save, or forces.
+``force`` terminates anyway, after saying what is lost. The CLI passes in how
+to talk to the user (``Ui``); everything else is decided here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from imagebuild import podsave, savereport
+from imagebuild.errors import UserError
+from imagebuild.podsave import SaveResult
+from imagebuild.targets import Target
+
+
+@dataclass
+class Ui:
+    say: Callable[[str], None]  # a progress or warning line (stderr)
+    show: Callable[[dict], None]  # pod-save's report
+    confirm: Callable[[str], bool]  # a yes/no question; False when nobody can answer
+    # A spinner (or log lines) for a slow step: yields a function taking updates.
+    busy: Callable[[str], AbstractContextManager[Callable[[str], None]]] = (
+        lambda _: contextlib.nullcontext(lambda _: None))
+
+
+@dataclass
+class SaveOptions:
+    identity: str | None = None
+    budget: float = podsave.DEFAULT_BUDGET
+    ready_timeout: float = 900.0  # for --start-to-save: until SSH answers
+
+
+def save(target: Target, options: SaveOptions, dry_run: bool = False) -> SaveResult:
+    """pod-save on a running pod; a result with ``error`` when it cannot run."""
+    endpoint = target.endpoint()
+    if target.state != "running":
+        return SaveResult(error=f"pod {target.label} is {target.status}: its save hooks cannot run")
+    if endpoint is None:
+        return SaveResult(error=f"pod {target.label} has no SSH endpoint to run pod-save on")
+    return podsave.run(endpoint, options=target.ssh_options(), identity=options.identity,
+                       budget=options.budget, dry_run=dry_run)
+
+
+def _save_and_show(target: Target, ui: Ui, options: SaveOptions) -> SaveResult:
+    with ui.busy(f"pod {target.label}: pod-save"):
+        result = save(target, options)
+    if result.report is not None:
+        ui.show(result.report)
+    return result
+
+
+def _lost_lines(result: SaveResult | None, target: Target) -> list[str]:
+    if result is not None and result.report is not None and result.error is None:
+        return savereport.unsaved(result.report)
+    why = result.error if result is not None else f"pod {target.label} is {target.status}"
+    return [f"{why}: anything on its volume not pushed elsewhere "
+            "(uncommitted work, unpushed commits, offline W&B runs)"]
+
+
+def terminate(target: Target, ui: Ui, options: SaveOptions, *, force: bool = False,
+              start_to_save: bool = False, yes: bool = False) -> None:
+    """Save, then terminate; raises UserError (pod and volume left) when not saved."""
+    started_here = False
+    if target.state == "stopped" and start_to_save:
+        ui.say(f"imagebuild: starting pod {target.label} to run its save hooks")
+        with ui.busy(f"pod {target.label}") as report:
+            target.start(True, options.ready_timeout, report)
+        started_here = True
+    elif target.state != "running" and not force:
+        hint = (f"`imagebuild pod terminate {target.ref} --start-to-save` starts it to save first"
+                if target.state == "stopped" else "wait until it runs")
+        raise UserError(f"pod {target.label} is {target.status}: its save hooks cannot run, so it was "
+                        f"not terminated; {hint}, or --force terminates it without saving")
+    result = _save_and_show(target, ui, options) if target.state == "running" else None
+    try:
+        if result is None or not result.ok:
+            lost = _lost_lines(result, target)
+            if not force:
+                why = result.error if result and result.error else "not everything is saved (see above)"
+                raise UserError(f"pod {target.label} not terminated, its volume is kept: {why}; fix it "
+                                f"and retry, or add --force to terminate and lose it")
+            ui.say(f"imagebuild: --force: terminating pod {target.label} loses:")
+            for line in lost:
+                ui.say(f"  - {line}")
+            question = f"Terminate pod {target.label} and lose the above?"
+        else:
+            question = f"Everything is saved. Terminate pod {target.label}? Its /workspace volume is deleted."
+        if not yes and not ui.confirm(question):
+            raise UserError(f"pod {target.label} not terminated")
+    except UserError:
+        if started_here:
+            ui.say(f"imagebuild: stopping pod {target.label} again (it was started to save)")
+            target.stop()
+        raise
+    target.terminate()
+
+
+def stop(target: Target, ui: Ui, options: SaveOptions, *, save_first: bool = False,
+         force: bool = False) -> None:
+    """Stop (the volume is kept); with ``save_first`` only once pod-save succeeded."""
+    if save_first:
+        if target.state != "running":
+            raise UserError(f"pod {target.label} is {target.status}: --save needs a running pod")
+        result = _save_and_show(target, ui, options)
+        if not result.ok:
+            why = result.error or "not everything is saved (see above)"
+            if not force:
+                raise UserError(f"pod {target.label} not stopped: {why}; fix it and retry, or add "
+                                "--force to stop anyway (the volume is kept)")
+            ui.say(f"imagebuild: --force: stopping pod {target.label} although {why}")
+    target.stop()

@@ -1,0 +1,111 @@
+"""pod-save's JSON report for people: a table (saved, or why not) and the list of
+what would be lost with the pod's volume. The report's format is documented in
+``entrypoint/bin/pod-save``; its texts are already free of secrets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_FAILED = {"failed", "timeout"}
+
+
+def _rel(report: dict, path: str) -> str:
+    workspace = report.get("workspace") or "/workspace"
+    return os.path.relpath(path, workspace) if path.startswith(workspace + "/") else path
+
+
+def _short(ref: str) -> str:
+    return ref.removeprefix("refs/heads/")
+
+
+def _mark(status: str) -> str:
+    return status.upper() if status in _FAILED else status
+
+
+def rows(report: dict) -> list[tuple[str, str, str]]:
+    """(item, status, detail) per repo and what in it needed pushing, run and hook."""
+    out: list[tuple[str, str, str]] = []
+    for repo in report.get("repos", []):
+        remote = f"-> {repo['remote']} ({repo['url']})" if repo.get("remote") else "no remote"
+        out.append((_rel(report, repo["path"]), _mark(repo["status"]), repo.get("reason") or remote))
+        for branch in repo.get("branches", []):
+            if branch["status"] != "up-to-date":
+                ahead = f"{branch['ahead']} commit(s)" if branch.get("ahead") else ""
+                out.append((f"  branch {branch['name']}", _mark(branch["status"]),
+                            branch.get("reason") or ahead))
+        snap = repo.get("snapshot")
+        if snap:
+            out.append(("  uncommitted work", _mark(snap["status"]),
+                        snap.get("reason") or f"{snap['files']} file(s) -> {_short(snap['ref'])}"))
+        for n, stash in enumerate(repo.get("stashes", [])):
+            if stash["status"] != "up-to-date":
+                out.append((f"  stash {n}", _mark(stash["status"]),
+                            stash.get("reason") or f"-> {_short(stash['ref'])}"))
+        for skipped in repo.get("skipped_files", []):
+            out.append((f"  file {skipped['path']}", "NOT SAVED",
+                        f"{skipped['bytes'] / 2**20:.0f} MB, too big for a snapshot"))
+    for run in report.get("wandb", []):
+        out.append((f"wandb {_rel(report, run['path'])}", _mark(run["status"]), run.get("reason") or ""))
+    for hook in report.get("hooks", []):
+        took = f" ({hook['seconds']:g} s)" if hook.get("seconds") else ""
+        out.append((f"hook {hook['name']}{took}", _mark(hook["status"]), hook.get("reason") or ""))
+    return out
+
+
+def unsaved(report: dict) -> list[str]:
+    """One line per thing that exists only on the pod: what terminating would lose."""
+    lost: list[str] = []
+    for repo in report.get("repos", []):
+        if repo["status"] != "failed":
+            continue
+        where = _rel(report, repo["path"])
+        before = len(lost)
+        for branch in repo.get("branches", []):
+            if branch["status"] == "failed":
+                ahead = f", {branch['ahead']} commit(s)" if branch.get("ahead") else ""
+                lost.append(f"{where}: branch {branch['name']}{ahead} ({branch['reason']})")
+        snap = repo.get("snapshot")
+        if snap and snap["status"] == "failed":
+            lost.append(f"{where}: uncommitted work, {snap['files']} file(s) ({snap['reason']})")
+        for stash in repo.get("stashes", []):
+            if stash["status"] == "failed":
+                lost.append(f"{where}: stash {_short(stash['ref'])} ({stash['reason']})")
+        for skipped in repo.get("skipped_files", []):
+            lost.append(f"{where}: file {skipped['path']} (too big for a snapshot)")
+        if len(lost) == before:
+            lost.append(f"{where}: {repo.get('reason') or 'not saved'}")
+    for run in report.get("wandb", []):
+        if run["status"] == "failed":
+            lost.append(f"wandb run {_rel(report, run['path'])} ({run['reason']})")
+    for hook in report.get("hooks", []):
+        if hook["status"] in _FAILED:
+            lost.append(f"save hook {hook['name']}: {hook['status']} ({hook['reason']})")
+    return lost
+
+
+def summary(report: dict) -> str:
+    if report.get("dry_run"):
+        return "dry run: nothing was pushed, synced or run"
+    if report.get("ok"):
+        return "everything is saved"
+    return f"NOT everything is saved: {len(unsaved(report))} item(s) exist only on this pod"
+
+
+def render(report: dict, console: Any) -> None:
+    """Print the table and the verdict on a rich console."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, title=None, show_edge=False)
+    for column in ("ITEM", "STATUS", "DETAIL"):
+        table.add_column(column, overflow="fold")
+    listed = rows(report)
+    for item, status, detail in listed:
+        style = "bold red" if status.isupper() else None
+        table.add_row(item, status, detail, style=style)
+    console.print(f"pod-save on {report.get('pod_id')} at {report.get('timestamp')}")
+    if listed:
+        console.print(table)
+    else:
+        console.print("  nothing to save: no repositories, offline W&B runs or save hooks")
+    console.print(summary(report))

@@ -1,0 +1,253 @@
+"""What `imagebuild pod ...` acts on: a RunPod pod or a local pod (``local:NAME``).
+
+Both answer the same questions (status, where SSH answers) and take the same
+actions (start, stop, terminate), so save-before-terminate is written once
+(:mod:`imagebuild.lifecycle`). ``state`` folds each backend's statuses into
+running / stopped / starting / other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from imagebuild.errors import UserError
+from imagebuild.runpod.ssh import Endpoint
+
+LOCAL_PREFIX = "local:"
+Report = Callable[[str], None]
+
+_RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
+                  "STARTING": "starting"}
+_DOCKER_STATES = {"running": "running", "exited": "stopped", "created": "stopped",
+                  "restarting": "starting"}
+
+
+class Target(Protocol):
+    kind: str  # "runpod" or "local"
+
+    @property
+    def label(self) -> str: ...  # for messages: "name (id)" or "local:name"
+
+    @property
+    def ref(self) -> str: ...  # what to type in a follow-up command
+
+    @property
+    def status(self) -> str: ...  # the backend's own word
+
+    @property
+    def state(self) -> str: ...  # running, stopped, starting or other
+
+    def endpoint(self) -> Endpoint | None: ...
+
+    def ssh_options(self) -> list[str]: ...
+
+    def refresh(self) -> None: ...
+
+    def start(self, wait: bool, timeout: float, on_event: Report) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def status_lines(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+def resolve(ref: str) -> Target:
+    """The pod a POD argument names: ``local:NAME`` or a RunPod pod's id or name."""
+    if ref.startswith(LOCAL_PREFIX):
+        return LocalTarget.find(ref.removeprefix(LOCAL_PREFIX))
+    from imagebuild.runpod.client import Client
+    from imagebuild.runpod.pods import find_pod
+
+    client = Client.from_env()
+    try:
+        return RunPodTarget(client, find_pod(client, ref))
+    except BaseException:
+        client.close()
+        raise
+
+
+class RunPodTarget:
+    kind = "runpod"
+
+    def __init__(self, client: Any, pod: dict):
+        self.client = client
+        self.pod = pod
+
+    @property
+    def label(self) -> str:
+        from imagebuild.runpod.pods import label
+
+        return label(self.pod)
+
+    @property
+    def ref(self) -> str:
+        return self.pod["id"]
+
+    @property
+    def status(self) -> str:
+        return self.pod["status"]
+
+    @property
+    def state(self) -> str:
+        return _RUNPOD_STATES.get(self.status, "other")
+
+    def endpoint(self) -> Endpoint | None:
+        from imagebuild.runpod import ssh
+
+        return ssh.endpoint(self.pod)
+
+    def ssh_options(self) -> list[str]:
+        return []
+
+    def refresh(self) -> None:
+        from imagebuild.runpod.pods import get_pod
+
+        self.pod = get_pod(self.client, self.pod["id"])
+
+    def start(self, wait: bool, timeout: float, on_event: Report) -> None:
+        from imagebuild.runpod.pods import start_pod, wait_until_ready
+
+        self.pod = start_pod(self.client, self.pod)
+        if wait:
+            self.pod = wait_until_ready(self.client, self.pod, timeout=timeout, on_event=on_event)
+
+    def stop(self) -> None:
+        from imagebuild.runpod.pods import stop_pod
+
+        self.pod = stop_pod(self.client, self.pod)
+
+    def terminate(self) -> None:
+        from imagebuild.runpod.pods import terminate_pod
+
+        terminate_pod(self.client, self.pod)
+
+    def to_json(self) -> dict[str, Any]:
+        from imagebuild.runpod.view import masked
+
+        return masked(self.pod)
+
+    def status_lines(self) -> list[str]:
+        from imagebuild.runpod.view import status_lines
+
+        return status_lines(self.pod)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class LocalTarget:
+    """A pod started by `imagebuild run --name NAME` (see :mod:`imagebuild.localrun`)."""
+
+    kind = "local"
+
+    def __init__(self, engine: Any, pod: Any):
+        self.engine = engine
+        self.pod = pod  # localrun.LocalPod
+
+    @classmethod
+    def find(cls, name: str) -> LocalTarget:
+        from imagebuild import localrun
+        from imagebuild.engine import connect
+
+        engine = connect()
+        pod = localrun.find(engine, name)
+        if pod is None:
+            raise UserError(f"no local pod {name}; start one with `imagebuild run --name {name}`")
+        return cls(engine, pod)
+
+    @property
+    def name(self) -> str:
+        return self.pod.name
+
+    @property
+    def label(self) -> str:
+        return f"{LOCAL_PREFIX}{self.name}"
+
+    @property
+    def ref(self) -> str:
+        return self.label
+
+    @property
+    def status(self) -> str:
+        return self.pod.status
+
+    @property
+    def state(self) -> str:
+        return _DOCKER_STATES.get(self.status, "other")
+
+    def endpoint(self) -> Endpoint | None:
+        ssh = self.pod.ssh
+        if not self.pod.running or ssh is None:
+            return None
+        return Endpoint("direct", ssh.host, ssh.port, ssh.user)
+
+    def ssh_options(self) -> list[str]:
+        # The published port changes at every start: key known_hosts by pod instead.
+        return ["-o", f"HostKeyAlias={self.pod.container}"]
+
+    def refresh(self) -> None:
+        from imagebuild import localrun
+
+        pod = localrun.find(self.engine, self.name)
+        if pod is None:
+            raise UserError(f"local pod {self.name} is gone")
+        self.pod = pod
+
+    def start(self, wait: bool, timeout: float, on_event: Report) -> None:
+        from imagebuild import localrun
+
+        # The container exists, so its image and variables are its own (env unused).
+        on_event("starting the container")
+        self.pod = localrun.start(self.engine, self.name, self.pod.image, {}, timeout=timeout)
+
+    def stop(self) -> None:
+        from imagebuild import localrun
+
+        if not self.pod.running:
+            raise UserError(f"cannot stop pod {self.label}: it is {self.status}")
+        self.pod = localrun.stop(self.engine, self.name)
+
+    def terminate(self) -> None:
+        from imagebuild import localrun
+
+        # What RunPod's terminate does: the container and its /workspace volume.
+        localrun.remove(self.engine, self.name, volume=True)
+        self._forget_host_key()
+
+    def _forget_host_key(self) -> None:
+        """A new pod of the same name gets new host keys: don't leave a stale one
+        that would make ssh refuse it as an impostor."""
+        keygen = shutil.which("ssh-keygen")
+        known = os.path.expanduser("~/.ssh/known_hosts")
+        if keygen and os.path.isfile(known):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([keygen, "-R", self.pod.container, "-f", known], capture_output=True,
+                               timeout=10, check=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.pod.to_json()
+
+    def status_lines(self) -> list[str]:
+        ssh = self.pod.ssh
+        return [
+            f"pod      {self.label}",
+            f"status   {self.status}",
+            f"image    {self.pod.image}",
+            f"disk     container {self.pod.container}, volume {self.pod.volume} at /workspace",
+            f"ssh      {ssh.user}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
+            else "ssh      - (not running)",
+        ]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.engine.client.close()

@@ -1,0 +1,97 @@
+"""Reading pod-save's output as it comes over SSH, and the report for people.
+
+The end-to-end runs against real pods are in test_safe_terminate.py; these pin the
+framing and wording cases a real pod does not produce on demand."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from imagebuild import podsave, savereport
+from imagebuild.runpod.ssh import Endpoint
+
+NONCE = "a1b2c3d4e5f6"
+REPORT = {
+    "ok": False, "dry_run": False, "pod_id": "p1", "timestamp": "20250101T000000Z", "workspace": "/workspace",
+    "repos": [
+        {"path": "/workspace/code/proj", "status": "failed", "reason": "main: rejected", "remote": "origin",
+         "url": "git@github.com:me/proj.git",
+         "branches": [{"name": "main", "remote": "origin", "ref": "refs/heads/main", "ahead": 2,
+                       "status": "failed", "reason": "rejected, non-fast-forward"},
+                      {"name": "dev", "remote": "origin", "ref": "refs/heads/dev", "ahead": 0,
+                       "status": "up-to-date", "reason": None}],
+         "snapshot": {"ref": "refs/heads/autosave/p1/20250101T000000Z", "commit": "c" * 40, "remote": "origin",
+                      "files": 3, "status": "pushed", "reason": None},
+         "stashes": [], "skipped_files": [{"path": "data/big.bin", "bytes": 200 * 2**20}]},
+        {"path": "/workspace/code/clean", "status": "clean", "reason": None, "remote": "origin",
+         "url": "u", "branches": [], "snapshot": None, "stashes": [], "skipped_files": []},
+    ],
+    "wandb": [{"path": "/workspace/wandb/offline-run-1", "status": "failed", "reason": "network"}],
+    "hooks": [{"name": "10-upload", "path": "/x", "status": "timeout", "exit_code": None, "seconds": 2.0,
+               "reason": "timed out after 2 s", "output": ""},
+              {"name": "20-ok", "path": "/y", "status": "ok", "exit_code": 0, "seconds": 0.1,
+               "reason": None, "output": ""}],
+}
+
+
+def test_gateway_output_with_echo_prompts_and_crlf():
+    body = json.dumps(REPORT, indent=2).replace("\n", "\r\n")
+    script = podsave.RemoteCommand(nonce=NONCE).script()
+    output = (f"Welcome\r\n\x1b[?2004hroot@pod:~# {script}\r\n\x1b[?2004l\r\n{NONCE}-BEGIN\r\n"
+              f"{body}\r\n{NONCE}-END 1\r\nroot@pod:~# exit\r\nlogout\r\n")
+    text, code = podsave.parse(output, NONCE)
+    assert code == 1 and json.loads(text) == REPORT
+
+
+def test_the_echoed_command_line_is_not_taken_for_the_markers():
+    script = podsave.RemoteCommand(nonce=NONCE).script()
+    assert f"{NONCE}-BEGIN" not in script and f"{NONCE}-END" not in script
+    assert podsave.parse(f"root@pod:~# {script}\r\n", NONCE) == (None, None)
+
+
+def test_a_cut_off_report_has_no_exit_status():
+    text, code = podsave.parse(f"{NONCE}-BEGIN\n{{\"ok\": tr", NONCE)
+    assert code is None and text.startswith("{")
+
+
+def fake_ssh(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "ssh"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_unreachable_pod_is_an_error_not_a_report(tmp_path):
+    ssh = fake_ssh(tmp_path, "echo 'ssh: connect to host 10.0.0.9 port 22: Connection refused' >&2; exit 255\n")
+    result = podsave.run(Endpoint("direct", "10.0.0.9", 22, "root"), ssh=ssh)
+    assert not result.ok and result.report is None
+    assert result.error == "cannot reach the pod over SSH (root@10.0.0.9:22): " \
+                           "ssh: connect to host 10.0.0.9 port 22: Connection refused"
+
+
+def test_an_image_without_pod_save_says_so(tmp_path):
+    # Runs the remote script here, where there is no pod-save: the shell's 127.
+    ssh = fake_ssh(tmp_path, 'for a; do last=$a; done\nPATH=/usr/bin:/bin; eval "$last"\n')
+    result = podsave.run(Endpoint("direct", "h", 22, "root"), ssh=ssh)
+    assert result.error is not None and "pod-save is not on the pod" in result.error
+
+
+def test_unsaved_lists_exactly_what_would_be_lost():
+    assert savereport.unsaved(REPORT) == [
+        "code/proj: branch main, 2 commit(s) (rejected, non-fast-forward)",
+        "code/proj: file data/big.bin (too big for a snapshot)",
+        "wandb run wandb/offline-run-1 (network)",
+        "save hook 10-upload: timeout (timed out after 2 s)",
+    ]
+    assert savereport.summary(REPORT) == "NOT everything is saved: 4 item(s) exist only on this pod"
+
+
+def test_rows_mark_failures_and_skip_what_was_up_to_date():
+    rows = savereport.rows(REPORT)
+    assert ("  branch main", "FAILED", "rejected, non-fast-forward") in rows
+    assert not any("branch dev" in item for item, _, _ in rows)
+    assert ("  uncommitted work", "pushed", "3 file(s) -> autosave/p1/20250101T000000Z") in rows
+    assert ("code/clean", "clean", "-> origin (u)") in rows
+    assert ("hook 10-upload (2 s)", "TIMEOUT", "timed out after 2 s") in rows
