@@ -6,7 +6,7 @@
         assert not fake.mismatches
 """
 
-from fake_runpod.backends import BannerBackend, PodBackend
+from fake_runpod.backends import BannerBackend, ContainerBackend, PodBackend
 from fake_runpod.server import DEFAULT_KEY, FakeRunPod, Recorded
 from fake_runpod.state import CAPACITY_TEXT, FAULT_KINDS
 
@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_KEY",
     "FAULT_KINDS",
     "BannerBackend",
+    "ContainerBackend",
     "FakeRunPod",
     "PodBackend",
     "Recorded",

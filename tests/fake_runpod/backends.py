@@ -98,3 +98,49 @@ def _unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class ContainerBackend:
+    """Each fake pod is a real local pod (``imagebuild.localrun``) of the pod image:
+    its sshd answers on ``ssh.direct``, stop is a real SIGTERM (stop hooks, pod-save),
+    terminate removes the container and its /workspace volume.
+
+    ``env`` is added to every pod's variables (e.g. PUBLIC_KEY, pod-save timeouts);
+    the pod's own request env comes on top. The local pod of fake pod ID is
+    ``name(ID)``. Starting waits until the pod is ready (a second or two), which
+    holds the fake's lock for that long: other requests wait, none fails.
+    """
+
+    def __init__(self, engine, env: dict[str, str] | None = None):
+        self.engine = engine
+        self.env = dict(env or {})
+        self.started: set[str] = set()
+
+    @staticmethod
+    def name(pod_id: str) -> str:
+        return f"rp-{pod_id.lower()}"
+
+    def start(self, pod_id: str, image: str, env: dict[str, str]) -> tuple[str, int] | None:
+        from imagebuild import localrun
+
+        name = self.name(pod_id)
+        self.started.add(pod_id)
+        pod_env = {**localrun.runpod_env(name), **self.env, **env, "RUNPOD_POD_ID": pod_id}
+        pod = localrun.start(self.engine, name, image, pod_env)
+        return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
+
+    def stop(self, pod_id: str) -> None:
+        from imagebuild import localrun
+
+        if localrun.find(self.engine, self.name(pod_id)) is not None:
+            localrun.stop(self.engine, self.name(pod_id))
+
+    def remove(self, pod_id: str) -> None:
+        from imagebuild import localrun
+
+        localrun.remove(self.engine, self.name(pod_id), volume=True)
+        self.started.discard(pod_id)
+
+    def close(self) -> None:
+        for pod_id in list(self.started):
+            self.remove(pod_id)

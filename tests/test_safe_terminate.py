@@ -1,0 +1,552 @@
+"""`imagebuild pod save/stop/terminate` end to end: terminating a pod never loses work.
+
+Real pods (containers of the test image, their sshd, their /workspace volume), real
+git remotes (bare repositories on the host behind `git daemon`, which outlive a
+terminated pod), the real CLI in a subprocess, and the fake RunPod API with pods
+backed by such containers. Each scenario checks what exists afterwards on the
+remote and in the volume; the ledger counts every commit and file the scenarios
+made, and none may be lost (on neither the remote nor the pod's volume).
+
+Most scenarios share one local pod, its workspace emptied in between; the
+terminate paths get a fresh pod each, as ``local:NAME`` and as a RunPod pod.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import unique_name
+from fake_runpod import ContainerBackend, FakeRunPod
+from safe_terminate_helpers import Box, Ledger, Remotes, git
+
+pytestmark = pytest.mark.docker
+
+WANDB_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c"  # fake, 40 hex like W&B's
+# Every pod gets these: short pod-save timeouts, and a W&B that is not there.
+POD_ENV = {
+    "POD_SAVE_HOOK_TIMEOUT": "2",
+    "POD_SAVE_WANDB_TIMEOUT": "5",
+    "POD_SAVE_GIT_TIMEOUT": "20",
+    "WANDB_BASE_URL": "http://127.0.0.1:9",
+    "WANDB_API_KEY": WANDB_KEY,
+}
+AUTOSAVE = "refs/heads/autosave/"
+
+
+# -- fixtures ----------------------------------------------------------------------
+
+
+@dataclass
+class SshHome:
+    home: Path
+    bin: Path
+    ssh: Path  # the wrapper
+    public_key: str
+
+
+@pytest.fixture(scope="module")
+def ssh_home(tmp_path_factory) -> SshHome:
+    """A key pair and known_hosts in a scratch HOME. ssh reads the ~/.ssh of the
+    passwd entry, not $HOME, so an `ssh` wrapper first on PATH points it there."""
+    root = tmp_path_factory.mktemp("safe-terminate")
+    ssh_dir = root / "home" / ".ssh"
+    ssh_dir.mkdir(parents=True)
+    key = ssh_dir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    config = ssh_dir / "config"
+    config.write_text(f"Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {ssh_dir / 'known_hosts'}\n")
+    (root / "bin").mkdir()
+    wrapper = root / "bin" / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {config} "$@"\n')
+    wrapper.chmod(0o755)
+    return SshHome(root / "home", root / "bin", wrapper, (ssh_dir / "id_ed25519.pub").read_text())
+
+
+@pytest.fixture(scope="module")
+def remotes(engine, tmp_path_factory):
+    # Where containers on the default bridge reach the host: its gateway address
+    # (docker 20.10 often leaves "Gateway" out: it is the subnet's first address).
+    config = engine.client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    gateway = config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    served = Remotes(tmp_path_factory.mktemp("remotes"), gateway)
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def ledger(remotes):
+    book = Ledger(remotes)
+    yield book
+    book.settle()
+    assert book.lost == [], f"{len(book.lost)} of {book.checked} commits/files lost: {book.lost}"
+    assert book.checked > 0
+
+
+@pytest.fixture(scope="module")
+def fake(engine, pod_image, ssh_home):
+    with FakeRunPod(backend=ContainerBackend(engine, POD_ENV)) as server:
+        yield server
+    assert server.mismatches == [], server.mismatches
+
+
+@pytest.fixture(scope="module")
+def cli(fake, ssh_home, tmp_path_factory):
+    """The real CLI in a subprocess (``PodCli``: no API key, no traceback in any
+    output); no run may show the W&B key either."""
+    # Imported here: importing the plugin module at collection time keeps pytest
+    # from rewriting its asserts where test_runpod_*.py load it as a plugin.
+    from fake_runpod.fixtures import PodCli
+
+    runner = PodCli(fake, ssh_home.home, tmp_path_factory.mktemp("project"))
+    runner.env["PATH"] = f"{ssh_home.bin}:{runner.env['PATH']}"
+    runner.env["COLUMNS"] = "250"  # the report table on one line per row
+
+    def run(*args: str, **kwargs):
+        result = runner(*args, **kwargs)
+        assert WANDB_KEY not in result.output, f"W&B key leaked by {args}:\n{result.output}"
+        return result
+
+    return run
+
+
+@dataclass
+class Pod:
+    ref: str  # the POD argument
+    box: Box
+    pod_id: str  # the id in snapshot refs: autosave/<pod_id>/...
+
+    def gone(self) -> bool:
+        return not self.box.container_exists() and not self.box.volume_exists()
+
+
+def _local_pod(engine, image: str, ssh_home: SshHome) -> Pod:
+    from imagebuild import localrun
+
+    name = unique_name("ibsave")
+    env = {**localrun.runpod_env(name), **POD_ENV, "PUBLIC_KEY": ssh_home.public_key}
+    pod = localrun.start(engine, name, image, env)
+    return Pod(f"local:{name}", Box(pod.container, pod.volume, image), name)
+
+
+@pytest.fixture(scope="module")
+def shared_pod(engine, pod_image, ssh_home):
+    from imagebuild import localrun
+
+    pod = _local_pod(engine, pod_image, ssh_home)
+    yield pod
+    pod.box.reset()  # nothing left for the stop hooks' pod-save to chew on
+    localrun.remove(engine, pod.ref.removeprefix("local:"), volume=True)
+
+
+@pytest.fixture
+def pod(shared_pod, engine) -> Pod:
+    """The shared local pod, running, with an empty workspace."""
+    from imagebuild import localrun
+
+    if not shared_pod.box.running():
+        localrun.start(engine, shared_pod.pod_id, shared_pod.box.image, {})
+    shared_pod.box.reset()
+    return shared_pod
+
+
+@pytest.fixture
+def new_pod(engine, pod_image, ssh_home, cli, fake):
+    """A fresh pod to terminate: make("local") or make("runpod")."""
+    from imagebuild import localrun
+
+    made: list[Pod] = []
+
+    def make(kind: str) -> Pod:
+        if kind == "local":
+            made.append(_local_pod(engine, pod_image, ssh_home))
+        else:
+            name = unique_name("rp")
+            result = cli("pod", "create", "--image", pod_image, "--gpu", "4090", "--name", name,
+                         "--public-key", ssh_home.public_key.strip(), "--timeout", "120")
+            assert result.code == 0, result.output
+            [pod_id] = [p.id for p in fake.pods.values() if p.request["name"] == name]
+            local = ContainerBackend.name(pod_id)
+            made.append(Pod(name, Box(f"imagebuild-{local}", f"imagebuild-{local}-workspace", pod_image),
+                            pod_id))
+        made[-1].box.sh("mkdir -p /workspace/code")
+        return made[-1]
+
+    yield make
+    for pod in made:
+        localrun.remove(engine, pod.box.container.removeprefix("imagebuild-"), volume=True)
+
+
+def report_of(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def autosaves(remotes: Remotes, name: str) -> dict[str, str]:
+    return {ref: sha for ref, sha in remotes.refs(name).items() if ref.startswith(AUTOSAVE)}
+
+
+# -- what pod save saves (the shared local pod) ----------------------------------------
+
+
+def test_clean_repo_saves_nothing_and_is_ok(cli, pod, remotes, ledger):
+    url = remotes.bare("clean")
+    ledger.commit(pod.box, "clean", "clean", pod.box.repo("clean", url))
+    before = remotes.refs("clean")
+
+    result = cli("pod", "save", pod.ref, "--json")
+
+    assert result.code == 0, result.output
+    report = report_of(result)
+    assert report["ok"] is True and report["pod_id"] == pod.pod_id
+    [repo] = report["repos"]
+    assert (repo["path"], repo["status"], repo["snapshot"]) == ("/workspace/code/clean", "clean", None)
+    assert remotes.refs("clean") == before
+    assert ledger.settle() == []
+
+
+def test_branch_ahead_is_pushed_and_dry_run_pushes_nothing(cli, pod, remotes, ledger):
+    url = remotes.bare("ahead")
+    first = pod.box.repo("ahead", url)
+    tips = [ledger.commit(pod.box, "ahead", "ahead", pod.box.commit("ahead", f"step{n}.py")) for n in (1, 2)]
+
+    dry = cli("pod", "save", pod.ref, "--dry-run", "--json")
+    assert dry.code == 0, dry.output
+    assert report_of(dry)["repos"][0]["branches"][0]["status"] == "pending"
+    assert remotes.refs("ahead")["refs/heads/main"] == first
+
+    result = cli("pod", "save", pod.ref)
+
+    assert result.code == 0, result.output
+    assert "branch main" in result.stdout and "pushed" in result.stdout and "2 commit(s)" in result.stdout
+    assert "everything is saved" in result.stdout
+    assert remotes.refs("ahead")["refs/heads/main"] == tips[-1]
+    assert autosaves(remotes, "ahead") == {}
+    assert ledger.settle() == []
+
+
+def test_new_branch_is_pushed_under_its_name(cli, pod, remotes, ledger):
+    url = remotes.bare("newbranch")
+    pod.box.repo("newbranch", url)
+    pod.box.git("newbranch", "switch", "-q", "-c", "experiment/one")
+    tip = ledger.commit(pod.box, "newbranch", "newbranch", pod.box.commit("newbranch", "exp.py"))
+    pod.box.git("newbranch", "switch", "-q", "main")
+
+    result = cli("pod", "save", pod.ref, "--json")
+
+    assert result.code == 0, result.output
+    branches = {b["name"]: b["status"] for b in report_of(result)["repos"][0]["branches"]}
+    assert branches == {"experiment/one": "pushed", "main": "up-to-date"}
+    assert remotes.refs("newbranch")["refs/heads/experiment/one"] == tip
+    assert ledger.settle() == []
+
+
+def test_uncommitted_and_untracked_work_lands_on_a_snapshot_branch(cli, pod, remotes, ledger):
+    url = remotes.bare("dirty")
+    head = pod.box.repo("dirty", url)
+    pod.box.write("dirty", "README.md", "# changed, not staged\n")
+    pod.box.write("dirty", "staged.py", "print('staged')\n")
+    pod.box.git("dirty", "add", "staged.py")
+    pod.box.write("dirty", "notes/deep/idea.md", "untracked idea\n")
+    for rel, content in (("README.md", "# changed, not staged\n"), ("staged.py", "print('staged')\n"),
+                         ("notes/deep/idea.md", "untracked idea\n")):
+        ledger.file(pod.box, "dirty", "dirty", rel, content)
+    before = pod.box.tree_state("dirty")
+
+    result = cli("pod", "save", pod.ref, "--json")
+
+    assert result.code == 0, result.output
+    snap = report_of(result)["repos"][0]["snapshot"]
+    assert (snap["status"], snap["files"]) == ("pushed", 3)
+    [(ref, sha)] = autosaves(remotes, "dirty").items()
+    assert ref == snap["ref"] and ref.startswith(f"{AUTOSAVE}{pod.pod_id}/")
+    assert remotes.show("dirty", ref, "notes/deep/idea.md") == "untracked idea"
+    assert git(remotes.path("dirty"), "rev-parse", f"{sha}^") == head  # on top of HEAD
+    assert remotes.refs("dirty")["refs/heads/main"] == head  # the branch itself untouched
+    assert pod.box.tree_state("dirty") == before  # index, HEAD, branches, files
+    assert ledger.settle() == []
+
+
+def test_two_nested_repositories_are_saved_each_to_its_remote(cli, pod, remotes, ledger):
+    outer_url, inner_url = remotes.bare("outer"), remotes.bare("inner")
+    pod.box.repo("outer", outer_url)
+    pod.box.repo("outer/vendor/inner", inner_url)
+    ledger.commit(pod.box, "outer", "outer", pod.box.commit("outer", "train.py"))
+    ledger.commit(pod.box, "outer/vendor/inner", "inner", pod.box.commit("outer/vendor/inner", "lib.py"))
+    pod.box.write("outer/vendor/inner", "wip.py", "inner wip\n")
+    ledger.file(pod.box, "outer/vendor/inner", "inner", "wip.py", "inner wip\n")
+
+    result = cli("pod", "save", pod.ref, "--json")
+
+    assert result.code == 0, result.output
+    statuses = {r["path"]: r["status"] for r in report_of(result)["repos"]}
+    assert statuses == {"/workspace/code/outer": "saved", "/workspace/code/outer/vendor/inner": "saved"}
+    assert autosaves(remotes, "outer") == {}  # the inner repo's files are not the outer's changes
+    [inner_snapshot] = autosaves(remotes, "inner")
+    assert remotes.show("inner", inner_snapshot, "wip.py") == "inner wip"
+    assert ledger.settle() == []
+
+
+# -- what makes terminate refuse (the shared local pod) ---------------------------------
+
+
+def assert_refused(result, pod: Pod, *expected: str) -> None:
+    assert result.code == 1, result.output
+    assert f"pod {pod.ref} not terminated" in result.stderr, result.stderr
+    for text in expected:
+        assert text in result.output, result.output
+    assert pod.box.running() and pod.box.volume_exists()
+
+
+def test_push_rejected_as_non_fast_forward_refuses_terminate(cli, pod, remotes, ledger, tmp_path):
+    url = remotes.bare("diverged")
+    pod.box.repo("diverged", url)
+    # Someone else pushed meanwhile: the pod's main is no longer a fast-forward.
+    clone = tmp_path / "elsewhere"
+    git(tmp_path, "clone", "-q", str(remotes.path("diverged")), str(clone))
+    (clone / "other.py").write_text("theirs\n")
+    git(clone, "add", "other.py")
+    git(clone, "commit", "-qm", "theirs")
+    git(clone, "push", "-q")
+    theirs = remotes.refs("diverged")["refs/heads/main"]
+    ledger.commit(pod.box, "diverged", "diverged", pod.box.commit("diverged", "mine.py"))
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, "non-fast-forward", "--force")
+    assert remotes.refs("diverged")["refs/heads/main"] == theirs  # nothing forced
+    assert ledger.settle() == []
+
+
+def test_read_only_remote_refuses_terminate(cli, pod, remotes, ledger):
+    url = remotes.bare("readonly")
+    pod.box.repo("readonly", url)
+    remotes.read_only("readonly")
+    before = remotes.refs("readonly")
+    ledger.commit(pod.box, "readonly", "readonly", pod.box.commit("readonly", "result.csv"))
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, "FAILED", "branch main")
+    assert remotes.refs("readonly") == before
+    assert ledger.settle() == []
+
+
+def test_repo_without_remote_refuses_terminate(cli, pod, ledger):
+    pod.box.repo("scratch")
+    ledger.commit(pod.box, "scratch", None, pod.box.commit("scratch", "sketch.py"))
+    pod.box.write("scratch", "todo.txt", "only here\n")
+    ledger.file(pod.box, "scratch", None, "todo.txt", "only here\n")
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, "no git remote")
+    assert ledger.settle() == []
+
+
+def test_unreachable_remote_refuses_terminate(cli, pod, remotes, ledger):
+    pod.box.repo("offline", remotes.unreachable_url, push=False)
+    ledger.commit(pod.box, "offline", None, pod.box.commit("offline", "model.py"))
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, "cannot reach the remote")
+    assert ledger.settle() == []
+
+
+def test_offline_wandb_run_without_a_server_refuses_terminate(cli, pod):
+    # A real offline run (wandb from the image's venv); W&B is a closed port.
+    pod.box.sh("WANDB_DIR=/workspace WANDB_MODE=offline WANDB_SILENT=true /opt/venv/bin/python -c "
+               "\"import wandb; r = wandb.init(project='p'); r.log({'loss': 1.0}); r.finish()\"")
+    [run_dir] = pod.box.sh("ls -d /workspace/wandb/offline-run-*").split()
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, f"wandb {run_dir.removeprefix('/workspace/')}", "FAILED",
+                   "W&B server unreachable")
+    assert pod.box.sh(f"ls {run_dir}/*.wandb")  # the run is still on the volume
+
+
+def test_save_hook_that_times_out_refuses_terminate(cli, pod):
+    pod.box.sh("printf '#!/bin/sh\\necho uploading\\nsleep 60\\n' > .pod/hooks/save.d/10-upload && "
+               "chmod +x .pod/hooks/save.d/10-upload")
+    started = time.monotonic()
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert_refused(result, pod, "hook 10-upload", "TIMEOUT")
+    assert time.monotonic() - started < 30  # POD_SAVE_HOOK_TIMEOUT=2 bounds it
+
+
+# Binds port 22 once sshd has let go of it, then accepts nothing and says nothing.
+SILENT_SSHD = """
+import os, socket, time
+for _ in range(100):
+    try:
+        server = socket.create_server(("0.0.0.0", 22))
+        break
+    except OSError:
+        time.sleep(0.05)
+server.listen(16)
+open("/run/silent.pid", "w").write(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+def test_ssh_unreachable_refuses_terminate_within_the_connect_timeout(cli, pod, remotes, ledger):
+    url = remotes.bare("nossh")
+    pod.box.repo("nossh", url)
+    ledger.commit(pod.box, "nossh", "nossh", pod.box.commit("nossh", "work.py"))
+    # sshd replaced by a listener that never answers: ssh connects, then hears nothing.
+    pod.box.sh("kill $(cat /run/sshd.pid)")
+    subprocess.run(["docker", "exec", "-d", pod.box.container, "python3", "-c", SILENT_SSHD], check=True)
+    try:
+        pod.box.sh("for _ in $(seq 50); do [ -e /run/silent.pid ] && break; sleep 0.1; done")
+        started = time.monotonic()
+        result = cli("pod", "terminate", pod.ref, "--yes", env={"IMAGEBUILD_SSH_CONNECT_TIMEOUT": "3"})
+        took = time.monotonic() - started
+        assert_refused(result, pod, "cannot reach the pod over SSH")
+        assert took < 20, took
+        assert ledger.settle() == []  # the commit is still in the volume
+    finally:
+        pod.box.sh("kill $(cat /run/silent.pid); rm -f /run/silent.pid; sleep 0.2; "
+                   "/usr/sbin/sshd -E /workspace/.pod/logs/sshd.log")
+    assert cli("pod", "save", pod.ref).code == 0  # sshd back: saved now
+
+
+def test_gateway_style_session_is_parsed(pod, remotes, ledger, ssh_home):
+    """RunPod's gateway: a PTY, the command fed on stdin, echo, banner and prompts in
+    the output. The pod's real sshd, driven that way, must give the same report."""
+    from imagebuild import podsave
+    from imagebuild.runpod.ssh import Endpoint
+
+    url = remotes.bare("gateway")
+    pod.box.repo("gateway", url)
+    ledger.commit(pod.box, "gateway", "gateway", pod.box.commit("gateway", "g.py"))
+    port = int(subprocess.run(["docker", "port", pod.box.container, "22/tcp"], capture_output=True,
+                              text=True, check=True).stdout.split(":")[-1])
+
+    result = podsave.run(Endpoint("proxy", "127.0.0.1", port, "root"), budget=60, ssh=str(ssh_home.ssh),
+                         options=["-o", f"HostKeyAlias={pod.box.container}"])
+
+    assert result.error is None and result.ok, result
+    assert result.report["repos"][0]["branches"][0]["status"] == "pushed"
+    assert ledger.settle() == []
+
+
+def test_stop_with_save_refuses_until_saved(cli, pod, remotes, ledger):
+    pod.box.repo("stopme")
+    ledger.commit(pod.box, "stopme", None, pod.box.commit("stopme", "a.py"))
+
+    refused = cli("pod", "stop", pod.ref, "--save")
+    assert refused.code == 1 and "not stopped" in refused.stderr and "no git remote" in refused.output
+    assert pod.box.running()
+
+    pod.box.git("stopme", "remote", "add", "origin", remotes.bare("stopme"))
+    ledger.items[-1].remote = "stopme"
+    stopped = cli("pod", "stop", pod.ref, "--save")
+    assert stopped.code == 0, stopped.output
+    assert "everything is saved" in stopped.stdout and "stopped" in stopped.stdout
+    assert not pod.box.running() and pod.box.volume_exists()
+    assert json.loads(cli("pod", "status", pod.ref, "--json").stdout)["status"] == "exited"
+    assert ledger.settle() == []
+
+
+def test_local_pod_start_status_and_ssh(cli, pod, engine):
+    from imagebuild import localrun
+
+    localrun.stop(engine, pod.pod_id)
+    started = cli("pod", "start", pod.ref)
+    assert started.code == 0 and f"pod {pod.ref} ready" in started.stdout, started.output
+    status = cli("pod", "status", pod.ref)
+    assert status.code == 0 and "status   running" in status.stdout
+    ran = cli("pod", "ssh", pod.ref, "--", "echo", "$RUNPOD_POD_ID", "&&", "test -e /run/pod-ready")
+    assert (ran.code, ran.stdout.strip()) == (0, pod.pod_id), ran.output
+
+
+# -- terminate: local pods and RunPod pods ---------------------------------------------
+
+KINDS = ["local", "runpod"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_saved_pod_is_terminated(cli, new_pod, remotes, ledger, fake, kind):
+    pod = new_pod(kind)
+    name = f"done-{kind}"
+    pod.box.repo("proj", remotes.bare(name))
+    tip = ledger.commit(pod.box, "proj", name, pod.box.commit("proj", "train.py"))
+    pod.box.write("proj", "notes.md", "unfinished idea\n")
+    ledger.file(pod.box, "proj", name, "notes.md", "unfinished idea\n")
+
+    result = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert result.code == 0, result.output
+    assert "everything is saved" in result.stdout and "terminated" in result.stdout
+    assert pod.gone()
+    assert remotes.refs(name)["refs/heads/main"] == tip
+    [snapshot] = autosaves(remotes, name)
+    assert snapshot.startswith(f"{AUTOSAVE}{pod.pod_id}/")
+    assert remotes.show(name, snapshot, "notes.md") == "unfinished idea"
+    if kind == "runpod":
+        assert pod.pod_id not in fake.pods
+    assert ledger.settle() == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_failing_save_refuses_and_force_terminates_saying_what_is_lost(cli, new_pod, remotes, ledger, fake, kind):
+    pod = new_pod(kind)
+    name = f"force-{kind}"
+    pod.box.repo("proj", remotes.bare(name))
+    tip = ledger.commit(pod.box, "proj", name, pod.box.commit("proj", "kept.py"))
+    pod.box.repo("scratch")  # no remote: cannot be saved
+    pod.box.commit("scratch", "lost.py")
+
+    refused = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert refused.code == 1 and "not terminated" in refused.stderr, refused.output
+    assert "code/scratch" in refused.stdout and "no git remote" in refused.stdout
+    assert pod.box.running() and pod.box.sh("ls code/scratch/lost.py")
+    if kind == "runpod":
+        assert fake.pods[pod.pod_id].status == "RUNNING"
+        assert fake.calls("DELETE", f"/v2/pods/{pod.pod_id}") == []
+    assert remotes.refs(name)["refs/heads/main"] == tip  # what could be saved, was
+
+    forced = cli("pod", "terminate", pod.ref, "--yes", "--force")
+
+    assert forced.code == 0, forced.output
+    assert "--force: terminating pod" in forced.stderr and "code/scratch: branch main" in forced.stderr
+    assert "terminated" in forced.stdout and pod.gone()
+    # Only the items --force named are gone (by request); the ledger holds the rest.
+    assert ledger.settle() == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stopped_pod_is_refused_and_start_to_save_terminates_it(cli, new_pod, remotes, ledger, fake, kind):
+    pod = new_pod(kind)
+    name = f"stopped-{kind}"
+    pod.box.repo("proj", remotes.bare(name))
+    assert cli("pod", "stop", pod.ref).code == 0
+    assert not pod.box.running()
+    # Work the pod's stop hooks never saw: only a save after a start can push it.
+    tip = ledger.commit(pod.box, "proj", name, pod.box.commit("proj", "late.py"))
+
+    refused = cli("pod", "terminate", pod.ref, "--yes")
+
+    assert refused.code == 1 and "--start-to-save" in refused.stderr, refused.output
+    assert not pod.box.running() and pod.box.volume_exists()
+    if kind == "runpod":
+        assert fake.pods[pod.pod_id].status == "EXITED"
+    assert ledger.settle() == []
+
+    done = cli("pod", "terminate", pod.ref, "--yes", "--start-to-save")
+
+    assert done.code == 0, done.output
+    assert "everything is saved" in done.stdout and pod.gone()
+    assert remotes.refs(name)["refs/heads/main"] == tip
+    assert ledger.settle() == []
