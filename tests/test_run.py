@@ -98,6 +98,12 @@ def test_run_recreate_keeps_the_volume_and_host_key(pod_image, names, key, tmp_p
     assert strict.returncode == 0, strict.stderr
     assert strict.stdout.split() == [name, "residual-rl", "1", "residual-rl", "ready"]
 
+    # Without --image or a spec in the folder, --recreate keeps the pod's image.
+    empty = tmp_path / "no-spec-here"
+    empty.mkdir()
+    kept = run_json("--name", name, "--public-key", f"{key}.pub", "--recreate", cwd=empty)
+    assert kept["image"] == pod_image and kept["volume"] == first["volume"]
+
 
 def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
     from imagebuild import localrun

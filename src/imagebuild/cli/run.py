@@ -45,7 +45,11 @@ def run(
 
     existing = localrun.find(engine, name) if name else None
     if image is None and (existing is None or recreate or spec_path):
-        image = localrun.default_image(engine, load(spec_path))
+        loaded = load(spec_path)
+        if existing is not None and loaded.path is None:
+            image = existing.image  # no spec here: the pod keeps its image
+        else:
+            image = localrun.default_image(engine, loaded)
     name = name or localrun.default_name(image or "")
     existing = existing or localrun.find(engine, name)
     env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}
