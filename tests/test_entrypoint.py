@@ -404,3 +404,11 @@ def _tar(name: str, text: str) -> bytes:
         info.size, info.mode = len(data), 0o755
         archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def test_the_command_runs_once_ready_with_stdin_and_its_exit_status(pod_image):
+    script = "test -e /run/pod-ready && read line && echo \"got $line\"; exit 3"
+    done = docker("run", "--rm", "-i", pod_image, "bash", "-c", script, input="hello\n", check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "got hello" in done.stdout
+    assert "pod stop: the command exited with status 3" in done.stdout
