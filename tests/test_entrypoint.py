@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import docker, unique_name
+from conftest import ca_bundle, docker, unique_name
 
 pytestmark = pytest.mark.docker
 
@@ -37,8 +37,8 @@ class Pod:
     """A container of the test image with a named volume at /workspace."""
 
     def __init__(self, image: str, keys: dict[str, Path], env: dict[str, str] | None = None,
-                 volume: str | None = None, mount: str = "rw"):
-        self.image, self.keys, self.mount = image, keys, mount
+                 volume: str | None = None, mount: str = "rw", extra: tuple[str, ...] = ()):
+        self.image, self.keys, self.mount, self.extra = image, keys, mount, extra
         self.name = unique_name("ib-ep")
         self.volume = volume or unique_name("ib-ep-ws")
         self.env = {"PUBLIC_KEY": pub(keys["a"]), "RUNPOD_POD_ID": "pod-under-test", **(env or {})}
@@ -50,7 +50,7 @@ class Pod:
             argv += ["-v", f"{self.volume}:/workspace:{self.mount}"]
         for key, value in self.env.items():
             argv += ["-e", f"{key}={value}"]
-        docker(*argv, self.image)
+        docker(*argv, *self.extra, self.image)
         if start:
             docker("start", self.name)
             self.wait_ready()
@@ -412,3 +412,19 @@ def test_the_command_runs_once_ready_with_stdin_and_its_exit_status(pod_image):
     assert done.returncode == 3, done.stdout + done.stderr
     assert "got hello" in done.stdout
     assert "pod stop: the command exited with status 3" in done.stdout
+
+
+def test_projects_of_root_and_dev_share_the_uv_cache_on_the_volume(pods):
+    """uv's cache is on the volume and shared: what root downloaded, dev's project
+    hardlinks (no second download, no permission error), and both import the baked packages."""
+    ca = ca_bundle()
+    extra = ("-v", f"{ca}:/etc/ssl/host-ca.crt:ro", "-e", "SSL_CERT_FILE=/etc/ssl/host-ca.crt") if ca else ()
+    pod = pods(extra=extra)
+    pod.create()
+    install = "source /workspace/.bashrc_pod && new-project {} >/dev/null && uv pip install -q six"
+    pod.ssh_ok("root", install.format("alpha"))
+    pod.ssh_ok("dev", install.format("personal-research/beta"))
+    out = pod.ssh_ok("dev", "source /workspace/.bashrc_pod && proj beta && python -c 'import six, mujoco; "
+                            "print(six.__file__)' && stat -c %h \"$(python -c 'import six; print(six.__file__)')\"")
+    assert out.split() == ["/workspace/code/personal-research/beta/.venv/lib/python3.11/site-packages/six.py",
+                           "3"]  # the cache's copy, alpha's and beta's: one inode
