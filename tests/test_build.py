@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from conftest import CI_SPEC, ca_bundle, run_in_image
+from image.probes import MUJOCO_FRAME
 
 from imagebuild.builder import Builder
 from imagebuild.layerscan import history_text, scan_image
@@ -21,18 +22,6 @@ from imagebuild.render import LAYER_NAMES
 
 pytestmark = pytest.mark.docker
 
-MUJOCO_FRAME = """
-import mujoco, gymnasium
-xml = '<mujoco><worldbody><light pos="0 0 3"/><geom type="sphere" size=".2" rgba="1 0 0 1"/></worldbody></mujoco>'
-model = mujoco.MjModel.from_xml_string(xml)
-data = mujoco.MjData(model)
-mujoco.mj_forward(model, data)
-renderer = mujoco.Renderer(model, 64, 64)
-renderer.update_scene(data)
-frame = renderer.render()
-renderer.close()  # explicitly: MuJoCo's OSMesa teardown at interpreter exit is noisy
-print("frame", frame.shape, int(frame.max()))
-"""
 
 
 def imagebuild(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -58,9 +47,9 @@ def test_simulators_import_and_mujoco_renders_on_cpu(pod_image):
     done = run_in_image(pod_image, f"python - <<'EOF'\n{MUJOCO_FRAME}\nEOF",
                         env={"MUJOCO_GL": "osmesa"})
     assert done.returncode == 0, done.stderr
-    frame = next(line for line in done.stdout.splitlines() if line.startswith("frame"))
-    assert frame.startswith("frame (64, 64, 3)")
-    assert int(frame.split()[-1]) > 0  # the red sphere is lit, not a black frame
+    frame = json.loads(done.stdout.strip().splitlines()[-1])
+    assert frame["shape"] == [64, 64, 3]
+    assert frame["red"] > frame["blue"]  # a lit red sphere, not a black or grey frame
 
 
 def test_nvidia_vendor_files_and_vulkan_loader(pod_image):
