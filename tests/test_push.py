@@ -8,6 +8,7 @@ so only the runtime layer (whose labels name the image) is rebuilt.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import pty
@@ -280,6 +281,38 @@ def test_layers_pushes_the_intermediate_images(first_push, project, registry, do
     assert result["tags"][-1].endswith(":exp-1")
     assert registry_digest(registry, "imagebuild-test/pod", "exp-1") == \
         result["image"].split("@", 1)[1]
+
+
+def test_build_pull_reuses_the_pushed_layers(first_push, project, registry, docker_config):
+    """What `--layers` is for: on a machine without the layers (all local tags of
+    the repository removed here), `build --pull` fetches every layer by its content
+    tag instead of building it."""
+    from docker.errors import APIError
+
+    from imagebuild.engine import connect
+
+    done = imagebuild(project, "--layers", password=registry.password, docker_config=docker_config)
+    assert done.returncode == 0, done.stderr
+    engine, repository = connect(), f"{registry.host}/imagebuild-test/pod"
+    for _ in range(6):  # children first: a parent with tagged children cannot go
+        for image in engine.client.images.list(name=repository):
+            for reference in image.tags:
+                with contextlib.suppress(APIError):
+                    engine.client.images.remove(reference)
+    assert engine.client.images.list(name=repository) == []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBUILD_REGISTRY_")}
+    env.update(IMAGEBUILD_REGISTRY_USERNAME="imagebuild", IMAGEBUILD_REGISTRY_PASSWORD=registry.password,
+               DOCKER_CONFIG=str(docker_config))
+    built = subprocess.run([*IMAGEBUILD, "build", "--spec", str(project / "imagebuild.toml"), "--pull",
+                            "--json"], capture_output=True, text=True, env=env, timeout=600,
+                           stdin=subprocess.DEVNULL)
+    OUTPUTS.extend([built.stdout, built.stderr])
+    assert built.returncode == 0, built.stderr
+    layers = json.loads(built.stdout)["layers"]
+    assert [layer["pulled"] for layer in layers] == [True] * 5, layers
+    assert "RUN " not in built.stderr  # no Dockerfile step ran
+    assert state(project)["image"].split("@")[1] in \
+        docker("image", "inspect", "--format", "{{json .RepoDigests}}", f"{repository}:latest").stdout
 
 
 def test_dirty_tree_tags_the_commit_dirty(first_push, project, registry, docker_config):

@@ -79,6 +79,7 @@ class LayerResult:
     image: str
     cached: bool
     seconds: float
+    pulled: bool = False  # reused from the registry (`build --pull`), not built here
 
     @property
     def tag(self) -> str:
@@ -98,7 +99,8 @@ class BuildResult:
         return {
             "image": self.image,
             "layers": [
-                {"name": r.name, "tag": r.tag, "cached": r.cached, "seconds": round(r.seconds, 2)}
+                {"name": r.name, "tag": r.tag, "cached": r.cached, "pulled": r.pulled,
+                 "seconds": round(r.seconds, 2)}
                 for r in self.layers
             ],
         }
@@ -166,10 +168,15 @@ def _requirement_name(requirement: str) -> str:
 
 class Builder:
     def __init__(self, engine: Engine, cli: dockercli.DockerCLI | None = None,
-                 reporter: Reporter | None = None):
+                 reporter: Reporter | None = None, pull_auth: dict | None = None,
+                 pull: bool = False):
         self.engine = engine
         self.cli = cli
         self.reporter = reporter or SilentReporter()
+        # pull: a layer missing here is first looked for under its content tag in the
+        # registry (`imagebuild push --layers` put it there): same tag, same content.
+        self.pull = pull
+        self.pull_auth = pull_auth
 
     def plan(self, spec: Spec) -> BuildPlan:
         return plan_build(spec, base_id=self.engine.image_id(spec.image.base))
@@ -230,6 +237,12 @@ class Builder:
         if not no_cache and self.engine.exists(layer_plan.image):
             self.reporter.finished(name, True, time.monotonic() - started)
             return LayerResult(name, layer_plan.image, True, time.monotonic() - started)
+        if self.pull and not no_cache:
+            self.reporter.progress(name, "looking for the layer in the registry")
+            if self.engine.pull(layer_plan.image, self.pull_auth):
+                seconds = time.monotonic() - started
+                self.reporter.finished(name, True, seconds)
+                return LayerResult(name, layer_plan.image, True, seconds, pulled=True)
         labels = {"imagebuild.layer": name}
         if name == "runtime":
             parent_files = self.engine.read_files(layer_plan.layer.parent, VERSIONS_DIR)

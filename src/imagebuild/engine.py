@@ -50,6 +50,18 @@ class Engine:
             raise UserError(f"image {reference} is not in the local engine; build or pull it first")
         return dict(found.labels or {})
 
+    def pull(self, reference: str, auth: dict | None = None) -> bool:
+        """Pull ``reference`` if a registry has it; False when it cannot be had
+        (not there, no access, registry unreachable): the caller builds instead."""
+        import docker.errors
+
+        repository, tag = reference.rsplit(":", 1)
+        try:
+            self.client.images.pull(repository, tag=tag, auth_config=auth)
+        except docker.errors.APIError:
+            return False
+        return self.exists(reference)
+
     def tag(self, source: str, target: str) -> None:
         repository, tag = target.rsplit(":", 1)
         if not self.client.images.get(source).tag(repository, tag):

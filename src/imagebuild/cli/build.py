@@ -56,6 +56,9 @@ def build(
         [], "--secret", help="Build secret ID=env:VAR or ID=file:PATH (repeatable)."),
     layer: str | None = typer.Option(None, "--layer", help="Build only up to this layer."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every layer."),
+    pull: bool = typer.Option(
+        False, "--pull", help="Before building a missing layer, pull it by its content tag "
+        "from the image's registry (pushed there by `imagebuild push --layers`)."),
     cache_to: str | None = CACHE_TO_OPTION,
     cache_from: str | None = CACHE_FROM_OPTION,
     as_json: bool = JSON_OPTION,
@@ -64,6 +67,7 @@ def build(
     from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
     from imagebuild.progress import LiveReporter, PlainReporter
+    from imagebuild.push import credentials
     from imagebuild.render import LAYER_NAMES
 
     spec = _spec(spec_path, base)
@@ -72,11 +76,12 @@ def build(
     engine = connect()
     options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
                    registry_cache=registry_cache)
+    pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
-            result = Builder(engine, reporter=reporter).build(spec, **options)
+            result = Builder(engine, reporter=reporter, **pulling).build(spec, **options)
     else:
-        result = Builder(engine, reporter=PlainReporter()).build(spec, **options)
+        result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
     if as_json:
         print_json(result.to_json())
     else:
