@@ -14,7 +14,7 @@ BASE_OPTION = typer.Option(
 TAG_OPTION = typer.Option([], "--tag", metavar="TAG", help="Extra tag to push (repeatable).")
 LAYERS_OPTION = typer.Option(
     False, "--layers", help="Also push the intermediate layer images (system, python, node, "
-    "sim) so teammates and CI reuse them.")
+    "sim) so teammates and CI reuse them: `imagebuild build --pull` fetches them.")
 
 
 @app.command()
