@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from registry import Registry  # noqa: E402
+from registry import Registry, remove_repository_tags  # noqa: E402
 
 from imagebuild.builder import Builder  # noqa: E402
 from imagebuild.engine import connect  # noqa: E402
@@ -89,9 +89,7 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"CLI push failed: {done.stderr.strip()}")
         cli_uploaded = re.search(r"\((\d+) layers uploaded", done.stderr)
-        for image in engine.client.images.list(name=spec.image.name):  # this run's port only
-            for reference in image.tags:
-                engine.client.images.remove(reference)
+        remove_repository_tags(engine, spec.image.name)  # this run's port only
 
     print(f"image: {plan.image} ({layers} filesystem layers)")
     header = ("push", "seconds", "tags", '"Pushed"', '"already exists"', "registry +bytes",

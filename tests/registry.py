@@ -121,3 +121,21 @@ class Registry:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def remove_repository_tags(engine, repository: str) -> None:
+    """Untag every local ``repository:TAG``, and only those: an image also tagged
+    in another repository (same content, another registry) keeps its other tags.
+    Children go first, since an image with tagged children cannot be removed."""
+    from docker.errors import APIError
+
+    for _ in range(6):
+        references = [ref for image in engine.client.images.list(name=repository)
+                      for ref in image.tags if ref.rsplit(":", 1)[0] == repository]
+        if not references:
+            return
+        for reference in references:
+            try:
+                engine.client.images.remove(reference)
+            except APIError:  # a parent whose child is removed in this pass
+                continue

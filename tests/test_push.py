@@ -8,7 +8,6 @@ so only the runtime layer (whose labels name the image) is rebuilt.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import pty
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CI_SPEC, REPO, ca_bundle, docker, unique_name
-from registry import Registry
+from registry import Registry, remove_repository_tags
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -71,9 +70,7 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
     yield folder
     # The registry's port is new every session: drop this session's tags of it.
-    for image in engine.client.images.list(name=spec.image.name):
-        for reference in image.tags:
-            engine.client.images.remove(reference, noprune=False)
+    remove_repository_tags(engine, spec.image.name)
 
 
 def imagebuild(project: Path, *args: str, env: dict | None = None, password: str | None = None,
@@ -287,18 +284,12 @@ def test_build_pull_reuses_the_pushed_layers(first_push, project, registry, dock
     """What `--layers` is for: on a machine without the layers (all local tags of
     the repository removed here), `build --pull` fetches every layer by its content
     tag instead of building it."""
-    from docker.errors import APIError
-
     from imagebuild.engine import connect
 
     done = imagebuild(project, "--layers", password=registry.password, docker_config=docker_config)
     assert done.returncode == 0, done.stderr
     engine, repository = connect(), f"{registry.host}/imagebuild-test/pod"
-    for _ in range(6):  # children first: a parent with tagged children cannot go
-        for image in engine.client.images.list(name=repository):
-            for reference in image.tags:
-                with contextlib.suppress(APIError):
-                    engine.client.images.remove(reference)
+    remove_repository_tags(engine, repository)
     assert engine.client.images.list(name=repository) == []
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBUILD_REGISTRY_")}
     env.update(IMAGEBUILD_REGISTRY_USERNAME="imagebuild", IMAGEBUILD_REGISTRY_PASSWORD=registry.password,
