@@ -67,6 +67,9 @@ def main() -> None:
     noop_seconds, noop_cached = cli_build_seconds(args.spec, args.base, args.ca_cert)
     changed = spec.model_copy(update={"simulators": spec.simulators.model_copy(
         update={"packages": [*spec.simulators.packages, "cloudpickle"]})})
+    for layer in builder.plan(changed).layers[3:]:  # a previous run may have built them
+        if engine.exists(layer.image):
+            engine.client.images.remove(layer.image, noprune=True)
     after_change = builder.build(changed, ca_cert=ca)
     lower = [layer for layer in after_change.layers if layer.name in ("system", "python", "node")]
     reused = 100.0 * sum(layer.cached for layer in lower) / len(lower)
