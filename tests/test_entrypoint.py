@@ -163,9 +163,11 @@ def test_first_boot_creates_the_layout_and_never_overwrites(pods):
                        " && echo '# my bashrc_pod' > /workspace/.bashrc_pod")
     pod.create()
     listing = pod.exec("cd /workspace && stat -c '%n %U %G %a' code datasets results models wandb "
-                       ".cache/uv .cache/pip .cache/huggingface .cache/npm .cache/torch .pod .pod/ssh")
+                       ".cache/uv .cache/pip .cache/huggingface .cache/npm .cache/torch "
+                       ".local/share/uv/python .pod .pod/ssh")
     owners = dict(line.split(" ", 1) for line in listing.splitlines())
     assert owners["datasets"] == "dev dev 2775" and owners[".cache/uv"] == "dev dev 2775"
+    assert owners[".local/share/uv/python"] == "dev dev 2775"
     assert owners[".pod"] == "root root 755" and owners[".pod/ssh"] == "root root 700"
     assert pod.exec("cat /workspace/code/keep.txt /workspace/.bashrc_pod") == "mine\n# my bashrc_pod\n"
     # tini is PID 1 and the entrypoint its child; each step logged with its duration.
@@ -269,9 +271,10 @@ def test_ssh_as_root_and_dev_with_tty_heredoc_and_tmux(pods, keys):
                             f"sleep 0.1; done; cat /tmp/tmux-env-{user}")
         assert "HDF5_USE_FILE_LOCKING=FALSE" in tmux_env and "RUNPOD_POD_ID=pod-under-test" in tmux_env
     # A plain command (no tty, no login shell) gets the same environment and the baked venv.
-    out = pod.ssh_ok("dev", "echo $UV_CACHE_DIR $PIP_CACHE_DIR $TORCH_HOME $UV_LINK_MODE; command -v python")
+    out = pod.ssh_ok("dev", "echo $UV_CACHE_DIR $PIP_CACHE_DIR $TORCH_HOME $UV_LINK_MODE "
+                     "$UV_PYTHON_INSTALL_DIR; command -v python")
     assert out.split() == ["/workspace/.cache/uv", "/workspace/.cache/pip", "/workspace/.cache/torch",
-                           "hardlink", "/opt/venv/bin/python"]
+                           "hardlink", "/workspace/.local/share/uv/python", "/opt/venv/bin/python"]
     # Two sources, one key in both: each key once, for root and dev.
     for home in ("/root", "/home/dev"):
         assert len(pod.exec(f"cat {home}/.ssh/authorized_keys").splitlines()) == 2

@@ -3,10 +3,11 @@ FROM imagebuild-test/pod:system-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
+# The baked Python lives on the image (/opt/uv/python); the pod's shells send Pythons
+# installed later to the volume instead (entrypoint/shell/pod-env.sh).
 ENV UV_PYTHON_INSTALL_DIR=/opt/uv/python \
     UV_LINK_MODE=copy \
     UV_COMPILE_BYTECODE=1 \
-    UV_PYTHON_DOWNLOADS=manual \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 

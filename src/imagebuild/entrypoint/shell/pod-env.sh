@@ -23,6 +23,9 @@ if [ -z "${IMAGEBUILD_POD_ENV:-}" ]; then
     # Project venvs and the uv cache share the volume: hardlinks store each
     # wheel once (uv copies instead, with a warning, into /opt/venv on the container disk).
     export UV_LINK_MODE=hardlink
+    # Pythons uv installs at run time go on the volume: a project .venv links to its
+    # interpreter, which would vanish with the container disk on the next restart.
+    export UV_PYTHON_INSTALL_DIR=/workspace/.local/share/uv/python
     if [ -r /usr/local/lib/imagebuild/entrypoint/lib/dotenv.sh ]; then
         # shellcheck source=../lib/dotenv.sh
         . /usr/local/lib/imagebuild/entrypoint/lib/dotenv.sh
