@@ -18,7 +18,14 @@ from typing import Protocol
 from imagebuild import dockercli
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
-from imagebuild.render import LAYER_NAMES, SECRET_CA_BUNDLE, BuildPlan, plan_build, write_plan
+from imagebuild.render import (
+    LAYER_NAMES,
+    SECRET_CA_BUNDLE,
+    BuildPlan,
+    LayerPlan,
+    plan_build,
+    write_plan,
+)
 from imagebuild.spec import Spec
 
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
@@ -204,7 +211,7 @@ class Builder:
             for layer_plan in plan.layers:
                 extra_args = registry_cache.args(layer_plan.name) if registry_cache else []
                 result.layers.append(
-                    self._build_layer(plan, layer_plan.name, Path(scratch), secret_files,
+                    self._build_layer(plan, layer_plan, Path(scratch), secret_files,
                                       no_cache, extra_args)
                 )
                 if layer_plan.name == up_to:
@@ -228,21 +235,23 @@ class Builder:
             files[secret_id] = path
         return files
 
-    def _build_layer(self, plan: BuildPlan, name: str, scratch: Path,
+    def _reused(self, layer_plan: LayerPlan, started: float, pulled: bool) -> LayerResult:
+        seconds = time.monotonic() - started
+        self.reporter.finished(layer_plan.name, True, seconds)
+        return LayerResult(layer_plan.name, layer_plan.image, True, seconds, pulled=pulled)
+
+    def _build_layer(self, plan: BuildPlan, layer_plan: LayerPlan, scratch: Path,
                      secret_files: dict[str, Path], no_cache: bool,
                      extra_args: list[str]) -> LayerResult:
-        layer_plan = plan.layer(name)
+        name = layer_plan.name
         self.reporter.started(name, layer_plan.image)
         started = time.monotonic()
         if not no_cache and self.engine.exists(layer_plan.image):
-            self.reporter.finished(name, True, time.monotonic() - started)
-            return LayerResult(name, layer_plan.image, True, time.monotonic() - started)
+            return self._reused(layer_plan, started, pulled=False)
         if self.pull and not no_cache:
             self.reporter.progress(name, "looking for the layer in the registry")
             if self.engine.pull(layer_plan.image, self.pull_auth):
-                seconds = time.monotonic() - started
-                self.reporter.finished(name, True, seconds)
-                return LayerResult(name, layer_plan.image, True, seconds, pulled=True)
+                return self._reused(layer_plan, started, pulled=True)
         labels = {"imagebuild.layer": name}
         if name == "runtime":
             parent_files = self.engine.read_files(layer_plan.layer.parent, VERSIONS_DIR)
