@@ -4,7 +4,19 @@
 set -euo pipefail
 
 image=${IMAGEBUILD_TEST_BASE:-imagebuild-test/debian:bookworm}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (no mirror host is written
+# in the repository): the first Debian archive URI in its sources, one-line and
+# deb822 formats alike; DEBIAN_MIRROR overrides it.
+apt_mirror() {
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        sed -nE 's/^[[:space:]]*(deb[[:space:]]+(\[[^]]*\][[:space:]]+)?|URIs:[[:space:]]*)([a-z]+:\/\/[^[:space:]]+).*/\3/p' |
+        grep -v -- '-security' | grep -m1 '/debian/*$' || true
+}
+mirror=${DEBIAN_MIRROR:-$(apt_mirror)}
+if [ -z "$mirror" ]; then
+    echo "make-test-base: no Debian mirror in /etc/apt/sources*; set DEBIAN_MIRROR=URL and retry" >&2
+    exit 1
+fi
 docker_cli=/usr/bin/docker
 [ -x "$docker_cli" ] || docker_cli=docker
 

@@ -63,8 +63,16 @@ class Engine:
         return self.exists(reference)
 
     def tag(self, source: str, target: str) -> None:
+        import docker.errors
+
         repository, tag = target.rsplit(":", 1)
-        if not self.client.images.get(source).tag(repository, tag):
+        try:
+            tagged = self.client.images.get(source).tag(repository, tag)
+        except docker.errors.ImageNotFound:
+            raise UserError(f"image {source} is not in the local engine; build it first") from None
+        except docker.errors.APIError as error:
+            raise UserError(f"docker could not tag {source} as {target}: {error.explanation}") from None
+        if not tagged:
             raise UserError(f"could not tag {source} as {target}")
 
     def read_files(self, reference: str, folder: str) -> dict[str, str]:

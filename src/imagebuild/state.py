@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from imagebuild.errors import UserError
+
 STATE_FILENAME = ".imagebuild-state.json"
 
 
@@ -19,13 +21,22 @@ def state_path(directory: Path) -> Path:
 
 
 def read_state(directory: Path) -> dict[str, Any]:
-    """The recorded state, or {} when nothing was pushed from here yet."""
+    """The recorded state, or {} when nothing was pushed from here yet.
+
+    A state file that cannot be read is reported, not ignored: silently
+    treating it as empty would run or overwrite a different image.
+    """
+    path = state_path(directory)
     try:
-        return json.loads(state_path(directory).read_text())
+        state = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError):
-        return {}
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not valid JSON"
+        raise UserError(f"{path}: {reason}; fix it or delete it and run `imagebuild push` again") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: expected a JSON object; delete it and run `imagebuild push` again")
+    return state
 
 
 def write_state(directory: Path, **values: Any) -> Path:
