@@ -298,7 +298,9 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
     assert checks.stdout.split() == ["ready", "sshd"], f"packages missing or pod not ready: {checks.stdout}"
 
     script = sky.run_script(TASK_COMMAND, "demo")
-    subprocess.run([*ssh, "mkdir -p ~/sky_workdir && cat > /tmp/task.sh"], input=script, text=True, check=True)
+    # SkyPilot's workdir with the project's venv: `proj demo` finds it as /workspace/code/demo.
+    subprocess.run([*ssh, "python3 -m venv ~/sky_workdir/.venv && cat > /tmp/task.sh"], input=script,
+                   text=True, check=True)
 
     def run(env: str) -> subprocess.CompletedProcess:  # as SkyPilot runs it: bash, in the workdir
         return subprocess.run([*ssh, f"cd ~/sky_workdir && {env} bash /tmp/task.sh"],
@@ -306,7 +308,7 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
 
     done = run("SEED=3")
     assert done.returncode == 0, done.stderr
-    assert "seed=3 venv=none cwd=/workspace/code/demo" in done.stdout
+    assert "seed=3 venv=/root/sky_workdir/.venv cwd=/workspace/code/demo" in done.stdout
     assert "the command exited with status 0; saving with pod-save" in done.stderr
     saved = subprocess.run([*ssh, "cat /workspace/results/seed-3.txt"], capture_output=True, text=True)
     assert saved.stdout.startswith("seed=3 ")
@@ -331,9 +333,9 @@ def test_other_clouds_start_the_image_with_bash_as_entrypoint(pod_image, engine)
     pod's start steps never ran; the run does them before the command."""
     from conftest import docker
 
-    script = sky.run_script(TASK_COMMAND + '; test -x "$(command -v proj)"', None)
+    script = sky.run_script("type proj >/dev/null && " + TASK_COMMAND, None)
     done = docker("run", "--rm", "--entrypoint=/bin/bash", "-e", "SEED=9", pod_image, "-c", script,
                   check=False, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "seed=9 venv=none cwd=/" in done.stdout
+    assert "seed=9 venv=/opt/venv" in done.stdout
     assert "saving with pod-save" in done.stderr
