@@ -56,20 +56,23 @@ args = json.loads(sys.argv[1])
 out = {"gpu_name_map": runpod_utils.GPU_NAME_MAP, "tasks": []}
 for path in args["paths"]:
     task = sky.Task.from_yaml(path)
-    [res] = list(task.resources)
+    every = list(task.resources)  # one per accelerator SkyPilot may choose
+    res = every[0]
+    same = {(str(r.cloud), r.extract_docker_image(), str(r.autostop_config)) for r in every}
+    assert len(same) == 1, same
+    accelerators = {name: count for r in every for name, count in (r.accelerators or {}).items()}
     login = None
     if args.get("secrets"):  # what `sky launch --secret NAME=...` hands over
         import yaml
         config = yaml.safe_load(open(path))
         launched = sky.Task.from_yaml_config(config, secrets_overrides=list(args["secrets"].items()))
-        [lres] = list(launched.resources)
-        cfg = lres._docker_login_config
+        cfg = list(launched.resources)[0]._docker_login_config
         login = cfg and {"username": cfg.username, "password": cfg.password, "server": cfg.server}
     autostop = res.autostop_config
     out["tasks"].append({
         "name": task.name,
         "cloud": str(res.cloud) if res.cloud else None,
-        "accelerators": res.accelerators,
+        "accelerators": accelerators,
         "image": res.extract_docker_image(),
         "autostop": autostop and {"idle_minutes": autostop.idle_minutes, "down": autostop.down},
         "envs": task.envs,

@@ -22,7 +22,7 @@ SECRET_VALUES = {  # in the exporting shell: none of them may reach a file or an
     "GITHUB_TOKEN": "ghp_s3cr3tT0k3n9",
     "SKYPILOT_DOCKER_USERNAME": "robot-user-77",
     "SKYPILOT_DOCKER_PASSWORD": "registry-pa55-word",
-    "SKYPILOT_DOCKER_SERVER": "registry.example",
+    "SKYPILOT_DOCKER_SERVER": "login.registry.example:5000",
 }
 
 
@@ -72,7 +72,7 @@ def test_task_is_what_skypilot_reads(sky_python, tmp_path):
     run = task["run"]
     assert ". /workspace/.bashrc_pod" in run and "proj robot-arm" in run
     assert "RESULTS_DIR=/workspace/results" in run
-    assert run.index("python train.py") < run.index("pod-save"), "pod-save must run after the command"
+    assert run.index("python train.py") < run.index("if ! pod-save"), "pod-save must run after the command"
     assert_no_secret(paths)
 
 
@@ -87,7 +87,7 @@ def test_registry_login_is_a_reference_filled_at_launch(sky_python, tmp_path):
     assert task["secret_refs"] == list(sky.DOCKER_LOGIN_SECRETS)
     # `sky launch --secret ...` turns the references into SkyPilot's registry login.
     assert task["login"] == {"username": "robot-user-77", "password": "registry-pa55-word",
-                             "server": "registry.example"}
+                             "server": "login.registry.example:5000"}
 
 
 def test_sweep_is_one_task_per_combination(sky_python, tmp_path):
