@@ -134,8 +134,9 @@ def run_script(command: str, project: str | None) -> str:
     lines = [
         "# imagebuild: the pod's start steps, environment and project; COMMAND; then pod-save.",
         "if [ ! -r /workspace/.bashrc_pod ]; then",
-        "  # Clouds other than RunPod start the image with --entrypoint=/bin/bash: run its start steps.",
-        "  /usr/local/bin/pod-entrypoint true >/dev/null 2>&1 ||",
+        "  # Clouds other than RunPod start the image with --entrypoint=/bin/bash: run its start",
+        "  # steps (no stop-time save: nothing is there yet).",
+        "  POD_STOP_BUDGET=0 /usr/local/bin/pod-entrypoint true >/dev/null 2>&1 ||",
         '    echo "imagebuild: pod start steps failed (/workspace/.pod/logs/entrypoint.log)" >&2',
         "fi",
         ". /workspace/.bashrc_pod",
