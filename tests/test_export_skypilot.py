@@ -206,6 +206,13 @@ def test_sweep_out_must_be_a_folder(tmp_path):
     assert (tmp_path / "tasks.yaml").read_text() == "keep me\n"
 
 
+def test_a_sweep_of_one_value_is_still_a_folder(tmp_path):
+    done = export("--image", IMAGE, "--gpu", "4090", "--sweep", "SEED=7", "--", "true", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "skypilot/research-pod-seed-7.yaml"
+    assert "SEED: '7'" in (tmp_path / "skypilot" / "research-pod-seed-7.yaml").read_text()
+
+
 def test_stdout_without_out(tmp_path):
     done = export("--image", IMAGE, "--gpu", "4090", "--", "nvidia-smi", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -75,7 +75,7 @@ def skypilot(
     if out is None and not sweep:
         typer.echo(sky.dump(bodies[0]), nl=False)
         return
-    paths = sky.write(bodies, out or Path("skypilot"))
+    paths = sky.write(bodies, out or Path("skypilot"), folder=bool(sweep))
     for path in paths:
         typer.echo(path)
     secrets = [f"--secret {s}" for s in bodies[0].get("secrets", {})]

@@ -246,9 +246,9 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(bodies: list[dict], out: Path) -> list[Path]:
-    """One task: the file ``out``. A sweep: ``out`` is a folder of NAME.yaml files."""
-    if len(bodies) == 1 and not out.is_dir():
+def write(bodies: list[dict], out: Path, folder: bool) -> list[Path]:
+    """The file ``out``; or, for a sweep or when ``out`` is a folder, NAME.yaml files in it."""
+    if not folder and not out.is_dir():
         if not out.parent.is_dir():
             raise SpecError(f"--out: {out.parent} is not a folder")
         _write(out, dump(bodies[0]))
