@@ -181,6 +181,7 @@ STATE = json.dumps({"image": IMAGE})
     (["--gpu", "4090", "--name", "-rm -rf", "--", "true"], '--name: "-rm -rf" is not a SkyPilot task name'),
     (["--gpu", "4090", "--project", "../../etc", "--", "true"], "--project: expected a project under"),
     (["--gpu", "4090", "--image", "bad ref", "--", "true"], "--image: expected an image reference"),
+    (["--gpu", "4090", "--typo", "--", "true"], "unknown option --typo (put COMMAND after --)"),
     (["--gpu", "4090", "--idle-minutes", "0", "--", "true"], None),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
