@@ -132,7 +132,7 @@ def test_default_image_is_the_pushed_digest(sky_python, tmp_path):
     refused = export("--", "true", cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (f"imagebuild: error: --image: nothing pushed from {tmp_path} yet; "
-                                      "run `imagebuild push` or pass --image REF")
+                                      "run `imagebuild push` first or pass --image")
     (tmp_path / ".imagebuild-state.json").write_text(json.dumps({"image": IMAGE}))
     paths = exported(tmp_path, "--", "true")
     [task] = load_tasks(sky_python, paths, tmp_path / "home")["tasks"]
@@ -180,7 +180,9 @@ STATE = json.dumps({"image": IMAGE})
       "B=" + ",".join(map(str, range(30))), "--", "true"], "--sweep: 1200 combinations; at most 1000"),
     (["--gpu", "4090", "--name", "-rm -rf", "--", "true"], '--name: "-rm -rf" is not a SkyPilot task name'),
     (["--gpu", "4090", "--project", "../../etc", "--", "true"], "--project: expected a project under"),
-    (["--gpu", "4090", "--image", "bad ref", "--", "true"], "--image: expected an image reference"),
+    (["--gpu", "4090", "--image", "bad ref", "--", "true"], "--image: not an image reference"),
+    (["--gpu", "4090", "--image", "robot-user-77:registry-pa55-word@registry.example/pod", "--", "true"],
+     "--image: not an image reference"),
     (["--gpu", "4090", "--typo", "--", "true"], "unknown option --typo (put COMMAND after --)"),
     (["--gpu", "4090", "--idle-minutes", "0", "--", "true"], None),
 ])

@@ -53,6 +53,7 @@ def skypilot(
     """
     from imagebuild.export import skypilot as sky
     from imagebuild.export.skypilot_gpus import accelerators
+    from imagebuild.runpod.image import default_image
 
     command = " ".join(ctx.args).strip()
     if not command:
@@ -62,7 +63,7 @@ def skypilot(
     if cloud not in sky.CLOUDS:
         raise SpecError(f'--cloud: expected runpod or any, got "{cloud}"')
     loaded = load(spec_path) if spec_path or not (image and gpu) else None
-    ref = sky.check_image(image) if image else _pushed_image(loaded)
+    ref = sky.check_image(image) if image else default_image(loaded.directory)
     if not gpu:  # the spec's preference list, each with the spec's count
         pod = loaded.spec.pod
         gpu = ",".join(f"{alias}:{pod.gpu_count}" for alias in pod.gpu.split(","))
@@ -81,16 +82,6 @@ def skypilot(
     secrets = [f"--secret {s}" for s in bodies[0].get("secrets", {})]
     typer.echo(f"launch: sky launch {' '.join(secrets + [str(paths[0])])}"
                f"{'  (or sky jobs launch, one per file)' if len(paths) > 1 else ''}", err=True)
-
-
-def _pushed_image(loaded) -> str:
-    from imagebuild.state import pushed_image
-
-    ref = pushed_image(loaded.directory)
-    if not ref:
-        raise SpecError(f"--image: nothing pushed from {loaded.directory} yet; run `imagebuild push` "
-                        "or pass --image REF")
-    return ref
 
 
 def _image_name(ref: str) -> str:

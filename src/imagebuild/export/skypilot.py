@@ -33,6 +33,10 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.I)
 # SkyPilot's cluster/task names.
 _TASK_NAME = re.compile(r"[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?\Z")
+# Docker's reference grammar (distribution/reference), registry port and digest included.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+                        r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?\Z")
 _PROJECT = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}\Z")
 
 
@@ -52,10 +56,11 @@ class Export:
 
 
 def check_image(image: str) -> str:
+    # The value is not echoed: a mistyped "user:password@registry/..." would print a password.
     ref = image.removeprefix("docker:")
-    if not ref or any(c.isspace() for c in ref) or ref.startswith("-"):
-        raise SpecError(f'--image: expected an image reference like ghcr.io/you/pod@sha256:..., '
-                        f'got "{image}"')
+    if not _REFERENCE.match(ref):
+        raise SpecError("--image: not an image reference; expected NAME[:TAG][@sha256:DIGEST], "
+                        "e.g. ghcr.io/you/research-pod@sha256:...")
     return ref
 
 
