@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import docker, unique_name
 from skypilot_venv import ensure_venv, load_tasks, runpod_launch
 
 from imagebuild.export import skypilot as sky
@@ -251,8 +254,6 @@ def ssh_argv(key: Path, port: str) -> list[str]:
 
 @pytest.fixture
 def container(engine):
-    from conftest import docker, unique_name
-
     names = []
 
     def start(*args: str) -> str:
@@ -266,10 +267,6 @@ def container(engine):
 
 
 def wait_for_ssh(argv: list[str], name: str, timeout: float = 90) -> None:
-    import time
-
-    from conftest import docker
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subprocess.run([*argv, "true"], capture_output=True, timeout=30).returncode == 0:
@@ -285,10 +282,6 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
                                                                   tmp_path):
     """SkyPilot's own RunPod start command (sshd setup, its key) on the image; then the
     exported run over SSH: the pod's way, results, pod-save, exit statuses."""
-    import shlex
-
-    from conftest import docker
-
     key = tmp_path / "sky-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     launch = runpod_launch(sky_python, pod_image, key.with_suffix(".pub").read_text().strip(),
@@ -341,8 +334,6 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
 def test_other_clouds_start_the_image_with_bash_as_entrypoint(pod_image, engine):
     """SkyPilot's docker path (AWS, GCP, ...): `docker run --entrypoint=/bin/bash`, so the
     pod's start steps never ran; the run does them before the command."""
-    from conftest import docker
-
     script = sky.run_script("type proj >/dev/null && " + TASK_COMMAND, None)
     done = docker("run", "--rm", "--entrypoint=/bin/bash", "-e", "SEED=9", pod_image, "-c", script,
                   check=False, timeout=180)
