@@ -60,6 +60,7 @@ def assert_no_secret(paths: list[Path], *texts: str) -> None:
 
 def test_task_is_what_skypilot_reads(sky_python, tmp_path):
     paths = exported(tmp_path, "--image", IMAGE, "--gpu", "4090", "--env", "LR=0.001",
+                     "--env", "TOKENIZERS_PARALLELISM=false",
                      "--secret", "WANDB_API_KEY", "--secret", "GITHUB_TOKEN", "--idle-minutes", "30",
                      "--project", "robot-arm", "--", "python", "train.py", "--seed", "$SEED")
     [task] = load_tasks(sky_python, paths, tmp_path / "home")["tasks"]
@@ -68,7 +69,7 @@ def test_task_is_what_skypilot_reads(sky_python, tmp_path):
     assert task["accelerators"] == {"RTX4090": 1}
     assert task["image"] == IMAGE
     assert task["autostop"] == {"idle_minutes": 30, "down": True}
-    assert task["envs"] == {"LR": "0.001"}
+    assert task["envs"] == {"LR": "0.001", "TOKENIZERS_PARALLELISM": "false"}
     assert task["secrets"] == {}
     assert task["secret_refs"] == ["WANDB_API_KEY", "GITHUB_TOKEN"]
     assert task["run"] == sky.run_script("python train.py --seed $SEED", "robot-arm")
@@ -170,6 +171,9 @@ STATE = json.dumps({"image": IMAGE})
     (["--gpu", "4090", "--env", "WANDB_API_KEY=wandb-s3cr3t-4f1c", "--", "true"],
      "--env: WANDB_API_KEY looks like a credential and would be written into the task file"),
     (["--gpu", "4090", "--env", "HF_TOKEN", "--", "true"], '--env: expected K=V, got "HF_TOKEN"'),
+    (["--gpu", "4090", "--env", "aws_secret_access_key=x", "--", "true"],
+     "--env: aws_secret_access_key looks like a credential"),
+    (["--gpu", "4090", "--sweep", "HF_TOKEN=a,b", "--", "true"], "--sweep: HF_TOKEN looks like a credential"),
     (["--gpu", "4090", "--env", "1X=2", "--", "true"], '--env: "1X" is not a variable name'),
     (["--gpu", "4090", "--env", "SKYPILOT_DOCKER_PASSWORD=registry-pa55-word", "--", "true"],
      "--env: SKYPILOT_DOCKER_PASSWORD is the registry login: pass --private-registry"),

@@ -30,7 +30,9 @@ MAX_TASKS = 1000
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names whose values are credentials: those go through --secret, never into a file.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.I)
+# Whole words of the name: TOKENIZERS_PARALLELISM or AUTHOR are not credentials.
+_SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|"
+                          r"CREDENTIALS?|AUTH|PAT)(?:_|$)", re.I)
 # SkyPilot's cluster/task names.
 _TASK_NAME = re.compile(r"[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?\Z")
 # Docker's reference grammar (distribution/reference), registry port and digest included.
