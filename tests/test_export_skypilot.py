@@ -305,7 +305,7 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
     assert checks.stdout.split() == ["ready", "sshd"], f"packages missing or pod not ready: {checks.stdout}"
 
     script = sky.run_script(TASK_COMMAND, "demo")
-    # SkyPilot's workdir with the project's venv: `proj demo` finds it as /workspace/code/demo.
+    # SkyPilot's synced workdir with the project's venv: `proj demo` finds it as /workspace/code/demo.
     subprocess.run([*ssh, "python3 -m venv ~/sky_workdir/.venv && cat > /tmp/task.sh"], input=script,
                    text=True, check=True)
 

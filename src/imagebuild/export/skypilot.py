@@ -153,8 +153,9 @@ def run_script(command: str, project: str | None) -> str:
     if project:
         code = f"/workspace/code/{project}"
         lines += [
-            "# SkyPilot's workdir (the current folder) is the project unless the volume has it.",
-            f'if [ ! -e {code} ] && [ "$PWD" != "$HOME" ]; then',
+            "# SkyPilot's workdir (the current folder, when synced) is the project unless the",
+            "# volume has it.",
+            f'if [ ! -e {code} ] && [ "$PWD" != "$HOME" ] && [ -n "$(ls -A)" ]; then',
             f'  mkdir -p "$(dirname {code})" && ln -s "$PWD" {code}',
             "fi",
             f"proj {project} || exit 1",
