@@ -32,7 +32,7 @@ def _squash(text: str) -> str:
     return "".join(_WORD.findall(text.lower()))
 
 
-def resolve_gpu(alias: str, catalog: list[dict]) -> dict:
+def resolve_gpu(alias: str, catalog: list[dict], offered_by: str = "RunPod") -> dict:
     """The one catalog entry ``alias`` names, or a SpecError listing what it could mean."""
     wanted = alias.strip()
     if not wanted:
@@ -48,7 +48,7 @@ def resolve_gpu(alias: str, catalog: list[dict]) -> dict:
     if matches:
         names = ", ".join(f'"{g["id"]}"' for g in sorted(matches, key=lambda g: g["id"]))
         raise SpecError(f'--gpu: "{wanted}" is ambiguous; it matches {names} - name one of them')
-    raise SpecError(f'--gpu: RunPod offers no GPU "{wanted}"; {_nearest(wanted, catalog)}')
+    raise SpecError(f'--gpu: {offered_by} offers no GPU "{wanted}"; {_nearest(wanted, catalog)}')
 
 
 def _nearest(alias: str, catalog: list[dict]) -> str:

@@ -1,0 +1,89 @@
+"""CLI: `imagebuild export skypilot` (the logic lives in ``imagebuild.export``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import SPEC_OPTION, load
+from imagebuild.errors import SpecError
+
+export_app = typer.Typer(help="Hand the pod image to other schedulers (SkyPilot).",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def skypilot(
+    ctx: typer.Context,
+    image: str | None = typer.Option(
+        None, "--image", metavar="REF", help="Image (default: the digest `imagebuild push` recorded)."),
+    spec_path: Path | None = SPEC_OPTION,
+    gpu: str | None = typer.Option(
+        None, "--gpu", metavar="ALIAS[:N]", help="GPU as for `pod create`: 4090, h100:8, or a "
+        "list SkyPilot may choose from (4090,a6000); default: the spec's [pod] gpu."),
+    cloud: str = typer.Option("runpod", "--cloud", metavar="runpod|any",
+                              help="runpod, or any cloud SkyPilot has credentials for."),
+    env: list[str] = typer.Option([], "--env", metavar="K=V", help="Variable in the task (repeatable)."),
+    secret: list[str] = typer.Option(
+        [], "--secret", metavar="NAME", help="Secret variable, written as a reference; its value comes "
+        "from your shell at `sky launch --secret NAME` (repeatable)."),
+    sweep: list[str] = typer.Option(
+        [], "--sweep", metavar="K=V1,V2,...", help="One task per value (several: every combination)."),
+    idle_minutes: int | None = typer.Option(
+        None, "--idle-minutes", min=1, help="Tear the cluster down after N idle minutes (autostop)."),
+    project: str | None = typer.Option(
+        None, "--project", metavar="NAME", help="Run in /workspace/code/NAME with its .venv (`proj NAME`)."),
+    private_registry: bool = typer.Option(
+        False, "--private-registry", help="The image needs a registry login: SkyPilot's "
+        "SKYPILOT_DOCKER_USERNAME/PASSWORD/SERVER, as references given at launch."),
+    name: str | None = typer.Option(None, "--name", help="Task name (default: the image's name)."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="PATH", help="File to write (default: stdout); with --sweep a folder "
+        "(default: ./skypilot)."),
+) -> None:
+    """Write a SkyPilot task that runs COMMAND (after --) on the pod image, then pod-save.
+
+    Launch it with `sky launch TASK.yaml` (or `sky jobs launch` for a managed job).
+    COMMAND's words are joined by spaces into one shell line, as ssh does: quote
+    '$SEED' to let the task expand it.
+    """
+    from imagebuild.export import skypilot as sky
+    from imagebuild.export.skypilot_gpus import accelerators
+    from imagebuild.runpod.image import default_image
+
+    command = " ".join(ctx.args).strip()
+    if not command:
+        raise SpecError("COMMAND: give the command to run after --, e.g. -- python train.py")
+    if ctx.args[0].startswith("-") and ctx.args[0] != "--":
+        raise SpecError(f"unknown option {ctx.args[0]} (put COMMAND after --)")
+    if cloud not in sky.CLOUDS:
+        raise SpecError(f'--cloud: expected runpod or any, got "{cloud}"')
+    loaded = load(spec_path) if spec_path or not (image and gpu) else None
+    ref = sky.check_image(image) if image else default_image(loaded.directory)
+    if not gpu:  # the spec's preference list, each with the spec's count
+        pod = loaded.spec.pod
+        gpu = ",".join(f"{alias}:{pod.gpu_count}" for alias in pod.gpu.split(","))
+    export = sky.Export(
+        image=ref, command=command, name=sky.check_name(name or _image_name(ref)),
+        accelerators=accelerators(gpu), cloud=cloud, envs=sky.parse_envs(env),
+        secrets=sky.parse_secrets(secret), sweep=sky.parse_sweeps(sweep), idle_minutes=idle_minutes,
+        project=sky.check_project(project) if project else None, private_registry=private_registry)
+    bodies = sky.tasks(export)
+    if out is None and not sweep:
+        typer.echo(sky.dump(bodies[0]), nl=False)
+        return
+    paths = sky.write(bodies, out or Path("skypilot"), folder=bool(sweep))
+    for path in paths:
+        typer.echo(path)
+    secrets = [f"--secret {s}" for s in bodies[0].get("secrets", {})]
+    typer.echo(f"launch: sky launch {' '.join(secrets + [str(paths[0])])}"
+               f"{'  (or sky jobs launch, one per file)' if len(paths) > 1 else ''}", err=True)
+
+
+def _image_name(ref: str) -> str:
+    last = ref.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-._") or "pod"

@@ -1,0 +1,1 @@
+"""Hand the pod image to other schedulers: `imagebuild export skypilot` writes SkyPilot tasks."""
