@@ -78,10 +78,11 @@ def stop_on_failure(target: Target, say: Callable[[str], None], why: str) -> Ite
 
 def stop_again(target: Target, say: Callable[[str], None], why: str) -> None:
     """Stop a pod we started; never raises (the original failure is what matters)."""
-    try:
+    with contextlib.suppress(Exception):  # unreadable now: stop by what we last saw
         target.refresh()
-        if target.state not in ("running", "starting"):
-            return
+    if target.state not in ("running", "starting"):
+        return
+    try:
         say(f"imagebuild: stopping pod {target.label} again ({why}); its volume is kept")
         target.stop()
     except Exception as error:  # noqa: BLE001 - reported, and the caller's error wins

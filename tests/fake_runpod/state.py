@@ -7,6 +7,7 @@ thread, so a test's timing is the only clock that matters.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import secrets
 import threading
@@ -40,11 +41,12 @@ class Fault:
     kind: str
     times: float = 1
     method: str | None = None
-    path: str | None = None  # exact request path, e.g. "/v2/pods"
+    path: str | None = None  # request path or a glob, e.g. "/v2/pods" or "/v2/pods/*"
     params: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method in (None, method)) and (self.path in (None, path)) and self.times > 0
+        where = self.path is None or fnmatch.fnmatchcase(path, self.path)  # "/v2/pods/*" works
+        return (self.method in (None, method)) and where and self.times > 0
 
 
 FAULT_KINDS = {
