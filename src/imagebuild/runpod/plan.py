@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagebuild.errors import SpecError
+from imagebuild.errors import SpecError, UserError
 from imagebuild.runpod import gpus, image, podenv
+from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
 
 _PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
@@ -140,7 +141,12 @@ def _network_volume(client, flags: CreateFlags, spec_volume: str | None,
     if flags.volume_gb is not None:
         raise SpecError("--volume-gb: a pod on a network volume (--volume) has no volume of its own; "
                         "drop one of the two")
-    volume = find_volume(client, ref)
+    try:
+        volume = find_volume(client, ref)
+    except UserError as error:  # a name that is not there is bad input, not a failed call
+        if isinstance(error, RunPodError):
+            raise
+        raise SpecError(f"{'--volume' if flags.volume else '[pod] volume'}: {error}") from None
     where = volume["dataCenter"]
     if datacenters and where not in datacenters:
         raise SpecError(f"--datacenter: network volume {volume['name']} is in {where}, so the pod must "
