@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from imagebuild.errors import UserError
+from imagebuild.errors import SpecError, UserError
 from imagebuild.runpod.client import RunPodError
 
 
@@ -84,6 +84,6 @@ def check_given(client, credential_id: str) -> None:
         client.get(f"/registries/{credential_id}")
     except RunPodError as error:
         if error.status == 404:
-            raise UserError(f"--registry-auth: no RunPod registry credential {credential_id}; "
+            raise SpecError(f"--registry-auth: no RunPod registry credential {credential_id}; "
                             "drop the flag to make one from your docker login") from None
         raise
