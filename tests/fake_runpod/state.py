@@ -219,7 +219,7 @@ class RunPodState:
             since=self.clock(),
             created_at=_now_iso(),
             host_cuda=host_cuda,
-            datacenter=(body.get("dataCenterIds") or ["US-KS-2"])[0],
+            datacenter=self._datacenter(body),
         )
         keys = self.account.ssh_keys
         if body.get("startSsh") and keys and "PUBLIC_KEY" not in body.get("env", {}):
@@ -246,6 +246,12 @@ class RunPodState:
         if body.get("registry") and body["registry"] not in self.account.registries:
             return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
         return None
+
+    def _datacenter(self, body: dict) -> str:
+        """A pod on a network volume runs where the volume is."""
+        for mount in (body.get("mounts") or {}).get("network") or []:
+            return self.account.volumes[mount["volumeId"]]["dataCenter"]
+        return (body.get("dataCenterIds") or ["US-KS-2"])[0]
 
     def update(self, pod_id: str, body: dict) -> Reply:
         pod = self.pods.get(pod_id)
