@@ -25,14 +25,24 @@ from imagebuild.cli.pod import (
 )
 from imagebuild.errors import UserError
 
+GPU_OPTION = typer.Option(
+    None, "--gpu", help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]"
+)
+VOLUME_OPTION = typer.Option(
+    None, "--volume", help="Network volume (name or id) for /workspace: kept when the pod goes, "
+    "any host in its data center can use it. [spec: pod.volume]"
+)
+REGISTRY_AUTH_OPTION = typer.Option(
+    None, "--registry-auth", help="RunPod registry credential id for a private image "
+    "(default: made from your docker login / IMAGEBUILD_REGISTRY_*)."
+)
+NO_REGISTRY_AUTH_OPTION = typer.Option(
+    False, "--no-registry-auth", help="Send no registry credential (a public image)."
+)
 
 @pod_app.command("create")
 def create(
-    gpu: str | None = typer.Option(
-        None,
-        "--gpu",
-        help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]",
-    ),
+    gpu: str | None = GPU_OPTION,
     gpu_count: int | None = typer.Option(
         None, "--gpu-count", help="GPUs on the pod. [spec: pod.gpu_count]"
     ),
@@ -58,25 +68,21 @@ def create(
         None, "--ports", help="Ports like 22/tcp,8888/http. [spec: pod.ports]"
     ),
     public_key: str | None = typer.Option(
-        None, "--public-key", help="SSH public key or .pub file (default: every ~/.ssh/*.pub)."
+        None, "--public-key", help="SSH public key or .pub file to register on your RunPod account "
+        "(default: every ~/.ssh/*.pub)."
     ),
-    volume: str | None = typer.Option(
-        None, "--volume", help="Network volume (name or id) for /workspace: kept when the pod "
-        "goes, any host in its data center can use it. [spec: pod.volume]"
-    ),
-    registry_auth: str | None = typer.Option(
-        None, "--registry-auth", help="RunPod registry credential id for a private image "
-        "(default: made from your docker login / IMAGEBUILD_REGISTRY_*)."
-    ),
-    no_registry_auth: bool = typer.Option(
-        False, "--no-registry-auth", help="Send no registry credential (a public image)."
-    ),
+    volume: str | None = VOLUME_OPTION,
+    registry_auth: str | None = REGISTRY_AUTH_OPTION,
+    no_registry_auth: bool = NO_REGISTRY_AUTH_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
-    """Create a pod from the pushed image and wait until SSH answers."""
+    """Create a pod from the pushed image and wait until SSH answers.
+
+    A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
+    """
     from imagebuild.runpod import pods, view
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import CreateFlags, plan_create
@@ -124,9 +130,7 @@ def update(
     image: str | None = typer.Option(
         None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
     ),
-    registry_auth: str | None = typer.Option(
-        None, "--registry-auth", help="RunPod registry credential id for a private image."
-    ),
+    registry_auth: str | None = REGISTRY_AUTH_OPTION,
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
