@@ -29,3 +29,21 @@ def print_json(data: Any) -> None:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def can_ask() -> bool:
+    """Whether a person can answer a question: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on the terminal; False when nobody can answer (callers
+    without a terminal refuse up front instead, naming --yes)."""
+    import click
+
+    if not can_ask():
+        return False
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except (click.exceptions.Abort, typer.Abort, EOFError):  # typer 0.29 raises its own Abort
+        return False

@@ -6,13 +6,12 @@ The logic lives in ``imagebuild.runpod``, ``targets`` and ``lifecycle``.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator
 
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, is_terminal, print_json
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, is_terminal, print_json
 from imagebuild.errors import UserError
 
 pod_app = typer.Typer(
@@ -81,7 +80,7 @@ def _ui():
 
         render(report, Console(soft_wrap=True))
 
-    return Ui(say=_say, show=show, confirm=_confirm, busy=_progress, can_ask=sys.stdin.isatty())
+    return Ui(say=_say, show=show, confirm=confirm, busy=_progress, can_ask=can_ask())
 
 
 @contextlib.contextmanager
@@ -303,14 +302,3 @@ def terminate(
     volume = target.workspace_kept()
     kept = f"; network volume {volume} (its /workspace) is kept" if volume else ""
     typer.echo(f"pod {target.label} terminated{kept}")
-
-
-def _confirm(question: str) -> bool:
-    import click
-
-    if not sys.stdin.isatty():  # nobody to answer: never prompt (callers refuse up front)
-        return False
-    try:
-        return typer.confirm(question, default=False, err=True)
-    except (click.exceptions.Abort, typer.Abort, EOFError):  # typer 0.29 has its own Abort
-        return False

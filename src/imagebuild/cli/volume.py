@@ -5,12 +5,10 @@ The logic lives in ``imagebuild.runpod.volumes``.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, print_json
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json
 from imagebuild.errors import UserError
 
 volume_app = typer.Typer(
@@ -81,6 +79,7 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 def remove(
     volume: str = typer.Argument(..., metavar="NAME|ID"),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """Delete a network volume and everything on it (refused while a pod uses it)."""
     from imagebuild.runpod.volumes import find_volume, remove_volume, users
@@ -89,21 +88,16 @@ def remove(
         found = find_volume(client, volume)
         label = f"{found['name']} ({found['id']})"
         if not yes:
-            if not sys.stdin.isatty():
+            if not can_ask():
                 raise UserError(f"network volume {label} not removed: stdin is not a terminal to "
                                 "confirm on; add --yes", exit_code=2)
             if users(client, found["id"]):
                 remove_volume(client, found)  # refuses, naming the pods
-            if not _confirm(f"Delete network volume {label} and all data on it?"):
+            if not confirm(f"Delete network volume {label} and all data on it?"):
                 raise UserError(f"network volume {label} not removed")
         remove_volume(client, found)
+    if json_out:
+        print_json({"removed": found})
+        return
     typer.echo(f"network volume {label} removed")
 
-
-def _confirm(question: str) -> bool:
-    import click
-
-    try:
-        return typer.confirm(question, default=False, err=True)
-    except (click.exceptions.Abort, typer.Abort, EOFError):
-        return False
