@@ -11,20 +11,14 @@ from collections.abc import Callable, Iterator
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, is_terminal, print_json
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, is_terminal, print_json, sub_app
 from imagebuild.errors import UserError
 
-pod_app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(
-    pod_app,
-    name="pod",
-    help="Create and drive pods: create, list, status, stop, start, ssh, save, terminate. "
-    "A pod started by `imagebuild run --name NAME` is local:NAME.",
+pod_app = sub_app(
+    app,
+    "pod",
+    "Create and drive pods: create, list, status, stop, start, ssh, logs, update, save, "
+    "terminate. A pod started by `imagebuild run --name NAME` is local:NAME.",
 )
 
 POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id, or local:NAME for a local pod.")

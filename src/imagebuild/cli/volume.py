@@ -8,19 +8,11 @@ from __future__ import annotations
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json, sub_app
 from imagebuild.errors import UserError
 
-volume_app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(
-    volume_app,
-    name="volume",
-    help="Network volumes: a /workspace that outlives its pods (pod create --volume NAME).",
+volume_app = sub_app(
+    app, "volume", "Network volumes: a /workspace that outlives its pods (pod create --volume NAME)."
 )
 
 

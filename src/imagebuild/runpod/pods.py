@@ -87,17 +87,23 @@ def find_by_name(client, name: str) -> dict | None:
 
 def find_pod(client, ref: str) -> dict:
     """The pod whose id or name is ``ref`` (ids win; a shared name must be told apart)."""
-    pods = list_pods(client)
-    for pod in pods:
-        if pod["id"] == ref:
-            return pod
-    named = [pod for pod in pods if pod.get("name") == ref]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        ids = ", ".join(pod["id"] for pod in named)
-        raise UserError(f'{len(named)} pods are named "{ref}" ({ids}); give the id instead')
-    raise UserError(f'no pod with id or name "{ref}"; `imagebuild pod list` shows your pods')
+    found = by_id_or_name(list_pods(client), ref, "pods")
+    if found is None:
+        raise UserError(f'no pod with id or name "{ref}"; `imagebuild pod list` shows your pods')
+    return found
+
+
+def by_id_or_name(items: list[dict], ref: str, kind: str) -> dict | None:
+    """The item whose id is ``ref``, else the one named ``ref``; None when none is.
+    ``kind`` names them in the error when several share the name."""
+    for item in items:
+        if item["id"] == ref:
+            return item
+    named = [item for item in items if item.get("name") == ref]
+    if len(named) > 1:
+        ids = ", ".join(item["id"] for item in named)
+        raise UserError(f'{len(named)} {kind} are named "{ref}" ({ids}); give the id instead')
+    return named[0] if named else None
 
 
 def label(pod: dict) -> str:

@@ -26,20 +26,15 @@ def find_by_name(client, name: str) -> dict | None:
 
 def find_volume(client, ref: str) -> dict:
     """The volume whose id or name is ``ref``."""
-    volumes = list_volumes(client)
-    for volume in volumes:
-        if volume["id"] == ref:
-            return volume
-    named = [v for v in volumes if v.get("name") == ref]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        ids = ", ".join(v["id"] for v in named)
-        raise UserError(f'{len(named)} network volumes are named "{ref}" ({ids}); give the id instead')
-    raise UserError(
-        f'no network volume with id or name "{ref}"; `imagebuild volume list` shows them, '
-        f"`imagebuild volume create {ref} --size GB --datacenter DC` makes one"
-    )
+    from imagebuild.runpod.pods import by_id_or_name
+
+    found = by_id_or_name(list_volumes(client), ref, "network volumes")
+    if found is None:
+        raise UserError(
+            f'no network volume with id or name "{ref}"; `imagebuild volume list` shows them, '
+            f"`imagebuild volume create {ref} --size GB --datacenter DC` makes one"
+        )
+    return found
 
 
 def ensure_volume(client, name: str, size_gb: int, datacenter: str) -> tuple[dict, bool]:
