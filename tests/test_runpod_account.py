@@ -211,3 +211,27 @@ def test_logs_and_logs_while_create_waits(cli, fake_runpod):
     assert followed.code == 0 and followed.stdout.count("\n") == 1
     gone = cli("pod", "logs", "local:nothing")
     assert gone.code == 1 and "docker logs" in gone.stderr
+
+
+def test_malformed_local_key_lines_are_not_sent(client, fake_runpod):
+    assert sshkeys.register(client, ["ssh-ed25519", "ssh-ed25519  ", KEY]) == [KEY]
+    assert fake_runpod.account.ssh_keys == [KEY]
+
+
+def test_registry_password_echoed_in_an_error_is_masked(cli, fake_runpod):
+    fake_runpod.inject("status", status=400, method="POST", path="/v2/registries",
+                       detail=f"password {PASSWORD} rejected by upstream")
+    env = {"IMAGEBUILD_REGISTRY_USERNAME": "lab-bot", "IMAGEBUILD_REGISTRY_PASSWORD": PASSWORD}
+    result = cli("pod", "create", "--name", "echo", "--no-wait", env=env)
+    assert result.code == 1 and "cannot store the ghcr.io credential" in result.stderr
+    assert PASSWORD not in result.output and "***" in result.stderr
+    assert fake_runpod.pods == {}  # nothing created with half a configuration
+
+
+def test_volume_create_after_a_5xx_makes_one_volume(client, fake_runpod):
+    from imagebuild.runpod.volumes import ensure_volume
+
+    fake_runpod.inject("server_error", method="POST", path="/v2/network-volumes")
+    volume, made = ensure_volume(client, "once", 10, "US-KS-2")
+    assert made and list(fake_runpod.account.volumes) == [volume["id"]]
+    assert ensure_volume(client, "once", 10, "US-KS-2") == (volume, False)

@@ -9,6 +9,11 @@ already there are always sent back with ours appended.
 
 from __future__ import annotations
 
+import re
+
+# UpdateSshKeysRequest's pattern: `<type> <base64-key> [comment]` on one line.
+_WELL_FORMED = re.compile(r"^(ssh|ecdsa|sk)-\S+ \S+([ \t][^\n\r]*)?$")
+
 
 def _key_id(line: str) -> tuple[str, str]:
     """A key without its comment: ``ssh-ed25519 AAAA... laptop`` == ``ssh-ed25519 AAAA...``."""
@@ -17,10 +22,12 @@ def _key_id(line: str) -> tuple[str, str]:
 
 
 def missing(registered: list[str], local: list[str]) -> list[str]:
+    """Well-formed keys of ``local`` the account lacks (a malformed line is skipped:
+    RunPod would refuse the whole PUT for it)."""
     known = {_key_id(key) for key in registered}
     new: dict[tuple[str, str], str] = {}
     for key in local:
-        if _key_id(key) not in known:
+        if _WELL_FORMED.match(key.strip()) and _key_id(key) not in known:
             new.setdefault(_key_id(key), key.strip())
     return list(new.values())
 
