@@ -3,8 +3,12 @@
 A terminate deletes the pod's volume, so it goes ahead only after `pod-save`
 (run on the pod over SSH) reported everything saved. A stopped pod cannot run
 its save hooks: it is refused unless the caller starts it to save, or forces.
-``force`` terminates anyway, after saying what is lost. The CLI passes in how
-to talk to the user (``Ui``); everything else is decided here.
+``force`` terminates anyway, after saying what is lost. A /workspace on a
+network volume outlives the pod, so there a save is best effort and a stopped pod
+is not started. A pod started here is stopped again if anything after fails
+(``stop_on_failure``), and without a terminal to confirm on, terminate refuses
+before it changes anything. The CLI passes in how to talk to the user (``Ui``);
+everything else is decided here.
 """
 
 from __future__ import annotations
