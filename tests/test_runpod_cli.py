@@ -75,10 +75,13 @@ def test_create_sends_the_spec_defaults_the_pushed_image_and_its_cuda_floor(cli,
         "disk": 30,
         "mounts": {"persistent": {"size": 50, "path": "/workspace"}},
         "ports": ["22/tcp", "8888/http"],
-        "env": {"PUBLIC_KEY": key},
+        "env": {},  # no PUBLIC_KEY: RunPod injects the account's keys (startSsh)
         "startSsh": True,
     }
+    # The local key was registered on the account instead, so the gateway knows it too.
+    assert fake_runpod.account.ssh_keys == [key]
     (pod,) = fake_runpod.pods.values()
+    assert pod.request["env"]["PUBLIC_KEY"] == key
     assert pod.host_cuda == "12.6"  # the fake places it on a host new enough, not the oldest (12.4)
 
 
@@ -139,8 +142,9 @@ def test_explicit_public_key_and_a_missing_one(cli, fake_runpod):
     result = cli("pod", "create", "--no-wait", "--name", "b")
     assert result.code == 0 and "registered with your RunPod account" in result.stderr
     first, second = created(fake_runpod)
-    assert first["env"]["PUBLIC_KEY"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExplicitKey runpod"
-    assert "PUBLIC_KEY" not in second["env"] and second["startSsh"] is True
+    assert "PUBLIC_KEY" not in first["env"] and "PUBLIC_KEY" not in second["env"]
+    assert fake_runpod.account.ssh_keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExplicitKey runpod"]
+    assert second["startSsh"] is True
 
 
 def test_create_json_prints_runpods_pod_object(cli, fake_runpod):
@@ -209,7 +213,7 @@ def test_fallback_gpu_is_tried_when_capacity_is_short(cli, fake_runpod):
     assert result.code == 0, result.output
     assert [b["gpu"]["id"] for b in created(fake_runpod)] == [RTX4090, A6000]
     assert [p.request["gpu"]["id"] for p in fake_runpod.pods.values()] == [A6000]
-    assert f"no {RTX4090} available; trying {A6000}" in result.stderr
+    assert f"{RTX4090}: no capacity; trying {A6000}" in result.stderr
 
 
 def test_no_capacity_anywhere_quotes_runpod_and_says_what_to_do(cli, fake_runpod):
@@ -255,21 +259,23 @@ def test_existing_name_is_refused(cli, fake_runpod):
     assert len(fake_runpod.pods) == 1
 
 
-def test_readiness_timeout_says_what_it_saw_and_leaves_the_pod(cli, fake_runpod):
+def test_readiness_timeout_says_what_it_saw_and_stops_the_pod(cli, fake_runpod):
     fake_runpod.state.backend = BannerBackend(banner=None)  # sshd never comes up
     result = cli("pod", "create", "--name", "mute", "--timeout", "2")
     assert result.code == 1
     assert "not ready after 2 s; last seen: RUNNING, SSH at 127.0.0.1:" in result.stderr
-    assert "refused the connection" in result.stderr and "imagebuild pod terminate" in result.stderr
+    assert "refused the connection" in result.stderr and "imagebuild pod logs" in result.stderr
+    assert "stopping pod mute" in result.stderr
     (pod,) = fake_runpod.pods.values()
-    assert pod.status == "RUNNING" and not [r for r in fake_runpod.requests if r.method == "DELETE"]
+    # Stopped, not deleted: no GPU billed, the volume kept for a retry.
+    assert pod.status == "EXITED" and not [r for r in fake_runpod.requests if r.method == "DELETE"]
 
 
 def test_slow_provisioning_times_out_on_provisioning(cli, fake_runpod):
     fake_runpod.inject("slow_provisioning", seconds=60)
     result = cli("pod", "create", "--name", "slow", "--timeout", "1")
     assert result.code == 1 and "last seen: PROVISIONING" in result.stderr
-    assert len(fake_runpod.pods) == 1
+    assert len(fake_runpod.pods) == 1 and fake_runpod.billing() == []
 
 
 # -- API-wide faults ---------------------------------------------------------------
@@ -464,13 +470,16 @@ def test_terminate_asks_first(cli, fake_runpod):
     # These pods have no sshd to run pod-save on (see test_safe_terminate.py for
     # that): --force, which still asks before it deletes anything.
     assert cli("pod", "create", "--name", "bye", "--no-wait").code == 0
-    declined = cli("pod", "terminate", "bye", "--force", input="n\n")
+    declined = cli("pod", "terminate", "bye", "--force", tty="n\n")
     assert declined.code == 1 and "not terminated" in declined.stderr
     assert "--force: terminating pod bye" in declined.stderr  # says what is lost first
     assert len(fake_runpod.pods) == 1
-    no_answer = cli("pod", "terminate", "bye", "--force")  # stdin closed: nobody said yes
-    assert no_answer.code == 1 and len(fake_runpod.pods) == 1
-    accepted = cli("pod", "terminate", "bye", "--force", input="y\n")
+    for stdin in ("", "y\n"):  # no terminal (closed or piped): refused up front, naming --yes
+        no_answer = cli("pod", "terminate", "bye", "--force", input=stdin)
+        assert no_answer.code == 2 and "add --yes" in no_answer.stderr, no_answer.output
+        assert len(no_answer.stderr.strip().splitlines()) == 1 and "Aborted" not in no_answer.output
+    assert len(fake_runpod.pods) == 1 and fake_runpod.calls("DELETE", f"/v2/pods/{next(iter(fake_runpod.pods))}") == []
+    accepted = cli("pod", "terminate", "bye", "--force", tty="y\n")
     assert accepted.code == 0 and "terminated" in accepted.stdout
     assert fake_runpod.pods == {}
 

@@ -117,3 +117,51 @@ def test_faults(fake_runpod: FakeRunPod, http: httpx.Client):
     with pytest.raises(httpx.RemoteProtocolError):
         http.post("/pods", json=BODY)
     assert len(fake_runpod.pods) == 1  # created, though never answered
+
+
+# -- the endpoints issue 12 added: each status code the spec lists, validated both ways --
+
+NEW_ENDPOINTS = [
+    ("GET", "/account/ssh-keys", None),
+    ("PUT", "/account/ssh-keys", {"keys": ["ssh-ed25519 AAAAC3Nza k"]}),
+    ("GET", "/network-volumes", None),
+    ("POST", "/network-volumes", {"name": "v", "size": 10, "dataCenter": "US-KS-2"}),
+    ("GET", "/registries", None),
+    ("POST", "/registries", {"name": "r", "username": "u", "password": "p"}),
+]
+
+
+@pytest.mark.parametrize("status", [400, 402, 403, 404, 409, 422, 429, 503])
+@pytest.mark.parametrize(("method", "path", "body"), NEW_ENDPOINTS)
+def test_new_endpoints_answer_each_injected_status_within_the_spec(fake_runpod, http, method, path,
+                                                                   body, status):
+    kind = "rate_limit" if status == 429 else "status"
+    fake_runpod.inject(kind, status=status, method=method, path=f"/v2{path}", retry_after=1)
+    answer = http.request(method, path, json=body)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert http.request(method, path, json=body).status_code in (200, 201)  # one-off: then served
+
+
+def test_volume_registry_patch_and_logs_round_trip(fake_runpod, http):
+    volume = http.post("/network-volumes", json={"name": "v", "size": 10, "dataCenter": "EU-RO-1"}).json()
+    assert http.get(f"/network-volumes/{volume['id']}").json() == volume
+    registry = http.post("/registries", json={"name": "r", "username": "u", "password": "secret"}).json()
+    assert "secret" not in http.get("/registries").text  # write-only
+    mounts = {"network": [{"volumeId": volume["id"], "path": "/workspace"}]}
+    both = http.post("/pods", json={**BODY, "mounts": {**mounts, "persistent": {"size": 10, "path": "/w"}}})
+    assert both.status_code == 400 and "mutually exclusive" in both.json()["detail"]
+    elsewhere = http.post("/pods", json={**BODY, "mounts": mounts, "dataCenterIds": ["US-KS-2"]})
+    assert elsewhere.status_code == 400
+    pod = http.post("/pods", json={**BODY, "mounts": mounts, "registry": registry["id"]}).json()
+    assert http.get(f"/pods/{pod['id']}").json()["registry"] == registry["id"]
+    fake_runpod.state.provisioning_s = 0
+    assert http.get(f"/pods/{pod['id']}").json()["dataCenterId"] == "EU-RO-1"  # the volume's
+    patched = http.patch(f"/pods/{pod['id']}", json={"image": "new@sha256:" + "1" * 64})
+    assert patched.status_code == 200 and patched.json()["image"].startswith("new@")
+    assert http.patch("/pods/nosuch", json={"image": "x"}).status_code == 404
+    logs = http.get(f"/pods/{pod['id']}/logs", params={"tail": 5})
+    assert logs.headers["content-type"] == "text/event-stream" and "pulling image" in logs.text
+    assert http.get("/pods/nosuch/logs").status_code == 404
+    assert http.delete(f"/network-volumes/{volume['id']}").status_code == 204
+    assert http.delete(f"/network-volumes/{volume['id']}").status_code == 404

@@ -3,14 +3,18 @@
 A terminate deletes the pod's volume, so it goes ahead only after `pod-save`
 (run on the pod over SSH) reported everything saved. A stopped pod cannot run
 its save hooks: it is refused unless the caller starts it to save, or forces.
-``force`` terminates anyway, after saying what is lost. The CLI passes in how
-to talk to the user (``Ui``); everything else is decided here.
+``force`` terminates anyway, after saying what is lost. A /workspace on a
+network volume outlives the pod, so there a save is best effort and a stopped pod
+is not started. A pod started here is stopped again if anything after fails
+(``stop_on_failure``), and without a terminal to confirm on, terminate refuses
+before it changes anything. The CLI passes in how to talk to the user (``Ui``);
+everything else is decided here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ class Ui:
     say: Callable[[str], None]  # a progress or warning line (stderr)
     show: Callable[[dict], None]  # pod-save's report
     confirm: Callable[[str], bool]  # a yes/no question; False when nobody can answer
+    can_ask: bool = True  # False without a terminal: refuse up front instead of asking
     # A spinner (or log lines) for a slow step: yields a function taking updates.
     busy: Callable[[str], AbstractContextManager[Callable[[str], None]]] = (
         lambda _: contextlib.nullcontext(lambda _: None))
@@ -64,41 +69,96 @@ def _lost_lines(result: SaveResult | None, target: Target) -> list[str]:
             "(uncommitted work, unpushed commits, offline W&B runs)"]
 
 
+@contextlib.contextmanager
+def stop_on_failure(target: Target, say: Callable[[str], None], why: str) -> Iterator[None]:
+    """A pod this command started is stopped again if anything after that fails
+    (timeout, Ctrl-C, SIGTERM, a refused save, an error): it would bill for nothing."""
+    try:
+        yield
+    except BaseException:
+        stop_again(target, say, why)
+        raise
+
+
+def stop_again(target: Target, say: Callable[[str], None], why: str) -> None:
+    """Stop a pod we started; never raises (the original failure is what matters)."""
+    with contextlib.suppress(Exception):  # unreadable now: stop by what we last saw
+        target.refresh()
+    if target.state not in ("running", "starting"):
+        return
+    try:
+        say(f"imagebuild: stopping pod {target.label} again ({why}); its volume is kept")
+        target.stop()
+    except Exception as error:  # noqa: BLE001 - reported, and the caller's error wins
+        say(f"imagebuild: could not stop pod {target.label} ({error}); it may still be billing: "
+            f"`imagebuild pod stop {target.ref}`")
+
+
+def start(target: Target, ui: Ui, wait: bool, timeout: float) -> None:
+    """`pod start`: with ``wait``, a pod that never gets ready is stopped again."""
+    with ui.busy(f"pod {target.label}") as report:
+        if not wait:
+            target.start(False, timeout, report)
+            return
+        with stop_on_failure(target, ui.say, "it did not get ready"):
+            target.start(True, timeout, report)
+
+
 def terminate(target: Target, ui: Ui, options: SaveOptions, *, force: bool = False,
               start_to_save: bool = False, yes: bool = False) -> None:
     """Save, then terminate; raises UserError (pod and volume left) when not saved."""
-    started_here = False
+    if not yes and not ui.can_ask:
+        raise UserError(f"pod {target.label} not terminated: terminate asks for confirmation and "
+                        "stdin is not a terminal; add --yes to confirm", exit_code=2)
+    if target.workspace_kept():
+        return _terminate_keeping_workspace(target, ui, options, yes=yes)
     if target.state == "stopped" and start_to_save:
         ui.say(f"imagebuild: starting pod {target.label} to run its save hooks")
-        with ui.busy(f"pod {target.label}") as report:
-            target.start(True, options.ready_timeout, report)
-        started_here = True
-    elif target.state != "running" and not force:
+        with stop_on_failure(target, ui.say, "it was started only to save"):
+            with ui.busy(f"pod {target.label}") as report:
+                target.start(True, options.ready_timeout, report)
+            _save_confirm_terminate(target, ui, options, force=force, yes=yes)
+        return
+    if target.state != "running" and not force:
         hint = (f"`imagebuild pod terminate {target.ref} --start-to-save` starts it to save first"
                 if target.state == "stopped" else "wait until it runs")
         raise UserError(f"pod {target.label} is {target.status}: its save hooks cannot run, so it was "
                         f"not terminated; {hint}, or --force terminates it without saving")
+    _save_confirm_terminate(target, ui, options, force=force, yes=yes)
+
+
+def _save_confirm_terminate(target: Target, ui: Ui, options: SaveOptions, *, force: bool,
+                            yes: bool) -> None:
     result = _save_and_show(target, ui, options) if target.state == "running" else None
-    try:
-        if result is None or not result.ok:
-            lost = _lost_lines(result, target)
-            if not force:
-                why = result.error if result and result.error else "not everything is saved (see above)"
-                raise UserError(f"pod {target.label} not terminated, its volume is kept: {why}; fix it "
-                                f"and retry, or add --force to terminate and lose it")
-            ui.say(f"imagebuild: --force: terminating pod {target.label} loses:")
-            for line in lost:
-                ui.say(f"  - {line}")
-            question = f"Terminate pod {target.label} and lose the above?"
-        else:
-            question = f"Everything is saved. Terminate pod {target.label}? Its /workspace volume is deleted."
-        if not yes and not ui.confirm(question):
-            raise UserError(f"pod {target.label} not terminated")
-    except UserError:
-        if started_here:
-            ui.say(f"imagebuild: stopping pod {target.label} again (it was started to save)")
-            target.stop()
-        raise
+    if result is None or not result.ok:
+        lost = _lost_lines(result, target)
+        if not force:
+            why = result.error if result and result.error else "not everything is saved (see above)"
+            raise UserError(f"pod {target.label} not terminated, its volume is kept: {why}; fix it "
+                            f"and retry, or add --force to terminate and lose it")
+        ui.say(f"imagebuild: --force: terminating pod {target.label} loses:")
+        for line in lost:
+            ui.say(f"  - {line}")
+        question = f"Terminate pod {target.label} and lose the above?"
+    else:
+        question = f"Everything is saved. Terminate pod {target.label}? Its /workspace volume is deleted."
+    if not yes and not ui.confirm(question):
+        raise UserError(f"pod {target.label} not terminated")
+    target.terminate()
+
+
+def _terminate_keeping_workspace(target: Target, ui: Ui, options: SaveOptions, *, yes: bool) -> None:
+    """/workspace is a network volume that outlives the pod: nothing there is lost,
+    so a stopped pod is not started to save and a failing save does not block."""
+    volume = target.workspace_kept()
+    if target.state == "running":
+        result = _save_and_show(target, ui, options)
+        if not result.ok:
+            ui.say(f"imagebuild: not everything was pushed ({result.error or 'see above'}); it stays "
+                   f"on network volume {volume}")
+    question = f"Terminate pod {target.label}? /workspace stays on network volume {volume}."
+    if not yes and not ui.confirm(question):
+        raise UserError(f"pod {target.label} not terminated")
     target.terminate()
 
 

@@ -179,6 +179,7 @@ class PodSection(_Section):
     disk_gb: int = Field(default=30, ge=5, le=1000)
     cloud: Literal["secure", "community"] = "secure"
     datacenter: list[str] = Field(default_factory=list)
+    volume: str | None = None  # a network volume (name or id) for /workspace
     ports: list[str] = Field(default_factory=lambda: ["22/tcp", "8888/http"])
     env: dict[str, str] = Field(default_factory=dict)
 

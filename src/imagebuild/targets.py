@@ -46,6 +46,8 @@ class Target(Protocol):
 
     def ssh_options(self) -> list[str]: ...
 
+    def workspace_kept(self) -> str | None: ...  # the network volume /workspace is on, if any
+
     def refresh(self) -> None: ...
 
     def start(self, wait: bool, timeout: float, on_event: Report) -> None: ...
@@ -74,6 +76,21 @@ def resolve(ref: str) -> Target:
     except BaseException:
         client.close()
         raise
+
+
+def host_key_alias(pod_id: str) -> str:
+    return f"runpod-{pod_id}"
+
+
+def forget_host_key(alias: str) -> None:
+    """A terminated pod's host key: a later pod under the same alias gets new keys,
+    and a stale one would make ssh refuse it as an impostor."""
+    keygen = shutil.which("ssh-keygen")
+    known = os.path.expanduser("~/.ssh/known_hosts")
+    if keygen and os.path.isfile(known):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([keygen, "-R", alias, "-f", known], capture_output=True,
+                           timeout=10, check=False)
 
 
 class RunPodTarget:
@@ -107,7 +124,13 @@ class RunPodTarget:
         return ssh.endpoint(self.pod)
 
     def ssh_options(self) -> list[str]:
-        return []
+        # RunPod recycles IP:port pairs between pods: key known_hosts by pod id.
+        return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
+
+    def workspace_kept(self) -> str | None:
+        from imagebuild.runpod.volumes import network_volume_id
+
+        return network_volume_id(self.pod)
 
     def refresh(self) -> None:
         from imagebuild.runpod.pods import get_pod
@@ -130,6 +153,7 @@ class RunPodTarget:
         from imagebuild.runpod.pods import terminate_pod
 
         terminate_pod(self.client, self.pod)
+        forget_host_key(host_key_alias(self.pod["id"]))
 
     def to_json(self) -> dict[str, Any]:
         from imagebuild.runpod.view import masked
@@ -195,6 +219,9 @@ class LocalTarget:
         # The published port changes at every start: key known_hosts by pod instead.
         return ["-o", f"HostKeyAlias={self.pod.container}"]
 
+    def workspace_kept(self) -> str | None:
+        return None
+
     def refresh(self) -> None:
         from imagebuild import localrun
 
@@ -222,17 +249,7 @@ class LocalTarget:
 
         # What RunPod's terminate does: the container and its /workspace volume.
         localrun.remove(self.engine, self.name, volume=True)
-        self._forget_host_key()
-
-    def _forget_host_key(self) -> None:
-        """A new pod of the same name gets new host keys: don't leave a stale one
-        that would make ssh refuse it as an impostor."""
-        keygen = shutil.which("ssh-keygen")
-        known = os.path.expanduser("~/.ssh/known_hosts")
-        if keygen and os.path.isfile(known):
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run([keygen, "-R", self.pod.container, "-f", known], capture_output=True,
-                               timeout=10, check=False)
+        forget_host_key(self.pod.container)
 
     def to_json(self) -> dict[str, Any]:
         return self.pod.to_json()

@@ -68,12 +68,14 @@ class PodCli:
                 self.env[name] = os.environ[name]
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> CliResult:
-        full_env = {**self.env, **(env or {})}
+                 timeout: float = 120, tty: str | None = None) -> CliResult:
+        """``tty``: stdin is a terminal on which this text is typed (a person answering)."""
+        if tty is not None:
+            return self._checked(args, self._on_tty(args, tty, env, timeout))
         done = subprocess.run(
-            [sys.executable, "-m", "imagebuild", *args],
+            self.argv(*args),
             cwd=self.workdir,
-            env={k: v for k, v in full_env.items() if v is not None},
+            env=self.full_env(env),
             input=input if input is not None else "",
             capture_output=True,
             text=True,
@@ -81,7 +83,30 @@ class PodCli:
             timeout=timeout,
             check=False,
         )
-        result = CliResult(done.returncode, done.stdout, done.stderr)
+        return self._checked(args, CliResult(done.returncode, done.stdout, done.stderr))
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "imagebuild", *args]
+
+    def full_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        return {k: v for k, v in {**self.env, **(env or {})}.items() if v is not None}
+
+    def _on_tty(self, args, typed: str, env, timeout: float) -> CliResult:
+        import pty
+
+        primary, secondary = pty.openpty()
+        try:
+            process = subprocess.Popen(self.argv(*args), cwd=self.workdir, env=self.full_env(env),
+                                       stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, encoding="utf-8")
+            os.write(primary, typed.encode())
+            stdout, stderr = process.communicate(timeout=timeout)
+        finally:
+            os.close(primary)
+            os.close(secondary)
+        return CliResult(process.returncode, stdout, stderr)
+
+    def _checked(self, args, result: CliResult) -> CliResult:
         # The one check every command gets: the key never reaches the user's screen.
         assert self.fake.api_key not in result.output, f"API key leaked by {args}:\n{result.output}"
         assert "Traceback" not in result.stderr, f"traceback from {args}:\n{result.stderr}"

@@ -81,6 +81,14 @@ class FakeRunPod:
     def pods(self) -> dict[str, FakePod]:
         return self.state.pods
 
+    def billing(self) -> list[str]:
+        """Ids of the pods billed now (PROVISIONING, STARTING or RUNNING)."""
+        return self.state.billing()
+
+    @property
+    def account(self):
+        return self.state.account
+
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
@@ -114,7 +122,7 @@ class FakeRunPod:
 
 
 def _encode(reply: Reply) -> bytes:
-    return b"" if reply.body is None else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+    return reply.encoded()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -140,9 +148,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if body:
             self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if reply.more is None:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if reply.more is not None:  # a stream: HTTP/1.0 ends it by closing the connection
+            try:
+                for chunk in reply.more():
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client hung up: what a log follower does when it is done
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

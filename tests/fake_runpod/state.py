@@ -7,6 +7,8 @@ thread, so a test's timing is the only clock that matters.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import secrets
 import threading
 import time
@@ -16,7 +18,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fake_runpod import catalog
+from fake_runpod.account import Account
 from fake_runpod.backends import BannerBackend, PodBackend
+from fake_runpod.replies import Reply, problem
 
 # RunPod's words when no host can take the request (README of shared/runpod).
 CAPACITY_TEXT = (
@@ -30,25 +34,6 @@ ACTIONS = {
     "EXITED": ["start", "terminate"],
     "ERROR": ["start", "terminate"],
 }
-PROBLEM = "application/problem+json"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection without answering
-
-    @property
-    def content_type(self) -> str:
-        return PROBLEM if self.status >= 400 else "application/json"
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> Reply:
-    return Reply(status, {"title": title, "status": status, "detail": detail, **extra})
-
-
 @dataclass
 class Fault:
     """An injected failure. ``times`` counts down; ``math.inf`` means always."""
@@ -56,11 +41,12 @@ class Fault:
     kind: str
     times: float = 1
     method: str | None = None
-    path: str | None = None  # exact request path, e.g. "/v2/pods"
+    path: str | None = None  # request path or a glob, e.g. "/v2/pods" or "/v2/pods/*"
     params: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method in (None, method)) and (self.path in (None, path)) and self.times > 0
+        where = self.path is None or fnmatch.fnmatchcase(path, self.path)  # "/v2/pods/*" works
+        return (self.method in (None, method)) and where and self.times > 0
 
 
 FAULT_KINDS = {
@@ -71,7 +57,11 @@ FAULT_KINDS = {
     "start_capacity",  # start action: 400 with CAPACITY_TEXT
     "echo_key",  # 401 whose detail repeats the presented key (tests redaction)
     "slow_provisioning",  # new pods stay PROVISIONING for params["seconds"]
+    "status",  # a problem with params["status"] (402, 403, 422, 503...); params["gpu_ids"]: only these
 }
+TITLES = {400: "Bad Request", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+          409: "Conflict", 422: "Unprocessable Entity", 502: "Bad Gateway", 503: "Service Unavailable"}
+BILLING = ("PROVISIONING", "STARTING", "RUNNING")  # the statuses a GPU is billed in
 
 
 @dataclass
@@ -86,6 +76,7 @@ class FakePod:
     started_at: str | None = None
     running_since: float | None = None
     endpoint: tuple[str, int] | None = None
+    logs: list[dict] = field(default_factory=list)  # {"ts", "source", "line"}
 
 
 def _now_iso() -> str:
@@ -110,6 +101,9 @@ class RunPodState:
         self.pods: dict[str, FakePod] = {}
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        self.account = Account()
+        self.ledger: list[tuple[str, str]] = []  # (pod id, status) in the order they happened
+        self.log_hold_s = 0.5  # how long a log stream stays open for new lines after the backfill
 
     # -- faults ------------------------------------------------------------------
 
@@ -152,6 +146,13 @@ class RunPodState:
                 return reply
             if self._take("server_error", method, path):
                 return problem(500, "Internal Server Error", "upstream failure, please retry")
+            gpu_id = ((body or {}).get("gpu") or {}).get("id") if isinstance(body, dict) else None
+            fault = self._take("status", method, path,
+                               lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id]))
+            if fault:
+                status = int(fault.params["status"])
+                detail = fault.params.get("detail", f"injected {status}")
+                return problem(status, TITLES.get(status, "Error"), detail)
             return self._route(method, path, query, body)
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
@@ -166,6 +167,13 @@ class RunPodState:
                 return self.get(pod_id)
             if len(parts) == 3 and method == "DELETE":
                 return self.terminate(pod_id)
+            if len(parts) == 3 and method == "PATCH":
+                return self.update(pod_id, body)
+            if len(parts) == 4 and parts[3] == "logs" and method == "GET":
+                return self.logs(pod_id, query)
+        reply = self.account.route(method, parts, body)
+        if reply is not None:
+            return reply
         if parts[:3] == ["v2", "catalog", "gpus"]:
             gpus = catalog.gpu_types()
             if len(parts) == 3:
@@ -196,6 +204,9 @@ class RunPodState:
             return problem(400, "Bad Request", f"at most {known[gpu_id]['maxCount'][cloud.lower()]} GPUs per pod")
         if gpu.get("allowedCudaVersions") and gpu.get("minCudaVersion"):
             return problem(400, "Bad Request", "allowedCudaVersions and minCudaVersion are mutually exclusive")
+        refused = self._create_rules(body)
+        if refused:
+            return refused
         if self._take("capacity", method, path, lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id])):
             return problem(400, "Bad Request", CAPACITY_TEXT)
         host_cuda = self._place(gpu_id, gpu)
@@ -208,12 +219,81 @@ class RunPodState:
             since=self.clock(),
             created_at=_now_iso(),
             host_cuda=host_cuda,
-            datacenter=(body.get("dataCenterIds") or ["US-KS-2"])[0],
+            datacenter=self._datacenter(body),
         )
+        keys = self.account.ssh_keys
+        if body.get("startSsh") and keys and "PUBLIC_KEY" not in body.get("env", {}):
+            # What RunPod does: the account's keys, unless the request set its own.
+            pod.request = {**body, "env": {**body.get("env", {}), "PUBLIC_KEY": "\n".join(keys)}}
         self.pods[pod.id] = pod
+        self.ledger.append((pod.id, pod.status))
+        self.log(pod, "system", f"pulling image {body.get('image', '')}")
         if self._take("drop_after_create", method, path):
             return Reply(0, drop=True)
         return Reply(201, self.view(pod))
+
+    def _create_rules(self, body: dict) -> Reply | None:
+        """The cross-field rules RunPod answers with 400."""
+        mounts = body.get("mounts") or {}
+        if mounts.get("persistent") and mounts.get("network"):
+            return problem(400, "Bad Request", "mounts.persistent and mounts.network are mutually exclusive")
+        for mount in mounts.get("network") or []:
+            volume = self.account.volumes.get(mount["volumeId"])
+            if volume is None:
+                return problem(400, "Bad Request", f"network volume {mount['volumeId']} not found")
+            if body.get("dataCenterIds") and volume["dataCenter"] not in body["dataCenterIds"]:
+                return problem(400, "Bad Request", "the network volume is in another data center")
+        if body.get("registry") and body["registry"] not in self.account.registries:
+            return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
+        return None
+
+    def _datacenter(self, body: dict) -> str:
+        """A pod on a network volume runs where the volume is."""
+        for mount in (body.get("mounts") or {}).get("network") or []:
+            return self.account.volumes[mount["volumeId"]]["dataCenter"]
+        return (body.get("dataCenterIds") or ["US-KS-2"])[0]
+
+    def update(self, pod_id: str, body: dict) -> Reply:
+        pod = self.pods.get(pod_id)
+        if pod is None:
+            return problem(404, "Not Found", "pod not found")
+        if "registry" in body and body["registry"] and body["registry"] not in self.account.registries:
+            return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
+        # The running container keeps its image: the new one is used from the next start.
+        pod.request = {**pod.request, **body}
+        return Reply(200, self.view(pod))
+
+    def log(self, pod: FakePod, source: str, line: str) -> None:
+        pod.logs.append({"ts": _now_iso(), "source": source, "line": line})
+
+    def logs(self, pod_id: str, query: dict[str, list[str]]) -> Reply:
+        pod = self.pods.get(pod_id)
+        if pod is None:
+            return problem(404, "Not Found", "pod not found")
+        tail = int(query.get("tail", ["100"])[-1])
+        sent = len(pod.logs)
+        body = "".join(_event(e) for e in pod.logs[max(0, sent - tail):] if tail)
+
+        def more():
+            deadline = time.monotonic() + self.log_hold_s
+            done = sent
+            while time.monotonic() < deadline:
+                with self.lock:
+                    new = pod.logs[done:]
+                done += len(new)
+                for event in new:
+                    yield _event(event).encode("utf-8")
+                time.sleep(0.05)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return Reply(200, body, headers=headers, media="text/event-stream", more=more)
+
+    def billing(self) -> list[str]:
+        """Ids of the pods whose GPU is billed now (what must not be left behind)."""
+        with self.lock:
+            for pod in self.pods.values():
+                self._advance(pod)
+            return [pod.id for pod in self.pods.values() if pod.status in BILLING]
 
     def _place(self, gpu_id: str, gpu: dict) -> str | None:
         """The CUDA version of a host satisfying the request (the oldest that does)."""
@@ -249,6 +329,7 @@ class RunPodState:
         if pod is None:
             return problem(404, "Not Found", "pod not found")
         self.backend.remove(pod_id)
+        self.ledger.append((pod_id, "TERMINATED"))
         return Reply(204)
 
     # -- state machine -----------------------------------------------------------
@@ -260,11 +341,13 @@ class RunPodState:
             pod.running_since = None
         pod.status = status
         pod.since = self.clock() if since is None else since
+        self.ledger.append((pod.id, status))
         if status == "RUNNING":
             request = pod.request
             pod.endpoint = self.backend.start(pod.id, request.get("image", ""), dict(request.get("env", {})))
             pod.running_since = pod.since
             pod.started_at = _now_iso()
+            self.log(pod, "container", "container started")
 
     def _advance(self, pod: FakePod) -> None:
         now = self.clock()
@@ -331,3 +414,7 @@ def _pod_id() -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(secrets.choice(alphabet) for _ in range(14))
 
+
+
+def _event(event: dict) -> str:
+    return f"id: {event['ts']}\ndata: {json.dumps(event)}\n\n"

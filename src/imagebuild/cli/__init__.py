@@ -43,8 +43,10 @@ def _register() -> None:
     from imagebuild.cli import build as _build  # noqa: F401
     from imagebuild.cli import export as _export  # noqa: F401
     from imagebuild.cli import pod as _pod  # noqa: F401
+    from imagebuild.cli import pod_create as _pod_create  # noqa: F401
     from imagebuild.cli import push as _push  # noqa: F401
     from imagebuild.cli import run as _run  # noqa: F401
+    from imagebuild.cli import volume as _volume  # noqa: F401
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -53,7 +55,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM (a closed terminal, a killed CI job) takes the Ctrl-C path: every
+    # pod a command started is stopped again on the way out.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     _register()
     try:
         app()

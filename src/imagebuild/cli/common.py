@@ -16,6 +16,14 @@ SPEC_OPTION = typer.Option(
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 
+def sub_app(parent: typer.Typer, name: str, help: str) -> typer.Typer:
+    """A command group (`imagebuild NAME ...`) with the settings every group shares."""
+    group = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        rich_markup_mode=None)
+    parent.add_typer(group, name=name, help=help)
+    return group
+
+
 def load(spec_path: Path | None):
     """Load the spec the user pointed at (errors are one-line SpecErrors)."""
     from imagebuild.spec import load_spec
@@ -29,3 +37,21 @@ def print_json(data: Any) -> None:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def can_ask() -> bool:
+    """Whether a person can answer a question: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on the terminal; False when nobody can answer (callers
+    without a terminal refuse up front instead, naming --yes)."""
+    import click
+
+    if not can_ask():
+        return False
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except (click.exceptions.Abort, typer.Abort, EOFError):  # typer 0.29 raises its own Abort
+        return False

@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, is_terminal, print_json, sub_app
 from imagebuild.errors import UserError
 
-pod_app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(
-    pod_app,
-    name="pod",
-    help="Create and drive pods: create, list, status, stop, start, ssh, save, terminate. "
-    "A pod started by `imagebuild run --name NAME` is local:NAME.",
+pod_app = sub_app(
+    app,
+    "pod",
+    "Create and drive pods: create, list, status, stop, start, ssh, logs, update, save, "
+    "terminate. A pod started by `imagebuild run --name NAME` is local:NAME.",
 )
 
 POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id, or local:NAME for a local pod.")
@@ -40,6 +33,9 @@ ENV_FILE_OPTION = typer.Option(None, "--env-file", dir_okay=False, help="dotenv 
 COMMAND_ARG = typer.Argument(None, metavar="[-- CMD...]", help="Command to run instead of a shell.")
 IDENTITY_OPTION = typer.Option(None, "--identity", "-i", help="Private key file for ssh.")
 BUDGET_OPTION = typer.Option(600.0, "--save-timeout", help="Seconds pod-save may take on the pod.")
+FORWARD_OPTION = typer.Option(
+    [], "--forward", "-L", help="Forward a pod port to localhost: 8888 or LOCAL:REMOTE (repeatable)."
+)
 FORCE_SAVE_HELP = "Go ahead even if the save failed or could not run (says what is lost first)."
 
 
@@ -78,19 +74,18 @@ def _ui():
 
         render(report, Console(soft_wrap=True))
 
-    return Ui(say=_say, show=show, confirm=_confirm, busy=_progress)
+    return Ui(say=_say, show=show, confirm=confirm, busy=_progress, can_ask=can_ask())
 
 
 @contextlib.contextmanager
 def _interruptible(target) -> Iterator[None]:
-    """Ctrl-C stops the waiting, not the pod: say that it exists and costs money."""
+    """Ctrl-C (or SIGTERM) ends the command in one line; a pod it started was
+    stopped again on the way out (see lifecycle.stop_on_failure)."""
     try:
         yield
     except KeyboardInterrupt:
         raise UserError(
-            f"stopped waiting; pod {target.label} exists and was left as is - "
-            f"`imagebuild pod status {target.ref}`, `imagebuild pod terminate {target.ref}`",
-            130,
+            f"interrupted; `imagebuild pod status {target.ref}` shows where pod {target.label} is", 130
         ) from None
 
 
@@ -106,99 +101,8 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
         yield lambda text: typer.echo(f"{title}: {text}", err=True)
 
 
-def _wait(client, pod: dict, timeout: float, report: Callable[[str], None]) -> dict:
-    from imagebuild.runpod.pods import label, wait_until_ready
-
-    try:
-        return wait_until_ready(client, pod, timeout=timeout, on_event=report)
-    except KeyboardInterrupt:
-        # Ctrl-C stops the waiting, not the pod: say that it exists and costs money.
-        raise UserError(
-            f"stopped waiting; pod {label(pod)} exists and was left as is - "
-            f"`imagebuild pod status {pod['id']}`, `imagebuild pod terminate {pod['id']}`",
-            130,
-        ) from None
-
-
 def _say(message: str) -> None:
     typer.echo(message, err=True)
-
-
-@pod_app.command("create")
-def create(
-    gpu: str | None = typer.Option(
-        None,
-        "--gpu",
-        help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]",
-    ),
-    gpu_count: int | None = typer.Option(
-        None, "--gpu-count", help="GPUs on the pod. [spec: pod.gpu_count]"
-    ),
-    name: str | None = typer.Option(
-        None, "--name", help="Pod name (default: image name + random suffix)."
-    ),
-    image: str | None = typer.Option(
-        None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
-    ),
-    volume_gb: int | None = typer.Option(
-        None, "--volume-gb", help="/workspace volume size. [spec: pod.volume_gb]"
-    ),
-    disk_gb: int | None = typer.Option(
-        None, "--disk-gb", help="Container disk size. [spec: pod.disk_gb]"
-    ),
-    cloud: str | None = typer.Option(
-        None, "--cloud", help="secure or community. [spec: pod.cloud]"
-    ),
-    datacenter: list[str] = DATACENTER_OPTION,
-    env: list[str] = ENV_OPTION,
-    env_file: Path | None = ENV_FILE_OPTION,
-    ports: str | None = typer.Option(
-        None, "--ports", help="Ports like 22/tcp,8888/http. [spec: pod.ports]"
-    ),
-    public_key: str | None = typer.Option(
-        None, "--public-key", help="SSH public key or .pub file (default: every ~/.ssh/*.pub)."
-    ),
-    wait: bool = WAIT_OPTION,
-    timeout: float = TIMEOUT_OPTION,
-    json_out: bool = JSON_OPTION,
-    spec: Path | None = SPEC_OPTION,
-) -> None:
-    """Create a pod from the pushed image and wait until SSH answers."""
-    from imagebuild.runpod import pods, view
-    from imagebuild.runpod.plan import CreateFlags, plan_create
-
-    loaded = load(spec)
-    flags = CreateFlags(
-        gpu=gpu,
-        gpu_count=gpu_count,
-        name=name,
-        image=image,
-        volume_gb=volume_gb,
-        disk_gb=disk_gb,
-        cloud=cloud,
-        datacenters=datacenter,
-        env=env,
-        env_file=env_file,
-        ports=ports,
-        public_key=public_key,
-    )
-    with _client() as client:
-        options, notes = plan_create(loaded, client, flags)
-        for note in notes:
-            _say(f"imagebuild: {note}")
-        with _progress(f"pod {options.name}") as report:
-            pod = pods.create_pod(client, options, on_event=report)
-            report(f"created {pod['id']} on {pod.get('gpu', {}).get('id', '?')}")
-            if wait:
-                pod = _wait(client, pod, timeout, report)
-    if json_out:
-        print_json(view.masked(pod))
-        return
-    state = "ready" if wait else f"created ({pod['status']})"
-    typer.echo(
-        f"pod {pods.label(pod)} {state}: {pod.get('gpu', {}).get('id')}, ${pod.get('cost', 0):.2f}/h"
-    )
-    typer.echo(f"  imagebuild pod ssh {pod['name']}")
 
 
 @pod_app.command("list")
@@ -270,8 +174,10 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    with _resolve(pod) as target, _progress(f"pod {target.label}") as report, _interruptible(target):
-        target.start(wait, timeout, report)
+    from imagebuild import lifecycle
+
+    with _resolve(pod) as target, _interruptible(target):
+        lifecycle.start(target, _ui(), wait, timeout)
     if json_out:
         print_json(target.to_json())
         return
@@ -285,6 +191,7 @@ def ssh(
     pod: str = POD_ARG,
     command: list[str] | None = COMMAND_ARG,
     identity: str | None = IDENTITY_OPTION,
+    forward: list[str] = FORWARD_OPTION,
 ) -> None:
     """Open a shell on a pod, or run a command: imagebuild pod ssh POD -- nvidia-smi."""
     import shutil
@@ -306,13 +213,36 @@ def ssh(
         raise UserError(
             f"pod {target.label} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
         )
-    call = invocation(endpoint, command, identity=identity, ssh=binary, options=target.ssh_options())
+    from imagebuild.runpod.ssh import forwards
+
+    extra = forwards(forward, endpoint)
+    call = invocation(endpoint, command, identity=identity, ssh=binary,
+                      options=[*target.ssh_options(), *extra])
     if endpoint.kind == "proxy" and command:
         _say(
             "imagebuild: no direct SSH port on this pod: running the command through RunPod's gateway"
         )
     result = subprocess.run(call.argv, input=call.stdin, text=call.stdin is not None, check=False)
     raise typer.Exit(result.returncode)
+
+
+@pod_app.command("logs")
+def logs(
+    pod: str = POD_ARG,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
+    tail: int = typer.Option(100, "--tail", min=0, max=5000, help="Earlier lines to show first."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON event per line."),
+) -> None:
+    """Show a RunPod pod's logs (container and system): image pulls, CUDA errors, the entrypoint."""
+    import json
+
+    from imagebuild.runpod.logs import read
+
+    if pod.startswith("local:"):
+        raise UserError(f"{pod}: a local pod's logs are `docker logs`; `pod logs` reads RunPod pods")
+    with _resolve(pod) as target, contextlib.suppress(KeyboardInterrupt):
+        for line in read(target.client, target.ref, tail=tail, follow=follow):
+            typer.echo(json.dumps({"line": line}) if json_out else line)
 
 
 @pod_app.command("save")
@@ -363,13 +293,6 @@ def terminate(
     options = lifecycle.SaveOptions(identity=identity, budget=budget, ready_timeout=timeout)
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.terminate(target, _ui(), options, force=force, start_to_save=start_to_save, yes=yes)
-    typer.echo(f"pod {target.label} terminated")
-
-
-def _confirm(question: str) -> bool:
-    import click
-
-    try:
-        return typer.confirm(question, default=False, err=True)
-    except click.exceptions.Abort:  # stdin closed: no one to answer
-        return False
+    volume = target.workspace_kept()
+    kept = f"; network volume {volume} (its /workspace) is kept" if volume else ""
+    typer.echo(f"pod {target.label} terminated{kept}")

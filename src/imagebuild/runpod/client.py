@@ -17,9 +17,10 @@ The API key is sent in the Authorization header and masked out of every message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from imagebuild import __version__
@@ -33,6 +34,12 @@ BACKOFF_S = 0.5  # first pause between retries; doubles each time
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is reported, not waited out
 TIMEOUT_S = 30.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def api_base(url: str) -> str:
+    """The spec names the server without ``/v2`` (its paths carry it): accept both."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v2") else f"{url}/v2"
 
 
 class RunPodError(UserError):
@@ -94,6 +101,7 @@ class Client:
         url = environ.get("RUNPOD_API_URL") or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
             raise UserError(f"RUNPOD_API_URL: expected a URL like {DEFAULT_URL}, got {url!r}", 2)
+        url = api_base(url)
         if "IMAGEBUILD_RUNPOD_BACKOFF" in environ:
             try:
                 kwargs.setdefault("backoff", float(environ["IMAGEBUILD_RUNPOD_BACKOFF"]))
@@ -176,6 +184,22 @@ class Client:
             raise self._error(response)
         raise RunPodError(f"{failure}; gave up after {self._attempts} attempts - try again later")
 
+    @contextlib.contextmanager
+    def stream(self, path: str, params: Mapping[str, Any] | None = None,
+               read_timeout: float | None = None) -> Iterator[httpx.Response]:
+        """A streamed GET (server-sent events); ``read_timeout`` None waits forever."""
+        try:
+            with self._http.stream(
+                "GET", path, params=params, headers={"Accept": "text/event-stream"},
+                timeout=httpx.Timeout(TIMEOUT_S, read=read_timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response)
+                yield response
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise RunPodError(f"cannot reach RunPod at {self.base_url} ({self._describe(error)})") from None
+
     # -- helpers -------------------------------------------------------------
 
     def _recover(self, recover: Callable[[], Any] | None, failure: str) -> Any:
@@ -224,10 +248,15 @@ class Client:
     def _error(self, response: httpx.Response) -> RunPodError:
         status = response.status_code
         line = self._problem_line(response)
-        if status in (401, 403):
+        if status == 401:
             message = (
                 f"RunPod rejected the API key ({line}); check RUNPOD_API_KEY or {CONFIG_HINT} "
                 "- the key needs read/write access to pods"
+            )
+        elif status == 403:
+            message = (
+                f"RunPod does not let this account {response.request.method} "
+                f"{response.request.url.path} ({line}); check the key's permissions"
             )
         else:
             message = (

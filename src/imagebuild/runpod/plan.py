@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagebuild.errors import SpecError
+from imagebuild.errors import SpecError, UserError
 from imagebuild.runpod import gpus, image, podenv
+from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
 
 _PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
@@ -36,6 +37,9 @@ class CreateFlags:
     env_file: Path | None = None
     ports: str | None = None
     public_key: str | None = None
+    volume: str | None = None  # network volume name or id
+    registry_auth: str | None = None  # a RunPod registry credential id
+    no_registry_auth: bool = False
 
 
 def plan_create(
@@ -67,18 +71,8 @@ def plan_create(
         podenv.read_env_file(flags.env_file) if flags.env_file else {},
         podenv.parse_env_flags(flags.env),
     )
-    if podenv.PUBLIC_KEY not in env:
-        key = (
-            podenv.read_public_key(flags.public_key)
-            if flags.public_key
-            else podenv.public_keys(ssh_dir or Path.home() / ".ssh")
-        )
-        if key:
-            env[podenv.PUBLIC_KEY] = key
-        else:
-            notes.append(
-                "no ~/.ssh/*.pub found: the pod gets the SSH keys registered with your RunPod account"
-            )
+    ssh_keys = _ssh_keys(flags, env, ssh_dir, notes)
+    volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
     image_ref = flags.image or image.default_image(loaded.directory)
     floor = image.cuda_floor(image_ref, loaded.directory)
@@ -89,6 +83,7 @@ def plan_create(
 
     catalog = gpus.fetch_catalog(client)
     gpu_ids = gpus.resolve_gpus(flags.gpu or pod.gpu, catalog, gpu_count, cloud)
+    registry = _registry(client, flags, image_ref, notes)
     name = flags.name or f"{spec.image.name.rsplit('/', 1)[-1]}-{secrets.token_hex(3)}"
     options = CreateOptions(
         name=name,
@@ -102,6 +97,9 @@ def plan_create(
         env=env,
         ports=ports,
         min_cuda=floor,
+        network_volume=volume_id,
+        registry=registry,
+        ssh_keys=ssh_keys,
     )
     return options, notes
 
@@ -112,3 +110,62 @@ def _ports(text: str) -> list[str]:
         if not _PORT.match(port):
             raise SpecError(f'--ports: expected ports like "22/tcp,8888/http", got {port!r}')
     return ports
+
+
+def _ssh_keys(flags: CreateFlags, env: dict[str, str], ssh_dir: Path | None,
+              notes: list[str]) -> list[str]:
+    """Local keys to register on the account; RunPod then injects the account's keys.
+
+    A PUBLIC_KEY set by --env/--env-file/[pod].env is the user's explicit choice:
+    it is sent as is and replaces the account's keys on this pod.
+    """
+    if podenv.PUBLIC_KEY in env:
+        notes.append("PUBLIC_KEY is set: the pod gets only those keys, not your account's")
+        return []
+    text = (podenv.read_public_key(flags.public_key) if flags.public_key
+            else podenv.public_keys(ssh_dir or Path.home() / ".ssh"))
+    if not text:
+        notes.append("no ~/.ssh/*.pub found: the pod gets the SSH keys registered with your RunPod account")
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _network_volume(client, flags: CreateFlags, spec_volume: str | None,
+                    datacenters: list[str], notes: list[str]) -> tuple[str | None, list[str]]:
+    """The volume's id and the data center the pod must be in (the volume's)."""
+    from imagebuild.runpod.volumes import find_volume
+
+    ref = flags.volume or spec_volume
+    if not ref:
+        return None, datacenters
+    if flags.volume_gb is not None:
+        raise SpecError("--volume-gb: a pod on a network volume (--volume) has no volume of its own; "
+                        "drop one of the two")
+    try:
+        volume = find_volume(client, ref)
+    except UserError as error:  # a name that is not there is bad input, not a failed call
+        if isinstance(error, RunPodError):
+            raise
+        raise SpecError(f"{'--volume' if flags.volume else '[pod] volume'}: {error}") from None
+    where = volume["dataCenter"]
+    if datacenters and where not in datacenters:
+        raise SpecError(f"--datacenter: network volume {volume['name']} is in {where}, so the pod must "
+                        f"be too; drop --datacenter or pick {where}")
+    notes.append(f"/workspace on network volume {volume['name']} ({volume['id']}, {volume['size']} GB) "
+                 f"in {where}")
+    return volume["id"], [where]
+
+
+def _registry(client, flags: CreateFlags, image_ref: str, notes: list[str]) -> str | None:
+    from imagebuild.runpod import registries
+
+    if flags.no_registry_auth:
+        if flags.registry_auth:
+            raise SpecError("--registry-auth and --no-registry-auth: pick one")
+        return None
+    if flags.registry_auth:
+        registries.check_given(client, flags.registry_auth)
+        return flags.registry_auth
+    credential, note = registries.ensure(client, image_ref)
+    notes.append(note)
+    return credential

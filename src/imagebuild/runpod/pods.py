@@ -14,6 +14,7 @@ from typing import Any
 from imagebuild.errors import UserError
 from imagebuild.runpod import ssh as ssh_mod
 from imagebuild.runpod.client import RunPodError
+from imagebuild.runpod.volumes import mounts
 
 VOLUME_PATH = "/workspace"
 SSH_PORT = "22/tcp"
@@ -36,6 +37,9 @@ class CreateOptions:
     env: dict[str, str] = field(default_factory=dict)
     ports: list[str] = field(default_factory=lambda: [SSH_PORT])
     min_cuda: str | None = None
+    network_volume: str | None = None  # a volume id: /workspace on it instead of a pod volume
+    registry: str | None = None  # a RunPod registry credential id, for a private image
+    ssh_keys: list[str] = field(default_factory=list)  # registered on the account before create
 
     def body(self, gpu_id: str) -> dict[str, Any]:
         """The createPod request body for one GPU choice."""
@@ -50,13 +54,16 @@ class CreateOptions:
             "gpu": gpu,
             "cloud": self.cloud,
             "disk": self.disk_gb,
-            "mounts": {"persistent": {"size": self.volume_gb, "path": VOLUME_PATH}},
+            "mounts": mounts(self.network_volume, VOLUME_PATH) if self.network_volume
+            else {"persistent": {"size": self.volume_gb, "path": VOLUME_PATH}},
             "ports": self.ports if SSH_PORT in self.ports else [SSH_PORT, *self.ports],
             "env": dict(self.env),
             "startSsh": True,
         }
         if self.datacenters:
             body["dataCenterIds"] = list(self.datacenters)
+        if self.registry:
+            body["registry"] = self.registry
         return body
 
 
@@ -80,17 +87,23 @@ def find_by_name(client, name: str) -> dict | None:
 
 def find_pod(client, ref: str) -> dict:
     """The pod whose id or name is ``ref`` (ids win; a shared name must be told apart)."""
-    pods = list_pods(client)
-    for pod in pods:
-        if pod["id"] == ref:
-            return pod
-    named = [pod for pod in pods if pod.get("name") == ref]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        ids = ", ".join(pod["id"] for pod in named)
-        raise UserError(f'{len(named)} pods are named "{ref}" ({ids}); give the id instead')
-    raise UserError(f'no pod with id or name "{ref}"; `imagebuild pod list` shows your pods')
+    found = by_id_or_name(list_pods(client), ref, "pods")
+    if found is None:
+        raise UserError(f'no pod with id or name "{ref}"; `imagebuild pod list` shows your pods')
+    return found
+
+
+def by_id_or_name(items: list[dict], ref: str, kind: str) -> dict | None:
+    """The item whose id is ``ref``, else the one named ``ref``; None when none is.
+    ``kind`` names them in the error when several share the name."""
+    for item in items:
+        if item["id"] == ref:
+            return item
+    named = [item for item in items if item.get("name") == ref]
+    if len(named) > 1:
+        ids = ", ".join(item["id"] for item in named)
+        raise UserError(f'{len(named)} {kind} are named "{ref}" ({ids}); give the id instead')
+    return named[0] if named else None
 
 
 def label(pod: dict) -> str:
@@ -100,26 +113,33 @@ def label(pod: dict) -> str:
 # -- create ------------------------------------------------------------------
 
 
-def create_pod(
-    client, options: CreateOptions, on_event: Callable[[str], None] = lambda _: None
-) -> dict:
-    """Create one pod, trying ``options.gpu_ids`` in order while capacity is short.
-
-    The name is checked to be free first: after a lost response the pod is then
-    found by that name instead of being created a second time.
-    """
-    existing = find_by_name(client, options.name)
+def ensure_name_free(client, name: str) -> None:
+    existing = find_by_name(client, name)
     if existing is not None:
         raise UserError(
-            f'a pod named "{options.name}" already exists ({existing["id"]}, {existing["status"]}); '
+            f'a pod named "{name}" already exists ({existing["id"]}, {existing["status"]}); '
             "pick another --name or terminate it"
         )
+
+
+def create_pod(
+    client, options: CreateOptions, on_event: Callable[[str], None] = lambda _: None,
+    *, check_name: bool = True,
+) -> dict:
+    """Create one pod, trying ``options.gpu_ids`` in order, by createPod's error table.
+
+    400 (capacity, or a rule the request breaks) and 403 (a pool this account
+    cannot use) move on to the next candidate; 402 (balance) and 422 (the
+    contract) stop at once: no candidate can succeed. 429 and 5xx are the
+    client's retries. The name is checked to be free first: after a lost
+    response the pod is then found by that name instead of being created twice.
+    """
+    if check_name:
+        ensure_name_free(client, options.name)
     refused: list[tuple[str, RunPodError]] = []
     for gpu_id in options.gpu_ids:
         if refused:
-            last_gpu, last_error = refused[-1]
-            why = "available" if _is_capacity(last_error) else f"accepted ({last_error.detail})"
-            on_event(f"no {last_gpu} {why}; trying {gpu_id}")
+            on_event(f"{refused[-1][0]}: {_reason(refused[-1][1])}; trying {gpu_id}")
         try:
             return client.request(
                 "POST",
@@ -128,31 +148,53 @@ def create_pod(
                 recover=lambda: find_by_name(client, options.name),
             )
         except RunPodError as error:
-            # RunPod reports a capacity shortage as a 400; so is a rule the
-            # request breaks - which then fails for every GPU alike (see below).
-            if error.status != 400:
+            if error.status == 402:
+                raise UserError(
+                    f"RunPod refused the pod: insufficient balance ({error.detail or 'HTTP 402'}) - "
+                    "add credit to the account; no GPU choice can succeed until then"
+                ) from None
+            if error.status == 422:
+                raise UserError(
+                    f"RunPod rejected the create request as malformed ({error.detail}"
+                    f"{_errors(error)}) - a bug in imagebuild or an unsupported flag value; not retried"
+                ) from None
+            if error.status not in (400, 403):
                 raise
             refused.append((gpu_id, error))
     raise _refused_everywhere(options, refused)
 
 
+def _reason(error: RunPodError) -> str:
+    if error.status == 403:
+        return f"this account cannot use its pool ({error.detail or 'HTTP 403'})"
+    if _is_capacity(error):
+        return "no capacity"
+    return f"refused ({error.detail})"
+
+
+def _errors(error: RunPodError) -> str:
+    errors = error.problem.get("errors")
+    return ": " + "; ".join(str(e) for e in errors[:5]) if isinstance(errors, list) and errors else ""
+
+
 def _refused_everywhere(
     options: CreateOptions, refused: list[tuple[str, RunPodError]]
 ) -> UserError:
-    tried = ", ".join(gpu for gpu, _ in refused)
-    last = refused[-1][1]
-    if _is_capacity(last):
+    each = "; ".join(f"{gpu}: {_reason(error)}" for gpu, error in refused)
+    if all(_is_capacity(error) or error.status == 403 for _, error in refused):
         where = f" in {', '.join(options.datacenters)}" if options.datacenters else ""
+        last = next((e for _, e in reversed(refused) if _is_capacity(e)), refused[-1][1])
         return UserError(
-            f"no capacity for {tried} on {options.cloud.lower()} cloud{where}: RunPod says "
+            f"no pod created on {options.cloud.lower()} cloud{where} ({each}); RunPod says "
             f'"{last.detail}" - add fallbacks (--gpu 4090,a6000,l40s), try --cloud '
             f"{'community' if options.cloud == 'SECURE' else 'secure'}, another --datacenter, or retry later"
         )
-    return UserError(f"RunPod refused the pod for every GPU tried ({tried}): {last}")
+    # A rule the request breaks fails identically everywhere: the last detail is the problem.
+    return UserError(f"RunPod refused the pod for every GPU tried ({each}); fix the request")
 
 
 def _is_capacity(error: RunPodError) -> bool:
-    return CAPACITY_TEXT in error.detail.lower()
+    return error.status == 400 and CAPACITY_TEXT in error.detail.lower()
 
 
 # -- waiting -----------------------------------------------------------------
@@ -170,9 +212,8 @@ def wait_until_ready(
 ) -> dict:
     """Poll until the pod is RUNNING *and* sshd answers on its endpoint.
 
-    RUNNING alone only means the container started. On timeout the pod is left
-    as it is (it may be seconds from ready, and it is the user's money and data)
-    and the error says what was seen last.
+    RUNNING alone only means the container started. On timeout the error says
+    what was seen last; stopping the pod is the caller's decision.
     """
     deadline = clock() + timeout
     interval = 0.5
@@ -195,9 +236,8 @@ def wait_until_ready(
             last = seen
         if clock() >= deadline:
             raise UserError(
-                f"pod {label(pod)} not ready after {timeout:g} s; last seen: {last}. It was left as is: "
-                f"`imagebuild pod status {pod['id']}` to check again, "
-                f"`imagebuild pod terminate {pod['id']}` to remove it"
+                f"pod {label(pod)} not ready after {timeout:g} s; last seen: {last} - "
+                f"`imagebuild pod logs {pod['id']}` shows what it did"
             )
         sleep(min(interval, max(0.0, deadline - clock())))
         interval = min(interval * 1.5, 5.0)

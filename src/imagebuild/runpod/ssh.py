@@ -110,3 +110,23 @@ def probe(host: str, port: int, timeout: float = 5.0) -> tuple[bool, str]:
     if not data:
         return False, "closed the connection without an SSH banner"
     return False, f"answered without an SSH banner ({data[:40]!r})"
+
+
+def forwards(specs: Sequence[str], target: Endpoint) -> list[str]:
+    """``-L`` options for ``--forward 8888`` or ``--forward 9000:8888`` (local:pod)."""
+    options: list[str] = []
+    for spec in specs:
+        local, _, remote = spec.partition(":")
+        remote = remote or local
+        if not (local.isdigit() and remote.isdigit() and 0 < int(local) < 65536
+                and 0 < int(remote) < 65536):
+            from imagebuild.errors import SpecError
+
+            raise SpecError(f"--forward: expected a port like 8888 or LOCAL:REMOTE, got {spec!r}")
+        options += ["-L", f"127.0.0.1:{local}:localhost:{remote}"]
+    if options and target.kind != "direct":
+        from imagebuild.errors import UserError
+
+        raise UserError("--forward needs the pod's direct SSH port (22/tcp); RunPod's gateway cannot "
+                        "forward ports - use the pod's https://<pod>-<port>.proxy.runpod.net URL")
+    return options

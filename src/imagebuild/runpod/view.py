@@ -77,4 +77,21 @@ def status_lines(pod: dict) -> list[str]:
     ]
     targets = [t for t in (ssh.endpoint(pod, "direct"), ssh.endpoint(pod, "proxy")) if t]
     lines += [f"ssh      {_address(t)}" for t in targets] or ["ssh      - (no endpoint yet)"]
+    lines += [f"http     {url}" for url in proxy_urls(pod)]
+    lines.append(f"volume   {_volume(pod)}")
     return lines
+
+
+def _volume(pod: dict) -> str:
+    mounts = pod.get("mounts") or {}
+    if mounts.get("network"):
+        return f"network volume {mounts['network'][0]['volumeId']} at /workspace (kept on terminate)"
+    if mounts.get("persistent"):
+        return f"{mounts['persistent']['size']} GB on the pod's host (deleted on terminate)"
+    return "none"
+
+
+def proxy_urls(pod: dict) -> list[str]:
+    """RunPod's HTTPS proxy address of each ``PORT/http`` port (Jupyter on 8888)."""
+    ports = [p.split("/")[0] for p in pod.get("ports", []) if p.endswith("/http")]
+    return [f"https://{pod['id']}-{port}.proxy.runpod.net" for port in ports]

@@ -1,0 +1,159 @@
+"""CLI: `imagebuild pod create` and `pod update` - what a pod runs, and where.
+
+The logic lives in ``imagebuild.runpod`` (plan, launch, registries, volumes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
+from imagebuild.cli.pod import (
+    DATACENTER_OPTION,
+    ENV_FILE_OPTION,
+    ENV_OPTION,
+    POD_ARG,
+    TIMEOUT_OPTION,
+    WAIT_OPTION,
+    _client,
+    _progress,
+    _resolve,
+    _say,
+    pod_app,
+)
+from imagebuild.errors import UserError
+
+GPU_OPTION = typer.Option(
+    None, "--gpu", help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]"
+)
+VOLUME_OPTION = typer.Option(
+    None, "--volume", help="Network volume (name or id) for /workspace: kept when the pod goes, "
+    "any host in its data center can use it. [spec: pod.volume]"
+)
+REGISTRY_AUTH_OPTION = typer.Option(
+    None, "--registry-auth", help="RunPod registry credential id for a private image "
+    "(default: made from your docker login / IMAGEBUILD_REGISTRY_*)."
+)
+NO_REGISTRY_AUTH_OPTION = typer.Option(
+    False, "--no-registry-auth", help="Send no registry credential (a public image)."
+)
+
+@pod_app.command("create")
+def create(
+    gpu: str | None = GPU_OPTION,
+    gpu_count: int | None = typer.Option(
+        None, "--gpu-count", help="GPUs on the pod. [spec: pod.gpu_count]"
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Pod name (default: image name + random suffix)."
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
+    ),
+    volume_gb: int | None = typer.Option(
+        None, "--volume-gb", help="/workspace volume size. [spec: pod.volume_gb]"
+    ),
+    disk_gb: int | None = typer.Option(
+        None, "--disk-gb", help="Container disk size. [spec: pod.disk_gb]"
+    ),
+    cloud: str | None = typer.Option(
+        None, "--cloud", help="secure or community. [spec: pod.cloud]"
+    ),
+    datacenter: list[str] = DATACENTER_OPTION,
+    env: list[str] = ENV_OPTION,
+    env_file: Path | None = ENV_FILE_OPTION,
+    ports: str | None = typer.Option(
+        None, "--ports", help="Ports like 22/tcp,8888/http. [spec: pod.ports]"
+    ),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="SSH public key or .pub file to register on your RunPod account "
+        "(default: every ~/.ssh/*.pub)."
+    ),
+    volume: str | None = VOLUME_OPTION,
+    registry_auth: str | None = REGISTRY_AUTH_OPTION,
+    no_registry_auth: bool = NO_REGISTRY_AUTH_OPTION,
+    wait: bool = WAIT_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
+    spec: Path | None = SPEC_OPTION,
+) -> None:
+    """Create a pod from the pushed image and wait until SSH answers.
+
+    A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
+    """
+    from imagebuild.runpod import pods, view
+    from imagebuild.runpod.launch import launch
+    from imagebuild.runpod.plan import CreateFlags, plan_create
+
+    loaded = load(spec)
+    flags = CreateFlags(
+        gpu=gpu,
+        gpu_count=gpu_count,
+        name=name,
+        image=image,
+        volume_gb=volume_gb,
+        disk_gb=disk_gb,
+        cloud=cloud,
+        datacenters=datacenter,
+        env=env,
+        env_file=env_file,
+        ports=ports,
+        public_key=public_key,
+        volume=volume,
+        registry_auth=registry_auth,
+        no_registry_auth=no_registry_auth,
+    )
+    with _client() as client:
+        options, notes = plan_create(loaded, client, flags)
+        for note in notes:
+            _say(f"imagebuild: {note}")
+        with _progress(f"pod {options.name}") as report:
+            try:
+                pod = launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
+            except KeyboardInterrupt:
+                raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None
+    if json_out:
+        print_json(view.masked(pod))
+        return
+    state = "ready" if wait else f"created ({pod['status']})"
+    typer.echo(
+        f"pod {pods.label(pod)} {state}: {pod.get('gpu', {}).get('id')}, ${pod.get('cost', 0):.2f}/h"
+    )
+    typer.echo(f"  imagebuild pod ssh {pod['name']}")
+
+
+@pod_app.command("update")
+def update(
+    pod: str = POD_ARG,
+    image: str | None = typer.Option(
+        None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
+    ),
+    registry_auth: str | None = REGISTRY_AUTH_OPTION,
+    json_out: bool = JSON_OPTION,
+    spec: Path | None = SPEC_OPTION,
+) -> None:
+    """Point a pod at a new image; it runs from the next start, on the same volume."""
+    from imagebuild.runpod import image as image_mod
+    from imagebuild.runpod import registries, updates
+
+    ref = image or image_mod.default_image(load(spec).directory)
+    if pod.startswith("local:"):
+        raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
+                        "`imagebuild run --name NAME --image REF`")
+    with _resolve(pod) as target:
+        if registry_auth:
+            registries.check_given(target.client, registry_auth)
+            credential, note = registry_auth, None
+        else:
+            credential, note = registries.ensure(target.client, ref)
+        if note:
+            _say(f"imagebuild: {note}")
+        updated, when = updates.update_image(target.client, target.pod, ref, credential)
+    if json_out:
+        from imagebuild.runpod.view import masked
+
+        print_json(masked(updated))
+        return
+    typer.echo(f"pod {target.label} now runs {ref}; {when}")
