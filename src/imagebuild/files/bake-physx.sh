@@ -7,7 +7,7 @@
 set -euo pipefail
 mode=$1 zip=$2 dir=$3
 py=/opt/venv/bin/python
-# shellcheck source=build-env.sh
+# shellcheck source=/dev/null
 . /usr/local/lib/imagebuild/build-env.sh  # the CA bundle for curl, record_version
 say() { echo "physx-gpu: $*"; }
 
