@@ -167,7 +167,8 @@ class SimulatorsSection(_Section):
     @classmethod
     def _physx_gpu(cls, value: str) -> str:
         if not value.strip() or "\0" in value:
-            raise ValueError(f'expected "download", "volume" or a path to linux-so.zip, got {_describe(value)}')
+            raise ValueError('expected "download", "volume" or a path to linux-so.zip, '
+                             f"got {_describe(value)}")
         return value
 
     @field_validator("torch_backend")
