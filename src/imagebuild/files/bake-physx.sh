@@ -32,19 +32,24 @@ with zipfile.ZipFile(sys.argv[1]) as archive, archive.open("libPhysXGpu_64.so") 
 PY
 }
 
+# not_baked REASON: the one line saying so; the entrypoint takes over (the volume).
+not_baked() {
+    rm -rf "$target"
+    say "not baked: the download of $url failed (${1##*$'\n'}); pods keep ~/.sapien on the volume (/workspace/.cache/sapien), where enable_gpu() downloads it once per volume"
+    record_version sim physx-gpu "none (download failed; volume fallback)"
+    record_version sim physx-version "$version"
+    exit 0
+}
+
 if [ "$mode" = zip ]; then
     extract "$zip"
     source="zip sha256:$(sha256sum "$zip" | cut -c1-16)"
 else
     url=https://github.com/sapien-sim/physx-precompiled/releases/download/$version/linux-so.zip
-    if ! reason=$(curl -fsSL --connect-timeout 20 --max-time 900 --retry 2 -o /tmp/linux-so.zip "$url" 2>&1) \
-        || ! reason=$(extract /tmp/linux-so.zip 2>&1 | tail -1); then
-        rm -rf "$target"
-        say "not baked: the download of $url failed (${reason:-no output}); pods keep ~/.sapien on the volume (/workspace/.cache/sapien), where enable_gpu() downloads it once per volume"
-        record_version sim physx-gpu "none (download failed; volume fallback)"
-        record_version sim physx-version "$version"
-        exit 0
-    fi
+    reason=$(curl -fsSL --connect-timeout 20 --max-time 900 --retry 2 -o /tmp/linux-so.zip "$url" 2>&1) \
+        || not_baked "${reason:-curl failed}"
+    reason=$(extract /tmp/linux-so.zip 2>&1) \
+        || not_baked "no usable libPhysXGpu_64.so in it: ${reason##*$'\n'}"
     source="download $url"
 fi
 chmod 0755 "$dir" "$target" "$target/libPhysXGpu_64.so"
