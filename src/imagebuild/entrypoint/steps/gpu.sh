@@ -15,7 +15,7 @@ POD_PHYSX_DIR=/usr/local/lib/sapien-physx
 # name libEGL_nvidia where the image's names libGLX_nvidia).
 vendor_key() {
     local line library=""
-    while IFS= read -r line; do
+    while IFS= read -r line || [ -n "$line" ]; do  # a last line without a newline too
         if [[ $line =~ \"library_path\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
             library=${BASH_REMATCH[1]}
             break
