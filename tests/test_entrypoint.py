@@ -444,6 +444,10 @@ def test_sapien_home_is_on_the_volume_and_survives_a_recreate(pods):
                       "p.mkdir(parents=True, exist_ok=True); (p / 'libPhysXGpu_64.so').write_text('lib')\"")
     assert pod.exec("cat /root/.sapien/physx/v1/libPhysXGpu_64.so") == "lib"
     assert "sapien: ~/.sapien of root and dev on the volume" in pod.log()
+    # Other first-use downloads and compile caches of the stack land on the volume too.
+    assert pod.ssh_ok("dev", "echo $MS_SKIP_ASSET_DOWNLOAD_PROMPT $TRITON_CACHE_DIR $TORCHINDUCTOR_CACHE_DIR; "
+                             "stat -c %U /workspace/.cache/triton").split() == [
+        "1", "/workspace/.cache/triton", "/workspace/.cache/torchinductor", "dev"]
     pod.recreate()
     assert pod.exec("cat /root/.sapien/physx/v1/libPhysXGpu_64.so") == "lib"
     assert pod.exec("cat ~/.sapien/physx/v1/libPhysXGpu_64.so", user="dev") == "lib"

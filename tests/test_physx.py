@@ -59,14 +59,15 @@ def standin_library(folder: Path) -> Path:
     source = folder / "standin.c"
     source.write_text("int physx_standin(void) { return 42; }\n")
     library = folder / LIBRARY
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    # Relative names and fixed zip dates: the same bytes at every run, so the sim layer is reused.
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", LIBRARY, "standin.c"], check=True, cwd=folder)
     return library
 
 
 def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return path
 
 
