@@ -4,6 +4,7 @@ prints what it saw; its last line is gpu-check's detail; a failure exits non-zer
 from __future__ import annotations
 
 import ctypes
+import json
 import sys
 import time
 
@@ -136,6 +137,8 @@ def maniskill() -> None:
     env.close()
     assert rgb.shape[0] == envs and int(rgb.max()) > 0, tuple(rgb.shape)
     print(f"physx_cuda PickCube-v1, {envs} envs, RGB obs {tuple(rgb.shape)}: {rate:,.0f} env-steps/s")
+    if "--json" in sys.argv:  # for tests/image (last line)
+        print(json.dumps({"num_envs": envs, "rgb": list(rgb.shape), "env_steps_per_s": round(rate)}))
 
 
 if __name__ == "__main__":

@@ -209,3 +209,26 @@ def test_an_offline_build_without_a_zip_leaves_it_to_the_volume(tmp_path, test_b
     assert "sapien: ~/.sapien of root and dev on the volume (/workspace/.cache/sapien)" in out
     assert [line for line in out.splitlines() if not line[:4].isdigit()] == [
         "/workspace/.cache/sapien", "/workspace/.cache/sapien", "baked=0"], out
+
+
+def test_gpu_check_exports_what_the_image_carries_and_fails_without_a_gpu(baked, tmp_path):
+    """scripts/gpu-check.sh: `export` copies the vendor files and the baked library out of
+    the image; on a machine without an NVIDIA GPU every check says FAIL (Mesa's CPU
+    devices in the image must not pass for the GPU), one line each."""
+    image, library = baked[0]["image"], baked[2]
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    done = subprocess.run(["bash", str(scripts / "gpu-check.sh"), "export", image, str(tmp_path / "carry")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    copied = sorted(str(p.relative_to(tmp_path / "carry")) for p in (tmp_path / "carry").rglob("*") if p.is_file())
+    assert copied[:3] == ["files/10_nvidia.json", "files/nvidia_icd.json", "files/nvidia_layers.json"]
+    assert len(copied) == 4 and copied[3].startswith("physx/105.") and copied[3].endswith(f"/{LIBRARY}")
+    assert (tmp_path / "carry" / copied[3]).read_bytes() == library.read_bytes()
+    run = docker("run", "--rm", "--entrypoint", "bash", "-e", "PYTHON=/opt/venv/bin/python",
+                 "-v", f"{scripts}:/scripts:ro", "-v", f"{tmp_path / 'carry'}:/carry:ro", image,
+                 "-c", "bash /scripts/gpu-check.sh /carry; echo status=$?", check=False)
+    lines = run.stdout.strip().splitlines()
+    checks = [line.split(":", 1)[0] for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert checks == [f"FAIL {name}" for name in ("nvidia-smi", "vulkan", "egl", "mujoco-egl",
+                                                   "sapien-render", "maniskill-gpu-physics")], run.stdout
+    assert lines[-2:] == ["gpu-check: 6 check(s) failed", "status=1"], run.stdout

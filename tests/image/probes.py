@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 IMPORT_AND_REPORT = """
 import importlib, importlib.metadata as md, json, sys
@@ -47,24 +48,5 @@ def last_json(out: str):
     """The JSON a probe printed last (libraries may print before it)."""
     return json.loads(out.strip().splitlines()[-1])
 
-# GPU physics (SAPIEN's PhysX GPU library, baked) with 256 parallel envs and an RGB
-# camera: env-steps per second over 50 steps after 5 warm-up steps.
-MANISKILL_GPU_PHYSICS = """
-import json, time, torch, gymnasium as gym, mani_skill.envs  # registers the envs
-n = 256
-env = gym.make("PickCube-v1", num_envs=n, obs_mode="rgb", sim_backend="physx_cuda")
-obs, _ = env.reset(seed=0)
-action = torch.zeros(env.action_space.shape, device="cuda")
-for _ in range(5):
-    obs, *_ = env.step(action)
-torch.cuda.synchronize()
-started = time.perf_counter()
-for _ in range(50):
-    obs, *_ = env.step(action)
-torch.cuda.synchronize()
-seconds = time.perf_counter() - started
-rgb = obs["sensor_data"]["base_camera"]["rgb"]
-env.close()
-print(json.dumps({"num_envs": n, "rgb": list(rgb.shape), "max": int(rgb.max()),
-                  "env_steps_per_s": round(50 * n / seconds)}))
-"""
+# scripts/gpu_probes.py, the probes of gpu-check.sh: run as `python - NAME --json`.
+GPU_PROBES = (Path(__file__).resolve().parents[2] / "scripts" / "gpu_probes.py").read_text()
