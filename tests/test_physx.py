@@ -232,3 +232,12 @@ def test_gpu_check_exports_what_the_image_carries_and_fails_without_a_gpu(baked,
     assert checks == [f"FAIL {name}" for name in ("nvidia-smi", "vulkan", "egl", "mujoco-egl",
                                                    "sapien-render", "maniskill-gpu-physics")], run.stdout
     assert lines[-2:] == ["gpu-check: 6 check(s) failed", "status=1"], run.stdout
+
+
+def test_an_empty_physx_gpu_key_is_one_line(tmp_path):
+    spec = sapien_spec(tmp_path, 'physx_gpu = " "')
+    done = imagebuild("render", "--spec", spec, "--out", tmp_path / "out", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f'imagebuild: error: {spec}: simulators.physx_gpu: expected "download", "volume" or a path '
+        'to linux-so.zip, got " "']

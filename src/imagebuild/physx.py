@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError
+from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
 
 LIBRARY = "libPhysXGpu_64.so"
 # Where the sim layer keeps the one copy: <dir>/<physx version>/libPhysXGpu_64.so.
 BAKED_DIR = "/usr/local/lib/sapien-physx"
 # Distributions that install SAPIEN (mani-skill depends on it).
 SAPIEN_DISTS = ("sapien", "mani-skill")
-DOWNLOAD, VOLUME = "download", "volume"
 ZIP_IN_CONTEXT = "physx/linux-so.zip"
 
 
@@ -73,11 +73,11 @@ def read_zip(path: Path) -> bytes:
 def plan_physx(packages: list[str], physx_gpu: str) -> PhysxPlan:
     """The sim layer's PhysX step for the spec's simulator packages and source."""
     sapien = installs_sapien(packages)
-    if physx_gpu not in (DOWNLOAD, VOLUME):
+    if physx_gpu not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
         if not sapien:
             raise SpecError(f"PhysX GPU zip {physx_gpu}: the spec's simulators.packages install no "
                             "SAPIEN (sapien or mani-skill); add one or drop the zip")
         return PhysxPlan("zip", read_zip(Path(physx_gpu)))
-    if sapien and physx_gpu == DOWNLOAD:
-        return PhysxPlan(DOWNLOAD)
+    if sapien and physx_gpu == PHYSX_DOWNLOAD:
+        return PhysxPlan(PHYSX_DOWNLOAD)
     return PhysxPlan(None)

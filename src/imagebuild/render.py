@@ -173,7 +173,6 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         cuda=spec.cuda_version,
         base=spec.image.base,
         physx_mode=physx_plan.mode,
-        physx_zip=physx.ZIP_IN_CONTEXT,
         physx_dir=physx.BAKED_DIR,
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}

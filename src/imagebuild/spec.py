@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 SPEC_FILENAME = "imagebuild.toml"
 DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
+# simulators.physx_gpu values besides a zip's path.
+PHYSX_DOWNLOAD, PHYSX_VOLUME = "download", "volume"
 
 # Apt package names, image references and pip requirements end up inside shell
 # commands of a Dockerfile: accept only what their own grammars allow.
@@ -159,7 +161,7 @@ class SimulatorsSection(_Section):
     torch_backend: str = "auto"
     # SAPIEN's PhysX GPU library: "download" (SAPIEN's release, at build time; the
     # volume when unreachable), "volume" (never baked), or a path to linux-so.zip.
-    physx_gpu: str = "download"
+    physx_gpu: str = PHYSX_DOWNLOAD
 
     _packages = field_validator("packages")(classmethod(lambda cls, v: _check_requirements(v)))
 
@@ -273,7 +275,7 @@ class Spec(_Section):
         must not rebuild anything.
         """
         data = self.model_dump(mode="json", exclude={"pod"})
-        if data["simulators"]["physx_gpu"] not in ("download", "volume"):
+        if data["simulators"]["physx_gpu"] not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
             data["simulators"]["physx_gpu"] = "zip"  # where the zip lies changes nothing built
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()

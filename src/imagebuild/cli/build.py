@@ -27,10 +27,12 @@ PHYSX_GPU_OPTION = typer.Option(
 
 
 def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = None):
+    from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
+
     loaded = load(spec_path)
     spec = loaded.spec.with_base(base) if base else loaded.spec
     zip_path = str(physx_gpu) if physx_gpu else spec.simulators.physx_gpu
-    if zip_path not in ("download", "volume"):
+    if zip_path not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
         # A zip named in the spec is relative to the spec's folder, a flag's to the cwd.
         folder = Path.cwd() if physx_gpu else loaded.directory
         spec = spec.with_physx_gpu(str((folder / Path(zip_path).expanduser()).resolve()))
