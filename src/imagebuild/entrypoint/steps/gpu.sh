@@ -72,7 +72,9 @@ dedupe_vendor_files() {
             elif [ -n "${injected[$vendor_key]:-}" ]; then
                 case $file in
                     *"$POD_HIDDEN_SUFFIX") hidden+=("${file%"$POD_HIDDEN_SUFFIX"}") ;;
-                    *) mv -f "$file" "$file$POD_HIDDEN_SUFFIX" && hidden+=("$file") ;;
+                    *) if mv -f "$file" "$file$POD_HIDDEN_SUFFIX" 2>/dev/null; then hidden+=("$file")
+                       else warn "vendor-files: cannot hide $file (read-only?): $kind may list a GPU twice"
+                           used+=("$file"); fi ;;
                 esac
             elif [[ $file == *"$POD_HIDDEN_SUFFIX" ]]; then
                 mv -f "$file" "${file%"$POD_HIDDEN_SUFFIX"}" && restored+=("${file%"$POD_HIDDEN_SUFFIX"}")
