@@ -431,3 +431,71 @@ def test_projects_of_root_and_dev_share_the_uv_cache_on_the_volume(pods):
                             "print(six.__file__)' && stat -c %h \"$(python -c 'import six; print(six.__file__)')\"")
     assert out.split() == ["/workspace/code/personal-research/beta/.venv/lib/python3.11/site-packages/six.py",
                            "3"]  # the cache's copy, alpha's and beta's: one inode
+
+
+def test_sapien_home_is_on_the_volume_and_survives_a_recreate(pods):
+    """The test image bakes no PhysX GPU library: ~/.sapien of root and dev is the
+    volume's .cache/sapien, so what enable_gpu() downloads there is kept, once per volume."""
+    pod = pods().create()
+    assert pod.exec("readlink /root/.sapien /home/dev/.sapien").split() == ["/workspace/.cache/sapien"] * 2
+    assert pod.exec("stat -c '%U %G %a' /workspace/.cache/sapien").strip() == "dev dev 2775"
+    # What enable_gpu() does, as dev: mkdir ~/.sapien/physx/<version>, unpack the library.
+    pod.ssh_ok("dev", "python3 -c \"import pathlib; p = pathlib.Path.home() / '.sapien/physx/v1'; "
+                      "p.mkdir(parents=True, exist_ok=True); (p / 'libPhysXGpu_64.so').write_text('lib')\"")
+    assert pod.exec("cat /root/.sapien/physx/v1/libPhysXGpu_64.so") == "lib"
+    assert "sapien: ~/.sapien of root and dev on the volume" in pod.log()
+    # Other first-use downloads and compile caches of the stack land on the volume too.
+    assert pod.ssh_ok("dev", "echo $MS_SKIP_ASSET_DOWNLOAD_PROMPT $TRITON_CACHE_DIR $TORCHINDUCTOR_CACHE_DIR; "
+                             "stat -c %U /workspace/.cache/triton").split() == [
+        "1", "/workspace/.cache/triton", "/workspace/.cache/torchinductor", "dev"]
+    pod.recreate()
+    assert pod.exec("cat /root/.sapien/physx/v1/libPhysXGpu_64.so") == "lib"
+    assert pod.exec("cat ~/.sapien/physx/v1/libPhysXGpu_64.so", user="dev") == "lib"
+    # A ~/.sapien written on the container disk (the link removed) moves to the volume.
+    pod.exec("rm /root/.sapien && mkdir -p /root/.sapien/physx/v2 && echo two > /root/.sapien/physx/v2/f")
+    docker("restart", pod.name)
+    pod.wait_ready()
+    assert pod.exec("readlink /root/.sapien; cat /workspace/.cache/sapien/physx/v2/f") == (
+        "/workspace/.cache/sapien\ntwo\n")
+    assert "hidden" not in pod.log()  # nothing injected: the image's vendor files stay
+
+
+LVP_ICD = '{"file_format_version": "1.0.0", "ICD": {"library_path": "/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so", "api_version": "1.3.255"}}'
+LLVMPIPE_DEVICES = "vulkaninfo --summary 2>/dev/null | grep -c 'deviceName.*llvmpipe'"
+
+
+def test_vendor_files_the_runtime_injects_hide_the_image_copies(pods, tmp_path):
+    """As the NVIDIA runtime injects the driver's vendor files at other paths: each
+    device is listed once (lavapipe stands in for the GPU), whatever file wins is logged."""
+    files = {
+        "lvp.json": ("/etc/vulkan/icd.d/lvp_icd.x86_64.json", LVP_ICD),
+        "icd.json": ("/etc/vulkan/icd.d/nvidia_icd.json",
+                     '{"file_format_version": "1.0.1", "ICD": {"library_path": "libEGL_nvidia.so.0", "api_version": "1.4.312"}}'),
+        "layers.json": ("/usr/share/vulkan/implicit_layer.d/nvidia_layers.json",
+                        '{"file_format_version": "1.0.0", "layer": {"name": "VK_LAYER_NV_optimus", "library_path": "libGLX_nvidia.so.0"}}'),
+        "egl.json": ("/etc/glvnd/egl_vendor.d/10_nvidia.json",
+                     '{"file_format_version": "1.0.0", "ICD": {"library_path": "libEGL_nvidia.so.0"}}'),
+        "broken.json": ("/etc/glvnd/egl_vendor.d/20_broken.json", "not json at all {"),
+    }
+    mounts: list[str] = []
+    for name, (target, content) in files.items():
+        (tmp_path / name).write_text(content)
+        mounts += ["-v", f"{tmp_path / name}:{target}:ro"]
+    image = pods().image
+    # Without the entrypoint the loader lists lavapipe twice: the case to fix.
+    twice = docker("run", "--rm", *mounts, "--entrypoint", "bash", image, "-c", LLVMPIPE_DEVICES, check=False)
+    assert twice.stdout.strip() == "2", twice.stdout + twice.stderr
+    pod = pods(extra=tuple(mounts)).create()
+    for _ in range(2):  # the first start and a restart (the hidden copies are found again)
+        assert pod.exec(LLVMPIPE_DEVICES).strip() == "1", pod.log()
+        assert pod.ssh_ok("dev", LLVMPIPE_DEVICES).strip() == "1"
+        log = pod.log().split("pod start:")[-1]
+        hidden = {line.split("): ", 1)[1] for line in log.splitlines() if "the image's copy hidden" in line}
+        assert hidden == {"/usr/share/vulkan/icd.d/lvp_icd.x86_64.json /usr/share/vulkan/icd.d/nvidia_icd.json",
+                          "/etc/vulkan/implicit_layer.d/nvidia_layers.json",
+                          "/usr/share/glvnd/egl_vendor.d/10_nvidia.json"}, log
+        assert "/etc/vulkan/icd.d/nvidia_icd.json (runtime)" in log and "step vendor-files: ok" in log
+        assert pod.exec("ls /usr/share/vulkan/icd.d/nvidia_icd.json*").split() == [
+            "/usr/share/vulkan/icd.d/nvidia_icd.json.hidden-by-pod"]
+        docker("restart", pod.name)
+        pod.wait_ready()

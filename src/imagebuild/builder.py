@@ -102,6 +102,14 @@ class BuildResult:
     def image(self) -> str:
         return self.layers[-1].image
 
+    def physx_gpu(self, engine: Engine) -> str | None:
+        """Where the sim layer's PhysX GPU library came from (its versions record)."""
+        sim = [r for r in self.layers if r.name == "sim"]
+        if not sim:
+            return None
+        record = engine.read_files(sim[0].image, VERSIONS_DIR).get("sim", "")
+        return _parse_versions({"sim": record}, self.plan.spec).get("sim", {}).get("physx-gpu")
+
     def to_json(self) -> dict:
         return {
             "image": self.image,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__
+from imagebuild import __version__, physx
 from imagebuild.spec import Spec
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
@@ -156,6 +156,8 @@ def _step_mounts(spec: Spec) -> str:
 def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None) -> Layer:
     env = env or _environment()
     template = env.get_template(f"{name}.Dockerfile.j2")
+    physx_plan = (physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
+                  if name == "sim" else physx.PhysxPlan(None))
     dockerfile = template.render(
         parent=parent,
         mounts=_step_mounts(spec),
@@ -170,8 +172,14 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         spec_hash=spec.digest(),
         cuda=spec.cuda_version,
         base=spec.image.base,
+        physx_mode=physx_plan.mode,
+        physx_dir=physx.BAKED_DIR,
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
+    if name == "sim" and physx_plan.mode:
+        files["bake-physx.sh"] = _package_file("files/bake-physx.sh")
+        if physx_plan.zip_bytes:
+            files[physx.ZIP_IN_CONTEXT] = physx_plan.zip_bytes
     if name == "runtime":
         files.update(_entrypoint_files())
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)

@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 SPEC_FILENAME = "imagebuild.toml"
 DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
+# simulators.physx_gpu values besides a zip's path.
+PHYSX_DOWNLOAD, PHYSX_VOLUME = "download", "volume"
 
 # Apt package names, image references and pip requirements end up inside shell
 # commands of a Dockerfile: accept only what their own grammars allow.
@@ -157,8 +159,19 @@ class SimulatorsSection(_Section):
     # uv's --torch-backend: "auto" picks the CUDA wheel index of the base ("cu128"),
     # "pypi" leaves torch to the default index, or name one: "cpu", "cu126", ...
     torch_backend: str = "auto"
+    # SAPIEN's PhysX GPU library: "download" (SAPIEN's release, at build time; the
+    # volume when unreachable), "volume" (never baked), or a path to linux-so.zip.
+    physx_gpu: str = PHYSX_DOWNLOAD
 
     _packages = field_validator("packages")(classmethod(lambda cls, v: _check_requirements(v)))
+
+    @field_validator("physx_gpu")
+    @classmethod
+    def _physx_gpu(cls, value: str) -> str:
+        if not value.strip() or "\0" in value:
+            raise ValueError('expected "download", "volume" or a path to linux-so.zip, '
+                             f"got {_describe(value)}")
+        return value
 
     @field_validator("torch_backend")
     @classmethod
@@ -250,13 +263,22 @@ class Spec(_Section):
         data["image"]["base"] = base
         return parse_spec(data, "--base")
 
+    def with_physx_gpu(self, zip_path: str) -> Spec:
+        """The same spec with its PhysX GPU library from ``zip_path`` (``--physx-gpu``)."""
+        data = self.model_dump()
+        data["simulators"]["physx_gpu"] = zip_path
+        return parse_spec(data, "--physx-gpu")
+
     def digest(self) -> str:
         """A stable hash of what the spec puts into the image (an image label).
 
         ``[pod]`` only sets defaults for pod creation, so it is left out: editing it
         must not rebuild anything.
         """
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"pod"}), sort_keys=True)
+        data = self.model_dump(mode="json", exclude={"pod"})
+        if data["simulators"]["physx_gpu"] not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
+            data["simulators"]["physx_gpu"] = "zip"  # where the zip lies changes nothing built
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

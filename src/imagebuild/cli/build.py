@@ -20,9 +20,23 @@ CACHE_FROM_OPTION = typer.Option(
     "written by --cache-to (CI machines start warm). Needs docker buildx.")
 
 
-def _spec(spec_path: Path | None, base: str | None):
+PHYSX_GPU_OPTION = typer.Option(
+    None, "--physx-gpu", metavar="ZIP", dir_okay=False, help="SAPIEN's PhysX GPU library "
+    "(linux-so.zip of github.com/sapien-sim/physx-precompiled) to bake into the image; wins "
+    "over the spec's simulators.physx_gpu.")
+
+
+def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = None):
+    from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
+
     loaded = load(spec_path)
-    return loaded.spec.with_base(base) if base else loaded.spec
+    spec = loaded.spec.with_base(base) if base else loaded.spec
+    zip_path = str(physx_gpu) if physx_gpu else spec.simulators.physx_gpu
+    if zip_path not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
+        # A zip named in the spec is relative to the spec's folder, a flag's to the cwd.
+        folder = Path.cwd() if physx_gpu else loaded.directory
+        spec = spec.with_physx_gpu(str((folder / Path(zip_path).expanduser()).resolve()))
+    return spec
 
 
 @app.command()
@@ -30,12 +44,13 @@ def render(
     spec_path: Path | None = SPEC_OPTION,
     base: str | None = BASE_OPTION,
     out: Path = typer.Option(Path("out/dockerfiles"), "--out", help="Folder to write into."),
+    physx_gpu: Path | None = PHYSX_GPU_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write each layer's Dockerfile and the plan (order, tags) without building."""
     from imagebuild.render import plan_build, write_plan
 
-    plan = plan_build(_spec(spec_path, base))
+    plan = plan_build(_spec(spec_path, base, physx_gpu))
     write_plan(plan, out)
     if as_json:
         print_json(plan.to_json())
@@ -61,6 +76,7 @@ def build(
         "from the image's registry (pushed there by `imagebuild push --layers`)."),
     cache_to: str | None = CACHE_TO_OPTION,
     cache_from: str | None = CACHE_FROM_OPTION,
+    physx_gpu: Path | None = PHYSX_GPU_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build the image's layers in order with BuildKit (unchanged layers are reused)."""
@@ -70,7 +86,7 @@ def build(
     from imagebuild.push import credentials
     from imagebuild.render import LAYER_NAMES
 
-    spec = _spec(spec_path, base)
+    spec = _spec(spec_path, base, physx_gpu)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
     engine = connect()
@@ -82,7 +98,10 @@ def build(
             result = Builder(engine, reporter=reporter, **pulling).build(spec, **options)
     else:
         result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
+    physx = result.physx_gpu(engine)
     if as_json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), "physx_gpu": physx})
     else:
+        if physx:
+            typer.echo(f"PhysX GPU library: {physx}", err=True)
         typer.echo(result.image)

@@ -8,7 +8,7 @@ RUN /usr/local/lib/imagebuild/entrypoint/install.sh
 
 LABEL org.opencontainers.image.title="imagebuild-test/pod" \
       imagebuild.version="0.1.0" \
-      imagebuild.spec-hash="590223d402831885f5ce1351394620f40b3b5fa95b2f8a33148ef0c19a66367e" \
+      imagebuild.spec-hash="4722820e4a0afe5c9dc84e41605cef73e6286eaf50ffd7b61ec033c17e712363" \
       imagebuild.cuda="" \
       imagebuild.base="imagebuild-test/debian:bookworm"
 

@@ -17,3 +17,10 @@ RUN --mount=type=secret,id=ca_bundle \
         mani-skill==3.0.1 \
         stable-baselines3 \
  && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt
+
+# SAPIEN's PhysX GPU library (sim_backend="physx_cuda"): one copy, linked from root's
+# and dev's ~/.sapien, so enable_gpu() finds it instead of downloading it at each restart.
+COPY bake-physx.sh /usr/local/lib/imagebuild/bake-physx.sh
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    /usr/local/lib/imagebuild/bake-physx.sh download /run/imagebuild-physx/linux-so.zip /usr/local/lib/sapien-physx

@@ -8,7 +8,7 @@ RUN /usr/local/lib/imagebuild/entrypoint/install.sh
 
 LABEL org.opencontainers.image.title="ghcr.io/you/research-pod" \
       imagebuild.version="0.1.0" \
-      imagebuild.spec-hash="521a91eebd48745dbf57fd67e1f260de36fe8f00ee0769b41d5f8e53d93e7bef" \
+      imagebuild.spec-hash="4d7b2eaab23cbbe313c30882760c5c92ea923f202c222093a566956e98897c26" \
       imagebuild.cuda="12.8" \
       imagebuild.base="nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
 

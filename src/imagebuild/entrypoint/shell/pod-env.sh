@@ -11,6 +11,8 @@ if [ -z "${IMAGEBUILD_POD_ENV:-}" ]; then
     _pod_env_fresh=1
     # shellcheck source=/dev/null
     if [ -r /etc/rp_environment ]; then . /etc/rp_environment; fi
+    # ManiSkill downloads a missing asset instead of asking (input() fails in jobs);
+    # torch.compile's kernels outlive a restart (minutes to compile again).
     export UV_CACHE_DIR=/workspace/.cache/uv \
         PIP_CACHE_DIR=/workspace/.cache/pip \
         HF_HOME=/workspace/.cache/huggingface \
@@ -19,6 +21,9 @@ if [ -z "${IMAGEBUILD_POD_ENV:-}" ]; then
         WANDB_DIR=/workspace \
         WANDB_CACHE_DIR=/workspace/.cache/wandb \
         MS_ASSET_DIR=/workspace/datasets/maniskill \
+        MS_SKIP_ASSET_DOWNLOAD_PROMPT=1 \
+        TRITON_CACHE_DIR=/workspace/.cache/triton \
+        TORCHINDUCTOR_CACHE_DIR=/workspace/.cache/torchinductor \
         HDF5_USE_FILE_LOCKING=FALSE
     # Project venvs and the uv cache share the volume: hardlinks store each
     # wheel once (uv copies instead, with a warning, into /opt/venv on the container disk).

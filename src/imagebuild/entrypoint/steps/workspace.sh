@@ -4,7 +4,7 @@
 # Folders both users work in: owned by dev, setgid so files root creates there
 # stay in the dev group (with the pods' umask 0002, writable by both).
 POD_SHARED_DIRS=(code datasets results models wandb .claude
-    .cache .cache/uv .cache/pip .cache/huggingface .cache/npm .cache/torch .cache/wandb
+    .cache .cache/uv .cache/pip .cache/huggingface .cache/npm .cache/torch .cache/wandb .cache/sapien .cache/triton .cache/torchinductor
     .local .local/bin .local/share .local/share/uv .local/share/uv/python)
 # The pod's own state: root's.
 POD_PRIVATE_DIRS=(.pod .pod/logs .pod/hooks .pod/hooks/start.d .pod/hooks/stop.d .pod/ssh)
