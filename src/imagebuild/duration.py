@@ -10,22 +10,22 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 MIN_SECONDS = 10  # shorter than a pod takes to boot
 
 
-def parse_duration(text: str, field: str) -> int:
-    """Seconds in ``text``; a SpecError naming ``field`` when it is not a duration."""
+def seconds(text: str) -> int:
+    """Seconds in ``text``, or a ValueError saying what a duration looks like."""
     value = str(text).strip().lower().replace(" ", "")
     match = _DURATION.match(value)
     if not value or not match or not any(match.groups()):
-        raise SpecError(f"{field}: expected a duration like 45m, 2h or 1h30m, got {text!r}")
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+        raise ValueError(f"expected a duration like 45m, 2h or 1h30m, got {text!r}")
+    hours, minutes, secs = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + secs
     if total < MIN_SECONDS:
-        raise SpecError(f"{field}: expected at least {MIN_SECONDS}s, got {text!r}")
+        raise ValueError(f"expected at least {MIN_SECONDS}s, got {text!r}")
     return total
 
 
-def format_duration(seconds: int) -> str:
-    """The short form again: 2700 -> 45m, 5400 -> 1h30m, 20 -> 20s."""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or "0s"
+def parse_duration(text: str, field: str) -> int:
+    """:func:`seconds`, with a bad value a SpecError naming ``field`` (a flag, a key)."""
+    try:
+        return seconds(text)
+    except ValueError as error:
+        raise SpecError(f"{field}: {error}") from None

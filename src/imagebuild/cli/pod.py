@@ -162,12 +162,21 @@ def create(
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
+    idle_stop: str | None = typer.Option(
+        None, "--idle-stop", metavar="DURATION", help="The pod stops itself after this long idle "
+        "(45m, 2h; off): pod-save, then a stop that keeps /workspace. [spec: pod.idle_stop]"),
+    idle_stop_requires_save: bool = typer.Option(
+        False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."),
 ) -> None:
     """Create a pod from the pushed image and wait until SSH answers."""
+    from imagebuild import idlestop
     from imagebuild.runpod import pods, view
     from imagebuild.runpod.plan import CreateFlags, plan_create
 
     loaded = load(spec)
+    idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
+                                idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
+    env = [*env, *(f"{name}={value}" for name, value in idle_env.items())]
     flags = CreateFlags(
         gpu=gpu,
         gpu_count=gpu_count,
