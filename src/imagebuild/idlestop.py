@@ -38,3 +38,22 @@ def describe(env: dict[str, str]) -> str | None:
         return None
     save = "required" if env.get(REQUIRES_SAVE) == "1" else "tried; the pod stops even if it fails"
     return f"after {value} idle (pod-save first: {save})"
+
+
+WATCH_STATE = "/run/pod-idle-watch"  # the watcher's one-line state, in the container
+
+
+def local_line(engine, pod) -> str:
+    """`pod status local:NAME`: the idle stop and what the watcher sees now."""
+    from imagebuild import localrun
+
+    what = describe(localrun.pod_env(engine, pod.name))
+    if what is None:
+        return "no idle stop (imagebuild run --idle-stop 45m)"
+    line = f"stops {what} by ending the container (no RunPod API key: /workspace is kept)"
+    if pod.running:
+        container = engine.client.containers.get(pod.container_id)
+        found = container.exec_run(["cat", WATCH_STATE])
+        if found.exit_code == 0:
+            line += f"; now {found.output.decode('utf-8', 'replace').strip()}"
+    return line
