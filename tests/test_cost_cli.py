@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 
 import pytest
-
-from imagebuild.state import write_state
-
-if TYPE_CHECKING:
-    from fake_runpod.fixtures import PodCli
+import test_runpod_cli
+from test_runpod_cli import A6000, RTX4090, created
 
 pytest_plugins = ["fake_runpod.fixtures"]
-
-IMAGE = "registry.example/you/research-pod@sha256:" + "ab" * 32
-RTX4090 = "NVIDIA GeForce RTX 4090"
-A6000 = "NVIDIA RTX A6000"
-
-
-@pytest.fixture
-def cli(pod_cli: PodCli) -> PodCli:
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
-    return pod_cli
-
-
-def created(fake) -> list[dict]:
-    return [r.body for r in fake.calls("POST", "/v2/pods")]
+cli = test_runpod_cli.cli  # the fixture: the CLI in a folder that pushed an image (CUDA 12.6)
 
 
 def test_create_says_the_price_and_tries_a_gpu_in_stock_first(cli, fake_runpod):
