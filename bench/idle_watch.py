@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ def default_image() -> str:
 
 
 def run_pod(image: str, env: dict[str, str]) -> tuple[str, float]:
+    """Start a pod; its name and when it was ready (the marker's epoch time)."""
     name = f"ib-bench-idle-{uuid.uuid4().hex[:8]}"
     argv = ["run", "-d", "--name", name]
     for key, value in env.items():
@@ -55,7 +57,15 @@ def run_pod(image: str, env: dict[str, str]) -> tuple[str, float]:
     while subprocess.run(["docker", "exec", name, "test", "-e", "/run/pod-ready"],
                          capture_output=True, check=False).returncode:
         time.sleep(0.05)
-    return name, time.monotonic()
+    return name, float(docker("exec", name, "cat", "/run/pod-ready"))
+
+
+def finished_at(name: str) -> float:
+    """When the container exited (epoch seconds; docker gives nanoseconds)."""
+    text = docker("inspect", "-f", "{{.State.FinishedAt}}", name)
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    stamp = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return stamp + float(f"0.{fraction or 0}")
 
 
 def watcher_cpu_ms(name: str) -> tuple[float, int]:
@@ -81,11 +91,11 @@ def main() -> None:
         names.append(watching)
         idle, idle_ready = run_pod(image, {"POD_IDLE_STOP": f"{args.limit}s", "POD_IDLE_INTERVAL": "2"})
         names.append(idle)
-        time.sleep(max(0.0, args.seconds - (time.monotonic() - ready)))
+        time.sleep(max(0.0, args.seconds - (time.time() - ready)))
         cpu_ms, checks = watcher_cpu_ms(watching)
         while docker("inspect", "-f", "{{.State.Status}}", idle) == "running":
             time.sleep(0.2)
-        stopped_after = time.monotonic() - idle_ready
+        stopped_after = finished_at(idle) - idle_ready
     finally:
         for name in names:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
