@@ -95,6 +95,9 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         "keepalive": Pod(pod_image, keys, env=WATCH),
         "requires-save": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
         "api": Pod(pod_image, keys, env=api_env),
+        # RunPod refuses the stop (no such pod): the pod must still go down.
+        "api-refused": Pod(pod_image, keys, env={**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
+        "bad-duration": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_STOP": "soon"}),
     }
     pods["idle"].prepare_volume("mkdir -p /workspace/results && echo kept > /workspace/results/run.txt")
     pods["requires-save"].prepare_volume(FAILING_SAVE)
@@ -177,6 +180,37 @@ def test_with_an_api_key_the_stop_reaches_runpod_as_a_valid_action(scene, fake):
     assert "pod-save exited with status" in log  # a failed save does not keep it running
     assert "RunPod accepted the stop (HTTP 200)" in log
     assert fake.api_key not in log + pod.logs()
+
+
+def test_a_refused_api_stop_ends_the_container_instead(scene, fake):
+    pod = scene["pods"]["api-refused"]
+    wait_until(lambda: state(pod) == "exited", LIMIT_S + 40, "the pod's own stop")
+    log = idle_log(pod)
+    assert "RunPod did not accept the stop (HTTP 404)" in log and "stop: ending the container" in log
+    assert fake.calls("POST", "/v2/pods/no-such-pod/action")
+    assert fake.api_key not in log + pod.logs()
+
+
+def test_a_bad_duration_is_logged_and_leaves_the_pod_alone(scene):
+    pod = scene["pods"]["bad-duration"]
+    assert "POD_IDLE_STOP: expected a duration like 45m or 2h; idle stop is off" in idle_log(pod)
+    left = scene["started"] + LIMIT_S + 5 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    assert state(pod) == "running"
+
+
+def test_pod_keepalive_refuses_bad_input_and_holds_a_lease_while_a_command_runs(scene):
+    pod = scene["pods"]["keepalive"]
+    for args, message in ((["soon"], "DURATION: expected a duration like 30m"),
+                          (["--release", "nope"], "--release: no lease nope"),
+                          (["--"], "--: expected a command")):
+        done = docker("exec", "-u", "dev", pod.name, "pod-keepalive", *args, check=False)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done
+    held = pod.exec("pod-keepalive -- sh -c 'pod-keepalive --list; exit 3' || echo status $?", user="dev")
+    assert "while pid" in held and "while: sh" in held and held.endswith("status 3\n")
+    assert "while pid" not in pod.exec("pod-keepalive --list", user="dev")  # gone with the command
+    assert "downloading" in pod.exec("pod-keepalive --list", user="dev")  # the 5 m lease stays
 
 
 def test_busy_pods_stop_once_nothing_keeps_them_busy(scene):
