@@ -17,6 +17,7 @@ import pytest
 from conftest import docker
 from fake_runpod import FakeRunPod
 from test_entrypoint import Pod, keys  # noqa: F401 - keys is a fixture
+from test_run import imagebuild, key, names, run_json  # noqa: F401 - key, names are fixtures
 
 from imagebuild.runpod import pods as rp_pods
 from imagebuild.runpod.client import Client
@@ -222,3 +223,21 @@ def test_busy_pods_stop_once_nothing_keeps_them_busy(scene):
     for which in ("ssh", "tmux", "keepalive"):
         wait_until(lambda p=pods[which]: state(p) == "exited", LIMIT_S + 40, f"the {which} pod's stop")
         assert "save: pod-save ok" in idle_log(pods[which])
+
+
+def test_run_idle_stop_reaches_the_local_pod_and_pod_status_shows_the_watcher(
+        pod_image, names, key, tmp_path):  # noqa: F811 - fixtures
+    name = names()
+    env_file = tmp_path / "pod.env"
+    env_file.write_text("POD_IDLE_INTERVAL=1\n")
+    pod = run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
+                   "--env-file", str(env_file), "--idle-stop", "1h", "--idle-stop-requires-save")
+    assert pod["status"] == "running"
+    env = docker("inspect", "-f", "{{json .Config.Env}}", pod["container"]).stdout
+    assert "POD_IDLE_STOP=1h" in env and "POD_IDLE_REQUIRES_SAVE=1" in env
+    time.sleep(3)  # a check or two
+    done = imagebuild("pod", "status", f"local:{name}")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("idle"))
+    assert "stops after 1h idle (pod-save first: required) by ending the container" in line
+    assert "; now idle for" in line or "; now busy:" in line, line
