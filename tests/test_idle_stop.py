@@ -212,6 +212,9 @@ def test_pod_keepalive_refuses_bad_input_and_holds_a_lease_while_a_command_runs(
     assert "while pid" in held and "while: sh" in held and held.endswith("status 3\n")
     assert "while pid" not in pod.exec("pod-keepalive --list", user="dev")  # gone with the command
     assert "downloading" in pod.exec("pod-keepalive --list", user="dev")  # the 5 m lease stays
+    # A second watcher started by hand leaves at once: one watcher per pod.
+    assert docker("exec", pod.name, "timeout", "10", "pod-idle-watch", check=False).returncode == 0
+    assert "another pod-idle-watch is running; this one exits" in idle_log(pod)
 
 
 def test_busy_pods_stop_once_nothing_keeps_them_busy(scene):

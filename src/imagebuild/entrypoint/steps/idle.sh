@@ -4,7 +4,7 @@
 # (see bin/pod-idle-watch). It gets the stop signal with the entrypoint's group.
 
 step_idle_watch() {
-    [ -n "${POD_IDLE_STOP:-}" ] || return 0
+    case ${POD_IDLE_STOP:-off} in "" | off | OFF) return 0 ;; esac
     if ! command -v pod-idle-watch >/dev/null; then
         warn "idle-watch: POD_IDLE_STOP is set but this image has no pod-idle-watch"
         return 1
