@@ -9,7 +9,7 @@ import pytest
 from fake_runpod import FakeRunPod
 
 from imagebuild.errors import SpecError
-from imagebuild.runpod.client import Client
+from imagebuild.runpod.client import Client, RunPodError
 from imagebuild.runpod.credentials import ApiKey
 from imagebuild.runpod.gpus import fetch_catalog, resolve_gpu, resolve_gpus
 from imagebuild.state import write_state
@@ -143,3 +143,21 @@ def test_gpus_bad_flags_are_one_line_errors(pod_cli, fake_runpod, args, named):
     assert result.code == 2
     assert result.stderr.count("\n") == 1 and named in result.stderr
     assert not fake_runpod.requests
+
+
+def test_the_fake_catalog_keeps_the_availability_rules_of_the_spec(fake_runpod):
+    """What the spec's parameter descriptions say, so the client cannot rely on less."""
+    with Client(fake_runpod.url, ApiKey(fake_runpod.api_key), attempts=1) as client:
+        for params, why in (({"include": "AVAILABILITY"}, "requires product"),
+                            ({"count": 2}, "valid only with include=AVAILABILITY"),
+                            ({"include": "AVAILABILITY", "product": "POD", "minCudaVersion": "12",
+                              "cudaVersions": "12.8"}, "mutually exclusive")):
+            with pytest.raises(RunPodError) as error:
+                client.get("/catalog/gpus", params=params)
+            assert error.value.status == 400 and why in str(error.value)
+        plain = fetch_catalog(client)
+        assert all("availability" not in gpu for gpu in plain)
+        gpus = client.get("/catalog/gpus", params={"include": "AVAILABILITY", "product": "POD",
+                                                   "count": 8, "cloud": "COMMUNITY"})["gpus"]
+        # More GPUs than one community machine holds: no stock, no data center listed.
+        assert {g["availability"] for g in gpus} == {"NONE"} and not any("dataCenters" in g for g in gpus)
