@@ -159,6 +159,7 @@ def test_a_busy_pod_keeps_running_past_the_limit(scene, which, reason):
     log = idle_log(pod)
     assert f"busy: {reason}" in log or (which == "tmux" and "busy: processes used" in log), log
     assert "stop:" not in log
+    assert log.count("busy:") <= 3, log  # one line per change of cause, not one per check (16)
 
 
 def test_a_failed_save_stops_the_pod_only_when_the_save_is_not_required(scene):
