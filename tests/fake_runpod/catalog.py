@@ -43,7 +43,6 @@ _STOCK = {
     "NVIDIA GeForce RTX 5090": ("MEDIUM", "LOW"),
     "NVIDIA H100 NVL": ("LOW", "LOW"),
 }
-LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 
 
 def default_stock() -> dict[tuple[str, str], str]:
