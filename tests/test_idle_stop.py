@@ -3,7 +3,8 @@ side. The idle one saves and stops itself with its volume intact; one with an SS
 session, a CPU-busy tmux job or a pod-keepalive lease keeps running past the limit
 and stops once that ends; a failing save stops the pod anyway unless the save is
 required; with an API key the stop reaches the fake RunPod API as a spec-valid
-`POST /v2/pods/{id}/action`."""
+`POST /v2/pods/{id}/action` (and a container still up after it, or one whose stop
+RunPod refused, ends itself); bad input to the watcher and pod-keepalive."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         wait_until(lambda: rp_pods.get_pod(client, remote["id"])["status"] == "RUNNING", 30,
                    "the fake pod RUNNING")
     api_env = {**WATCH, "RUNPOD_API_URL": fake.url, "RUNPOD_API_KEY": fake.api_key,
-               "RUNPOD_POD_ID": remote["id"], "POD_IDLE_API_GRACE": "600"}
+               "RUNPOD_POD_ID": remote["id"], "POD_IDLE_API_GRACE": "5"}
     pods = {
         "idle": Pod(pod_image, keys, env=WATCH),
         "ssh": Pod(pod_image, keys, env=WATCH),
@@ -181,7 +182,10 @@ def test_with_an_api_key_the_stop_reaches_runpod_as_a_valid_action(scene, fake):
     log = idle_log(pod)
     assert "pod-save exited with status" in log  # a failed save does not keep it running
     assert "RunPod accepted the stop (HTTP 200)" in log
-    assert fake.api_key not in log + pod.logs()
+    # This fake pod's container is not RunPod's to stop: 5 s later the watcher ends it.
+    wait_until(lambda: state(pod) == "exited", 30, "the container's end after the API stop")
+    assert "still running after the API stop; ending it" in idle_log(pod)
+    assert fake.api_key not in idle_log(pod) + pod.logs()
 
 
 def test_a_refused_api_stop_ends_the_container_instead(scene, fake):

@@ -88,13 +88,14 @@ def select(
     found: list[Offer], max_price: float | None = None, min_vram: int | None = None
 ) -> list[Offer]:
     """Offered on some asked cloud, within the filters, cheapest first."""
+    priced = [(o.cheapest(tuple(o.price)), o) for o in found]
     kept = [
-        o for o in found
-        if o.cheapest(tuple(o.price)) is not None
-        and (max_price is None or o.cheapest(tuple(o.price)) <= max_price)
+        (price, o) for price, o in priced
+        if price is not None
+        and (max_price is None or price <= max_price)
         and (min_vram is None or o.memory >= min_vram)
     ]
-    return sorted(kept, key=lambda o: (o.cheapest(tuple(o.price)), -o.memory, o.id))
+    return [o for _, o in sorted(kept, key=lambda item: (item[0], -item[1].memory, item[1].id))]
 
 
 def alias_for(gpu: dict, catalog: list[dict]) -> str:
