@@ -195,6 +195,17 @@ class PodSection(_Section):
     volume: str | None = None  # a network volume (name or id) for /workspace
     ports: list[str] = Field(default_factory=lambda: ["22/tcp", "8888/http"])
     env: dict[str, str] = Field(default_factory=dict)
+    idle_stop: str | None = None  # "45m": the pod stops itself after that long idle
+    idle_stop_requires_save: bool = False
+
+    @field_validator("idle_stop")
+    @classmethod
+    def _idle_stop(cls, value: str | None) -> str | None:
+        from imagebuild.duration import seconds
+
+        if value is not None and value.strip().lower() != "off":
+            seconds(value)
+        return value
 
     @field_validator("ports")
     @classmethod

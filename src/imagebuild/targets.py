@@ -255,6 +255,8 @@ class LocalTarget:
         return self.pod.to_json()
 
     def status_lines(self) -> list[str]:
+        from imagebuild.idlestop import local_line
+
         ssh = self.pod.ssh
         return [
             f"pod      {self.label}",
@@ -263,6 +265,7 @@ class LocalTarget:
             f"disk     container {self.pod.container}, volume {self.pod.volume} at /workspace",
             f"ssh      {ssh.user}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
             else "ssh      - (not running)",
+            f"idle     {local_line(self.engine, self.pod)}",
         ]
 
     def close(self) -> None:

@@ -36,6 +36,41 @@ def gpu_types() -> list[dict]:
     ]
 
 
+# Stock per cloud for one GPU; tests change it through ``RunPodState.stock``.
+_STOCK = {
+    "NVIDIA GeForce RTX 4090": ("HIGH", "MEDIUM"),
+    "NVIDIA GeForce RTX 3090": ("LOW", "HIGH"),
+    "NVIDIA GeForce RTX 5090": ("MEDIUM", "LOW"),
+    "NVIDIA H100 NVL": ("LOW", "LOW"),
+}
+
+
+def default_stock() -> dict[tuple[str, str], str]:
+    """``{(gpu id, "SECURE"|"COMMUNITY"): level}`` for every GPU (HIGH unless listed)."""
+    stock = {}
+    for gpu in _GPUS:
+        secure, community = _STOCK.get(gpu[0], ("HIGH", "HIGH"))
+        stock[(gpu[0], "SECURE")] = secure
+        stock[(gpu[0], "COMMUNITY")] = community
+    return stock
+
+
+def with_availability(gpu: dict, level: str, floor: str | None) -> dict:
+    """The GpuType as ``include=AVAILABILITY`` returns it: overall level, the one
+    data center that has it, the host CUDA versions at or above ``floor``."""
+    versions = host_cuda_versions(gpu["id"])
+    if floor:
+        versions = [v for v in versions if cuda_key(v) >= cuda_key(floor)]
+    if not versions:
+        level = "NONE"
+    gpu = {**gpu, "availability": level}
+    if level != "NONE":
+        gpu["dataCenters"] = [{"id": "US-KS-2", "name": "US Kansas 2", "availability": level}]
+    if versions:
+        gpu["cudaVersions"] = [{"version": v, "available": level != "NONE"} for v in versions]
+    return gpu
+
+
 def host_cuda_versions(gpu_id: str) -> list[str]:
     for gpu in _GPUS:
         if gpu[0] == gpu_id:

@@ -35,7 +35,9 @@ class Recorded:
 class FakeRunPod:
     """Start with ``with FakeRunPod() as fake:``; point the client at ``fake.url``."""
 
-    def __init__(self, *, api_key: str = DEFAULT_KEY, validate: bool = True, **state_options: Any):
+    def __init__(self, *, api_key: str = DEFAULT_KEY, validate: bool = True, host: str = "127.0.0.1",
+                 **state_options: Any):
+        self.host = host  # e.g. the docker bridge's address, for pods that call the API
         self.state = RunPodState(api_key, **state_options)
         self.api_key = api_key
         self.spec, self.skip_reason = schema.load() if validate else (None, "validation turned off")
@@ -46,7 +48,7 @@ class FakeRunPod:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> FakeRunPod:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = ThreadingHTTPServer((self.host, 0), _Handler)
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
@@ -69,7 +71,7 @@ class FakeRunPod:
     @property
     def url(self) -> str:
         assert self._server, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v2"
+        return f"http://{self.host}:{self._server.server_address[1]}/v2"
 
     # -- test helpers ----------------------------------------------------------
 

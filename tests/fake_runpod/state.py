@@ -77,6 +77,7 @@ class FakePod:
     running_since: float | None = None
     endpoint: tuple[str, int] | None = None
     logs: list[dict] = field(default_factory=list)  # {"ts", "source", "line"}
+    gpu_util: int = 0  # what runtime.gpus reports for each GPU while RUNNING
 
 
 def _now_iso() -> str:
@@ -100,6 +101,8 @@ class RunPodState:
         self.clock = clock
         self.pods: dict[str, FakePod] = {}
         self.faults: list[Fault] = []
+        # Stock per (GPU id, cloud): NONE makes createPod answer with CAPACITY_TEXT.
+        self.stock: dict[tuple[str, str], str] = catalog.default_stock()
         self.lock = threading.RLock()
         self.account = Account()
         self.ledger: list[tuple[str, str]] = []  # (pod id, status) in the order they happened
@@ -177,10 +180,31 @@ class RunPodState:
         if parts[:3] == ["v2", "catalog", "gpus"]:
             gpus = catalog.gpu_types()
             if len(parts) == 3:
-                return Reply(200, {"gpus": gpus})
+                return self.list_gpus(gpus, query)
             match = [g for g in gpus if g["id"] == parts[3]]
             return Reply(200, match[0]) if match else problem(404, "Not Found", "gpu type not found")
         return problem(404, "Not Found", f"the fake RunPod does not implement {method} {path}")
+
+    def list_gpus(self, gpus: list[dict], query: dict[str, list[str]]) -> Reply:
+        """listGpuTypes with the rules its parameter descriptions state (400s)."""
+        one = {name: values[-1] for name, values in query.items()}
+        if "AVAILABILITY" not in one.get("include", ""):
+            scoped = sorted(set(one) & {"product", "count", "cloud", "cudaVersions", "minCudaVersion"})
+            if scoped:
+                return problem(400, "Bad Request", f"{', '.join(scoped)} valid only with include=AVAILABILITY")
+            return Reply(200, {"gpus": gpus})
+        if "product" not in one:
+            return problem(400, "Bad Request", "include=AVAILABILITY requires product")
+        if "cudaVersions" in one and "minCudaVersion" in one:
+            return problem(400, "Bad Request", "cudaVersions and minCudaVersion are mutually exclusive")
+        count, cloud = int(one.get("count", 1)), one.get("cloud", "SECURE")
+        result = []
+        for gpu in gpus:
+            level = self.stock.get((gpu["id"], cloud), "NONE")
+            if count > gpu["maxCount"][cloud.lower()] or not gpu[cloud.lower()]:
+                level = "NONE"
+            result.append(catalog.with_availability(gpu, level, one.get("minCudaVersion")))
+        return Reply(200, {"gpus": result})
 
     # -- pods --------------------------------------------------------------------
 
@@ -207,7 +231,9 @@ class RunPodState:
         refused = self._create_rules(body)
         if refused:
             return refused
-        if self._take("capacity", method, path, lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id])):
+        if self.stock.get((gpu_id, cloud)) == "NONE" or self._take(
+            "capacity", method, path, lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id])
+        ):
             return problem(400, "Bad Request", CAPACITY_TEXT)
         host_cuda = self._place(gpu_id, gpu)
         if host_cuda is None:
@@ -369,7 +395,8 @@ class RunPodState:
         direct = None
         runtime = None
         if running:
-            runtime = {"uptime": int(self.clock() - pod.running_since), "ports": []}
+            runtime = {"uptime": int(self.clock() - pod.running_since), "ports": [],
+                       "gpus": [{"util": pod.gpu_util, "memoryUtil": 0}] * gpu.get("count", 1)}
             if pod.endpoint and "22/tcp" in ports:
                 host, port = pod.endpoint
                 direct = {"host": host, "port": port, "username": "root", "command": f"ssh root@{host} -p {port}"}

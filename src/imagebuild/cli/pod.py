@@ -127,9 +127,19 @@ def list_(json_out: bool = JSON_OPTION) -> None:
         table.add_column(
             column, justify="right" if column == "$/H" else "left", no_wrap=column == "ID"
         )
+    from imagebuild.runpod import spend
+
+    idle = spend.idle_for(pods)
     for pod in pods:
-        table.add_row(*view.row(pod))
-    Console(soft_wrap=True).print(table)
+        table.add_row(*view.row(pod, idle.get(pod["id"])))
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"total ${spend.hourly_total(pods):.2f}/h")
+    for pod in pods:
+        if idle.get(pod["id"], 0) >= spend.IDLE_WARN_S:
+            console.print(f"warning: {pod.get('name')} ({pod['id']}) has used 0% GPU for "
+                          f"{view.uptime(idle[pod['id']])} at ${pod.get('cost', 0):.2f}/h; "
+                          f"imagebuild pod stop {pod['id']}")
 
 
 @pod_app.command("status")

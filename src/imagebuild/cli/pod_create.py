@@ -39,6 +39,14 @@ REGISTRY_AUTH_OPTION = typer.Option(
 NO_REGISTRY_AUTH_OPTION = typer.Option(
     False, "--no-registry-auth", help="Send no registry credential (a public image)."
 )
+IDLE_STOP_OPTION = typer.Option(
+    None, "--idle-stop", metavar="DURATION", help="The pod stops itself after this long idle "
+    "(45m, 2h; off): pod-save, then a stop that keeps /workspace. [spec: pod.idle_stop]"
+)
+IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
+    False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."
+)
+
 
 @pod_app.command("create")
 def create(
@@ -74,6 +82,8 @@ def create(
     volume: str | None = VOLUME_OPTION,
     registry_auth: str | None = REGISTRY_AUTH_OPTION,
     no_registry_auth: bool = NO_REGISTRY_AUTH_OPTION,
+    idle_stop: str | None = IDLE_STOP_OPTION,
+    idle_stop_requires_save: bool = IDLE_STOP_REQUIRES_SAVE_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
@@ -83,11 +93,15 @@ def create(
 
     A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
     """
+    from imagebuild import idlestop
     from imagebuild.runpod import pods, view
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import CreateFlags, plan_create
 
     loaded = load(spec)
+    idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
+                                idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
+    env = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
     flags = CreateFlags(
         gpu=gpu,
         gpu_count=gpu_count,

@@ -25,10 +25,15 @@ def run(
     recreate: bool = typer.Option(
         False, "--recreate", help="Replace the container by a new one on the same volume (a RunPod "
         "stop/start: fresh container disk, /workspace kept; the pod's variables are kept too)."),
+    idle_stop: str | None = typer.Option(
+        None, "--idle-stop", metavar="DURATION", help="Stop the pod after this long idle (45m, 2h; "
+        "off). It runs pod-save first; the container exits, the volume stays. [spec: pod.idle_stop]"),
+    idle_stop_requires_save: bool = typer.Option(
+        False, "--idle-stop-requires-save", help="Do not idle-stop the pod when its pod-save fails."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
-    from imagebuild import localrun
+    from imagebuild import idlestop, localrun
     from imagebuild.engine import connect
     from imagebuild.runpod.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
 
@@ -41,6 +46,7 @@ def run(
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
                         "(or create one with ssh-keygen -t ed25519)")
     env_vars = read_env_file(env_file) if env_file else {}
+    env_vars.update(idlestop.pod_env(idle_stop, requires_save=idle_stop_requires_save))
     engine = connect()
 
     existing = localrun.find(engine, name) if name else None
@@ -50,6 +56,10 @@ def run(
             image = existing.image  # no spec here: the pod keeps its image
         else:
             image = localrun.default_image(engine, loaded)
+        if idle_stop is None:  # the spec's default applies to the pod the spec describes
+            env_vars.update(idlestop.pod_env(
+                None, loaded.spec.pod.idle_stop,
+                idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save))
     name = name or localrun.default_name(image or "")
     existing = existing or localrun.find(engine, name)
     env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.runpod import gpus, image, podenv
+from imagebuild.runpod import gpus, image, podenv, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
 
@@ -81,8 +81,10 @@ def plan_create(
     else:
         notes.append(f"no CUDA version known for {image_ref}: any host driver accepted")
 
-    catalog = gpus.fetch_catalog(client)
+    catalog = pricing.fetch_catalog(client, cloud, gpu_count, floor)
     gpu_ids = gpus.resolve_gpus(flags.gpu or pod.gpu, catalog, gpu_count, cloud)
+    gpu_ids = pricing.order_by_stock(gpu_ids, catalog)
+    notes.append(pricing.price_note(gpu_ids, catalog, gpu_count, cloud))
     registry = _registry(client, flags, image_ref, notes)
     name = flags.name or f"{spec.image.name.rsplit('/', 1)[-1]}-{secrets.token_hex(3)}"
     options = CreateOptions(

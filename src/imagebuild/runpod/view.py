@@ -49,17 +49,42 @@ def _address(target: ssh.Endpoint) -> str:
     return f"{target.username}@{target.host} (gateway)"
 
 
-def row(pod: dict) -> tuple[str, ...]:
+def row(pod: dict, idle_s: int | None = None) -> tuple[str, ...]:
+    """A `pod list` row; ``idle_s``: seconds at 0 % GPU, marked past an hour."""
+    from imagebuild.runpod.spend import IDLE_WARN_S
+
     runtime = pod.get("runtime") or {}
+    marked = idle_s is not None and idle_s >= IDLE_WARN_S
     return (
         pod["id"],
         pod.get("name", ""),
-        pod["status"],
+        f"{pod['status']} (0% GPU {uptime(idle_s)})" if marked else pod["status"],
         gpu(pod),
         f"{pod.get('cost', 0.0):.2f}",
         uptime(runtime.get("uptime")),
         ssh_address(pod),
     )
+
+
+def _so_far(pod: dict) -> str:
+    from imagebuild.runpod.spend import cost_so_far
+
+    spent = cost_so_far(pod)
+    return "" if spent is None else f", ${spent:.2f} so far (since the container started)"
+
+
+def idle_stop_line(pod: dict) -> str:
+    """Whether and how the pod stops itself when idle (from the variables it was given)."""
+    from imagebuild.idlestop import describe
+
+    env = pod.get("env") if isinstance(pod.get("env"), dict) else {}
+    what = describe(env)
+    if what is None:
+        return "no idle stop (pod create --idle-stop 45m)"
+    if env.get("RUNPOD_API_KEY"):
+        return f"stops {what}, through RunPod's API with the pod's RUNPOD_API_KEY"
+    return (f"stops {what}, through RunPod's API if RunPod gives the pod a RUNPOD_API_KEY; "
+            "without a key it ends the container (see /workspace/.pod/logs/idle.log)")
 
 
 def status_lines(pod: dict) -> list[str]:
@@ -70,8 +95,9 @@ def status_lines(pod: dict) -> list[str]:
         f"pod      {pod.get('name')} ({pod['id']})",
         f"status   {pod['status']}  (allowed now: {', '.join(pod.get('actions', [])) or 'nothing'})",
         f"gpu      {gpu(pod)}  on {pod.get('cloud', '?').lower()} cloud, {where}",
-        f"cost     ${pod.get('cost', 0.0):.2f}/h",
+        f"cost     ${pod.get('cost', 0.0):.2f}/h{_so_far(pod)}",
         f"uptime   {uptime(runtime.get('uptime'))}",
+        f"idle     {idle_stop_line(pod)}",
         f"image    {pod.get('image')}",
         f"cuda     {pod.get('cudaVersion') or '-'} (host driver)",
     ]

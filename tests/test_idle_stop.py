@@ -1,0 +1,251 @@
+"""Idle stop on real containers of the test image: pods with a 20 s limit, side by
+side. The idle one saves and stops itself with its volume intact; one with an SSH
+session, a CPU-busy tmux job or a pod-keepalive lease keeps running past the limit
+and stops once that ends; a failing save stops the pod anyway unless the save is
+required; with an API key the stop reaches the fake RunPod API as a spec-valid
+`POST /v2/pods/{id}/action` (and a container still up after it, or one whose stop
+RunPod refused, ends itself); bad input to the watcher and pod-keepalive."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+from conftest import docker
+from fake_runpod import FakeRunPod
+from test_entrypoint import Pod, keys  # noqa: F401 - keys is a fixture
+from test_run import imagebuild, key, names, run_json  # noqa: F401 - key, names are fixtures
+
+from imagebuild.runpod import pods as rp_pods
+from imagebuild.runpod.client import Client
+from imagebuild.runpod.credentials import ApiKey
+
+pytestmark = pytest.mark.docker
+
+LIMIT_S = 20
+WATCH = {"POD_IDLE_STOP": f"{LIMIT_S}s", "POD_IDLE_INTERVAL": "2", "POD_IDLE_SAVE_BUDGET": "30"}
+IDLE_LOG = "/workspace/.pod/logs/idle.log"
+FAILING_SAVE = ("mkdir -p /workspace/.pod/hooks/save.d && printf '#!/bin/sh\\nexit 1\\n' "
+                ">/workspace/.pod/hooks/save.d/10-fails && chmod +x /workspace/.pod/hooks/save.d/10-fails")
+BUSY_LOOP = "tmux new-session -d -s job 'timeout 120 sh -c \"while :; do :; done\"'"
+
+
+def bridge_address() -> str:
+    """The host's address on docker's default bridge: where a container reaches it."""
+    config = json.loads(docker("network", "inspect", "bridge", "-f", "{{json .IPAM.Config}}").stdout)[0]
+    # Docker leaves Gateway out when it picked the default: the subnet's first address.
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+def ssh_argv(pod: Pod, command: str) -> list[str]:
+    return ["ssh", "-i", str(pod.keys["a"]), "-p", str(pod.port),
+            "-o", f"UserKnownHostsFile={pod.keys['known_hosts']}", "-o", f"HostKeyAlias={pod.alias}",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+            "root@127.0.0.1", command]
+
+
+def state(pod: Pod) -> str:
+    return docker("inspect", "-f", "{{.State.Status}}", pod.name).stdout.strip()
+
+
+def idle_log(pod: Pod) -> str:
+    """The watcher's log, read off the volume (works on a stopped pod too)."""
+    return docker("run", "--rm", "--entrypoint", "cat", "-v", f"{pod.volume}:/workspace",
+                  pod.image, IDLE_LOG, check=False).stdout
+
+
+def stamp(log: str, text: str) -> float:
+    """The time of the first log line with ``text`` (seconds since the epoch)."""
+    line = next(line for line in log.splitlines() if text in line)
+    return datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S").timestamp()
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"{what} not within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeRunPod(host=bridge_address()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
+    """Six pods started together; each test looks at its own. Busy ones get busy
+    right after readiness, long before the 20 s limit."""
+    with Client(fake.url, ApiKey(fake.api_key)) as client:
+        remote = rp_pods.create_pod(client, rp_pods.CreateOptions(
+            name="idle-api", image=pod_image, gpu_ids=["NVIDIA GeForce RTX 4090"]))
+        wait_until(lambda: rp_pods.get_pod(client, remote["id"])["status"] == "RUNNING", 30,
+                   "the fake pod RUNNING")
+    api_env = {**WATCH, "RUNPOD_API_URL": fake.url, "RUNPOD_API_KEY": fake.api_key,
+               "RUNPOD_POD_ID": remote["id"], "POD_IDLE_API_GRACE": "5"}
+    pods = {
+        "idle": Pod(pod_image, keys, env=WATCH),
+        "ssh": Pod(pod_image, keys, env=WATCH),
+        "tmux": Pod(pod_image, keys, env=WATCH),
+        "keepalive": Pod(pod_image, keys, env=WATCH),
+        "requires-save": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
+        "api": Pod(pod_image, keys, env=api_env),
+        # RunPod refuses the stop (no such pod): the pod must still go down.
+        "api-refused": Pod(pod_image, keys, env={**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
+        "bad-duration": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_STOP": "soon"}),
+    }
+    pods["idle"].prepare_volume("mkdir -p /workspace/results && echo kept > /workspace/results/run.txt")
+    pods["requires-save"].prepare_volume(FAILING_SAVE)
+    pods["api"].prepare_volume(FAILING_SAVE)
+    scene = {"pods": pods, "remote": remote}
+    busy = {
+        "ssh": lambda pod: scene.update(session=subprocess.Popen(
+            ssh_argv(pod, "sleep 300"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)),
+        "tmux": lambda pod: pod.exec(BUSY_LOOP, user="dev"),
+        "keepalive": lambda pod: scene.update(lease=pod.exec("pod-keepalive 5m downloading", user="dev")),
+    }
+    try:
+        for pod in pods.values():
+            pod.create(start=False)
+        for pod in pods.values():
+            docker("start", pod.name)
+        for which, pod in pods.items():  # each busy as soon as it is up
+            pod.wait_ready()
+            busy.get(which, lambda _: None)(pod)
+        scene["started"] = time.monotonic()
+        yield scene
+    finally:
+        if "session" in scene:
+            scene["session"].kill()
+        for pod in pods.values():
+            pod.destroy()
+
+
+def test_an_idle_pod_saves_then_stops_itself_keeping_its_volume(scene):
+    pod = scene["pods"]["idle"]
+    wait_until(lambda: state(pod) == "exited", LIMIT_S + 40, "the idle pod's stop")
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", pod.name).stdout.strip() == "0"
+    log = idle_log(pod)
+    watched, stopped = (stamp(log, text) for text in ("watch: the pod stops after 20s idle", "stop:"))
+    assert stopped - watched >= LIMIT_S, log
+    lines = log.splitlines()
+    said = [next(i for i, line in enumerate(lines) if text in line) for text in (
+        "idle for", "save: running pod-save", "save: pod-save ok", "stop: no RUNPOD_API_KEY",
+        "stop: ending the container")]
+    assert said == sorted(said), log  # in this order: idle, saved, then stopped
+    volume = docker("run", "--rm", "--entrypoint", "cat", "-v", f"{pod.volume}:/workspace",
+                    pod.image, "/workspace/results/run.txt").stdout
+    assert volume == "kept\n"
+
+
+@pytest.mark.parametrize(("which", "reason"), [
+    ("ssh", "1 SSH session(s) open"),
+    ("tmux", "% of a core"),
+    ("keepalive", "1 pod-keepalive lease(s) held"),
+])
+def test_a_busy_pod_keeps_running_past_the_limit(scene, which, reason):
+    pod = scene["pods"][which]
+    left = scene["started"] + LIMIT_S + 12 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    assert state(pod) == "running", idle_log(pod)
+    log = idle_log(pod)
+    assert f"busy: {reason}" in log or (which == "tmux" and "busy: processes used" in log), log
+    assert "stop:" not in log
+    assert log.count("busy:") <= 3, log  # one line per change of cause, not one per check (16)
+
+
+def test_a_failed_save_stops_the_pod_only_when_the_save_is_not_required(scene):
+    kept = scene["pods"]["requires-save"]
+    wait_until(lambda: "not stopping: the save failed" in idle_log(kept), LIMIT_S + 40,
+               "the required save's refusal")
+    assert state(kept) == "running"
+    assert "pod-save exited with status" in idle_log(kept)
+
+
+def test_with_an_api_key_the_stop_reaches_runpod_as_a_valid_action(scene, fake):
+    pod, remote = scene["pods"]["api"], scene["remote"]
+    path = f"/v2/pods/{remote['id']}/action"
+    wait_until(lambda: fake.calls("POST", path), LIMIT_S + 40, "the stop action")
+    (call,) = fake.calls("POST", path)
+    assert call.body == {"action": "stop"} and call.status == 200
+    assert not fake.mismatches, fake.mismatches
+    assert fake.pods[remote["id"]].status == "EXITED"
+    log = idle_log(pod)
+    assert "pod-save exited with status" in log  # a failed save does not keep it running
+    assert "RunPod accepted the stop (HTTP 200)" in log
+    # This fake pod's container is not RunPod's to stop: 5 s later the watcher ends it.
+    wait_until(lambda: state(pod) == "exited", 30, "the container's end after the API stop")
+    assert "still running after the API stop; ending it" in idle_log(pod)
+    assert fake.api_key not in idle_log(pod) + pod.logs()
+
+
+def test_a_refused_api_stop_ends_the_container_instead(scene, fake):
+    pod = scene["pods"]["api-refused"]
+    wait_until(lambda: state(pod) == "exited", LIMIT_S + 40, "the pod's own stop")
+    log = idle_log(pod)
+    assert "RunPod did not accept the stop (HTTP 404)" in log and "stop: ending the container" in log
+    assert fake.calls("POST", "/v2/pods/no-such-pod/action")
+    assert fake.api_key not in log + pod.logs()
+
+
+def test_a_bad_duration_is_logged_and_leaves_the_pod_alone(scene):
+    pod = scene["pods"]["bad-duration"]
+    assert "POD_IDLE_STOP: expected a duration like 45m or 2h; idle stop is off" in idle_log(pod)
+    left = scene["started"] + LIMIT_S + 5 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    assert state(pod) == "running"
+
+
+def test_pod_keepalive_refuses_bad_input_and_holds_a_lease_while_a_command_runs(scene):
+    pod = scene["pods"]["keepalive"]
+    for args, message in ((["soon"], "DURATION: expected a duration like 30m"),
+                          (["--release", "nope"], "--release: no lease nope"),
+                          (["--"], "--: expected a command")):
+        done = docker("exec", "-u", "dev", pod.name, "pod-keepalive", *args, check=False)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done
+    held = pod.exec("pod-keepalive -- sh -c 'pod-keepalive --list; exit 3' || echo status $?", user="dev")
+    assert "while pid" in held and "while: sh" in held and held.endswith("status 3\n")
+    assert "while pid" not in pod.exec("pod-keepalive --list", user="dev")  # gone with the command
+    assert "downloading" in pod.exec("pod-keepalive --list", user="dev")  # the 5 m lease stays
+    # A second watcher started by hand leaves at once: one watcher per pod.
+    assert docker("exec", pod.name, "timeout", "10", "pod-idle-watch", check=False).returncode == 0
+    assert "another pod-idle-watch is running; this one exits" in idle_log(pod)
+
+
+def test_busy_pods_stop_once_nothing_keeps_them_busy(scene):
+    pods = scene["pods"]
+    scene["session"].kill()
+    pods["tmux"].exec("tmux kill-server", user="dev")
+    lease = scene["lease"].split()[2]  # "pod-keepalive: lease ID keeps ..."
+    pods["keepalive"].exec(f"pod-keepalive --release {lease}", user="dev")
+    for which in ("ssh", "tmux", "keepalive"):
+        wait_until(lambda p=pods[which]: state(p) == "exited", LIMIT_S + 40, f"the {which} pod's stop")
+        assert "save: pod-save ok" in idle_log(pods[which])
+
+
+def test_run_idle_stop_reaches_the_local_pod_and_pod_status_shows_the_watcher(
+        pod_image, names, key, tmp_path):  # noqa: F811 - fixtures
+    name = names()
+    env_file = tmp_path / "pod.env"
+    env_file.write_text("POD_IDLE_INTERVAL=1\n")
+    pod = run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
+                   "--env-file", str(env_file), "--idle-stop", "1h", "--idle-stop-requires-save")
+    assert pod["status"] == "running"
+    env = docker("inspect", "-f", "{{json .Config.Env}}", pod["container"]).stdout
+    assert "POD_IDLE_STOP=1h" in env and "POD_IDLE_REQUIRES_SAVE=1" in env
+    time.sleep(3)  # a check or two
+    done = imagebuild("pod", "status", f"local:{name}")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("idle"))
+    assert "stops after 1h idle (pod-save first: required) by ending the container" in line
+    assert "; now idle for" in line or "; now busy:" in line, line
