@@ -104,6 +104,13 @@ class Pod:
         git(repo, "commit", "-q", "-m", f"add {name}", env=self.env)
         return git(repo, "rev-parse", "HEAD", env=self.env)
 
+    def policy(self, text: str) -> Path:
+        """Write /workspace/.pod/save.toml."""
+        path = self.ws / ".pod" / "save.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
     def save(self, *args: str, env: dict | None = None, timeout: float = 60,
              python: str = sys.executable) -> Saved:
         start = time.monotonic()
