@@ -63,8 +63,7 @@ def _walk_dir(path, result, discard, seen, seen_files, queue, rule) -> None:
     if ".git" in names:
         result.repos.append(path)
     elif _is_bare(names) and rule is None:
-        result.bare.append(path)
-        return
+        result.bare.append(path)  # its files are listed; the inventory names it
     if os.path.basename(path).startswith("offline-run-") and \
             any(n.endswith(".wandb") for n in names):
         result.wandb_runs.append(path)
