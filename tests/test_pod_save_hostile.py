@@ -681,3 +681,64 @@ def test_unreachable_rclone_remote_is_named(pod):
     saved = pod.save("--json", env={"POD_SAVE_SYNC_TIMEOUT": "20"})
     assert saved.report["sync"][0]["status"] == "failed"
     assert_named(saved, pod.ws / "results" / "m.csv", "rclone")
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    """A real sshd on a free localhost port that accepts one key for this user."""
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(binary):
+        pytest.skip("openssh-server missing")
+    d = tmp_path / "sshd"
+    d.mkdir()
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)],
+                       check=True)
+    (d / "authorized_keys").write_text((d / "client.pub").read_text())
+    (d / "authorized_keys").chmod(0o600)
+    port = closed_port()
+    (d / "config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([binary, "-D", "-e", "-f", str(d / "config")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield port, d / "client"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_rclone
+def test_results_and_models_synced_over_sftp(pod, sshd):
+    port, key = sshd
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
+                                                    text=True, check=True).stdout.strip()
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "eval.json").write_text('{"success": 0.93}\n')
+    (pod.ws / "models" / "mine").mkdir(parents=True)
+    (pod.ws / "models" / "mine" / "policy.pt").write_bytes(os.urandom(4096))
+    target = pod.root / "sftp-target"
+    remote = f":sftp,host=127.0.0.1,port={port},user={user},key_file={key}:{target}"
+    pod.policy('discard = []\n'
+               f'[[sync]]\npath = "results"\nremote = "{remote}/results"\n'
+               f'[[sync]]\npath = "models"\nremote = "{remote}/models"\n')
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out + saved.err
+    assert [s["status"] for s in saved.report["sync"]] == ["synced", "synced"]
+    assert (target / "results" / "eval.json").read_bytes() == \
+        (pod.ws / "results" / "eval.json").read_bytes()
+    assert (target / "models" / "mine" / "policy.pt").read_bytes() == \
+        (pod.ws / "models" / "mine" / "policy.pt").read_bytes()
+    # A file added later and a second run: copied too, nothing deleted remotely.
+    (pod.ws / "results" / "late.txt").write_text("late\n")
+    assert pod.save("--json").rc == 0
+    assert (target / "results" / "late.txt").exists()
