@@ -102,18 +102,11 @@ def ahead_of(pod, name="proj", **kw) -> tuple[Path, Path]:
 # ------------------------------------------------------- edits the index hides
 
 
-def test_assume_unchanged_edit_is_saved(pod, guard):
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_edit_hidden_by_an_index_flag_is_saved(pod, guard, flag):
     repo, remote = ahead_of(pod)
-    git(repo, "update-index", "--assume-unchanged", "README.md")
-    (repo / "README.md").write_text("edited behind an assume-unchanged flag\n")
-    guard(repo)
-    assert_saved_exactly(pod, pod.save("--json"), repo, remote)
-
-
-def test_skip_worktree_edit_is_saved(pod, guard):
-    repo, remote = ahead_of(pod)
-    git(repo, "update-index", "--skip-worktree", "README.md")
-    (repo / "README.md").write_text("edited behind skip-worktree\n")
+    git(repo, "update-index", flag, "README.md")
+    (repo / "README.md").write_text(f"edited behind {flag}\n")
     guard(repo)
     assert_saved_exactly(pod, pod.save("--json"), repo, remote)
 

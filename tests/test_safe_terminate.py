@@ -304,7 +304,7 @@ def assert_refused(result, pod: Pod, *expected: str) -> None:
     assert pod.box.running() and pod.box.volume_exists()
 
 
-def test_push_rejected_as_non_fast_forward_refuses_terminate(cli, pod, remotes, ledger, tmp_path):
+def test_diverged_branch_is_saved_beside_the_remote_branch(cli, pod, remotes, ledger, tmp_path):
     url = remotes.bare("diverged")
     pod.box.repo("diverged", url)
     # Someone else pushed meanwhile: the pod's main is no longer a fast-forward.
@@ -315,12 +315,15 @@ def test_push_rejected_as_non_fast_forward_refuses_terminate(cli, pod, remotes, 
     git(clone, "commit", "-qm", "theirs")
     git(clone, "push", "-q")
     theirs = remotes.refs("diverged")["refs/heads/main"]
-    ledger.commit(pod.box, "diverged", "diverged", pod.box.commit("diverged", "mine.py"))
+    mine = ledger.commit(pod.box, "diverged", "diverged", pod.box.commit("diverged", "mine.py"))
 
-    result = cli("pod", "terminate", pod.ref, "--yes")
+    result = cli("pod", "save", pod.ref)
 
-    assert_refused(result, pod, "non-fast-forward", "--force")
-    assert remotes.refs("diverged")["refs/heads/main"] == theirs  # nothing forced
+    assert result.code == 0, result.output
+    assert "diverged" in result.output and "-branch-main" in result.output
+    refs = remotes.refs("diverged")
+    assert refs["refs/heads/main"] == theirs  # nothing forced
+    assert [r for r, sha in refs.items() if sha == mine and "/autosave/" in r]
     assert ledger.settle() == []
 
 

@@ -53,8 +53,10 @@ def rows(report: dict) -> list[tuple[str, str, str]]:
         for branch in repo.get("branches", []):
             if branch["status"] != "up-to-date":
                 ahead = f"{branch['ahead']} commit(s)" if branch.get("ahead") else ""
+                if branch.get("diverged"):
+                    ahead += f"; diverged from the remote's, saved as {_short(branch['ref'])}"
                 out.append((f"  branch {branch['name']}", _mark(branch["status"]),
-                            branch.get("reason") or ahead))
+                            branch.get("reason") or ahead.lstrip("; ")))
         snap = repo.get("snapshot")
         if snap:
             out.append(("  uncommitted work", _mark(snap["status"]),

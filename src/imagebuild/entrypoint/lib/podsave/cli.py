@@ -17,43 +17,47 @@ from .repo import RepoSaver
 from .walk import walk
 
 
-def _worktrees(paths: list[str], cfg: Config) -> list[list[str]]:
+def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """(its repository's common dir, its linked worktrees, its gitlinks)."""
+    git = Git(path, cfg)
+    common = git.try_out("rev-parse", "--git-common-dir")
+    key = os.path.realpath(os.path.join(path, common)) if common else path
+    trees = [line.removeprefix("worktree ") for line in
+             git.try_out("worktree", "list", "--porcelain").splitlines()
+             if line.startswith("worktree ")]
+    links = []
+    for line in git.try_out("ls-files", "-z", "-s").split("\0"):
+        meta, _, rel = line.partition("\t")
+        if meta.startswith("160000 "):
+            links.append((os.path.join(path, rel), meta.split()[1]))
+    return key, trees, links
+
+
+def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[str, set]]:
     """Working trees grouped by repository (linked worktrees, wherever they live,
-    join the group), so shared refs are pushed once and by one thread."""
+    join the group), so shared refs are pushed once and by one thread; and the
+    commits that repositories record for embedded ones (gitlinks)."""
     groups: dict[str, list[str]] = {}
-    extra: list[str] = []
-    for path in paths:
-        git = Git(path, cfg)
-        common = git.try_out("rev-parse", "--git-common-dir")
-        key = os.path.realpath(os.path.join(path, common)) if common else path
+    known = {os.path.realpath(p) for p in paths}
+    facts = list(pool.map(lambda p: _repo_facts(p, cfg), paths))
+    for path, (key, trees, _) in zip(paths, facts, strict=True):
         groups.setdefault(key, []).append(path)
-        for line in git.try_out("worktree", "list", "--porcelain").splitlines():
-            tree = line.removeprefix("worktree ")
-            if line.startswith("worktree ") and os.path.isdir(tree) and \
-                    os.path.realpath(tree) not in {os.path.realpath(p) for p in paths + extra}:
-                extra.append(tree)
+        for tree in trees:
+            if os.path.isdir(tree) and os.path.realpath(tree) not in known:
+                known.add(os.path.realpath(tree))
                 groups[key].append(tree)
-    return list(groups.values())
-
-
-def _gitlinks(paths: list[str], cfg: Config) -> dict[str, set[str]]:
-    """Commits that repositories record for embedded ones (gitlinks in the index)."""
-    wanted: dict[str, set[str]] = {p: set() for p in paths}
-    for path in paths:
-        out = Git(path, cfg).try_out("ls-files", "-z", "-s")
-        for line in out.split("\0"):
-            meta, _, rel = line.partition("\t")
-            if meta.startswith("160000 "):
-                sub = os.path.join(path, rel)
-                if sub in wanted:
-                    wanted[sub].add(meta.split()[1])
-    return wanted
+    wanted: dict[str, set[str]] = {p: set() for g in groups.values() for p in g}
+    for _, _, links in facts:
+        for sub, sha in links:
+            if sub in wanted:
+                wanted[sub].add(sha)
+    return list(groups.values()), wanted
 
 
 def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict]:
-    groups = _worktrees(found.repos, cfg)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
+    groups, wanted = _group(found.repos, cfg, pool)
     paths = [p for g in groups for p in g]
-    wanted = _gitlinks(paths, cfg)
 
     def saver(path: str, n: int) -> RepoSaver:
         ref = cfg.autosave_prefix if n == 0 else f"{cfg.autosave_prefix}-{n + 1}"
@@ -71,8 +75,10 @@ def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict
             s.save()
         return savers
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
+    with pool:
         savers = [s for group in pool.map(save_group, groups) for s in group]
+        for s in savers:  # what git ignores: the inventory's business, asked here
+            s.ignored = pool.submit(inventory.ignored, s)
     savers.sort(key=lambda s: s.path)
     return [s.report for s in savers], {s.path: s for s in savers}
 

@@ -13,7 +13,7 @@ from .walk import Walk
 UNSAVED_LISTED = 200  # entries in the report; the totals always count everything
 
 
-def _ignored(saver) -> set[str]:
+def ignored(saver) -> set[str]:
     """Repo-relative paths git ignores ("dir/" for a whole ignored folder)."""
     out = saver.git.try_out("ls-files", "-z", "--others", "--ignored", "--exclude-standard",
                             "--directory")
@@ -32,7 +32,7 @@ class Classifier:
         self.policy = policy
         self.savers = savers  # repo path -> RepoSaver
         self.roots = sorted(savers, key=len, reverse=True)  # innermost first
-        self.ignored = {p: _ignored(s) for p, s in savers.items()}
+        self.ignored = {p: s.ignored.result() for p, s in savers.items()}
         self.skipped = {p: {f["path"]: f["reason"] for f in s.report["skipped_files"]}
                         for p, s in savers.items()}
         self.runs = {w["path"]: w for w in wandb}

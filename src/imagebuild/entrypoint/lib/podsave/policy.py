@@ -79,6 +79,24 @@ def matches(rel: str, patterns: list[str]) -> str | None:
     return None
 
 
+def matcher(patterns: list[str]):
+    """A fast test of one path against patterns, its folders not included: for a walk
+    that has already tested the folders above. Returns the matching pattern or None."""
+    compiled = []
+    for pattern in patterns:
+        pattern = pattern.strip("/")
+        body = pattern[3:] if pattern.startswith("**/") else pattern
+        regex = fnmatch.translate(body)
+        if pattern.startswith("**/") and "/" not in body:
+            regex = r"(?s:(?:.*/)?" + regex[4:]  # translate gives (?s:...)\Z
+        compiled.append((re.compile(regex), pattern))
+
+    def first(rel: str) -> str | None:
+        return next((p for rx, p in compiled if rx.match(rel)), None)
+
+    return first
+
+
 # ------------------------------------------------------------------ TOML, a subset
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from .policy import matches
+from .policy import matcher
 
 # Symlinks into the system are not followed: a venv's python -> /usr/bin/python3.
 SYSTEM = ("/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
@@ -37,8 +37,9 @@ def walk(workspace: str, discard: list[str]) -> Walk:
     seen: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
     queue = [workspace]
+    match = matcher(discard)
     while queue:
-        _walk_dir(queue.pop(0), result, discard, seen, seen_files, queue, None)
+        _walk_dir(queue.pop(0), result, match, seen, seen_files, queue, None)
     return result
 
 
@@ -46,7 +47,7 @@ def _is_bare(names: set[str]) -> bool:
     return {"HEAD", "objects", "refs"} <= names and "config" in names
 
 
-def _walk_dir(path, result, discard, seen, seen_files, queue, rule) -> None:
+def _walk_dir(path, result, match, seen, seen_files, queue, rule) -> None:
     try:
         st = os.stat(path)
     except OSError:
@@ -70,7 +71,7 @@ def _walk_dir(path, result, discard, seen, seen_files, queue, rule) -> None:
     for entry in entries:
         if entry.name == ".git":
             continue
-        child_rule = rule or matches(result.rel(entry.path), discard)
+        child_rule = rule or match(result.rel(entry.path))
         if rule is None and child_rule:
             result.discarded.append((entry.path, child_rule))
         try:
@@ -78,7 +79,7 @@ def _walk_dir(path, result, discard, seen, seen_files, queue, rule) -> None:
                 if not child_rule:
                     _follow(entry.path, result, queue, seen_files)
             elif entry.is_dir():
-                _walk_dir(entry.path, result, discard, seen, seen_files, queue, child_rule)
+                _walk_dir(entry.path, result, match, seen, seen_files, queue, child_rule)
             elif entry.is_file() and not child_rule:
                 est = entry.stat()
                 if (est.st_dev, est.st_ino) not in seen_files:
