@@ -327,6 +327,23 @@ def test_diverged_branch_is_saved_beside_the_remote_branch(cli, pod, remotes, le
     assert ledger.settle() == []
 
 
+def test_results_only_on_the_volume_refuse_terminate_until_rclone_saves_them(cli, pod):
+    pod.box.sh("mkdir -p results/run1 && head -c 3000 /dev/urandom > results/run1/metrics.bin")
+    try:
+        result = cli("pod", "terminate", pod.ref, "--yes")
+        assert_refused(result, pod, "results", "2.9 KB")
+        # The image's rclone, to a folder standing in for a bucket.
+        pod.box.sh("printf '[[sync]]\\npath = \"results\"\\nremote = \"/tmp/bucket\"\\n' "
+                   "> .pod/save.toml")
+        result = cli("pod", "save", pod.ref, "--json")
+        assert result.code == 0, result.output
+        assert report_of(result)["sync"][0]["status"] == "synced"
+        assert pod.box.sh("cmp results/run1/metrics.bin /tmp/bucket/run1/metrics.bin && echo same") \
+            == "same"
+    finally:
+        pod.box.sh("rm -rf results/* .pod/save.toml /tmp/bucket")
+
+
 def test_read_only_remote_refuses_terminate(cli, pod, remotes, ledger):
     url = remotes.bare("readonly")
     pod.box.repo("readonly", url)
