@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from podsave_helpers import git
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src/imagebuild/entrypoint/lib"))
