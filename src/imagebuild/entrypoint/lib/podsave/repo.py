@@ -64,8 +64,12 @@ class RepoSaver:
         """Remotes off this pod; one on the volume itself is no place to save to."""
         self.remotes, on_volume = [], []
         ws = self.cfg.workspace + os.sep
-        for name in self.git.out("remote").split():
-            url = self.git.try_out("remote", "get-url", name)
+        urls = {}
+        for line in self.git.out("remote", "-v").splitlines():  # NAME\tURL (push)
+            name, _, rest = line.partition("\t")
+            if rest.endswith(" (push)") or name not in urls:
+                urls[name] = rest.rsplit(" (", 1)[0]
+        for name, url in urls.items():
             where = local_path(url, self.path)
             if where and (where + os.sep).startswith(ws):
                 on_volume.append(name)
@@ -82,7 +86,7 @@ class RepoSaver:
         shown = self.default or (on_volume[0] if on_volume else None)
         if shown:
             self.report["remote"] = shown
-            self.report["url"] = redact(self.git.try_out("remote", "get-url", shown))
+            self.report["url"] = redact(urls[shown])
 
     def view(self, remote: str) -> RemoteView:
         if remote not in self.views:
@@ -169,8 +173,10 @@ class RepoSaver:
 
     def _plan_special_heads(self) -> None:
         """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
-        for name in SPECIAL_HEADS:
-            path = os.path.join(self.path, self.git.try_out("rev-parse", "--git-path", name))
+        paths = self.git.try_out("rev-parse", *[a for name in SPECIAL_HEADS
+                                                 for a in ("--git-path", name)]).splitlines()
+        for name, rel in zip(SPECIAL_HEADS, paths, strict=False):
+            path = os.path.join(self.path, rel)
             try:
                 with open(path) as f:
                     shas = [ln.split()[0] for ln in f if ln.strip()]

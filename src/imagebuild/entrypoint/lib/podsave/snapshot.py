@@ -108,13 +108,13 @@ class SnapshotBuilder:
         return [p for p in self.git.out(*args, env=env).split("\0") if p]
 
     def _index(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
-        staged = {}
-        for line in self._z("ls-files", "-z", "-s"):
+        staged, sparse = {}, set()
+        for line in self._z("ls-files", "-z", "-s", "-t"):  # "TAG MODE SHA STAGE\tPATH"
             meta, _, rel = line.partition("\t")
-            mode, sha, _stage = meta.split()
+            tag, mode, sha, _stage = meta.split()
             staged[rel] = (mode, sha)
-        sparse = {line[2:] for line in self._z("ls-files", "-z", "-t")
-                  if line.startswith("S ")}
+            if tag == "S":  # skip-worktree: absent on disk on purpose (sparse checkout)
+                sparse.add(rel)
         return staged, sparse
 
     def _lfs_paths(self, paths: list[str]) -> list[str]:
