@@ -644,6 +644,12 @@ def test_two_runs_at_once_serialize(pod, guard):
         p.stderr.close()
     assert codes == [0, 0]
     assert len([r for r in remote_refs(remote) if r.startswith(AUTOSAVE)]) == 1
+    # Back to back within one second, different work each time: two snapshots.
+    for n in range(2):
+        (repo / "wip.txt").write_text(f"version {n}\n")
+        assert pod.save("--json").rc == 0
+    assert len([r for r in remote_refs(remote) if r.startswith(AUTOSAVE)]) == 3
+    guard.before.clear()  # the work tree was changed on purpose
 
 
 # -------------------------------------------------------------------- rclone
