@@ -741,3 +741,15 @@ def test_results_and_models_synced_over_sftp(pod, sshd):
     (pod.ws / "results" / "late.txt").write_text("late\n")
     assert pod.save("--json").rc == 0
     assert (target / "results" / "late.txt").exists()
+
+
+def test_walk_cut_short_by_the_budget_is_never_saved(pod):
+    sys.path.insert(0, str(SCRIPT.parent.parent / "lib"))
+    from podsave.walk import walk
+
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "x").write_text("x\n")
+    cut = walk(str(pod.ws), [], deadline=time.monotonic() - 1)
+    assert cut.incomplete and cut.files == []
+    whole = walk(str(pod.ws), [], deadline=time.monotonic() + 60)
+    assert not whole.incomplete and [p for p, _ in whole.files] == [str(pod.ws / "results/x")]

@@ -8,6 +8,7 @@ import concurrent.futures
 import json
 import os
 import sys
+import time
 
 from . import datasync, hooks, inventory, lock, policy, wandbsync
 from .config import Config, UserError, load_config
@@ -85,7 +86,9 @@ def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict
 
 def save_everything(cfg: Config) -> dict:
     pol = policy.load(cfg.workspace)
-    found = walk(cfg.workspace, pol.discard)
+    # Half the budget at most for the walk: saving needs the rest.
+    found = walk(cfg.workspace, pol.discard, None if cfg.deadline is None else
+                 time.monotonic() + cfg.time_left(float("inf")) / 2)
     repos, savers = save_repos(cfg, pol, found)
     wandb = wandbsync.sync_runs(cfg, wandbsync.find_runs(cfg, found.wandb_runs))
     hook_reports = hooks.run_hooks(cfg)

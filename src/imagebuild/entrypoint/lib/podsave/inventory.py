@@ -103,6 +103,9 @@ class Classifier:
             groups[(top, why)] += size
         listed = [{"path": p, "bytes": b, "reason": why}
                   for (p, why), b in sorted(groups.items())]
+        if self.walk.incomplete:
+            listed.insert(0, {"path": ws, "bytes": 0, "reason": "not all of it was looked at "
+                              "within --budget: what was not may exist only here"})
         return {"unsaved": listed[:UNSAVED_LISTED], "unsaved_count": len(listed),
                 "unsaved_bytes": sum(size for _, size, _ in unsaved),
                 "saved_bytes": saved_bytes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 
 from .policy import matcher
 
@@ -22,6 +23,8 @@ class Walk:
     bare: list[str] = dataclasses.field(default_factory=list)
     wandb_runs: list[str] = dataclasses.field(default_factory=list)
     discarded: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # path, rule
+    deadline: float | None = None  # time.monotonic(): stop walking, say it is incomplete
+    incomplete: bool = False
 
     def rel(self, path: str) -> str:
         """Relative to the workspace; absolute for what lies outside it."""
@@ -32,8 +35,8 @@ class Walk:
         return path
 
 
-def walk(workspace: str, discard: list[str]) -> Walk:
-    result = Walk(workspace)
+def walk(workspace: str, discard: list[str], deadline: float | None = None) -> Walk:
+    result = Walk(workspace, deadline=deadline)
     seen: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
     queue = [workspace]
@@ -48,6 +51,9 @@ def _is_bare(names: set[str]) -> bool:
 
 
 def _walk_dir(path, result, match, seen, seen_files, queue, rule) -> None:
+    if result.deadline is not None and time.monotonic() > result.deadline:
+        result.incomplete = True
+        return
     try:
         st = os.stat(path)
     except OSError:
