@@ -753,3 +753,15 @@ def test_walk_cut_short_by_the_budget_is_never_saved(pod):
     assert cut.incomplete and cut.files == []
     whole = walk(str(pod.ws), [], deadline=time.monotonic() + 60)
     assert not whole.incomplete and [p for p, _ in whole.files] == [str(pod.ws / "results/x")]
+
+
+def test_hook_leaving_a_detached_daemon_does_not_hold_pod_save(pod):
+    pidfile = pod.ws / "daemon.pid"
+    hook(pod, "10-daemon", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 30' & echo started")
+    pod.policy('discard = ["daemon.pid"]\n')
+    try:
+        saved = pod.save("--json")
+        assert saved.rc == 0, saved.out
+        assert saved.seconds < 15 and "started" in saved.report["hooks"][0]["output"]
+    finally:
+        subprocess.run(["kill", pidfile.read_text().strip()], check=False)

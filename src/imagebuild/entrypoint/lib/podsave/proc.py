@@ -159,6 +159,13 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
                       f"timed out after {timeout:g} s" if timed_out else None)
 
 
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 16384)
+    except OSError:
+        return b""
+
+
 def run_bounded(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
                 owner: Owner | None = None) -> Result:
     """Run an untrusted program (a hook): stdout and stderr together through a pipe
@@ -176,14 +183,19 @@ def run_bounded(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str
     except OSError as e:
         return Result(None, "", "", reason=f"cannot run {argv[0]}: {e.strerror or e}")
     chunks: collections.deque[bytes] = collections.deque()
+    guard = threading.Lock()
+    fd = proc.stdout.fileno()
 
     def drain() -> None:
         size = 0
-        for chunk in iter(lambda: proc.stdout.read1(16384), b""):
-            chunks.append(chunk)
-            size += len(chunk)
-            while size - len(chunks[0]) >= TAIL_BYTES:
-                size -= len(chunks.popleft())
+        # os.read, not the buffered reader: that one's lock would make a later
+        # close() wait for a detached child that keeps the pipe open.
+        while chunk := _read(fd):
+            with guard:
+                chunks.append(chunk)
+                size += len(chunk)
+                while size - len(chunks[0]) >= TAIL_BYTES:
+                    size -= len(chunks.popleft())
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
@@ -196,8 +208,9 @@ def run_bounded(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str
         rc, timed_out = None, True
     # A detached child may hold the pipe open: wait briefly, then stop listening.
     reader.join(timeout=1.0)
-    with contextlib.suppress(OSError):
+    if not reader.is_alive():
         proc.stdout.close()
-    text = b"".join(list(chunks))[-TAIL_BYTES:].decode(errors="replace")
+    with guard:
+        text = b"".join(chunks)[-TAIL_BYTES:].decode(errors="replace")
     return Result(rc, text, "", timed_out, round(time.monotonic() - start, 2),
                   f"timed out after {timeout:g} s" if timed_out else None)
