@@ -85,13 +85,15 @@ def assert_named(saved, path: Path | str, *words: str) -> str:
     assert hit, f"{path} not named in {items}"
     for word in words:
         assert word in items[hit], items[hit]
-    human = pod_human(saved)
-    assert human is None or "NOT SAVED" in human
     return items[hit]
 
 
-def pod_human(saved):
-    return None  # the human report is checked in test_human_report_names_unsaved
+def saved_ok(pod, guard, *repos: Path):
+    """pod-save exits 0, the repositories' state checked around it."""
+    guard(*repos)
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    return saved
 
 
 def ahead_of(pod, name="proj", **kw) -> tuple[Path, Path]:
@@ -196,9 +198,7 @@ def test_detached_head_with_stale_tracking_ref_is_pushed(pod, guard):
     git(repo, "switch", "-q", "--detach")
     sha = pod.commit(repo, "detached.txt")
     git(repo, "update-ref", "refs/remotes/origin/main", sha)  # lies: "it is pushed"
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved_ok(pod, guard, repo)
     assert sha in remote_refs(remote).values()
 
 
@@ -219,9 +219,7 @@ def test_commit_only_in_a_tag_is_pushed(pod, guard, annotated):
     sha = pod.commit(repo, "release.txt")
     git(repo, "tag", *(["-a", "-m", "v1"] if annotated else []), "v1")
     git(repo, "switch", "-q", "main")
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved = saved_ok(pod, guard, repo)
     [tag] = saved.repo(repo)["refs"]
     assert tag["name"] == "tag v1" and remote_refs(remote)[tag["ref"]] == sha
 
@@ -230,9 +228,7 @@ def test_commit_only_in_notes_is_pushed(pod, guard):
     repo, remote = ahead_of(pod)
     git(repo, "notes", "add", "-m", "results: 93.1% success")
     notes = git(repo, "rev-parse", "refs/notes/commits")
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved_ok(pod, guard, repo)
     assert notes in remote_refs(remote).values()
 
 
@@ -243,9 +239,7 @@ def test_every_stash_entry_is_pushed(pod, guard):
         (repo / "README.md").write_text(f"stash {n}\n")
         git(repo, "stash", "-q")
         shas.append(git(repo, "rev-parse", "stash@{0}"))
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved_ok(pod, guard, repo)
     assert set(shas) <= set(remote_refs(remote).values())
 
 
@@ -270,9 +264,7 @@ def test_branch_checked_out_x_from_origin_main_never_lands_on_main(pod, guard):
     for name in ("wip-a", "wip-b"):
         git(repo, "checkout", "-q", "-b", name, "origin/main")
         shas[name] = pod.commit(repo, f"{name}.txt")
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved_ok(pod, guard, repo)
     refs = remote_refs(remote)
     assert refs["refs/heads/main"] == main
     assert refs["refs/heads/wip-a"] == shas["wip-a"] and refs["refs/heads/wip-b"] == shas["wip-b"]
@@ -285,9 +277,7 @@ def test_branch_whose_tip_the_remote_has_is_not_recreated(pod, guard):
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "--ff-only", "merged")
     git(repo, "push", "-q")  # the remote's main contains merged's tip; no branch merged
-    guard(repo)
-    saved = pod.save("--json")
-    assert saved.rc == 0, saved.out
+    saved_ok(pod, guard, repo)
     assert "refs/heads/merged" not in remote_refs(remote)
 
 
@@ -388,8 +378,7 @@ def test_results_folder_is_named_with_its_size(pod):
     (pod.ws / "results" / "run1").mkdir(parents=True)
     (pod.ws / "results" / "run1" / "metrics.csv").write_bytes(b"x" * 5000)
     saved = pod.save("--json")
-    reason = assert_named(saved, pod.ws / "results" / "run1" / "metrics.csv", "not in a git")
-    assert reason
+    assert_named(saved, pod.ws / "results" / "run1" / "metrics.csv", "not in a git")
     [entry] = saved.report["inventory"]["unsaved"]
     assert entry["bytes"] == 5000 and entry["path"] == str(pod.ws / "results")
 
