@@ -43,6 +43,11 @@ def test_pod_save_pushes_the_branch_and_a_snapshot_to_a_bare_remote(pod):
     assert sorted(files) == ["draft.txt", "notes.txt"]
     # The user's working tree is left as it was.
     assert pod.sh("cd /workspace/code/x && git status --porcelain").split() == ["??", "draft.txt"]
+    # pod-restore (on PATH in the image) brings the snapshot back into a fresh clone.
+    short = snapshots[0].removeprefix("refs/heads/")
+    assert pod.sh(f"rm -rf /tmp/r && git clone -q /srv/remotes/x.git /tmp/r && cd /tmp/r && "
+                  f"pod-restore {short} >/dev/null && cat draft.txt").strip() == "draft"
+    assert pod.sh("command -v rclone").strip() == "/usr/bin/rclone"
 
 
 def test_a_remote_on_the_volume_does_not_count(pod):
