@@ -97,8 +97,8 @@ class Classifier:
         for path, size, why in unsaved:
             top = path
             for d in _parents(path, ws):
-                if total[d] != bad[(d, why)]:
-                    break
+                if top in self.savers or total[d] != bad[(d, why)]:
+                    break  # each repository named on its own
                 top = d
             groups[(top, why)] += size
         listed = [{"path": p, "bytes": b, "reason": why}
