@@ -754,3 +754,60 @@ def test_hook_leaving_a_detached_daemon_does_not_hold_pod_save(pod):
         assert saved.seconds < 15 and "started" in saved.report["hooks"][0]["output"]
     finally:
         subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+
+
+# ------------------------------------------------------------- odd layouts
+
+
+def test_symlink_loops_and_links_into_the_system_end_the_walk(pod):
+    (pod.ws / "loop").mkdir()
+    (pod.ws / "loop" / "self").symlink_to(pod.ws / "loop")
+    (pod.ws / "loop" / "up").symlink_to(pod.ws)
+    (pod.ws / "usr").symlink_to("/usr")
+    (pod.ws / "broken").symlink_to(pod.ws / "nowhere")
+    saved = pod.save("--json", timeout=60)
+    assert saved.rc == 0, saved.out
+    assert saved.report["inventory"]["unsaved"] == []
+
+
+def test_file_linked_from_outside_the_workspace_is_named(pod):
+    outside = pod.root / "container-disk" / "notes.txt"
+    outside.parent.mkdir()
+    outside.write_text("only on the container disk\n")
+    (pod.ws / "notes.txt").symlink_to(outside)
+    assert_named(pod.save("--json"), outside, "not in a git")
+
+
+def test_origin_on_the_volume_and_a_backup_off_it(pod, guard):
+    on_volume = pod.ws / "mirror.git"
+    git(pod.ws, "init", "-q", "--bare", str(on_volume))
+    backup = pod.bare("backup")
+    repo = pod.repo("proj", on_volume)
+    git(repo, "remote", "add", "backup", str(backup))
+    sha = pod.commit(repo, "work.txt")
+    pod.policy('discard = ["mirror.git"]\n')
+    saved = saved_ok(pod, guard, repo)
+    assert saved.repo(repo)["remote"] == "backup"
+    assert sha in remote_refs(backup).values()
+
+
+def test_repo_inside_a_discarded_folder_is_still_saved(pod, guard):
+    remote = pod.bare("dataset-tools")
+    repo = pod.ws / "datasets" / "tools"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    git(repo, "remote", "add", "origin", str(remote))
+    sha = pod.commit(repo, "convert.py")
+    saved_ok(pod, guard, repo)
+    assert sha in remote_refs(remote).values()
+
+
+def test_dirty_detached_head_keeps_its_commits(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "--detach")
+    sha = pod.commit(repo, "on-detached.txt")
+    (repo / "wip.txt").write_text("dirty on a detached HEAD\n")
+    guard(repo)
+    saved = pod.save("--json")
+    clone = assert_saved_exactly(pod, saved, repo, remote)
+    assert git(clone, "rev-parse", "HEAD") == sha
