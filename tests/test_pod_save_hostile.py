@@ -96,6 +96,15 @@ def saved_ok(pod, guard, *repos: Path):
     return saved
 
 
+def repo_at(path: Path, remote: Path | None) -> Path:
+    """An empty repository at path (anywhere), with origin = remote."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    if remote:
+        git(path, "remote", "add", "origin", str(remote))
+    return path
+
+
 def ahead_of(pod, name="proj", **kw) -> tuple[Path, Path]:
     remote = pod.bare(name)
     return pod.repo(name, remote, **kw), remote
@@ -287,9 +296,7 @@ def test_branch_whose_tip_the_remote_has_is_not_recreated(pod, guard):
 def test_repo_outside_code_and_deep_below(pod, guard):
     remote = pod.bare("far")
     far = pod.ws / "projects" / "a" / "b" / "c" / "d" / "e" / "far"
-    far.mkdir(parents=True)
-    git(far, "init", "-q")
-    git(far, "remote", "add", "origin", str(remote))
+    repo_at(far, remote)
     (far / "work.py").write_text("far away\n")
     guard(far)
     assert_saved_exactly(pod, pod.save("--json"), far, remote)
@@ -298,9 +305,7 @@ def test_repo_outside_code_and_deep_below(pod, guard):
 def test_symlinked_repo_outside_the_workspace_is_saved_once(pod, guard):
     remote = pod.bare("linked")
     outside = pod.root / "scratch" / "linked"
-    outside.mkdir(parents=True)
-    git(outside, "init", "-q")
-    git(outside, "remote", "add", "origin", str(remote))
+    repo_at(outside, remote)
     (outside / "exp.py").write_text("behind a symlink\n")
     (pod.code / "linked").symlink_to(outside)
     (pod.code / "linked-again").symlink_to(outside)
@@ -315,9 +320,7 @@ def test_nested_repo_in_an_ignored_folder_is_found(pod, guard):
     (outer / ".gitignore").write_text("vendor/\n")
     inner_remote = pod.bare("inner")
     inner = outer / "vendor" / "inner"
-    inner.mkdir(parents=True)
-    git(inner, "init", "-q")
-    git(inner, "remote", "add", "origin", str(inner_remote))
+    repo_at(inner, inner_remote)
     sha = pod.commit(inner, "lib.py")
     guard(outer, inner)
     saved = pod.save("--json")
@@ -329,8 +332,7 @@ def test_nested_repo_without_remote_is_named_and_the_outer_is_saved(pod, guard):
     outer, outer_remote = ahead_of(pod, "outer")
     (outer / ".gitignore").write_text("vendor/\n")
     inner = outer / "vendor" / "inner"
-    inner.mkdir(parents=True)
-    git(inner, "init", "-q")
+    repo_at(inner, None)
     pod.commit(inner, "lib.py")
     sha = pod.commit(outer, "outer.py")
     guard(outer)
@@ -794,9 +796,7 @@ def test_origin_on_the_volume_and_a_backup_off_it(pod, guard):
 def test_repo_inside_a_discarded_folder_is_still_saved(pod, guard):
     remote = pod.bare("dataset-tools")
     repo = pod.ws / "datasets" / "tools"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q")
-    git(repo, "remote", "add", "origin", str(remote))
+    repo_at(repo, remote)
     sha = pod.commit(repo, "convert.py")
     saved_ok(pod, guard, repo)
     assert sha in remote_refs(remote).values()
