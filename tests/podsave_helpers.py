@@ -24,7 +24,8 @@ GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid",
 def git(cwd: Path | str, *args: str, check: bool = True, env: dict | None = None) -> str:
     res = subprocess.run(
         ["git", *GIT_IDENTITY, "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=30, check=False,
+        cwd=cwd, env=env, capture_output=True, text=True, errors="surrogateescape", timeout=30,
+        check=False,
     )
     if check and res.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} in {cwd}: {res.stderr}")
@@ -219,8 +220,8 @@ def work_files(root: Path, exclude: set[str] = frozenset()) -> dict[str, tuple]:
     if found:
         ignored = subprocess.run(
             ["git", *GIT_IDENTITY, "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-            input="\0".join(found).encode(), capture_output=True, check=False).stdout
-        for rel in ignored.decode().split("\0"):
+            input=os.fsencode("\0".join(found)), capture_output=True, check=False).stdout
+        for rel in os.fsdecode(ignored).split("\0"):
             found.pop(rel, None)
     for rel in exclude:
         found.pop(rel, None)

@@ -182,6 +182,14 @@ def test_symlinks_odd_names_and_deletions_round_trip(pod, guard):
     assert os.readlink(clone / "link-to-readme") == "README.md"
 
 
+def test_file_name_that_is_not_utf8_round_trips(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / os.fsdecode(b"latin1-caf\xe9.txt")).write_bytes(b"not utf-8 name\n")
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert (clone / os.fsdecode(b"latin1-caf\xe9.txt")).read_bytes() == b"not utf-8 name\n"
+
+
 def test_conflicted_merge_keeps_merge_head_and_markers(pod, guard):
     repo, remote = ahead_of(pod)
     git(repo, "switch", "-q", "-c", "side")

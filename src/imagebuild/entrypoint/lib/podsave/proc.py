@@ -153,7 +153,8 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
             rc, timed_out = None, True
         out.seek(0)
         err.seek(0)
-        return Result(rc, out.read().decode(errors="replace"),
+        # surrogateescape: a file name that is not UTF-8 survives the round trip.
+        return Result(rc, out.read().decode(errors="surrogateescape"),
                       err.read().decode(errors="replace"), timed_out,
                       round(time.monotonic() - start, 2),
                       f"timed out after {timeout:g} s" if timed_out else None)

@@ -123,7 +123,7 @@ class SnapshotBuilder:
         if not paths:
             return []
         out = self.git.out("check-attr", "-z", "--stdin", "filter",
-                           stdin=("\0".join(paths) + "\0").encode())
+                           stdin=os.fsencode("\0".join(paths) + "\0"))
         parts = out.split("\0")
         return [p for p, _, v in zip(parts[0::3], parts[1::3], parts[2::3], strict=False) if v == "lfs"]
 
@@ -192,7 +192,7 @@ class SnapshotBuilder:
     def _hash_batch(self, paths: list[str], flags: list[str]) -> dict[str, str]:
         if not paths:
             return {}
-        data = "".join(_quote(p) + "\n" for p in paths).encode()
+        data = os.fsencode("".join(_quote(p) + "\n" for p in paths))
         res = self.git.run("hash-object", "-w", *flags, "--stdin-paths", stdin=data)
         shas = res.out.split()
         if res.rc == 0 and len(shas) == len(paths):
@@ -203,7 +203,7 @@ class SnapshotBuilder:
         found = {}
         for rel in paths:
             one = self.git.run("hash-object", "-w", *flags, "--stdin-paths",
-                               stdin=(_quote(rel) + "\n").encode())
+                               stdin=os.fsencode(_quote(rel) + "\n"))
             if one.rc == 0 and one.out.strip():
                 found[rel] = one.out.strip()
             elif os.path.lexists(os.path.join(self.root, rel)):
@@ -218,7 +218,7 @@ class SnapshotBuilder:
             env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
             lines = {rel: f"{mode} {sha}\t{rel}\0" for rel, (mode, sha) in entries.items()}
             res = self.git.run("update-index", "-z", "--index-info", env=env,
-                               stdin="".join(lines.values()).encode())
+                               stdin=os.fsencode("".join(lines.values())))
             if res.rc != 0:
                 self._add_one_by_one(lines, env)
             return self.git.out("write-tree", env=env).strip()
@@ -229,7 +229,7 @@ class SnapshotBuilder:
             os.unlink(env["GIT_INDEX_FILE"])
         for rel, line in lines.items():
             res = self.git.run("update-index", "-z", "--index-info", env=env,
-                               stdin=line.encode())
+                               stdin=os.fsencode(line))
             if res.rc != 0:
                 self._skip(rel, _size(os.path.join(self.root, rel)),
                            "git refused this path: " + (res.err.strip().splitlines()
