@@ -108,7 +108,7 @@ class RepoSaver:
         view = self.view(remote)
         if view.error:
             set_status(item, "failed", view.error)
-            if view.error not in self.problems:
+            if f"{remote}: {view.error}" not in self.problems:  # one problem per remote
                 self.problems.append(f"{remote}: {view.error}")
             self.explained.add(id(item))
             return
