@@ -44,7 +44,7 @@ class Classifier:
         rel = self.walk.rel(path)
         for hook, patterns in self.hook_rules:
             if patterns and matches(rel, patterns):
-                return None if hook["status"] == "ok" else \
+                return None if hook["status"] in ("ok", "pending") else \
                     f"save hook {hook['name']} {hook['status']}: {hook['reason']}"
         for sync in self.syncs:
             if rel == sync["path"] or rel.startswith(sync["path"] + "/"):
