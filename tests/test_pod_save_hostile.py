@@ -478,6 +478,15 @@ def test_untracked_secrets_are_not_pushed_but_named(pod, guard):
         assert text.strip() not in saved.out
 
 
+def test_ssh_key_on_the_volume_outside_git_is_named_as_a_secret(pod):
+    key = pod.ws / "home" / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True)
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
+    saved = pod.save("--json")
+    assert_named(saved, key, "secret", "never pushed")
+    assert "AAAA" not in saved.out
+
+
 def test_allowed_secret_is_pushed(pod, guard):
     repo, remote = ahead_of(pod)
     (repo / ".env.shared").write_text("SEED=1\n")

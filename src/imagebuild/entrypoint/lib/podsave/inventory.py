@@ -8,6 +8,7 @@ import collections
 import os
 
 from .policy import Policy, matches
+from .snapshot import secret_reason
 from .walk import Walk
 
 UNSAVED_LISTED = 200  # entries in the report; the totals always count everything
@@ -65,7 +66,10 @@ class Classifier:
             return None  # an online W&B run: uploaded while it ran
         root = next((r for r in self.roots if path.startswith(r + os.sep)), None)
         if root is None:
-            return "not in a git repository, not synced, not in .pod/save.toml"
+            secret = secret_reason(path, rel)
+            return f"{secret}: not in git, never pushed (keep a copy elsewhere, or discard " \
+                   "it in .pod/save.toml)" if secret else \
+                "not in a git repository, not synced, not in .pod/save.toml"
         return self._in_repo(root, path[len(root) + 1:])
 
     def _in_repo(self, root: str, rel: str) -> str | None:
