@@ -24,7 +24,8 @@ GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid",
 def git(cwd: Path | str, *args: str, check: bool = True, env: dict | None = None) -> str:
     res = subprocess.run(
         ["git", *GIT_IDENTITY, "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=30, check=False,
+        cwd=cwd, env=env, capture_output=True, text=True, errors="surrogateescape", timeout=30,
+        check=False,
     )
     if check and res.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} in {cwd}: {res.stderr}")
@@ -103,6 +104,13 @@ class Pod:
         git(repo, "add", name, env=self.env)
         git(repo, "commit", "-q", "-m", f"add {name}", env=self.env)
         return git(repo, "rev-parse", "HEAD", env=self.env)
+
+    def policy(self, text: str) -> Path:
+        """Write /workspace/.pod/save.toml."""
+        path = self.ws / ".pod" / "save.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
 
     def save(self, *args: str, env: dict | None = None, timeout: float = 60,
              python: str = sys.executable) -> Saved:
@@ -188,3 +196,44 @@ class Ledger:
             if not on_pod and not (remote and self._file_on(remote, rel, content)):
                 lost.append(f"file {rel} of {repo.name}")
         return lost
+
+
+RESTORE = SCRIPT.parent / "pod-restore"
+
+
+def work_files(root: Path, exclude: set[str] = frozenset()) -> dict[str, tuple]:
+    """rel -> (content or link target, executable) for what a snapshot must hold: the
+    work tree minus .git, embedded repositories, ignored files and `exclude`."""
+    found: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if d != ".git" and not (here / d / ".git").exists()]
+        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+            if name == ".git":
+                continue  # a linked worktree's or submodule's pointer
+            path = here / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                found[rel] = ("link", os.readlink(path), False)
+            elif path.is_file():
+                found[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o100))
+    if found:
+        ignored = subprocess.run(
+            ["git", *GIT_IDENTITY, "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
+            input=os.fsencode("\0".join(found)), capture_output=True, check=False).stdout
+        for rel in os.fsdecode(ignored).split("\0"):
+            found.pop(rel, None)
+    for rel in exclude:
+        found.pop(rel, None)
+    return found
+
+
+def restored(pod: Pod, remote: Path, ref: str, name: str = "restored") -> Path:
+    """A fresh clone of remote with pod-restore REF run in it."""
+    clone = pod.root / name
+    git(pod.root, "clone", "-q", str(remote), str(clone), env=pod.env)
+    res = subprocess.run([sys.executable, str(RESTORE), ref.removeprefix("refs/heads/")],
+                         cwd=clone, env=pod.env, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    return clone

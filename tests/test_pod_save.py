@@ -125,6 +125,7 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     (repo / "notes" / "deep").mkdir(parents=True)
     (repo / "notes" / "deep" / "idea.md").write_text("untracked idea\n")
     (repo / "run.log").write_text("ignored\n")
+    pod.policy('discard = ["**/*.log"]\n')
     for rel in ("tracked.py", "staged.py", "notes/deep/idea.md"):
         ledger.file(repo, remote, rel)
     head = git(repo, "rev-parse", "HEAD")
@@ -229,14 +230,17 @@ def test_linked_worktree_gets_its_own_snapshot(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_depth_bound(pod):
+def test_repositories_are_found_at_any_depth(pod):
     shallow = pod.repo("shallow")
-    deep = pod.repo("group/deep")
+    deep = pod.repo("group/a/b/c/d/e/deep")
 
+    # POD_SAVE_MAX_DEPTH is accepted for old setups but no longer hides anything.
     saved = pod.save("--json", env={"POD_SAVE_MAX_DEPTH": "1"})
 
     paths = {r["path"] for r in saved.report["repos"]}
-    assert str(shallow) in paths and str(deep) not in paths
+    assert {str(shallow), str(deep)} <= paths
+    assert saved.rc == 1  # neither has a remote: both named
+    assert all(r["status"] == "failed" for r in saved.report["repos"])
 
 
 def test_dry_run_pushes_nothing_and_runs_no_hook(pod, ledger):
@@ -267,7 +271,7 @@ def test_dry_run_pushes_nothing_and_runs_no_hook(pod, ledger):
 # ------------------------------------------------------------------- git: failure
 
 
-def test_non_fast_forward_is_refused_and_work_stays(pod, ledger):
+def test_diverged_branch_is_saved_beside_the_remote_branch_never_forced(pod, ledger):
     remote = pod.bare("nff")
     repo = pod.repo("nff", remote)
     other = pod.root / "other-clone"
@@ -279,14 +283,14 @@ def test_non_fast_forward_is_refused_and_work_stays(pod, ledger):
 
     saved = pod.save("--json")
 
-    assert saved.rc == 1
-    assert saved.report["ok"] is False
-    entry = saved.repo(repo)
-    assert entry["status"] == "failed"
-    assert "non-fast-forward" in entry["reason"]
-    assert entry["branches"][0]["status"] == "failed"
+    assert saved.rc == 0, saved.out + saved.err
+    [branch] = saved.repo(repo)["branches"]
+    assert branch["status"] == "pushed" and branch["diverged"] is True
+    assert branch["ref"] == f"{AUTOSAVE}{saved.report['timestamp']}-branch-main"
     assert remote_refs(remote)["refs/heads/main"] == remote_main  # nothing forced
+    assert remote_refs(remote)[branch["ref"]] == mine
     assert git(repo, "rev-parse", "main") == mine
+    assert ledger.not_on_remote() == []
 
 
 def test_remote_hook_rejecting_everything_is_refused(pod, ledger):
@@ -403,7 +407,10 @@ def test_oversized_file_is_left_out_and_reported(pod, ledger):
 
     assert saved.rc == 1
     entry = saved.repo(repo)
-    assert entry["skipped_files"] == [{"path": "model.pt", "bytes": 2 * 1024 * 1024}]
+    [skipped] = entry["skipped_files"]
+    assert (skipped["path"], skipped["bytes"]) == ("model.pt", 2 * 1024 * 1024)
+    assert "too big" in skipped["reason"]
+    assert [u["path"] for u in saved.report["inventory"]["unsaved"]] == [str(repo / "model.pt")]
     assert "model.pt" in entry["reason"]
     [snap] = autosaves(remote).values()
     tree = git(remote, "ls-tree", "--name-only", snap).splitlines()
@@ -547,7 +554,8 @@ def test_hooks_run_in_order_with_timeouts(pod):
     assert "bucket not found" in hooks["20-fail"]["output"]
     assert hooks["30-slow"]["status"] == "timeout"
     assert hooks["30-slow"]["seconds"] < 10
-    assert hooks["40-not-executable"]["status"] == "skipped"
+    assert hooks["40-not-executable"]["status"] == "failed"
+    assert "not executable" in hooks["40-not-executable"]["reason"]
     assert hooks["50-after"]["status"] == "ok"
     assert log.read_text().split("\n") == ["10", "20", "30", f"50 {POD_ID}", ""]
     pid = int(child_pid.read_text())

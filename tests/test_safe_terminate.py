@@ -304,7 +304,7 @@ def assert_refused(result, pod: Pod, *expected: str) -> None:
     assert pod.box.running() and pod.box.volume_exists()
 
 
-def test_push_rejected_as_non_fast_forward_refuses_terminate(cli, pod, remotes, ledger, tmp_path):
+def test_diverged_branch_is_saved_beside_the_remote_branch(cli, pod, remotes, ledger, tmp_path):
     url = remotes.bare("diverged")
     pod.box.repo("diverged", url)
     # Someone else pushed meanwhile: the pod's main is no longer a fast-forward.
@@ -315,13 +315,33 @@ def test_push_rejected_as_non_fast_forward_refuses_terminate(cli, pod, remotes, 
     git(clone, "commit", "-qm", "theirs")
     git(clone, "push", "-q")
     theirs = remotes.refs("diverged")["refs/heads/main"]
-    ledger.commit(pod.box, "diverged", "diverged", pod.box.commit("diverged", "mine.py"))
+    mine = ledger.commit(pod.box, "diverged", "diverged", pod.box.commit("diverged", "mine.py"))
 
-    result = cli("pod", "terminate", pod.ref, "--yes")
+    result = cli("pod", "save", pod.ref)
 
-    assert_refused(result, pod, "non-fast-forward", "--force")
-    assert remotes.refs("diverged")["refs/heads/main"] == theirs  # nothing forced
+    assert result.code == 0, result.output
+    assert "diverged" in result.output and "-branch-main" in result.output
+    refs = remotes.refs("diverged")
+    assert refs["refs/heads/main"] == theirs  # nothing forced
+    assert [r for r, sha in refs.items() if sha == mine and "/autosave/" in r]
     assert ledger.settle() == []
+
+
+def test_results_only_on_the_volume_refuse_terminate_until_rclone_saves_them(cli, pod):
+    pod.box.sh("mkdir -p results/run1 && head -c 3000 /dev/urandom > results/run1/metrics.bin")
+    try:
+        result = cli("pod", "terminate", pod.ref, "--yes")
+        assert_refused(result, pod, "results", "2.9 KB")
+        # The image's rclone, to a folder standing in for a bucket.
+        pod.box.sh("printf '[[sync]]\\npath = \"results\"\\nremote = \"/tmp/bucket\"\\n' "
+                   "> .pod/save.toml")
+        result = cli("pod", "save", pod.ref, "--json")
+        assert result.code == 0, result.output
+        assert report_of(result)["sync"][0]["status"] == "synced"
+        assert pod.box.sh("cmp results/run1/metrics.bin /tmp/bucket/run1/metrics.bin && echo same") \
+            == "same"
+    finally:
+        pod.box.sh("rm -rf results/* .pod/save.toml /tmp/bucket")
 
 
 def test_read_only_remote_refuses_terminate(cli, pod, remotes, ledger):

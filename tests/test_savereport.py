@@ -95,3 +95,23 @@ def test_rows_mark_failures_and_skip_what_was_up_to_date():
     assert ("  uncommitted work", "pushed", "3 file(s) -> autosave/p1/20250101T000000Z") in rows
     assert ("code/clean", "clean", "-> origin (u)") in rows
     assert ("hook 10-upload (2 s)", "TIMEOUT", "timed out after 2 s") in rows
+
+
+def test_inventory_refs_and_rclone_are_listed_once():
+    report = {**REPORT, "repos": [{**REPORT["repos"][0], "refs": [
+        {"name": "tag v1", "ref": "refs/heads/autosave/p1/x-tag-v1", "commit": "d" * 40,
+         "remote": "origin", "status": "failed", "reason": "network"}],
+        "skipped_files": [{"path": ".env", "bytes": 10, "reason": "looks like a secret"}]}],
+        "sync": [{"path": "results", "remote": "b:r", "status": "failed", "reason": "rclone copy: x",
+                  "seconds": 1.0}],
+        "inventory": {"unsaved": [
+            {"path": "/workspace/code/proj/.env", "bytes": 10, "reason": "looks like a secret"},
+            {"path": "/workspace/results", "bytes": 2048, "reason": "rclone to b:r failed: x"},
+            {"path": "/workspace/notes", "bytes": 3 * 2**20, "reason": "not in a git repository"}]}}
+    lost = savereport.unsaved(report)
+    assert "code/proj: tag v1 (network)" in lost
+    assert "code/proj: file .env (looks like a secret)" in lost
+    assert "rclone results -> b:r (rclone copy: x)" in lost
+    assert "notes, 3 MB (not in a git repository)" in lost
+    assert not any(line.startswith(("results,", "code/proj/.env")) for line in lost)
+    assert ("notes", "NOT SAVED", "3 MB, not in a git repository") in savereport.rows(report)

@@ -26,7 +26,7 @@ BASE_APT_PACKAGES = (
     "openssh-server", "tmux", "git", "git-lfs", "curl", "ca-certificates", "build-essential",
     "python3", "python3-venv", "rsync", "less", "nano", "procps", "sudo", "locales",
     "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
-    "libxext6", "libosmesa6", "tini",
+    "libxext6", "libosmesa6", "tini", "rclone",
 )
 DEV_UID = 1000
 SECRET_CA_BUNDLE = "ca_bundle"

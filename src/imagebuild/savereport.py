@@ -19,6 +19,27 @@ def _short(ref: str) -> str:
     return ref.removeprefix("refs/heads/")
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit in ("B", "MB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n}"
+
+
+def _skip_reason(skipped: dict) -> str:
+    return skipped.get("reason") or "too big for a snapshot"
+
+
+def _other_unsaved(report: dict) -> list[dict]:
+    """Inventory entries that no repo, run, hook or rclone item already names."""
+    named = {f"{repo['path']}/{f['path']}" for repo in report.get("repos", [])
+             for f in repo.get("skipped_files", [])}
+    listed_elsewhere = ("git: ", "W&B", "save hook", "rclone")
+    return [item for item in (report.get("inventory") or {}).get("unsaved", [])
+            if item["path"] not in named and not item["reason"].startswith(listed_elsewhere)]
+
+
 def _mark(status: str) -> str:
     return status.upper() if status in _FAILED else status
 
@@ -32,8 +53,10 @@ def rows(report: dict) -> list[tuple[str, str, str]]:
         for branch in repo.get("branches", []):
             if branch["status"] != "up-to-date":
                 ahead = f"{branch['ahead']} commit(s)" if branch.get("ahead") else ""
+                if branch.get("diverged"):
+                    ahead += f"; diverged from the remote's, saved as {_short(branch['ref'])}"
                 out.append((f"  branch {branch['name']}", _mark(branch["status"]),
-                            branch.get("reason") or ahead))
+                            branch.get("reason") or ahead.lstrip("; ")))
         snap = repo.get("snapshot")
         if snap:
             out.append(("  uncommitted work", _mark(snap["status"]),
@@ -42,11 +65,21 @@ def rows(report: dict) -> list[tuple[str, str, str]]:
             if stash["status"] != "up-to-date":
                 out.append((f"  stash {n}", _mark(stash["status"]),
                             stash.get("reason") or f"-> {_short(stash['ref'])}"))
+        for ref in repo.get("refs", []):
+            if ref["status"] != "up-to-date":
+                out.append((f"  {ref['name']}", _mark(ref["status"]),
+                            ref.get("reason") or f"-> {_short(ref['ref'])}"))
         for skipped in repo.get("skipped_files", []):
             out.append((f"  file {skipped['path']}", "NOT SAVED",
-                        f"{skipped['bytes'] / 2**20:.0f} MB, too big for a snapshot"))
+                        f"{_size(skipped['bytes'])}, {_skip_reason(skipped)}"))
     for run in report.get("wandb", []):
         out.append((f"wandb {_rel(report, run['path'])}", _mark(run["status"]), run.get("reason") or ""))
+    for sync in report.get("sync", []):
+        out.append((f"rclone {sync['path']} -> {sync['remote']}", _mark(sync["status"]),
+                    sync.get("reason") or ""))
+    for item in _other_unsaved(report):
+        out.append((_rel(report, item["path"]), "NOT SAVED",
+                    f"{_size(item['bytes'])}, {item['reason']}"))
     for hook in report.get("hooks", []):
         took = f" ({hook['seconds']:g} s)" if hook.get("seconds") else ""
         out.append((f"hook {hook['name']}{took}", _mark(hook["status"]), hook.get("reason") or ""))
@@ -71,8 +104,11 @@ def unsaved(report: dict) -> list[str]:
         for stash in repo.get("stashes", []):
             if stash["status"] == "failed":
                 lost.append(f"{where}: stash {_short(stash['ref'])} ({stash['reason']})")
+        for ref in repo.get("refs", []):
+            if ref["status"] == "failed":
+                lost.append(f"{where}: {ref['name']} ({ref['reason']})")
         for skipped in repo.get("skipped_files", []):
-            lost.append(f"{where}: file {skipped['path']} (too big for a snapshot)")
+            lost.append(f"{where}: file {skipped['path']} ({_skip_reason(skipped)})")
         if len(lost) == before:
             lost.append(f"{where}: {repo.get('reason') or 'not saved'}")
     for run in report.get("wandb", []):
@@ -81,6 +117,11 @@ def unsaved(report: dict) -> list[str]:
     for hook in report.get("hooks", []):
         if hook["status"] in _FAILED:
             lost.append(f"save hook {hook['name']}: {hook['status']} ({hook['reason']})")
+    for sync in report.get("sync", []):
+        if sync["status"] == "failed":
+            lost.append(f"rclone {sync['path']} -> {sync['remote']} ({sync['reason']})")
+    for item in _other_unsaved(report):
+        lost.append(f"{_rel(report, item['path'])}, {_size(item['bytes'])} ({item['reason']})")
     return lost
 
 
@@ -107,5 +148,5 @@ def render(report: dict, console: Any) -> None:
     if listed:
         console.print(table)
     else:
-        console.print("  nothing to save: no repositories, offline W&B runs or save hooks")
+        console.print("  nothing to save: no repositories, data, offline W&B runs or save hooks")
     console.print(summary(report))

@@ -40,6 +40,7 @@ RUN --mount=type=secret,id=ca_bundle \
         procps \
         python3 \
         python3-venv \
+        rclone \
         rsync \
         sudo \
         tini \

@@ -1,0 +1,139 @@
+"""pod-save's command line: walk the workspace, save repositories, W&B runs, hooks
+and rclone data, then classify everything and report. Usage: see bin/pod-save."""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import sys
+import time
+
+from . import datasync, hooks, inventory, lock, policy, wandbsync
+from .config import Config, UserError, load_config
+from .gitcmd import Git
+from .proc import redact
+from .repo import RepoSaver
+from .walk import walk
+
+
+def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """(its repository's common dir, its linked worktrees, its gitlinks)."""
+    git = Git(path, cfg)
+    common = git.try_out("rev-parse", "--git-common-dir")
+    key = os.path.realpath(os.path.join(path, common)) if common else path
+    trees = [line.removeprefix("worktree ") for line in
+             git.try_out("worktree", "list", "--porcelain").splitlines()
+             if line.startswith("worktree ")]
+    links = []
+    for line in git.try_out("ls-files", "-z", "-s").split("\0"):
+        meta, _, rel = line.partition("\t")
+        if meta.startswith("160000 "):
+            links.append((os.path.join(path, rel), meta.split()[1]))
+    return key, trees, links
+
+
+def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[str, set]]:
+    """Working trees grouped by repository (linked worktrees, wherever they live,
+    join the group), so shared refs are pushed once and by one thread; and the
+    commits that repositories record for embedded ones (gitlinks)."""
+    groups: dict[str, list[str]] = {}
+    known = {os.path.realpath(p) for p in paths}
+    facts = list(pool.map(lambda p: _repo_facts(p, cfg), paths))
+    for path, (key, trees, _) in zip(paths, facts, strict=True):
+        groups.setdefault(key, []).append(path)
+        for tree in trees:
+            if os.path.isdir(tree) and os.path.realpath(tree) not in known:
+                known.add(os.path.realpath(tree))
+                groups[key].append(tree)
+    wanted: dict[str, set[str]] = {p: set() for g in groups.values() for p in g}
+    for _, _, links in facts:
+        for sub, sha in links:
+            if sub in wanted:
+                wanted[sub].add(sha)
+    return list(groups.values()), wanted
+
+
+def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict]:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
+    groups, wanted = _group(found.repos, cfg, pool)
+    paths = [p for g in groups for p in g]
+
+    def saver(path: str, n: int) -> RepoSaver:
+        ref = cfg.autosave_prefix if n == 0 else f"{cfg.autosave_prefix}-{n + 1}"
+        nested = [p for p in paths if p != path and p.startswith(path + os.sep)]
+
+        def allowed(rel: str) -> bool:
+            return bool(policy.matches(found.rel(os.path.join(path, rel)), pol.allow_secrets))
+
+        return RepoSaver(path, cfg, nested, shared_refs=(n == 0), snapshot_ref=ref,
+                         secret_allowed=allowed, wanted=wanted.get(path))
+
+    def save_group(group: list[str]) -> list[RepoSaver]:
+        savers = [saver(path, n) for n, path in enumerate(group)]
+        for s in savers:
+            s.save()
+        return savers
+
+    with pool:
+        savers = [s for group in pool.map(save_group, groups) for s in group]
+        for s in savers:  # what git ignores: the inventory's business, asked here
+            s.ignored = pool.submit(inventory.ignored, s)
+    savers.sort(key=lambda s: s.path)
+    return [s.report for s in savers], {s.path: s for s in savers}
+
+
+def save_everything(cfg: Config) -> dict:
+    pol = policy.load(cfg.workspace)
+    # Half the budget at most for the walk: saving needs the rest.
+    found = walk(cfg.workspace, pol.discard, None if cfg.deadline is None else
+                 time.monotonic() + cfg.time_left(float("inf")) / 2)
+    repos, savers = save_repos(cfg, pol, found)
+    wandb = wandbsync.sync_runs(cfg, wandbsync.find_runs(cfg, found.wandb_runs))
+    hook_reports = hooks.run_hooks(cfg)
+    syncs = datasync.sync_data(cfg, pol)
+    inv = inventory.Classifier(found, pol, savers, wandb, hook_reports, syncs).classify()
+    failed = [r for r in repos if r["status"] == "failed"]
+    failed += [w for w in wandb if w["status"] == "failed"]
+    failed += [h for h in hook_reports if h["status"] in ("failed", "timeout")]
+    failed += [s for s in syncs if s["status"] == "failed"]
+    return {"ok": not failed and not inv["unsaved"], "dry_run": cfg.dry_run,
+            "pod_id": cfg.pod_id, "timestamp": cfg.timestamp, "workspace": cfg.workspace,
+            "policy": pol.as_report(), "repos": repos, "wandb": wandb,
+            "hooks": hook_reports, "sync": syncs, "inventory": inv}
+
+
+def main(argv: list[str] | None = None, doc: str | None = None) -> int:
+    from .report import format_human
+
+    parser = argparse.ArgumentParser(
+        prog="pod-save", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show what would be pushed, synced and run; change nothing")
+    parser.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="finish within this many seconds (best effort)")
+    parser.add_argument("--print-default-policy", action="store_true",
+                        help="print the default .pod/save.toml and exit")
+    args = parser.parse_args(argv)
+    if args.print_default_policy:
+        print(policy.DEFAULT_TOML, end="")
+        return 0
+    try:
+        cfg = load_config(args.budget, args.dry_run)
+        with lock.held(cfg) as ours:
+            if not ours:
+                print("pod-save: another pod-save is still running on this workspace; "
+                      "run it again when that one has finished", file=sys.stderr)
+                return 1
+            report = save_everything(cfg)
+    except UserError as e:
+        print(f"pod-save: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 -- never a traceback, never a silent "saved"
+        print(f"pod-save: internal error: {type(e).__name__}: {redact(str(e))}",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2) if args.json else format_human(report))
+    return 0 if report["ok"] else 1

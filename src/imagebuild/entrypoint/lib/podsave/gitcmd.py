@@ -1,0 +1,111 @@
+"""git in one working tree: as its owner, never prompting, always with a timeout, and
+its failures in one line of words."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .config import Config
+from .proc import Result, owner_of, process_env, redact, run
+
+# (what git may print, what it means for the user); first match wins. Auth comes
+# before network: ssh says "Could not read from remote repository" after both.
+_GIT_REASONS = [
+    (["non-fast-forward", "fetch first", r"\[rejected\]"],
+     "rejected, non-fast-forward: the remote has commits this lacks (pull, then push)"),
+    (["hook declined"], "rejected by a hook on the remote"),
+    (["Host key verification failed"],
+     "auth: the remote's SSH host key is unknown (ssh to it once to accept it)"),
+    ([r"Permission denied \(", "Authentication failed", "could not read Username",
+      "terminal prompts disabled", "Invalid username or password", "HTTP 40[13]",
+      "returned error: 40[13]", "denied to"],
+     "auth: credentials missing or refused"),
+    (["Could not resolve", "Name or service not known", "Connection refused",
+      "Temporary failure in name resolution", "Connection timed out",
+      "Network is unreachable", "No route to host", "Failed to connect",
+      "Connection reset", "Operation timed out", "Could not connect"],
+     "network: cannot reach the remote"),
+    (["Permission denied", "insufficient permission", "Read-only file system",
+      "unable to create temporary object", "unpacker error", "unpack failed"],
+     "rejected: the remote is not writable"),
+    (["does not appear to be a git repository", "Repository not found", "not found"],
+     "the remote repository was not found"),
+]
+
+
+def git_reason(res: Result, text: str | None = None) -> str:
+    """One line saying why a git command failed, without secrets."""
+    if res.reason:
+        return res.reason + (" (network?)" if res.timed_out else "")
+    text = text if text is not None else res.err + "\n" + res.out
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for patterns, meaning in _GIT_REASONS:
+        for line in lines:
+            if re.search("|".join(patterns), line, re.IGNORECASE):
+                return f"{meaning} ({redact(line)[:200]})"
+    # git's own verdict ("fatal: ...") beats advice lines that come after it.
+    detail = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))),
+                  lines[-1] if lines else f"exit code {res.rc}")
+    return redact(detail)[:240]
+
+
+class GitError(Exception):
+    pass
+
+
+class Git:
+    """git in one working tree: as its owner, never prompting, always with a timeout."""
+
+    # -c safe.directory=*: as root (no owner to switch to) git refuses others' repos.
+    # Low-speed limits abort a stalled HTTP transfer instead of waiting for the timeout.
+    FLAGS: tuple[str, ...] = ("-c", "safe.directory=*", "-c", "http.lowSpeedLimit=1000",
+             "-c", "http.lowSpeedTime=30", "-c", "core.quotePath=false",
+             "--no-optional-locks")
+    LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+                     "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX",
+                     "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
+
+    def __init__(self, path: str, cfg: Config):
+        self.path = path
+        self.cfg = cfg
+        self.owner = owner_of(path)
+        self.env = process_env(self.owner, {
+            "GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
+            "SSH_ASKPASS_REQUIRE": "never", "LC_ALL": "C", "LANGUAGE": "",
+        })
+        # Called from inside a git hook, these would point every command elsewhere.
+        for var in self.LOCATION_VARS:
+            self.env.pop(var, None)
+        # Keep the user's ssh command (it may pick a key) and make it non-interactive.
+        ssh = os.environ.get("GIT_SSH_COMMAND") or self.try_out("config", "core.sshCommand")
+        self.env["GIT_SSH_COMMAND"] = (ssh.strip() or "ssh") + (
+            " -o BatchMode=yes -o ConnectTimeout=15"
+            " -o ServerAliveInterval=15 -o ServerAliveCountMax=3")
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            stdin: bytes | None = None) -> Result:
+        return run(["git", *self.FLAGS, *args], cwd=self.path,
+                   timeout=self.cfg.time_left(self.cfg.git_timeout),
+                   env={**self.env, **(env or {})}, owner=self.owner, stdin=stdin)
+
+    def out(self, *args: str, env: dict[str, str] | None = None,
+            stdin: bytes | None = None) -> str:
+        res = self.run(*args, env=env, stdin=stdin)
+        if res.rc != 0:
+            raise GitError(f"git {args[0]}: {git_reason(res)}")
+        return res.out
+
+    def try_out(self, *args: str) -> str:
+        """Output, or "" when git says no (unset config, missing ref)."""
+        res = self.run(*args)
+        return res.out.strip() if res.rc == 0 else ""
+
+    def has_commit(self, sha: str) -> bool:
+        return self.run("cat-file", "-e", f"{sha}^{{commit}}").rc == 0
+
+    def count(self, tip: str, *exclude: str) -> int | None:
+        text = self.try_out("rev-list", "--count", tip, "--not", *exclude)
+        return int(text) if text.isdigit() else None
+
+

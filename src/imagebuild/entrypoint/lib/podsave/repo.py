@@ -1,0 +1,304 @@
+"""Saving one working tree: every ref that holds commits no remote has, and the work
+tree itself as a snapshot commit. The user's work tree, index, HEAD, branches and
+stash are never changed."""
+
+from __future__ import annotations
+
+import os
+
+from .config import Config
+from .gitcmd import Git, GitError
+from .proc import redact
+from .refs import Push, RemoteView, local_path, push_all, set_status
+from .snapshot import SnapshotBuilder
+
+SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
+
+
+class RepoSaver:
+    def __init__(self, path: str, cfg: Config, nested: list[str], *, shared_refs: bool,
+                 snapshot_ref: str, secret_allowed, wanted: set[str] | None = None):
+        self.git = Git(path, cfg)
+        self.cfg = cfg
+        self.path = path
+        self.nested = nested  # other repos inside this one: saved on their own
+        self.shared_refs = shared_refs  # push branches, tags, stashes from this worktree
+        self.snapshot_ref = snapshot_ref
+        self.secret_allowed = secret_allowed
+        self.wanted = wanted or set()  # commits an enclosing repo records (gitlinks)
+        self.report: dict = {"path": path, "status": "clean", "reason": None,
+                             "remote": None, "url": None, "branches": [],
+                             "snapshot": None, "stashes": [], "refs": [],
+                             "skipped_files": []}
+        self.pushes: list[Push] = []
+        self.problems: list[str] = []
+        self.explained: set[int] = set()  # failed items whose cause is in problems
+        self.gitlinks: dict[str, str] = {}
+        self.views: dict[str, RemoteView] = {}
+
+    def save(self) -> dict:
+        try:
+            self._save()
+        except GitError as e:
+            self.problems.append(str(e))
+        except Exception as e:  # noqa: BLE001 -- one broken repo must not stop the others
+            self.problems.append(f"internal error: {type(e).__name__}: {redact(str(e))}")
+        return self._finish()
+
+    def _save(self) -> None:
+        git = self.git
+        self._pick_remotes()
+        self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
+        self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
+        if self.shared_refs:
+            self._plan_branches()
+            self._plan_refs()
+            self._plan_stashes()
+        self._plan_special_heads()
+        self._plan_snapshot()
+        if not self.remotes and (self.head or self.pushes):
+            self.problems.append(self.no_remote)
+        self._push_all()
+
+    def _pick_remotes(self) -> None:
+        """Remotes off this pod; one on the volume itself is no place to save to."""
+        self.remotes, on_volume = [], []
+        ws = self.cfg.workspace + os.sep
+        urls = {}
+        for line in self.git.out("remote", "-v").splitlines():  # NAME\tURL (push)
+            name, _, rest = line.partition("\t")
+            if rest.endswith(" (push)") or name not in urls:
+                urls[name] = rest.rsplit(" (", 1)[0]
+        for name, url in urls.items():
+            where = local_path(url, self.path)
+            if where and (where + os.sep).startswith(ws):
+                on_volume.append(name)
+            else:
+                self.remotes.append(name)
+        self.default = "origin" if "origin" in self.remotes else (
+            self.remotes[0] if self.remotes else None)
+        self.no_remote = ("no git remote: its commits and changes exist only on this pod "
+                          "(git remote add origin URL)")
+        if on_volume:
+            self.no_remote = (f"no git remote off this pod: {', '.join(on_volume)} is on "
+                              f"the pod's own volume and is lost with it (add a remote "
+                              f"elsewhere: git remote add backup URL)")
+        shown = self.default or (on_volume[0] if on_volume else None)
+        if shown:
+            self.report["remote"] = shown
+            self.report["url"] = redact(urls[shown])
+
+    def view(self, remote: str) -> RemoteView:
+        if remote not in self.views:
+            self.views[remote] = RemoteView(self.git, remote)
+        return self.views[remote]
+
+    def autosave(self, kind: str, name: str) -> str:
+        return f"{self.snapshot_ref}-{kind}-{name}"
+
+    def _add(self, sha: str, dst: str, item: dict, remote: str | None,
+             fallback: str | None = None) -> None:
+        """Plan a push unless the remote has the commit already (or is unreachable)."""
+        item.setdefault("status", "pending")
+        item.setdefault("reason", None)
+        if remote is None:
+            set_status(item, "failed", "no git remote to push to")
+            self.explained.add(id(item))
+            return
+        view = self.view(remote)
+        if view.error:
+            set_status(item, "failed", view.error)
+            if f"{remote}: {view.error}" not in self.problems:  # one problem per remote
+                self.problems.append(f"{remote}: {view.error}")
+            self.explained.add(id(item))
+            return
+        if view.has(sha):
+            if "ahead" in item:
+                item["ahead"] = 0
+            set_status(item, "up-to-date")
+            return
+        if "ahead" in item:
+            item["ahead"] = view.ahead(sha)
+        if any(p.dst == dst and p.item.get("remote") == remote for p in self.pushes) or \
+                not view.fast_forward(dst, sha) and fallback:
+            # Another ref goes there, or the branch there has moved on: save beside it.
+            dst, fallback = fallback or dst, None
+            item["ref"], item["diverged"] = dst, True
+        self.pushes.append(Push(sha, dst, item, fallback))
+
+    # -- what to push
+
+    def _plan_branches(self) -> None:
+        fmt = "%(refname)%00%(objectname)%00%(upstream:remotename)%00" \
+              "%(upstream:remoteref)%00%(push:remotename)"
+        for line in self.git.out("for-each-ref", f"--format={fmt}", "refs/heads").splitlines():
+            ref, sha, up_remote, up_ref, push_remote = line.split("\0")
+            name = ref.removeprefix("refs/heads/")
+            remote = next((r for r in (push_remote, up_remote, self.default)
+                           if r and r in self.remotes), None)
+            # Never onto an upstream of another name (`checkout -b x origin/main`).
+            dst = up_ref if remote == up_remote and up_ref == ref else ref
+            item = {"name": name, "remote": remote, "ref": dst, "ahead": None,
+                    "status": "pending", "reason": None}
+            self.report["branches"].append(item)
+            self._add(sha, dst, item, remote, fallback=self.autosave("branch", name))
+
+    def _plan_refs(self) -> None:
+        """Tags, notes and any other refs (not remote-tracking ones, not the stash)
+        whose commits no remote has, saved under autosave names."""
+        fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+        for line in self.git.out("for-each-ref", f"--format={fmt}").splitlines():
+            ref, kind, sha, peeled_kind, peeled = line.split("\0")
+            if ref.startswith(("refs/heads/", "refs/remotes/")) or ref == "refs/stash":
+                continue
+            if peeled_kind == "commit":
+                kind, sha = "commit", peeled
+            if kind != "commit":
+                continue
+            label = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else \
+                ref.removeprefix("refs/")
+            what = "tag" if ref.startswith("refs/tags/") else "ref"
+            dst = self.autosave(what, label)
+            item = {"name": f"{what} {label}", "ref": dst, "commit": sha,
+                    "remote": self.default}
+            self.report["refs"].append(item)
+            self._add(sha, dst, item, self.default)
+        for sha in sorted(self.wanted):
+            if self.git.has_commit(sha):
+                item = {"name": f"commit {sha[:12]} (recorded by the enclosing repository)",
+                        "ref": self.autosave("gitlink", sha[:12]), "commit": sha,
+                        "remote": self.default}
+                self.report["refs"].append(item)
+                self._add(sha, item["ref"], item, self.default)
+
+    def _plan_special_heads(self) -> None:
+        """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
+        paths = self.git.try_out("rev-parse", *[a for name in SPECIAL_HEADS
+                                                 for a in ("--git-path", name)]).splitlines()
+        for name, rel in zip(SPECIAL_HEADS, paths, strict=False):
+            path = os.path.join(self.path, rel)
+            try:
+                with open(path) as f:
+                    shas = [ln.split()[0] for ln in f if ln.strip()]
+            except OSError:
+                continue
+            for n, sha in enumerate(shas):
+                if not self.git.has_commit(sha):
+                    continue
+                label = name.lower().replace("_", "-") + (f"-{n}" if n else "")
+                item = {"name": name if not n else f"{name} {n}", "commit": sha,
+                        "ref": f"{self.snapshot_ref}-{label}", "remote": self.default}
+                self.report["refs"].append(item)
+                self._add(sha, item["ref"], item, self.default)
+
+    def _plan_stashes(self) -> None:
+        shas = self.git.try_out("stash", "list", "--format=%H").split()
+        for n, sha in enumerate(shas):
+            ref = f"{self.snapshot_ref}-stash-{n}"
+            item = {"ref": ref, "commit": sha, "remote": self.default,
+                    "status": "pending", "reason": None}
+            self.report["stashes"].append(item)
+            self._add(sha, ref, item, self.default)
+
+    def _plan_snapshot(self) -> None:
+        snap = SnapshotBuilder(self.git, self.head, [os.path.relpath(p, self.path)
+                               for p in self.nested], self.cfg.max_file_bytes,
+                               self.secret_allowed).build()
+        self.gitlinks = snap.gitlinks
+        self.report["skipped_files"] = snap.skipped
+        head_tree = self.git.try_out("rev-parse", f"{self.head}^{{tree}}") if self.head else ""
+        empty = not self.head and snap.changed == 0
+        if empty or snap.tree == head_tree:
+            if empty or self.head_branch or any(
+                    p.src == self.head for p in self.pushes):
+                return  # clean on a branch (saved as the branch) or nothing at all
+            commit = self.head  # a detached HEAD: its commits may be on no branch
+        else:
+            commit = self._commit(snap.tree)
+        item = {"ref": self.snapshot_ref, "commit": commit, "remote": self.default,
+                "files": snap.changed, "status": "pending", "reason": None}
+        self.report["snapshot"] = item
+        if self.default and not self.view(self.default).error and \
+                self._same_snapshot_exists(item):
+            set_status(item, "up-to-date")
+            return
+        self._add(commit, self.snapshot_ref, item, self.default)
+
+    def _same_snapshot_exists(self, snap: dict) -> bool:
+        """An earlier pod-save already pushed this very tree on this parent."""
+        want = self.git.try_out("show", "-s", "--format=%T %P", snap["commit"])
+        prefix = f"refs/heads/autosave/{self.cfg.pod_id}/"
+        for ref, sha in self.view(self.default).refs.items():
+            if ref.startswith(prefix) and self.git.has_commit(sha) and \
+                    self.git.try_out("show", "-s", "--format=%T %P", sha) == want:
+                snap["ref"], snap["commit"] = ref, sha
+                return True
+        return False
+
+    def _commit(self, tree: str) -> str:
+        git = self.git
+        env = {}
+        # commit-tree needs an identity; a fresh pod may have none configured.
+        if not git.try_out("config", "user.name"):
+            env.update(GIT_AUTHOR_NAME="pod-save", GIT_COMMITTER_NAME="pod-save")
+        if not git.try_out("config", "user.email"):
+            email = f"pod-save@{self.cfg.pod_id}"
+            env.update(GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_EMAIL=email)
+        where = self.head_branch or ("detached HEAD" if self.head else "no commits yet")
+        message = (
+            f"pod-save: uncommitted work on {where}, pod {self.cfg.pod_id}, "
+            f"{self.cfg.timestamp}\n\nThe working tree, tracked and untracked files, "
+            f"byte for byte; nothing on the pod was changed.\nRestore into a clone: "
+            f"pod-restore {self.snapshot_ref.removeprefix('refs/heads/')}\n")
+        parents = ["-p", self.head] if self.head else []
+        # --no-gpg-sign: signing may ask for a passphrase, and nothing may prompt.
+        return git.out("commit-tree", "--no-gpg-sign", tree, *parents, "-m", message,
+                       env=env).strip()
+
+    def tree_problem(self) -> str | None:
+        """None when the commit holding the work tree (the snapshot, else HEAD's
+        branch) reached a remote; else why not."""
+        item = self.report["snapshot"] or next(
+            (b for b in self.report["branches"] if b["name"] == self.head_branch), None) \
+            if hasattr(self, "head_branch") else None
+        if item is None:
+            return None if self.report["status"] != "failed" else self.report["reason"]
+        if item["status"] in ("pushed", "up-to-date", "pending"):
+            return None
+        return item["reason"] or self.report["reason"]
+
+    # -- pushing and the verdict
+
+    def _push_all(self) -> None:
+        by_remote: dict[str, list[Push]] = {}
+        for push in self.pushes:
+            by_remote.setdefault(push.item["remote"], []).append(push)
+        for remote, pushes in by_remote.items():
+            push_all(self.git, remote, pushes, self.cfg.dry_run)
+
+    def _finish(self) -> dict:
+        report = self.report
+        items = report["branches"] + report["stashes"] + report["refs"] + (
+            [report["snapshot"]] if report["snapshot"] else [])
+        for item in items:
+            if id(item) in self.explained:
+                continue
+            if item["status"] == "failed":
+                label = item.get("name") or item["ref"].removeprefix("refs/heads/")
+                self.problems.append(f"{label}: {item['reason']}")
+            elif item["status"] == "pending" and not self.cfg.dry_run:
+                set_status(item, "failed", "not pushed (an earlier step failed)")
+                self.problems.append(f"{item['ref']}: not pushed")
+        skipped = report["skipped_files"]
+        if skipped:
+            self.problems.append(f"{len(skipped)} file(s) left out of the snapshot: "
+                                 f"{skipped[0]['path']}: {skipped[0]['reason']}")
+        if self.problems:
+            report["status"], report["reason"] = "failed", self.problems[0]
+            if len(self.problems) > 1:
+                report["reason"] += f" (+{len(self.problems) - 1} more)"
+        elif any(i["status"] == "pending" for i in items):
+            report["status"] = "pending"
+        elif any(i["status"] == "pushed" for i in items):
+            report["status"] = "saved"
+        return report

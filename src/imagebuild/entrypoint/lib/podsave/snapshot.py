@@ -1,0 +1,250 @@
+"""The work tree as a tree object: the exact bytes and modes on disk, whatever git's
+index says (stat cache, assume-unchanged, skip-worktree, filters, line endings).
+
+Tracked and untracked (not ignored) files are hashed straight from disk with
+--no-filters, into a temporary index that is thrown away; the user's index is only
+read. Files that cannot go in (too big, secret-looking, a name git refuses, gone
+while we read) are left out one by one and reported; the rest is still saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import stat
+import tempfile
+
+from .gitcmd import Git, GitError
+from .proc import _TOKENS
+
+_SECRET_NAME = re.compile(
+    r"(^\.env(\.(?!example$|sample$|template$|dist$)[^/]+)?$|^\.envrc$"
+    r"|^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$|\.(pem|key|p12|pfx|jks|keystore|ppk)$"
+    r"|^(\.netrc|_netrc|\.git-credentials|\.pypirc|\.npmrc|\.dockercfg|\.htpasswd)$"
+    r"|(^|[._-])(tokens?|secrets?|credentials?|api[_-]?keys?)(\.(txt|json|ya?ml|toml|ini|cfg))?$)",
+    re.IGNORECASE)
+_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+SNIFF_BYTES = 256 * 1024  # untracked files up to this size are read for key material
+
+
+def secret_reason(path: str, rel: str) -> str | None:
+    """Why an untracked file looks like a secret, or None."""
+    name = rel.rsplit("/", 1)[-1]
+    if "/.ssh/" in f"/{rel}" and not name.endswith(".pub") and name != "known_hosts":
+        return "looks like a secret (in a .ssh folder)"
+    if _SECRET_NAME.search(name):
+        return "looks like a secret (its name)"
+    try:
+        if os.path.getsize(path) <= SNIFF_BYTES:
+            with open(path, "rb") as f:
+                data = f.read(SNIFF_BYTES)
+            if _PRIVATE_KEY.search(data):
+                return "looks like a secret (a private key)"
+            if _TOKENS.search(data.decode(errors="replace")):
+                return "looks like a secret (an access token)"
+    except OSError:
+        pass
+    return None
+
+
+def bad_name(rel: str) -> bool:
+    """Names git refuses to store (verify_path): .git in any case, ., .., empty."""
+    for part in rel.split("/"):
+        low = part.lower().rstrip(". ")
+        if part in ("", ".", "..") or low in (".git", "git~1"):
+            return True
+    return False
+
+
+@dataclasses.dataclass
+class Snapshot:
+    tree: str | None
+    changed: int  # paths that differ from HEAD
+    skipped: list[dict]  # {"path", "bytes", "reason"}, relative to the repo
+    gitlinks: dict[str, str]  # repo-relative path -> commit, for embedded repositories
+
+
+def _quote(rel: str) -> str:
+    """A path for --stdin-paths: C-quoted when it has a newline, quote or backslash."""
+    if not re.search(r'[\n"\\]', rel) and not rel.startswith('"'):
+        return rel
+    return '"' + rel.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class SnapshotBuilder:
+    def __init__(self, git: Git, head: str | None, nested: list[str], max_bytes: int,
+                 secret_allowed):
+        self.git = git
+        self.root = git.path
+        self.head = head
+        self.nested = nested  # repo-relative paths of repositories inside this one
+        self.max_bytes = max_bytes
+        self.secret_allowed = secret_allowed  # repo-relative path -> bool
+        self.skipped: list[dict] = []
+        self.gitlinks: dict[str, str] = {}
+
+    def build(self) -> Snapshot:
+        staged, sparse = self._index()
+        others = [p for p in self._z("ls-files", "-z", "--others", "--exclude-standard")
+                  if not p.endswith("/")]  # "sub/": a repository of its own
+        entries: dict[str, tuple[str, str]] = {}  # path -> (mode, sha)
+        regular: dict[str, str] = {}  # path -> mode, hashed below
+        lfs = set(self._lfs_paths(list(staged) + others))
+        for rel in sorted(set(staged) | set(others)):
+            kind = self._classify(rel, staged, sparse, rel not in staged, lfs)
+            if kind is None:
+                continue
+            if kind[0] == "entry":
+                entries[rel] = kind[1]
+            else:
+                regular[rel] = kind[1]
+        self._hash_files(regular, lfs, entries)
+        tree = self._write_tree(entries)
+        changed = self._changed(tree, len(entries))
+        return Snapshot(tree, changed, self.skipped, self.gitlinks)
+
+    def _z(self, *args: str, env: dict | None = None) -> list[str]:
+        return [p for p in self.git.out(*args, env=env).split("\0") if p]
+
+    def _index(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        staged, sparse = {}, set()
+        for line in self._z("ls-files", "-z", "-s", "-t"):  # "TAG MODE SHA STAGE\tPATH"
+            meta, _, rel = line.partition("\t")
+            tag, mode, sha, _stage = meta.split()
+            staged[rel] = (mode, sha)
+            if tag == "S":  # skip-worktree: absent on disk on purpose (sparse checkout)
+                sparse.add(rel)
+        return staged, sparse
+
+    def _lfs_paths(self, paths: list[str]) -> list[str]:
+        """Paths whose filter is git-lfs: hashed through it (a pointer, the content goes
+        to LFS on push); any other filter is bypassed."""
+        if not paths:
+            return []
+        out = self.git.out("check-attr", "-z", "--stdin", "filter",
+                           stdin=os.fsencode("\0".join(paths) + "\0"))
+        parts = out.split("\0")
+        return [p for p, _, v in zip(parts[0::3], parts[1::3], parts[2::3], strict=False) if v == "lfs"]
+
+    def _skip(self, rel: str, size: int, reason: str) -> None:
+        self.skipped.append({"path": rel, "bytes": size, "reason": reason})
+
+    def _classify(self, rel, staged, sparse, untracked, lfs):
+        """("entry", (mode, sha)) for a ready index entry, ("file", mode) for a file to
+        hash, or None when the path stays out of the snapshot."""
+        inside = next((n for n in self.nested if rel == n or rel.startswith(n + "/")), None)
+        if inside is not None:
+            if rel == inside and staged.get(rel, ("",))[0] == "160000":
+                sha = self._nested_head(rel) or staged[rel][1]
+                self.gitlinks[rel] = sha
+                return "entry", ("160000", sha)
+            return None  # saved as a repository of its own
+        if staged.get(rel, ("",))[0] == "160000":
+            self.gitlinks[rel] = staged[rel][1]  # a submodule not checked out
+            return "entry", staged[rel]
+        path = os.path.join(self.root, rel)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            # Gone: deleted, unless sparse checkout never put it there.
+            return ("entry", staged[rel]) if rel in sparse else None
+        if bad_name(rel):
+            self._skip(rel, st.st_size, "git cannot store a file of this name")
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return "file", "120000"
+        if not stat.S_ISREG(st.st_mode):
+            return None  # sockets, fifos: not data
+        if st.st_size > self.max_bytes and rel not in lfs:
+            self._skip(rel, st.st_size, f"over {self.max_bytes // 2**20} MB, too big for "
+                       "a git snapshot (gitignore it if disposable, use git lfs, or "
+                       "copy it elsewhere)")
+            return None
+        if untracked and not self.secret_allowed(rel):
+            reason = secret_reason(path, rel)
+            if reason:
+                self._skip(rel, st.st_size, reason + "; not pushed (allow it in "
+                           ".pod/save.toml allow_secrets, or keep a copy elsewhere)")
+                return None
+        return "file", "100755" if st.st_mode & stat.S_IXUSR else "100644"
+
+    def _nested_head(self, rel: str) -> str | None:
+        sub = Git(os.path.join(self.root, rel), self.git.cfg)
+        return sub.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
+
+    def _hash_files(self, regular: dict[str, str], lfs: set[str], entries: dict) -> None:
+        links = [r for r, m in regular.items() if m == "120000"]
+        for rel in links:
+            try:
+                target = os.readlink(os.path.join(self.root, rel))
+            except OSError:
+                continue  # gone while we looked
+            res = self.git.run("hash-object", "-w", "--stdin", stdin=os.fsencode(target))
+            if res.rc == 0:
+                entries[rel] = ("120000", res.out.strip())
+        plain = [r for r, m in regular.items() if m != "120000" and r not in lfs]
+        filtered = [r for r in regular if r in lfs]
+        for paths, flags in ((plain, ["--no-filters"]), (filtered, [])):
+            for rel, sha in self._hash_batch(paths, flags).items():
+                entries[rel] = (regular[rel], sha)
+
+    def _hash_batch(self, paths: list[str], flags: list[str]) -> dict[str, str]:
+        if not paths:
+            return {}
+        data = os.fsencode("".join(_quote(p) + "\n" for p in paths))
+        res = self.git.run("hash-object", "-w", *flags, "--stdin-paths", stdin=data)
+        shas = res.out.split()
+        if res.rc == 0 and len(shas) == len(paths):
+            return dict(zip(paths, shas, strict=False))
+        if res.timed_out:
+            raise GitError(f"git hash-object: {res.reason}")
+        # One bad path (gone, unreadable) fails the batch: hash one by one.
+        found = {}
+        for rel in paths:
+            one = self.git.run("hash-object", "-w", *flags, "--stdin-paths",
+                               stdin=os.fsencode(_quote(rel) + "\n"))
+            if one.rc == 0 and one.out.strip():
+                found[rel] = one.out.strip()
+            elif os.path.lexists(os.path.join(self.root, rel)):
+                self._skip(rel, _size(os.path.join(self.root, rel)),
+                           "could not be read: " + (one.err.strip().splitlines() or ["?"])[-1])
+        return found
+
+    def _write_tree(self, entries: dict[str, tuple[str, str]]) -> str:
+        with tempfile.TemporaryDirectory(prefix="pod-save-") as tmp:
+            if self.git.owner:
+                os.chown(tmp, self.git.owner.uid, self.git.owner.gid)
+            env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+            lines = {rel: f"{mode} {sha}\t{rel}\0" for rel, (mode, sha) in entries.items()}
+            res = self.git.run("update-index", "-z", "--index-info", env=env,
+                               stdin=os.fsencode("".join(lines.values())))
+            if res.rc != 0:
+                self._add_one_by_one(lines, env)
+            return self.git.out("write-tree", env=env).strip()
+
+    def _add_one_by_one(self, lines: dict[str, str], env: dict) -> None:
+        """A name git refuses fails the whole batch: add entries singly, skip those."""
+        if os.path.exists(env["GIT_INDEX_FILE"]):
+            os.unlink(env["GIT_INDEX_FILE"])
+        for rel, line in lines.items():
+            res = self.git.run("update-index", "-z", "--index-info", env=env,
+                               stdin=os.fsencode(line))
+            if res.rc != 0:
+                self._skip(rel, _size(os.path.join(self.root, rel)),
+                           "git refused this path: " + (res.err.strip().splitlines()
+                                                         or ["?"])[0][:160])
+
+    def _changed(self, tree: str, count: int) -> int:
+        if not self.head:
+            return count
+        out = self.git.out("diff-tree", "-r", "-z", "--name-only", "--no-renames",
+                           self.head, tree)
+        return len([p for p in out.split("\0") if p])
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0

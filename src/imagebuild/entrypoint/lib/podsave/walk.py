@@ -1,0 +1,113 @@
+"""One walk over the whole workspace, following symlinks (each real folder once):
+the repositories in it (at any depth, symlinked ones, ones in ignored folders),
+bare repositories, W&B offline runs, and every other file with its size."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from .policy import matcher
+
+# Symlinks into the system are not followed: a venv's python -> /usr/bin/python3.
+SYSTEM = ("/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+          "/etc", "/boot", "/run", "/var/lib", "/opt/venv", "/snap")
+
+
+@dataclasses.dataclass
+class Walk:
+    workspace: str
+    files: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # path, bytes
+    repos: list[str] = dataclasses.field(default_factory=list)  # working trees
+    bare: list[str] = dataclasses.field(default_factory=list)
+    wandb_runs: list[str] = dataclasses.field(default_factory=list)
+    discarded: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # path, rule
+    deadline: float | None = None  # time.monotonic(): stop walking, say it is incomplete
+    incomplete: bool = False
+
+    def rel(self, path: str) -> str:
+        """Relative to the workspace; absolute for what lies outside it."""
+        if path == self.workspace:
+            return "."
+        if path.startswith(self.workspace + os.sep):
+            return path[len(self.workspace) + 1:]
+        return path
+
+
+def walk(workspace: str, discard: list[str], deadline: float | None = None) -> Walk:
+    result = Walk(workspace, deadline=deadline)
+    seen: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    queue = [workspace]
+    match = matcher(discard)
+    while queue:
+        _walk_dir(queue.pop(0), result, match, seen, seen_files, queue, None)
+    return result
+
+
+def _is_bare(names: set[str]) -> bool:
+    return {"HEAD", "objects", "refs"} <= names and "config" in names
+
+
+def _walk_dir(path, result, match, seen, seen_files, queue, rule) -> None:
+    if result.deadline is not None and time.monotonic() > result.deadline:
+        result.incomplete = True
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) in seen:
+        return
+    seen.add((st.st_dev, st.st_ino))
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        result.files.append((path, 0))  # unreadable: reported, never assumed saved
+        return
+    names = {e.name for e in entries}
+    if ".git" in names:
+        result.repos.append(path)
+    elif _is_bare(names) and rule is None:
+        result.bare.append(path)  # its files are listed; the inventory names it
+    if os.path.basename(path).startswith("offline-run-") and \
+            any(n.endswith(".wandb") for n in names):
+        result.wandb_runs.append(path)
+    for entry in entries:
+        if entry.name == ".git":
+            continue
+        child_rule = rule or match(result.rel(entry.path))
+        if rule is None and child_rule:
+            result.discarded.append((entry.path, child_rule))
+        try:
+            if entry.is_symlink():
+                if not child_rule:
+                    _follow(entry.path, result, queue, seen_files)
+            elif entry.is_dir():
+                _walk_dir(entry.path, result, match, seen, seen_files, queue, child_rule)
+            elif entry.is_file() and not child_rule:
+                est = entry.stat()
+                if (est.st_dev, est.st_ino) not in seen_files:
+                    seen_files.add((est.st_dev, est.st_ino))
+                    result.files.append((entry.path, est.st_size))
+        except OSError:
+            continue  # gone while we looked
+
+
+def _follow(link: str, result: Walk, queue: list[str], seen_files) -> None:
+    """A symlinked folder is walked at its real place (once); a symlinked file
+    outside the workspace is listed there. Inside the workspace, the walk meets
+    the target anyway."""
+    target = os.path.realpath(link)
+    inside = (target + os.sep).startswith(result.workspace + os.sep)
+    if target == "/" or any(target == s or target.startswith(s + os.sep) for s in SYSTEM):
+        return
+    if os.path.isdir(target):
+        if not inside:
+            queue.append(target)
+    elif os.path.isfile(target) and not inside:
+        st = os.stat(target)
+        if (st.st_dev, st.st_ino) not in seen_files:
+            seen_files.add((st.st_dev, st.st_ino))
+            result.files.append((target, st.st_size))

@@ -1,0 +1,830 @@
+"""Hostile but ordinary workspaces against pod-save, on real git repositories and real
+remotes (bare repos, a git daemon, a rejecting remote, an unreachable one).
+
+Every scenario ends in one of two verdicts: the work is on the remote, byte for byte,
+and `pod-restore` brings it back into a fresh clone; or pod-save exits non-zero and
+names it in the report. The `guard` fixture also checks that every repository's work
+tree, index, HEAD and stash are unchanged by the run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from podsave_helpers import (
+    POD_ID,
+    SCRIPT,
+    Pod,
+    closed_port,
+    git,
+    remote_refs,
+    restored,
+    work_files,
+    worktree_state,
+)
+
+AUTOSAVE = f"refs/heads/autosave/{POD_ID}/"
+
+
+@pytest.fixture
+def pod(tmp_path: Path) -> Pod:
+    return Pod(tmp_path)
+
+
+class Guard:
+    """Records repositories' state before pod-save; checks it after the test."""
+
+    def __init__(self):
+        self.before: dict[Path, dict] = {}
+
+    def __call__(self, *repos: Path) -> None:
+        for repo in repos:
+            self.before[repo] = worktree_state(repo)
+
+
+@pytest.fixture
+def guard():
+    g = Guard()
+    yield g
+    for repo, state in g.before.items():
+        assert worktree_state(repo) == state, f"pod-save changed {repo}"
+
+
+def snapshot_ref(saved, repo: Path) -> str:
+    snap = saved.repo(repo)["snapshot"]
+    assert snap and snap["status"] in ("pushed", "up-to-date"), saved.repo(repo)
+    return snap["ref"]
+
+
+def assert_saved_exactly(pod, saved, repo, remote, exclude=frozenset(), name="restored"):
+    """Exit 0, and a fresh clone + pod-restore holds the work tree byte for byte."""
+    assert saved.rc == 0, saved.out + saved.err
+    clone = restored(pod, remote, snapshot_ref(saved, repo), name)
+    assert work_files(clone) == work_files(repo, set(exclude))
+    return clone
+
+
+def unsaved(saved) -> dict[str, str]:
+    return {u["path"]: u["reason"] for u in saved.report["inventory"]["unsaved"]}
+
+
+def assert_named(saved, path: Path | str, *words: str) -> str:
+    """Exit 1, and path (or a folder above it) listed as unsaved with these words."""
+    assert saved.rc == 1, saved.out + saved.err
+    assert saved.report["ok"] is False
+    items = unsaved(saved)
+    hit = next((p for p in items if str(path) == p or str(path).startswith(p + "/")), None)
+    assert hit, f"{path} not named in {items}"
+    for word in words:
+        assert word in items[hit], items[hit]
+    return items[hit]
+
+
+def saved_ok(pod, guard, *repos: Path):
+    """pod-save exits 0, the repositories' state checked around it."""
+    guard(*repos)
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    return saved
+
+
+def repo_at(path: Path, remote: Path | None) -> Path:
+    """An empty repository at path (anywhere), with origin = remote."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    if remote:
+        git(path, "remote", "add", "origin", str(remote))
+    return path
+
+
+def ahead_of(pod, name="proj", **kw) -> tuple[Path, Path]:
+    remote = pod.bare(name)
+    return pod.repo(name, remote, **kw), remote
+
+
+# ------------------------------------------------------- edits the index hides
+
+
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_edit_hidden_by_an_index_flag_is_saved(pod, guard, flag):
+    repo, remote = ahead_of(pod)
+    git(repo, "update-index", flag, "README.md")
+    (repo / "README.md").write_text(f"edited behind {flag}\n")
+    guard(repo)
+    assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+
+
+def test_same_size_same_mtime_edit_the_stat_cache_hides(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "config", "core.trustctime", "false")
+    path = repo / "README.md"
+    st = path.stat()
+    time.sleep(1.1)
+    git(repo, "status", "--porcelain")  # index stat data refreshed, not racy
+    path.write_text(path.read_text().replace("#", "%"))  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert git(repo, "status", "--porcelain") == ""  # git cannot see it
+    guard(repo)
+    assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+
+
+def test_clean_filter_that_drops_content_is_bypassed(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / ".gitattributes").write_text("*.ipynb filter=strip\n")
+    git(repo, "config", "filter.strip.clean", "grep -v output")
+    (repo / "nb.ipynb").write_text('{"cell": 1}\n{"output": "a week of training"}\n')
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert "a week of training" in (clone / "nb.ipynb").read_text()
+
+
+def test_crlf_bytes_kept_despite_eol_attributes(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / ".gitattributes").write_text("*.txt text eol=lf\n")
+    git(repo, "config", "core.autocrlf", "input")
+    (repo / "win.txt").write_bytes(b"line one\r\nline two\r\n")
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert (clone / "win.txt").read_bytes() == b"line one\r\nline two\r\n"
+
+
+def test_exec_bit_saved_when_core_filemode_is_off(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "config", "core.fileMode", "false")
+    (repo / "README.md").chmod(0o755)
+    (repo / "tools").mkdir()
+    (repo / "tools" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (repo / "tools" / "run.sh").chmod(0o755)
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert os.access(clone / "README.md", os.X_OK)
+
+
+def test_symlinks_odd_names_and_deletions_round_trip(pod, guard):
+    repo, remote = ahead_of(pod)
+    pod.commit(repo, "gone.txt")
+    git(repo, "push", "-q")
+    (repo / "gone.txt").unlink()
+    (repo / "link-to-readme").symlink_to("README.md")
+    (repo / 'quote"and\nnewline.txt').write_text("odd name\n")
+    (repo / "ünïcødé sp ace.md").write_text("unicode\n")
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert not (clone / "gone.txt").exists()
+    assert os.readlink(clone / "link-to-readme") == "README.md"
+
+
+def test_file_name_that_is_not_utf8_round_trips(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / os.fsdecode(b"latin1-caf\xe9.txt")).write_bytes(b"not utf-8 name\n")
+    guard(repo)
+    clone = assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+    assert (clone / os.fsdecode(b"latin1-caf\xe9.txt")).read_bytes() == b"not utf-8 name\n"
+
+
+def test_conflicted_merge_keeps_merge_head_and_markers(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "-c", "side")
+    theirs = pod.commit(repo, "README.md", "side version\n")
+    git(repo, "switch", "-q", "main")
+    pod.commit(repo, "README.md", "main version\n")
+    git(repo, "push", "-q")
+    git(repo, "merge", "-q", "side", check=False)
+    git(repo, "branch", "-q", "-D", "side")  # now only MERGE_HEAD holds it
+    guard(repo)
+    saved = pod.save("--json")
+    assert_saved_exactly(pod, saved, repo, remote)
+    merge = [r for r in saved.repo(repo)["refs"] if r["name"] == "MERGE_HEAD"]
+    assert merge and merge[0]["status"] == "pushed"
+    assert remote_refs(remote)[merge[0]["ref"]] == theirs
+
+
+# ------------------------------------------------------- commits no remote has
+
+
+def test_detached_head_with_stale_tracking_ref_is_pushed(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "--detach")
+    sha = pod.commit(repo, "detached.txt")
+    git(repo, "update-ref", "refs/remotes/origin/main", sha)  # lies: "it is pushed"
+    saved_ok(pod, guard, repo)
+    assert sha in remote_refs(remote).values()
+
+
+def test_branch_with_stale_tracking_ref_is_pushed(pod, guard):
+    repo, remote = ahead_of(pod)
+    sha = pod.commit(repo, "ahead.txt")
+    git(repo, "update-ref", "refs/remotes/origin/main", sha)
+    guard(repo)
+    saved = pod.save("--json")
+    assert saved.rc == 0 and saved.repo(repo)["branches"][0]["status"] == "pushed"
+    assert remote_refs(remote)["refs/heads/main"] == sha
+
+
+@pytest.mark.parametrize("annotated", [False, True])
+def test_commit_only_in_a_tag_is_pushed(pod, guard, annotated):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "--detach")
+    sha = pod.commit(repo, "release.txt")
+    git(repo, "tag", *(["-a", "-m", "v1"] if annotated else []), "v1")
+    git(repo, "switch", "-q", "main")
+    saved = saved_ok(pod, guard, repo)
+    [tag] = saved.repo(repo)["refs"]
+    assert tag["name"] == "tag v1" and remote_refs(remote)[tag["ref"]] == sha
+
+
+def test_commit_only_in_notes_is_pushed(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "notes", "add", "-m", "results: 93.1% success")
+    notes = git(repo, "rev-parse", "refs/notes/commits")
+    saved_ok(pod, guard, repo)
+    assert notes in remote_refs(remote).values()
+
+
+def test_every_stash_entry_is_pushed(pod, guard):
+    repo, remote = ahead_of(pod)
+    shas = []
+    for n in range(3):
+        (repo / "README.md").write_text(f"stash {n}\n")
+        git(repo, "stash", "-q")
+        shas.append(git(repo, "rev-parse", "stash@{0}"))
+    saved_ok(pod, guard, repo)
+    assert set(shas) <= set(remote_refs(remote).values())
+
+
+def test_linked_worktree_outside_the_workspace(pod, guard):
+    repo, remote = ahead_of(pod)
+    elsewhere = pod.root / "elsewhere" / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(elsewhere))
+    sha = pod.commit(elsewhere, "feature.txt")
+    (elsewhere / "wip.py").write_text("uncommitted in a worktree outside /workspace\n")
+    guard(repo, elsewhere)
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert remote_refs(remote)["refs/heads/feature"] == sha
+    clone = restored(pod, remote, snapshot_ref(saved, elsewhere))
+    assert work_files(clone) == work_files(elsewhere)
+
+
+def test_branch_checked_out_x_from_origin_main_never_lands_on_main(pod, guard):
+    repo, remote = ahead_of(pod)
+    main = remote_refs(remote)["refs/heads/main"]
+    shas = {}
+    for name in ("wip-a", "wip-b"):
+        git(repo, "checkout", "-q", "-b", name, "origin/main")
+        shas[name] = pod.commit(repo, f"{name}.txt")
+    saved_ok(pod, guard, repo)
+    refs = remote_refs(remote)
+    assert refs["refs/heads/main"] == main
+    assert refs["refs/heads/wip-a"] == shas["wip-a"] and refs["refs/heads/wip-b"] == shas["wip-b"]
+
+
+def test_branch_whose_tip_the_remote_has_is_not_recreated(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "-c", "merged")
+    pod.commit(repo, "m.txt")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "merged")
+    git(repo, "push", "-q")  # the remote's main contains merged's tip; no branch merged
+    saved_ok(pod, guard, repo)
+    assert "refs/heads/merged" not in remote_refs(remote)
+
+
+# ------------------------------------------------- repositories anywhere
+
+
+def test_repo_outside_code_and_deep_below(pod, guard):
+    remote = pod.bare("far")
+    far = pod.ws / "projects" / "a" / "b" / "c" / "d" / "e" / "far"
+    repo_at(far, remote)
+    (far / "work.py").write_text("far away\n")
+    guard(far)
+    assert_saved_exactly(pod, pod.save("--json"), far, remote)
+
+
+def test_symlinked_repo_outside_the_workspace_is_saved_once(pod, guard):
+    remote = pod.bare("linked")
+    outside = pod.root / "scratch" / "linked"
+    repo_at(outside, remote)
+    (outside / "exp.py").write_text("behind a symlink\n")
+    (pod.code / "linked").symlink_to(outside)
+    (pod.code / "linked-again").symlink_to(outside)
+    guard(outside)
+    saved = pod.save("--json")
+    assert [r["path"] for r in saved.report["repos"]] == [str(outside)]
+    assert_saved_exactly(pod, saved, outside, remote)
+
+
+def test_nested_repo_in_an_ignored_folder_is_found(pod, guard):
+    outer, outer_remote = ahead_of(pod, "outer")
+    (outer / ".gitignore").write_text("vendor/\n")
+    inner_remote = pod.bare("inner")
+    inner = outer / "vendor" / "inner"
+    repo_at(inner, inner_remote)
+    sha = pod.commit(inner, "lib.py")
+    guard(outer, inner)
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert sha in remote_refs(inner_remote).values()
+
+
+def test_nested_repo_without_remote_is_named_and_the_outer_is_saved(pod, guard):
+    outer, outer_remote = ahead_of(pod, "outer")
+    (outer / ".gitignore").write_text("vendor/\n")
+    inner = outer / "vendor" / "inner"
+    repo_at(inner, None)
+    pod.commit(inner, "lib.py")
+    sha = pod.commit(outer, "outer.py")
+    guard(outer)
+    saved = pod.save("--json")
+    assert saved.repo(outer)["status"] == "saved"
+    assert remote_refs(outer_remote)["refs/heads/main"] == sha
+    assert_named(saved, inner / "lib.py", "no git remote")
+
+
+def test_gitlink_commit_only_in_the_embedded_repo_is_pushed(pod, guard):
+    outer, outer_remote = ahead_of(pod, "outer")
+    sub_remote = pod.bare("sub")
+    sub = pod.repo("outer/sub", sub_remote)
+    recorded = pod.commit(sub, "v2.txt")
+    git(outer, "add", "sub")  # the outer records sub at `recorded`
+    git(sub, "reset", "-q", "--hard", "HEAD~1")  # and sub moves away from it
+    guard(outer, sub)
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert recorded in remote_refs(sub_remote).values()
+
+
+def test_bare_repo_on_the_volume_is_named(pod):
+    bare = pod.ws / "backup.git"
+    git(pod.ws, "init", "-q", "--bare", str(bare))
+    saved = pod.save("--json")
+    assert_named(saved, bare / "HEAD", "bare")
+
+
+def test_remote_on_the_volume_does_not_count(pod, guard):
+    on_volume = pod.ws / "mirror.git"
+    git(pod.ws, "init", "-q", "--bare", str(on_volume))
+    repo = pod.repo("proj", on_volume)
+    pod.commit(repo, "work.txt")
+    guard(repo)
+    saved = pod.save("--json")
+    assert saved.rc == 1
+    assert "own volume" in saved.repo(repo)["reason"]
+
+
+# --------------------------------------------------------- data outside git
+
+
+def test_results_folder_is_named_with_its_size(pod):
+    (pod.ws / "results" / "run1").mkdir(parents=True)
+    (pod.ws / "results" / "run1" / "metrics.csv").write_bytes(b"x" * 5000)
+    saved = pod.save("--json")
+    assert_named(saved, pod.ws / "results" / "run1" / "metrics.csv", "not in a git")
+    [entry] = saved.report["inventory"]["unsaved"]
+    assert entry["bytes"] == 5000 and entry["path"] == str(pod.ws / "results")
+
+
+def test_ignored_checkpoint_in_a_repo_is_named(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / ".gitignore").write_text("*.pt\nresults/\n")
+    (repo / "model.pt").write_bytes(b"weights")
+    (repo / "results").mkdir()
+    (repo / "results" / "eval.json").write_text("{}")
+    guard(repo)
+    saved = pod.save("--json")
+    assert_named(saved, repo / "model.pt", "ignored by git")
+    assert_named(saved, repo / "results" / "eval.json", "ignored by git")
+
+
+def test_default_policy_treats_downloads_and_caches_as_recreatable(pod):
+    for rel in ("models/llama/weights.bin", "datasets/mnist/train.bin", ".cache/pip/x",
+                "code/proj/.venv/lib/site.py", ".pod/logs/entrypoint.log"):
+        (pod.ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pod.ws / rel).write_text("re-creatable\n")
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert saved.report["policy"]["source"] == "default"
+    rules = {d["rule"] for d in saved.report["inventory"]["discarded"]}
+    assert {"models/*", "datasets/*", ".cache", "**/.venv"} <= rules
+
+
+def test_policy_file_declares_results_disposable(pod):
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "scratch.txt").write_text("x\n")
+    path = pod.policy('discard = ["results"]  # scratch only\n')
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert saved.report["policy"]["source"] == str(path)
+    human = pod.save()
+    assert f"policy: {path}" in human.out
+
+
+def test_bad_policy_file_is_one_line_exit_2(pod):
+    pod.policy("discard = 'not a list'\n")
+    saved = pod.save()
+    assert saved.rc == 2 and "save.toml" in saved.err and "discard" in saved.err
+    assert "Traceback" not in saved.err
+
+
+def test_offline_wandb_run_anywhere_is_found(pod):
+    run = pod.code / "proj" / "sub" / "wandb" / "offline-run-20250101_000000-zz9"
+    run.mkdir(parents=True)
+    (run / "run-zz9.wandb").write_bytes(b":W&B")
+    saved = pod.save("--json", env={"PATH": "/usr/bin:/bin"})
+    assert saved.rc == 1
+    assert [w["path"] for w in saved.report["wandb"]] == [str(run)]
+    assert_named(saved, run / "run-zz9.wandb", "W&B")
+
+
+def test_human_report_names_unsaved(pod):
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "table.csv").write_text("a,b\n")
+    human = pod.save()
+    assert human.rc == 1
+    assert "NOT SAVED  results" in human.out and "NOT everything is saved" in human.out
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_untracked_secrets_are_not_pushed_but_named(pod, guard):
+    repo, remote = ahead_of(pod)
+    secrets = {".env": "WANDB_API_KEY=abcdef0123456789\n",
+               "keys/id_ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n",
+               "hf_token.txt": "hf_" + "x" * 30 + "\n",
+               "notes.md": "github token ghp_" + "A" * 36 + "\n"}
+    for rel, text in secrets.items():
+        (repo / rel).parent.mkdir(exist_ok=True)
+        (repo / rel).write_text(text)
+    (repo / "train.py").write_text("real work\n")
+    guard(repo)
+    saved = pod.save("--json")
+    assert saved.rc == 1
+    for rel in secrets:
+        assert_named(saved, repo / rel, "secret")
+    tree = git(remote, "ls-tree", "-r", "--name-only", snapshot_ref(saved, repo))
+    assert "train.py" in tree.split("\n")
+    assert not set(secrets) & set(tree.split("\n"))
+    for text in secrets.values():
+        assert text.strip() not in saved.out
+
+
+def test_ssh_key_on_the_volume_outside_git_is_named_as_a_secret(pod):
+    key = pod.ws / "home" / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True)
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
+    saved = pod.save("--json")
+    assert_named(saved, key, "secret", "never pushed")
+    assert "AAAA" not in saved.out
+
+
+def test_allowed_secret_is_pushed(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / ".env.shared").write_text("SEED=1\n")
+    pod.policy('allow_secrets = ["code/proj/.env.shared"]\n')
+    guard(repo)
+    assert_saved_exactly(pod, pod.save("--json"), repo, remote)
+
+
+# --------------------------------------------------------------- bad paths
+
+
+def test_a_name_git_refuses_is_skipped_and_the_rest_saved(pod, guard):
+    repo, remote = ahead_of(pod)
+    sha = pod.commit(repo, "committed.py")
+    (repo / "sub" / ".GIT").mkdir(parents=True)
+    (repo / "sub" / ".GIT" / "x").write_text("git refuses this name\n")
+    (repo / "fine.py").write_text("fine\n")
+    guard(repo)
+    saved = pod.save("--json")
+    assert_named(saved, repo / "sub" / ".GIT" / "x", "cannot store")
+    assert remote_refs(remote)["refs/heads/main"] == sha
+    tree = git(remote, "ls-tree", "-r", "--name-only", snapshot_ref(saved, repo)).split("\n")
+    assert "fine.py" in tree
+
+
+def test_oversized_file_skipped_rest_saved(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / "huge.bin").write_bytes(b"\1" * (2 * 2**20))
+    (repo / "small.py").write_text("small\n")
+    guard(repo)
+    saved = pod.save("--json", env={"POD_SAVE_MAX_FILE_MB": "1"})
+    assert_named(saved, repo / "huge.bin", "too big")
+    clone = restored(pod, remote, snapshot_ref(saved, repo))
+    assert work_files(clone) == work_files(repo, {"huge.bin"})
+
+
+def test_unreadable_file_is_skipped_and_the_rest_saved(pod, guard, tmp_path):
+    if os.geteuid() == 0:
+        # root reads anything: make the file vanish instead (a dangling FIFO is skipped)
+        pytest.skip("root can read every file")
+    repo, remote = ahead_of(pod)
+    (repo / "locked.txt").write_text("no read\n")
+    (repo / "locked.txt").chmod(0)
+    saved = pod.save("--json")
+    assert_named(saved, repo / "locked.txt", "could not be read")
+
+
+# ------------------------------------------------------------------ remotes
+
+
+def test_git_daemon_remote(pod, guard):
+    remote = pod.bare("daemon")
+    port = closed_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+         f"--base-path={pod.remotes}", "--listen=127.0.0.1", f"--port={port}", str(pod.remotes)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        repo = pod.repo("proj", None)
+        git(repo, "remote", "add", "origin", f"git://127.0.0.1:{port}/daemon.git")
+        (repo / "wip.txt").write_text("over git://\n")
+        guard(repo)
+        saved = pod.save("--json")
+        assert_saved_exactly(pod, saved, repo, remote)
+        assert remote_refs(remote)["refs/heads/main"] == git(repo, "rev-parse", "main")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_unreachable_git_daemon_is_named(pod, guard):
+    repo = pod.repo("proj", None)
+    git(repo, "remote", "add", "origin", f"git://127.0.0.1:{closed_port()}/x.git")
+    (repo / "wip.txt").write_text("nowhere to go\n")
+    guard(repo)
+    saved = pod.save("--json")
+    assert saved.rc == 1 and "network" in saved.repo(repo)["reason"]
+    assert_named(saved, repo / "wip.txt", "git:")
+
+
+def test_rejecting_remote_names_the_work(pod, guard):
+    repo, remote = ahead_of(pod)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    (repo / "wip.txt").write_text("rejected\n")
+    guard(repo)
+    saved = pod.save("--json")
+    assert_named(saved, repo / "wip.txt", "hook")
+
+
+# -------------------------------------------------------------------- hooks
+
+
+def hook(pod: Pod, name: str, body: str, executable: bool = True) -> Path:
+    path = pod.ws / ".pod" / "hooks" / "save.d" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755 if executable else 0o644)
+    return path
+
+
+def test_non_executable_hook_fails_the_save(pod):
+    hook(pod, "10-upload", "true", executable=False)
+    saved = pod.save("--json")
+    assert saved.rc == 1 and saved.report["hooks"][0]["status"] == "failed"
+    assert "\neverything is saved" not in pod.save().out
+
+
+def test_flooding_hook_is_bounded_in_memory_and_time(pod):
+    hook(pod, "10-flood", "yes 'flood flood flood flood'")
+    start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    saved = pod.save("--json", "--budget", "6")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert time.monotonic() - start < 8
+    assert saved.rc == 1 and saved.report["hooks"][0]["status"] == "timeout"
+    assert len(saved.report["hooks"][0]["output"]) <= 2000
+    assert max(peak_kb, before) < 200 * 1024, f"peak RSS {peak_kb} KB"
+
+
+def test_setsid_child_of_a_timed_out_hook_is_killed(pod):
+    pidfile = pod.ws / "child.pid"
+    hook(pod, "10-detach", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 120' & sleep 60")
+    saved = pod.save("--json", env={"POD_SAVE_HOOK_TIMEOUT": "2"})
+    assert saved.report["hooks"][0]["status"] == "timeout"
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "setsid child survived"
+
+
+def test_hook_declared_paths_count_as_saved_only_when_it_succeeds(pod):
+    (pod.ws / "checkpoints").mkdir()
+    (pod.ws / "checkpoints" / "step1.pt").write_bytes(b"w")
+    pod.policy('[hooks]\n"10-s3" = ["checkpoints"]\n')
+    hook(pod, "10-s3", "exit 0")
+    assert pod.save("--json").rc == 0
+    hook(pod, "10-s3", "exit 4")
+    assert_named(pod.save("--json"), pod.ws / "checkpoints" / "step1.pt", "10-s3")
+
+
+# -------------------------------------------------------------- concurrency
+
+
+def test_two_runs_at_once_serialize(pod, guard):
+    repo, remote = ahead_of(pod)
+    (repo / "wip.txt").write_text("saved once\n")
+    guard(repo)
+    cmd = [sys.executable, str(SCRIPT), "--json"]
+    procs = [subprocess.Popen(cmd, env=pod.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    codes = [p.wait(timeout=120) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert codes == [0, 0]
+    assert len([r for r in remote_refs(remote) if r.startswith(AUTOSAVE)]) == 1
+    # Back to back within one second, different work each time: two snapshots.
+    for n in range(2):
+        (repo / "wip.txt").write_text(f"version {n}\n")
+        assert pod.save("--json").rc == 0
+    assert len([r for r in remote_refs(remote) if r.startswith(AUTOSAVE)]) == 3
+    guard.before.clear()  # the work tree was changed on purpose
+
+
+# -------------------------------------------------------------------- rclone
+
+
+needs_rclone = pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone missing")
+
+
+@needs_rclone
+def test_results_synced_to_a_local_rclone_remote(pod):
+    (pod.ws / "results" / "a").mkdir(parents=True)
+    (pod.ws / "results" / "a" / "m.csv").write_text("1,2\n")
+    (pod.ws / "results" / "run.sh").write_text("#!/bin/sh\n")
+    target = pod.root / "bucket"
+    pod.policy(f'[[sync]]\npath = "results"\nremote = "{target}"\n')
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out
+    assert saved.report["sync"][0]["status"] == "synced"
+    assert (target / "a" / "m.csv").read_text() == "1,2\n"
+
+
+@needs_rclone
+def test_unreachable_rclone_remote_is_named(pod):
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "m.csv").write_text("1\n")
+    remote = f":sftp,host=127.0.0.1,port={closed_port()},user=nobody:/x"
+    pod.policy(f'[[sync]]\npath = "results"\nremote = "{remote}"\n')
+    saved = pod.save("--json", env={"POD_SAVE_SYNC_TIMEOUT": "20"})
+    assert saved.report["sync"][0]["status"] == "failed"
+    assert_named(saved, pod.ws / "results" / "m.csv", "rclone")
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    """A real sshd on a free localhost port that accepts one key for this user."""
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(binary):
+        pytest.skip("openssh-server missing")
+    d = tmp_path / "sshd"
+    d.mkdir()
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)],
+                       check=True)
+    (d / "authorized_keys").write_text((d / "client.pub").read_text())
+    (d / "authorized_keys").chmod(0o600)
+    port = closed_port()
+    (d / "config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([binary, "-D", "-e", "-f", str(d / "config")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield port, d / "client"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_rclone
+def test_results_and_models_synced_over_sftp(pod, sshd):
+    port, key = sshd
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
+                                                    text=True, check=True).stdout.strip()
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "eval.json").write_text('{"success": 0.93}\n')
+    (pod.ws / "models" / "mine").mkdir(parents=True)
+    (pod.ws / "models" / "mine" / "policy.pt").write_bytes(os.urandom(4096))
+    target = pod.root / "sftp-target"
+    remote = f":sftp,host=127.0.0.1,port={port},user={user},key_file={key}:{target}"
+    pod.policy('discard = []\n'
+               f'[[sync]]\npath = "results"\nremote = "{remote}/results"\n'
+               f'[[sync]]\npath = "models"\nremote = "{remote}/models"\n')
+    saved = pod.save("--json")
+    assert saved.rc == 0, saved.out + saved.err
+    assert [s["status"] for s in saved.report["sync"]] == ["synced", "synced"]
+    assert (target / "results" / "eval.json").read_bytes() == \
+        (pod.ws / "results" / "eval.json").read_bytes()
+    assert (target / "models" / "mine" / "policy.pt").read_bytes() == \
+        (pod.ws / "models" / "mine" / "policy.pt").read_bytes()
+    # A file added later and a second run: copied too, nothing deleted remotely.
+    (pod.ws / "results" / "late.txt").write_text("late\n")
+    assert pod.save("--json").rc == 0
+    assert (target / "results" / "late.txt").exists()
+
+
+def test_walk_cut_short_by_the_budget_is_never_saved(pod):
+    sys.path.insert(0, str(SCRIPT.parent.parent / "lib"))
+    from podsave.walk import walk
+
+    (pod.ws / "results").mkdir()
+    (pod.ws / "results" / "x").write_text("x\n")
+    cut = walk(str(pod.ws), [], deadline=time.monotonic() - 1)
+    assert cut.incomplete and cut.files == []
+    whole = walk(str(pod.ws), [], deadline=time.monotonic() + 60)
+    assert not whole.incomplete and [p for p, _ in whole.files] == [str(pod.ws / "results/x")]
+
+
+def test_hook_leaving_a_detached_daemon_does_not_hold_pod_save(pod):
+    pidfile = pod.ws / "daemon.pid"
+    hook(pod, "10-daemon", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 30' & echo started")
+    pod.policy('discard = ["daemon.pid"]\n')
+    try:
+        saved = pod.save("--json")
+        assert saved.rc == 0, saved.out
+        assert saved.seconds < 15 and "started" in saved.report["hooks"][0]["output"]
+    finally:
+        subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+
+
+# ------------------------------------------------------------- odd layouts
+
+
+def test_symlink_loops_and_links_into_the_system_end_the_walk(pod):
+    (pod.ws / "loop").mkdir()
+    (pod.ws / "loop" / "self").symlink_to(pod.ws / "loop")
+    (pod.ws / "loop" / "up").symlink_to(pod.ws)
+    (pod.ws / "usr").symlink_to("/usr")
+    (pod.ws / "broken").symlink_to(pod.ws / "nowhere")
+    saved = pod.save("--json", timeout=60)
+    assert saved.rc == 0, saved.out
+    assert saved.report["inventory"]["unsaved"] == []
+
+
+def test_file_linked_from_outside_the_workspace_is_named(pod):
+    outside = pod.root / "container-disk" / "notes.txt"
+    outside.parent.mkdir()
+    outside.write_text("only on the container disk\n")
+    (pod.ws / "notes.txt").symlink_to(outside)
+    assert_named(pod.save("--json"), outside, "not in a git")
+
+
+def test_origin_on_the_volume_and_a_backup_off_it(pod, guard):
+    on_volume = pod.ws / "mirror.git"
+    git(pod.ws, "init", "-q", "--bare", str(on_volume))
+    backup = pod.bare("backup")
+    repo = pod.repo("proj", on_volume)
+    git(repo, "remote", "add", "backup", str(backup))
+    sha = pod.commit(repo, "work.txt")
+    pod.policy('discard = ["mirror.git"]\n')
+    saved = saved_ok(pod, guard, repo)
+    assert saved.repo(repo)["remote"] == "backup"
+    assert sha in remote_refs(backup).values()
+
+
+def test_repo_inside_a_discarded_folder_is_still_saved(pod, guard):
+    remote = pod.bare("dataset-tools")
+    repo = pod.ws / "datasets" / "tools"
+    repo_at(repo, remote)
+    sha = pod.commit(repo, "convert.py")
+    saved_ok(pod, guard, repo)
+    assert sha in remote_refs(remote).values()
+
+
+def test_dirty_detached_head_keeps_its_commits(pod, guard):
+    repo, remote = ahead_of(pod)
+    git(repo, "switch", "-q", "--detach")
+    sha = pod.commit(repo, "on-detached.txt")
+    (repo / "wip.txt").write_text("dirty on a detached HEAD\n")
+    guard(repo)
+    saved = pod.save("--json")
+    clone = assert_saved_exactly(pod, saved, repo, remote)
+    assert git(clone, "rev-parse", "HEAD") == sha
