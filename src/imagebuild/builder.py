@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import Protocol
 from imagebuild import dockercli
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
+from imagebuild.lock import Lock
 from imagebuild.render import (
     LAYER_NAMES,
     SECRET_CA_BUNDLE,
@@ -31,6 +33,7 @@ from imagebuild.spec import Spec
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
 # Output of a failed FROM: the base could not be pulled.
+_APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
 _PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
                   "no such host", "manifest unknown", "failed to do request")
 
@@ -184,9 +187,29 @@ class Builder:
         # registry (`imagebuild push --layers` put it there): same tag, same content.
         self.pull = pull
         self.pull_auth = pull_auth
+        self.ca_cert: Path | None = None
+        self._resolved: dict[str, Lock] = {}
 
-    def plan(self, spec: Spec) -> BuildPlan:
-        return plan_build(spec, base_id=self.engine.image_id(spec.image.base))
+    def lock_for(self, spec: Spec, lock: Lock | None = None) -> Lock:
+        """``lock``, checked against the local base; without one, a lock resolved now
+        (once per spec and builder: the build and its plan agree)."""
+        if lock is None:
+            from imagebuild.resolve import resolve_lock
+
+            key = spec.digest()
+            if key not in self._resolved:
+                self.reporter.progress("system", "no lock: resolving one for this build")
+                self._resolved[key] = resolve_lock(spec, self.engine, ca_cert=self.ca_cert)
+            return self._resolved[key]
+        base_id = self.engine.image_id(spec.image.base)
+        if base_id and not lock.base.get("digest") and base_id != lock.base["id"]:
+            raise UserError(f"the lock pins the base {spec.image.base} as {lock.base['id'][:19]}, the "
+                            f"engine has {base_id[:19]}; run `imagebuild lock --upgrade base`", 2)
+        return lock
+
+    def plan(self, spec: Spec, lock: Lock | None = None) -> BuildPlan:
+        return plan_build(spec, base_id=self.engine.image_id(spec.image.base),
+                          lock=self.lock_for(spec, lock))
 
     def build(
         self,
@@ -196,6 +219,7 @@ class Builder:
         up_to: str | None = None,
         no_cache: bool = False,
         registry_cache: RegistryCache | None = None,
+        lock: Lock | None = None,
     ) -> BuildResult:
         if up_to is not None and up_to not in LAYER_NAMES:
             raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
@@ -204,7 +228,8 @@ class Builder:
             registry_cache.check(self.cli, no_cache)
         if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
             raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
-        plan = self.plan(spec)
+        self.ca_cert = ca_cert
+        plan = self.plan(spec, lock)
         result = BuildResult(plan=plan)
         with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
             secret_files = self._secret_files(Path(scratch), ca_cert, secrets or {})
@@ -284,5 +309,9 @@ class Builder:
                 "image unknown): pass --base IMAGE with an image the engine has, e.g. "
                 "`imagebuild build --base my/local-base:tag`"
             )
+        gone = _APT_GONE.search(text)
+        if gone:
+            return UserError(f"the lock pins {gone.group(2)}={gone.group(1)}, which the apt mirror no "
+                             "longer has; refresh it with `imagebuild lock --upgrade system`")
         tail = "\n    ".join(failure.lines) if failure.lines else "(no output)"
         return UserError(f"layer {name} failed at step {failure.step}; last output:\n    {tail}")

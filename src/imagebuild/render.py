@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from imagebuild import __version__
+from imagebuild.lock import LOCK_FILENAME, Lock
 from imagebuild.spec import Spec
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
@@ -79,6 +80,7 @@ class LayerPlan:
 class BuildPlan:
     spec: Spec
     layers: list[LayerPlan]
+    lock: Lock | None = None
 
     @property
     def final(self) -> LayerPlan:
@@ -153,13 +155,39 @@ def _step_mounts(spec: Spec) -> str:
     return " \\\n    ".join([*mounts, "--mount=type=tmpfs,target=/tmp"])
 
 
-def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None) -> Layer:
+def _apt_packages(spec: Spec, lock: Lock | None) -> list[str]:
+    """What the system layer installs: the locked closure at exact versions, else names."""
+    if lock is not None:
+        return [f"{name}={version}" for name, version in sorted(lock.apt.items())]
+    return sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages))
+
+
+def _locked_files(name: str, lock: Lock | None) -> dict[str, bytes]:
+    """Build-context files a layer takes from the lock (so they are in its tag's hash)."""
+    if lock is None:
+        return {}
+    if name == "python":
+        return {"uv-requirements.txt": lock.uv_requirements().encode(),
+                "python-requirements.txt": lock.requirements("python").encode()}
+    if name == "sim":
+        return {"sim-requirements.txt": lock.requirements("sim").encode()}
+    if name == "runtime":
+        return {LOCK_FILENAME: lock.text().encode()}
+    return {}
+
+
+def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None,
+                 lock: Lock | None = None) -> Layer:
     env = env or _environment()
     template = env.get_template(f"{name}.Dockerfile.j2")
     dockerfile = template.render(
         parent=parent,
         mounts=_step_mounts(spec),
-        packages=sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages)),
+        lock=lock,
+        epoch=lock.epoch if lock else 0,
+        lock_hash=lock.sha256() if lock else "",
+        interpreter=lock.interpreter if lock else spec.python.version,
+        packages=_apt_packages(spec, lock),
         dev_uid=DEV_UID,
         python=spec.python,
         node=spec.node,
@@ -172,29 +200,32 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         base=spec.image.base,
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
+    files.update(_locked_files(name, lock))
     if name == "runtime":
         files.update(_entrypoint_files())
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 
-def plan_build(spec: Spec, base_id: str | None = None) -> BuildPlan:
+def plan_build(spec: Spec, base_id: str | None = None, lock: Lock | None = None) -> BuildPlan:
     """Render every layer and name it by its content hash.
 
     ``base_id`` (the local image id of the base, when known) makes the system
-    layer's hash follow the base's content, not only its reference.
+    layer's hash follow the base's content, not only its reference. With a
+    ``lock``, layers install exactly what it pins and a registry base is named
+    by its digest, so one tag names one content.
     """
     env = _environment()
-    parent = spec.image.base
+    parent = lock.base.get("digest", spec.image.base) if lock else spec.image.base
     parent_key = f"{parent}@{base_id}" if base_id else parent
     plans: list[LayerPlan] = []
     for name in LAYER_NAMES:
-        layer = render_layer(name, parent, spec, env)
+        layer = render_layer(name, parent, spec, env, lock)
         hashed = Layer(name, parent_key, layer.dockerfile, layer.files)
         short = hashed.content_hash[:12]
         tag = short if name == "runtime" else f"{name}-{short}"
         plans.append(LayerPlan(layer=layer, image=f"{spec.image.name}:{tag}"))
         parent = parent_key = plans[-1].image
-    return BuildPlan(spec=spec, layers=plans)
+    return BuildPlan(spec=spec, layers=plans, lock=lock)
 
 
 def write_plan(plan: BuildPlan, out: Path) -> list[Path]:

@@ -10,10 +10,10 @@ sha512 integrity.
 from __future__ import annotations
 
 import os
-import sys
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -25,7 +25,8 @@ from imagebuild.errors import UserError
 from imagebuild.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
 from imagebuild.spec import Spec
 
-NPM_REGISTRY = os.environ.get("npm_config_registry", "https://registry.npmjs.org").rstrip("/")
+NPM_REGISTRY = os.environ.get("npm_config_registry",  # noqa: SIM112 - npm's own name
+                              "https://registry.npmjs.org").rstrip("/")
 _INST = re.compile(r"^Inst (\S+?)(?::\w+)? (?:\[[^\]]*\] )?\((\S+) ")
 _REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*)==(\S+)")
 _APT_SCRIPT = """set -e

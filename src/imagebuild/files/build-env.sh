@@ -39,3 +39,17 @@ record_version() {
     mkdir -p /usr/local/share/imagebuild/versions
     printf '%s=%s\n' "$2" "$3" >> "/usr/local/share/imagebuild/versions/$1"
 }
+
+# Reproducible layers: the step's start, on the tmpfs /tmp (never in a layer).
+# normalise_layer, at the end of every RUN, drops run-time noise and sets every
+# file the step wrote to SOURCE_DATE_EPOCH, so the same lock gives the same bits.
+_imagebuild_step=$(mktemp /tmp/imagebuild-step.XXXXXX)
+normalise_layer() {
+    rm -rf /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
+        /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache \
+        /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/lib/dbus/machine-id /root/.wget-hsts
+    if [ -s /etc/machine-id ] && [ /etc/machine-id -nt "$_imagebuild_step" ]; then
+        : >/etc/machine-id
+    fi
+    find / -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
+}
