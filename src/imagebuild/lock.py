@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 LOCK_FILENAME = "imagebuild.lock"
+# Without imagebuild.lock, `build` resolves a lock and keeps it here for `push`.
+RESOLVED_FILENAME = ".imagebuild-resolved.lock"
 FORMAT = 1
 SECTIONS = ("base", "system", "python", "node", "sim")
 # Wheels for x86_64 Linux with glibc >= 2.28: Ubuntu 20.04+ CUDA bases, Debian 11+.
@@ -119,8 +121,18 @@ def _show(value: Any) -> str:
     return json.dumps(value) if value is not None else "missing"
 
 
-def lock_path(directory: Path) -> Path:
-    return directory / LOCK_FILENAME
+def lock_path(directory: Path, name: str = LOCK_FILENAME) -> Path:
+    return directory / name
+
+
+def current_lock(directory: Path, spec: Spec) -> Lock | None:
+    """The lock the last build beside this spec used: imagebuild.lock when it fits the
+    spec, else the one `build` resolved on the fly, else None."""
+    for name in (LOCK_FILENAME, RESOLVED_FILENAME):
+        found = read_lock(directory, name)
+        if found is not None and not found.stale(spec):
+            return found
+    return None
 
 
 def parse_lock(text: str, origin: str) -> Lock:
@@ -135,9 +147,9 @@ def parse_lock(text: str, origin: str) -> Lock:
     return Lock(data)
 
 
-def read_lock(directory: Path) -> Lock | None:
+def read_lock(directory: Path, name: str = LOCK_FILENAME) -> Lock | None:
     """The lock next to the spec, or None when there is none."""
-    path = lock_path(directory)
+    path = lock_path(directory, name)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -147,8 +159,8 @@ def read_lock(directory: Path) -> Lock | None:
     return parse_lock(text, str(path))
 
 
-def write_lock(directory: Path, lock: Lock) -> Path:
-    path = lock_path(directory)
+def write_lock(directory: Path, lock: Lock, name: str = LOCK_FILENAME) -> Path:
+    path = lock_path(directory, name)
     tmp = path.with_suffix(".lock.tmp")
     tmp.write_text(lock.text(), encoding="utf-8")
     tmp.replace(path)

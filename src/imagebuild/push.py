@@ -22,8 +22,9 @@ from pathlib import Path
 from imagebuild.builder import Reporter, SilentReporter
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
+from imagebuild.lock import write_lock
 from imagebuild.render import BuildPlan
-from imagebuild.state import STATE_FILENAME, write_state
+from imagebuild.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
 USERNAME_ENV = "IMAGEBUILD_REGISTRY_USERNAME"
 PASSWORD_ENV = "IMAGEBUILD_REGISTRY_PASSWORD"
@@ -327,5 +328,9 @@ def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Ite
     result.image = f"{name}@{digests.pop()}"
     result.cuda = engine.labels(plan.image).get(CUDA_LABEL) or None
     # Only now, with every tag in the registry, does the digest become the default.
-    write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda)
+    lock = {}
+    if plan.lock is not None:  # the lock the image was built from, beside its digest
+        write_lock(directory, plan.lock, PUSHED_LOCK)
+        lock = {"lock": PUSHED_LOCK, "lock_sha256": plan.lock.sha256()}
+    write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda, **lock)
     return result

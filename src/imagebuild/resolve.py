@@ -45,7 +45,9 @@ def resolve_lock(spec: Spec, engine: Engine, previous: Lock | None = None,
     wanted = spec_inputs(spec)
     names = None if upgrade is None else {n.lower() for n in upgrade}
     old = previous.data if previous else {}
-    data: dict[str, Any] = {"format": FORMAT, "epoch": old.get("epoch", int(time.time())),
+    # SOURCE_DATE_EPOCH of builds from this lock: midnight (UTC) of the day it was made.
+    epoch = old.get("epoch", int(time.time()) // 86400 * 86400)
+    data: dict[str, Any] = {"format": FORMAT, "epoch": epoch,
                             "inputs": wanted}
     resolver = _Resolver(spec, engine, ca_cert, names or set())
     for section in SECTIONS:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILENAME = ".imagebuild-state.json"
+# The lock of the pushed image, beside the state: the recipe to rebuild that digest.
+PUSHED_LOCK = ".imagebuild-pushed.lock"
 
 
 def state_path(directory: Path) -> Path:

@@ -41,6 +41,8 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to `app` (or a sub-app) at import.
     from imagebuild.cli import build as _build  # noqa: F401
+    from imagebuild.cli import diff as _diff  # noqa: F401
+    from imagebuild.cli import lock as _lock  # noqa: F401
     from imagebuild.cli import pod as _pod  # noqa: F401
     from imagebuild.cli import push as _push  # noqa: F401
     from imagebuild.cli import run as _run  # noqa: F401

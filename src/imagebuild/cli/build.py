@@ -32,10 +32,15 @@ def render(
     out: Path = typer.Option(Path("out/dockerfiles"), "--out", help="Folder to write into."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Write each layer's Dockerfile and the plan (order, tags) without building."""
+    """Write each layer's Dockerfile and the plan (order, tags) without building.
+
+    With an up-to-date imagebuild.lock beside the spec, the Dockerfiles are the locked ones."""
+    from imagebuild.lock import read_lock
     from imagebuild.render import plan_build, write_plan
 
-    plan = plan_build(_spec(spec_path, base))
+    spec = _spec(spec_path, base)
+    lock = read_lock(load(spec_path).directory)
+    plan = plan_build(spec, lock=lock if lock is not None and not lock.stale(spec) else None)
     write_plan(plan, out)
     if as_json:
         print_json(plan.to_json())
@@ -61,27 +66,48 @@ def build(
         "from the image's registry (pushed there by `imagebuild push --layers`)."),
     cache_to: str | None = CACHE_TO_OPTION,
     cache_from: str | None = CACHE_FROM_OPTION,
+    locked: bool = typer.Option(
+        False, "--locked", help="Refuse to build unless imagebuild.lock exists and matches the spec."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build the image's layers in order with BuildKit (unchanged layers are reused)."""
+    """Build the image's layers in order with BuildKit (unchanged layers are reused).
+
+    With imagebuild.lock beside the spec, the build installs exactly what it pins;
+    without one, a lock is resolved for this build only (and baked into the image)."""
     from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
+    from imagebuild.lock import LOCK_FILENAME, check_locked, read_lock
     from imagebuild.progress import LiveReporter, PlainReporter
     from imagebuild.push import credentials
     from imagebuild.render import LAYER_NAMES
 
+    loaded = load(spec_path)
     spec = _spec(spec_path, base)
+    lock = read_lock(loaded.directory)
+    if locked:
+        lock = check_locked(lock, spec, str(loaded.directory / LOCK_FILENAME))
+    elif lock is not None and lock.stale(spec):
+        typer.echo(f"imagebuild: {LOCK_FILENAME} is stale ({lock.stale(spec)}): resolving a lock "
+                   "for this build; run `imagebuild lock` to keep it", err=True)
+        lock = None
+    elif lock is None:
+        typer.echo(f"imagebuild: no {LOCK_FILENAME} beside the spec: resolving one for this build; "
+                   "run `imagebuild lock` to pin it", err=True)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
     engine = connect()
     options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
-                   registry_cache=registry_cache)
+                   registry_cache=registry_cache, lock=lock)
     pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
             result = Builder(engine, reporter=reporter, **pulling).build(spec, **options)
     else:
         result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
+    if lock is None:  # what this build resolved, for `push` to find and record
+        from imagebuild.lock import RESOLVED_FILENAME, write_lock
+
+        write_lock(loaded.directory, result.plan.lock, RESOLVED_FILENAME)
     if as_json:
         print_json(result.to_json())
     else:
