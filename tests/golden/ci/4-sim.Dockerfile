@@ -2,6 +2,7 @@
 FROM imagebuild-test/pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=0
 
 # MuJoCo renders headless through the NVIDIA EGL vendor file; on a CPU-only
 # machine set MUJOCO_GL=osmesa. (MuJoCo sets PYOPENGL_PLATFORM to match itself.)
@@ -14,4 +15,5 @@ RUN --mount=type=secret,id=ca_bundle \
  && uv pip install --python /opt/venv/bin/python \
         mujoco \
         gymnasium \
- && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt
+ && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt \
+ && normalise_layer

@@ -2,6 +2,7 @@
 FROM ghcr.io/you/research-pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=0
 
 # MuJoCo renders headless through the NVIDIA EGL vendor file; on a CPU-only
 # machine set MUJOCO_GL=osmesa. (MuJoCo sets PYOPENGL_PLATFORM to match itself.)
@@ -16,4 +17,5 @@ RUN --mount=type=secret,id=ca_bundle \
         gymnasium \
         mani-skill==3.0.1 \
         stable-baselines3 \
- && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt
+ && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt \
+ && normalise_layer

@@ -1,0 +1,28 @@
+# imagebuild layer "runtime": entrypoint, helper commands, the lock, labels.
+FROM imagebuild-test/pod:sim-<hash>
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=1764460800
+
+# A bind mount and cp, not COPY: COPY stamps the folders it creates with the build's time.
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=tmpfs,target=/tmp \
+    --mount=type=bind,target=/tmp/context \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && mkdir -p /usr/local/lib/imagebuild/entrypoint /usr/local/share/imagebuild \
+ && cp -R /tmp/context/entrypoint/. /usr/local/lib/imagebuild/entrypoint/ \
+ && install -m 0644 /tmp/context/imagebuild.lock /usr/local/share/imagebuild/imagebuild.lock \
+ && /usr/local/lib/imagebuild/entrypoint/install.sh \
+ && normalise_layer
+
+LABEL org.opencontainers.image.title="imagebuild-test/pod" \
+      imagebuild.version="0.1.0" \
+      imagebuild.spec-hash="590223d402831885f5ce1351394620f40b3b5fa95b2f8a33148ef0c19a66367e" \
+      imagebuild.lock-hash="a7ce4df3097485764afe77558460d9725f9bb8c67fd006aafafc9349f81d0dcc" \
+      imagebuild.cuda="" \
+      imagebuild.base="imagebuild-test/debian:bookworm"
+
+EXPOSE 22 8888
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/usr/local/bin/pod-entrypoint"]
+CMD ["sleep", "infinity"]
