@@ -17,7 +17,7 @@ from conftest import CI_SPEC, ca_bundle, run_in_image
 from lockdata import pin, sample_lock
 
 from imagebuild.errors import SpecError
-from imagebuild.lock import LOCK_FILENAME, check_locked, parse_lock, read_lock, write_lock
+from imagebuild.lock import LOCK_FILENAME, check_locked, lock_path, parse_lock, read_lock, write_lock
 from imagebuild.lockdiff import diff_locks, format_changes
 from imagebuild.render import plan_build
 from imagebuild.spec import load_spec
@@ -33,7 +33,7 @@ def imagebuild(*args: str, cwd: Path | None = None, timeout: float = 900) -> sub
 def _project(tmp_path: Path, lock=None) -> Path:
     (tmp_path / "imagebuild.toml").write_text(CI_SPEC.read_text())
     if lock is not None:
-        write_lock(tmp_path, lock)
+        write_lock(tmp_path / LOCK_FILENAME, lock)
     return tmp_path / "imagebuild.toml"
 
 
@@ -43,9 +43,10 @@ def _tags(lock) -> dict[str, str]:
 
 def test_lock_file_round_trips_and_reads_as_one_table_per_package(tmp_path):
     lock = sample_lock(SPEC)
-    path = write_lock(tmp_path, lock)
+    path = write_lock(tmp_path / "research-pod.lock", lock)
+    assert path == lock_path(tmp_path / "research-pod.toml")  # a spec's lock: its name, .lock
     text = path.read_text()
-    assert read_lock(tmp_path).data == lock.data
+    assert read_lock(path).data == lock.data
     assert "[python.packages.wandb]" in text and "[sim.packages.mujoco]" in text
     assert 'htop = "3.2.2-2"' in text  # apt pins: one line each, diff-friendly
 
@@ -123,7 +124,7 @@ def test_lock_check_cli_exit_codes(tmp_path):
     spec = _project(tmp_path)
     missing = imagebuild("lock", "--check", "--spec", str(spec))
     assert missing.returncode == 1 and "no lock" in missing.stderr
-    write_lock(tmp_path, sample_lock(SPEC))
+    write_lock(tmp_path / LOCK_FILENAME, sample_lock(SPEC))
     ok = imagebuild("lock", "--check", "--spec", str(spec))
     assert ok.returncode == 0, ok.stderr
     spec.write_text(spec.read_text().replace('"htop"', '"htop", "jq"'))
@@ -137,7 +138,7 @@ def test_build_locked_refuses_a_missing_or_stale_lock(tmp_path):
     missing = imagebuild("build", "--locked", "--spec", str(spec))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "no lock file; run `imagebuild lock`" in missing.stderr
-    write_lock(tmp_path, sample_lock(SPEC, **{"inputs.node.claude_code": "2.0.0"}))
+    write_lock(tmp_path / LOCK_FILENAME, sample_lock(SPEC, **{"inputs.node.claude_code": "2.0.0"}))
     stale = imagebuild("build", "--locked", "--spec", str(spec))
     assert stale.returncode == 2 and stale.stderr.count("\n") == 1, stale.stderr
     assert 'node.claude_code is "latest" in the spec but "2.0.0" in the lock' in stale.stderr
@@ -146,8 +147,8 @@ def test_build_locked_refuses_a_missing_or_stale_lock(tmp_path):
 def test_diff_cli_between_two_lock_files(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    write_lock(tmp_path / "a", sample_lock(SPEC))
-    write_lock(tmp_path / "b", sample_lock(SPEC, **{"node.claude-code.version": "2.1.20"}))
+    write_lock(tmp_path / "a" / LOCK_FILENAME, sample_lock(SPEC))
+    write_lock(tmp_path / "b" / LOCK_FILENAME, sample_lock(SPEC, **{"node.claude-code.version": "2.1.20"}))
     done = imagebuild("diff", str(tmp_path / "a"), str(tmp_path / "b" / LOCK_FILENAME))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "node    ~ @anthropic-ai/claude-code 2.1.19 -> 2.1.20\n"
@@ -170,7 +171,7 @@ def locked_project(tmp_path_factory, test_base) -> Path:
 
 @pytest.mark.docker
 def test_lock_resolves_everything_the_spec_leaves_open(locked_project):
-    lock = read_lock(locked_project)
+    lock = read_lock(locked_project / LOCK_FILENAME)
     assert lock.base["id"].startswith("sha256:")
     assert re.fullmatch(r"[\w.+~:-]+", lock.apt["htop"]) and "mesa-vulkan-drivers" in lock.apt
     assert "libc6-dev" in lock.apt  # the closure, not only the names the spec lists
@@ -195,7 +196,7 @@ def test_a_lock_pinned_to_an_older_package_installs_it(engine, locked_project, c
     from imagebuild.builder import Builder
     from imagebuild.resolve import _Resolver
 
-    lock = read_lock(locked_project)
+    lock = read_lock(locked_project / LOCK_FILENAME)
     newest = lock.packages("python")["idna"]["version"]
     older = _Resolver(ci_spec, engine, ca_bundle(), set())._compile(
         ["idna==3.6"], lock.interpreter, None, {})["idna"]
@@ -205,7 +206,7 @@ def test_a_lock_pinned_to_an_older_package_installs_it(engine, locked_project, c
     result = builder.build(ci_spec, ca_cert=ca_bundle(), lock=lock, up_to="python")
     done = run_in_image(result.image, "python -c 'import idna; print(idna.__version__)'")
     assert done.returncode == 0 and done.stdout.strip() == "3.6", done.stderr
-    write_lock(tmp_path, lock)
+    write_lock(tmp_path / LOCK_FILENAME, lock)
     changes = imagebuild("diff", str(locked_project), str(tmp_path), "--json")
     assert json.loads(changes.stdout) == [
         {"layer": "python", "name": "idna", "old": newest, "new": "3.6", "kind": "changed"}]
@@ -216,7 +217,7 @@ def test_an_apt_version_the_mirror_lacks_is_one_line(engine, locked_project, ci_
     from imagebuild.builder import Builder
     from imagebuild.errors import UserError
 
-    lock = read_lock(locked_project)
+    lock = read_lock(locked_project / LOCK_FILENAME)
     lock.data["system"]["apt"]["htop"] = "3.2.2-0imagebuild1"
     with pytest.raises(UserError) as caught:
         Builder(engine).build(ci_spec, ca_cert=ca_bundle(), lock=lock, up_to="system")
@@ -229,14 +230,14 @@ def test_an_apt_version_the_mirror_lacks_is_one_line(engine, locked_project, ci_
 def test_lock_upgrade_of_one_package_keeps_the_rest(locked_project, tmp_path):
     for name in ("imagebuild.toml", LOCK_FILENAME):
         (tmp_path / name).write_text((locked_project / name).read_text())
-    lock = read_lock(tmp_path)
+    lock = read_lock(tmp_path / LOCK_FILENAME)
     lock.data["python"]["packages"]["idna"]["version"] = "3.6"  # as if locked a while ago
     lock.data["system"]["apt"]["htop"] = "3.2.2-0old"
-    write_lock(tmp_path, lock)
+    write_lock(tmp_path / LOCK_FILENAME, lock)
     args = ["lock", "--upgrade", "idna", "--spec", str(tmp_path / "imagebuild.toml")]
     done = imagebuild(*args, *(["--ca-cert", str(ca_bundle())] if ca_bundle() else []))
     assert done.returncode == 0, done.stderr
-    upgraded = read_lock(tmp_path)
-    assert upgraded.packages("python")["idna"] == read_lock(locked_project).packages("python")["idna"]
+    upgraded = read_lock(tmp_path / LOCK_FILENAME)
+    assert upgraded.packages("python")["idna"] == read_lock(locked_project / LOCK_FILENAME).packages("python")["idna"]
     assert upgraded.apt["htop"] == "3.2.2-0old"  # another section: untouched
     assert "python  ~ idna 3.6 -> " in done.stdout

@@ -70,7 +70,7 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     spec = load_spec(folder / "imagebuild.toml").spec
     engine = connect()
     result = Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
-    write_lock(folder, result.plan.lock)  # committed, as users do: push finds the build's lock
+    write_lock(folder / "imagebuild.lock", result.plan.lock)  # committed, as users do: push finds the build's lock
     subprocess.run([*git, "add", "imagebuild.lock"], check=True)
     subprocess.run([*git, "commit", "-qm", "lock"], check=True)
     yield folder

@@ -22,9 +22,7 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-LOCK_FILENAME = "imagebuild.lock"
-# Without imagebuild.lock, `build` resolves a lock and keeps it here for `push`.
-RESOLVED_FILENAME = ".imagebuild-resolved.lock"
+LOCK_FILENAME = "imagebuild.lock"  # beside imagebuild.toml; research-pod.lock beside research-pod.toml
 FORMAT = 1
 SECTIONS = ("base", "system", "python", "node", "sim")
 # Wheels for x86_64 Linux with glibc >= 2.28: Ubuntu 20.04+ CUDA bases, Debian 11+.
@@ -121,15 +119,22 @@ def _show(value: Any) -> str:
     return json.dumps(value) if value is not None else "missing"
 
 
-def lock_path(directory: Path, name: str = LOCK_FILENAME) -> Path:
-    return directory / name
+def lock_path(spec_path: Path | None) -> Path:
+    """The lock of a spec file: its name with ``.lock`` (the default spec: ./imagebuild.lock)."""
+    return spec_path.with_suffix(".lock") if spec_path else Path.cwd() / LOCK_FILENAME
 
 
-def current_lock(directory: Path, spec: Spec) -> Lock | None:
-    """The lock the last build beside this spec used: imagebuild.lock when it fits the
+def resolved_path(spec_path: Path | None) -> Path:
+    """Where `build` keeps the lock it resolved on the fly (no lock file), for `push`."""
+    path = lock_path(spec_path)
+    return path.with_name(f".{path.stem}-resolved.lock")
+
+
+def current_lock(spec_path: Path | None, spec: Spec) -> Lock | None:
+    """The lock the last build of this spec used: its lock file when that fits the
     spec, else the one `build` resolved on the fly, else None."""
-    for name in (LOCK_FILENAME, RESOLVED_FILENAME):
-        found = read_lock(directory, name)
+    for path in (lock_path(spec_path), resolved_path(spec_path)):
+        found = read_lock(path)
         if found is not None and not found.stale(spec):
             return found
     return None
@@ -147,9 +152,8 @@ def parse_lock(text: str, origin: str) -> Lock:
     return Lock(data)
 
 
-def read_lock(directory: Path, name: str = LOCK_FILENAME) -> Lock | None:
-    """The lock next to the spec, or None when there is none."""
-    path = lock_path(directory, name)
+def read_lock(path: Path) -> Lock | None:
+    """The lock at ``path``, or None when there is none."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -159,9 +163,8 @@ def read_lock(directory: Path, name: str = LOCK_FILENAME) -> Lock | None:
     return parse_lock(text, str(path))
 
 
-def write_lock(directory: Path, lock: Lock, name: str = LOCK_FILENAME) -> Path:
-    path = lock_path(directory, name)
-    tmp = path.with_suffix(".lock.tmp")
+def write_lock(path: Path, lock: Lock) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(lock.text(), encoding="utf-8")
     tmp.replace(path)
     return path
@@ -170,7 +173,7 @@ def write_lock(directory: Path, lock: Lock, name: str = LOCK_FILENAME) -> Path:
 def check_locked(lock: Lock | None, spec: Spec, origin: str) -> Lock:
     """``--locked``: the lock, or one line saying why it cannot be used."""
     if lock is None:
-        raise SpecError(f"{origin}: no lock file; run `imagebuild lock` and commit {LOCK_FILENAME}")
+        raise SpecError(f"{origin}: no lock file; run `imagebuild lock` and commit it")
     reason = lock.stale(spec)
     if reason:
         raise SpecError(f"{origin}: the lock is stale: {reason}; run `imagebuild lock`")

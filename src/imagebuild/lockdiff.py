@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imagebuild.engine import Engine
 from imagebuild.errors import UserError
-from imagebuild.lock import LOCK_FILENAME, Lock, parse_lock, read_lock
+from imagebuild.lock import LOCK_FILENAME, Lock, lock_path, parse_lock, read_lock
 
 IMAGE_LOCK = "/usr/local/share/imagebuild"
 
@@ -58,18 +58,15 @@ def format_changes(changes: list[Change]) -> list[str]:
 
 
 def load_lock(source: str, engine_factory) -> Lock:
-    """A lock from a spec file, a folder, a lock file, or a built image (its baked lock)."""
+    """A lock from a lock file, a spec (its lock), a folder (its imagebuild.lock), or a
+    built image (the lock baked into it)."""
     path = Path(source)
-    if path.is_dir():
-        found = read_lock(path)
-    elif path.is_file():
-        target = path if path.suffix == ".lock" else path.parent / LOCK_FILENAME
-        found = read_lock(target.parent) if target.name == LOCK_FILENAME else \
-            parse_lock(target.read_text(encoding="utf-8"), str(target))
-    else:
+    if not path.exists():
         return _image_lock(engine_factory(), source)
+    target = path / LOCK_FILENAME if path.is_dir() else lock_path(path)
+    found = read_lock(target)
     if found is None:
-        raise UserError(f"{source}: no {LOCK_FILENAME} beside it; run `imagebuild lock` there", 2)
+        raise UserError(f"{source}: no lock at {target}; run `imagebuild lock` there", 2)
     return found
 
 

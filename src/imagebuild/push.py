@@ -330,7 +330,7 @@ def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Ite
     # Only now, with every tag in the registry, does the digest become the default.
     lock = {}
     if plan.lock is not None:  # the lock the image was built from, beside its digest
-        write_lock(directory, plan.lock, PUSHED_LOCK)
+        write_lock(directory / PUSHED_LOCK, plan.lock)
         lock = {"lock": PUSHED_LOCK, "lock_sha256": plan.lock.sha256()}
     write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda, **lock)
     return result

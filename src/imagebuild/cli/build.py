@@ -35,11 +35,11 @@ def render(
     """Write each layer's Dockerfile and the plan (order, tags) without building.
 
     With an up-to-date imagebuild.lock beside the spec, the Dockerfiles are the locked ones."""
-    from imagebuild.lock import read_lock
+    from imagebuild.lock import lock_path, read_lock
     from imagebuild.render import plan_build, write_plan
 
     spec = _spec(spec_path, base)
-    lock = read_lock(load(spec_path).directory)
+    lock = read_lock(lock_path(load(spec_path).path))
     plan = plan_build(spec, lock=lock if lock is not None and not lock.stale(spec) else None)
     write_plan(plan, out)
     if as_json:
@@ -76,22 +76,23 @@ def build(
     without one, a lock is resolved for this build only (and baked into the image)."""
     from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
-    from imagebuild.lock import LOCK_FILENAME, check_locked, read_lock
+    from imagebuild.lock import check_locked, lock_path, read_lock
     from imagebuild.progress import LiveReporter, PlainReporter
     from imagebuild.push import credentials
     from imagebuild.render import LAYER_NAMES
 
     loaded = load(spec_path)
     spec = _spec(spec_path, base)
-    lock = read_lock(loaded.directory)
+    path = lock_path(loaded.path)
+    lock = read_lock(path)
     if locked:
-        lock = check_locked(lock, spec, str(loaded.directory / LOCK_FILENAME))
+        lock = check_locked(lock, spec, str(path))
     elif lock is not None and lock.stale(spec):
-        typer.echo(f"imagebuild: {LOCK_FILENAME} is stale ({lock.stale(spec)}): resolving a lock "
+        typer.echo(f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock "
                    "for this build; run `imagebuild lock` to keep it", err=True)
         lock = None
     elif lock is None:
-        typer.echo(f"imagebuild: no {LOCK_FILENAME} beside the spec: resolving one for this build; "
+        typer.echo(f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
                    "run `imagebuild lock` to pin it", err=True)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
@@ -105,9 +106,9 @@ def build(
     else:
         result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
     if lock is None:  # what this build resolved, for `push` to find and record
-        from imagebuild.lock import RESOLVED_FILENAME, write_lock
+        from imagebuild.lock import resolved_path, write_lock
 
-        write_lock(loaded.directory, result.plan.lock, RESOLVED_FILENAME)
+        write_lock(resolved_path(loaded.path), result.plan.lock)
     if as_json:
         print_json(result.to_json())
     else:

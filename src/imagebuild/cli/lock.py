@@ -24,20 +24,21 @@ def lock(
     check: bool = typer.Option(False, "--check", help="Exit 1 when the spec and the lock disagree."),
     ca_cert: Path | None = CA_CERT_OPTION,
 ) -> None:
-    """Pin everything the spec leaves open into imagebuild.lock next to the spec."""
-    from imagebuild.lock import LOCK_FILENAME, read_lock, write_lock
+    """Pin everything the spec leaves open into the lock beside it (SPEC.lock)."""
+    from imagebuild.lock import lock_path, read_lock, write_lock
 
     loaded = load(spec_path)
-    previous = read_lock(loaded.directory)
+    path = lock_path(loaded.path)
+    previous = read_lock(path)
     if names and not upgrade:
         raise fail("NAMEs go with --upgrade: `imagebuild lock --upgrade NAME...`", 2)
     if check:
         if previous is None:
-            raise fail(f"{loaded.directory / LOCK_FILENAME}: no lock; run `imagebuild lock`")
+            raise fail(f"{path}: no lock; run `imagebuild lock`")
         reason = previous.stale(loaded.spec)
         if reason:
-            raise fail(f"{LOCK_FILENAME} is stale: {reason}; run `imagebuild lock`")
-        typer.echo(f"{LOCK_FILENAME} matches {loaded.label}")
+            raise fail(f"{path} is stale: {reason}; run `imagebuild lock`")
+        typer.echo(f"{path.name} matches {loaded.label}")
         return
     from imagebuild.engine import connect
     from imagebuild.resolve import resolve_lock
@@ -45,9 +46,9 @@ def lock(
     resolved = resolve_lock(loaded.spec, connect(), previous,
                             upgrade=(names or []) if upgrade else None, ca_cert=ca_cert)
     if previous is not None and resolved.text() == previous.text():
-        typer.echo(f"{LOCK_FILENAME}: up to date")
+        typer.echo(f"{path.name}: up to date")
         return
-    path = write_lock(loaded.directory, resolved)
+    write_lock(path, resolved)
     if previous is not None:
         from imagebuild.lockdiff import diff_locks, format_changes
 

@@ -46,7 +46,7 @@ def push(
     spec = loaded.spec.with_base(base) if base else loaded.spec
     auth = credentials()
     engine = connect()
-    lock = current_lock(loaded.directory, spec)
+    lock = current_lock(loaded.path, spec)
     if lock is None:
         raise fail("this spec's image is not built: no lock matches the spec (imagebuild.lock or "
                    "the one `imagebuild build` resolved); run `imagebuild build` first, then push")
