@@ -8,8 +8,10 @@ changes exactly when the layer's inputs change and an existing tag is never rebu
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shlex
+import tarfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -162,6 +164,26 @@ def _apt_packages(spec: Spec, lock: Lock | None) -> list[str]:
     return sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages))
 
 
+# Where BuildKit mounts things during a RUN (see system.Dockerfile.j2): (path, mode, folder).
+_MOUNT_STUBS = (("etc", 0o755, True), ("etc/hosts", 0o644, False), ("etc/resolv.conf", 0o644, False),
+                ("run", 0o755, True), ("run/secrets", 0o755, True), ("root", 0o700, True),
+                ("root/.cache", 0o755, True), ("root/.cache/pip", 0o755, True),
+                ("root/.cache/uv", 0o755, True), ("root/.npm", 0o755, True))
+
+
+def _stubs_tar(spec: Spec, epoch: int) -> bytes:
+    """A tar of empty mount points, every entry stamped ``epoch``: the same bytes each time."""
+    secrets = [(f"run/secrets/{name}", 0o600, False) for name in (SECRET_CA_BUNDLE, *spec.build.secrets)]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for path, mode, folder in (*_MOUNT_STUBS, *secrets):
+            entry = tarfile.TarInfo(path)
+            entry.mode, entry.mtime = mode, epoch
+            entry.type = tarfile.DIRTYPE if folder else tarfile.REGTYPE
+            archive.addfile(entry, None if folder else io.BytesIO(b""))
+    return buffer.getvalue()
+
+
 def _locked_files(name: str, lock: Lock | None) -> dict[str, bytes]:
     """Build-context files a layer takes from the lock (so they are in its tag's hash)."""
     if lock is None:
@@ -201,6 +223,8 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
     files.update(_locked_files(name, lock))
+    if name == "system":
+        files["stubs.tar"] = _stubs_tar(spec, lock.epoch if lock else 0)
     if name == "runtime":
         files.update(_entrypoint_files())
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)

@@ -17,7 +17,7 @@ fi
 
 # Other secrets (private index URLs, tokens) become variables of the same name.
 for _secret in /run/secrets/*; do
-    [ -f "$_secret" ] || continue
+    [ -s "$_secret" ] || continue  # empty: a stub (stubs.tar) of a secret not given
     _name=$(basename "$_secret")
     case "$_name" in
         ca_bundle) ;;
@@ -41,15 +41,17 @@ record_version() {
 }
 
 # Reproducible layers: the step's start, on the tmpfs /tmp (never in a layer).
-# normalise_layer, at the end of every RUN, drops run-time noise and sets every
+# normalise_layer, at the end of every RUN, empties run-time noise and sets every
 # file the step wrote to SOURCE_DATE_EPOCH, so the same lock gives the same bits.
-_imagebuild_step=$(mktemp /tmp/imagebuild-step.XXXXXX)
+# Noise is emptied, not removed: removing a file of a lower layer leaves a
+# whiteout stamped with the time of removal, which no command can reset.
+_imagebuild_step=/tmp/.imagebuild-step
+[ -e "$_imagebuild_step" ] || : >"$_imagebuild_step"
 normalise_layer() {
-    rm -rf /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
+    for _noise in /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
         /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache \
-        /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/lib/dbus/machine-id /root/.wget-hsts
-    if [ -s /etc/machine-id ] && [ /etc/machine-id -nt "$_imagebuild_step" ]; then
-        : >/etc/machine-id
-    fi
+        /etc/machine-id /var/lib/dbus/machine-id /root/.wget-hsts; do
+        if [ -s "$_noise" ] && [ "$_noise" -nt "$_imagebuild_step" ]; then : >"$_noise"; fi
+    done
     find / -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
 }

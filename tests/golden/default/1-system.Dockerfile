@@ -10,6 +10,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     LC_ALL=C.UTF-8
 ARG SOURCE_DATE_EPOCH=0
 
+# Empty files and folders where BuildKit mounts secrets, /etc/hosts, /etc/resolv.conf
+# and caches: where they are missing, BuildKit makes and removes them around each
+# RUN, and the folders holding them get the build's time: no two layers would match.
+ADD stubs.tar /
+
 # Apt lists and downloaded debs live in cache mounts, never in the layer.
 # docker-clean (Debian/Ubuntu images) would empty the cache mount after each step.
 # Files come in through bind mounts, not COPY: COPY stamps the folders it creates
@@ -23,9 +28,9 @@ RUN --mount=type=secret,id=ca_bundle \
     --mount=type=bind,target=/tmp/context \
     --mount=type=cache,id=imagebuild-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=imagebuild-apt-lists,target=/var/lib/apt/lists,sharing=locked \
-    rm -f /etc/apt/apt.conf.d/docker-clean \
+    . /tmp/context/build-env.sh \
+ && if [ -e /etc/apt/apt.conf.d/docker-clean ]; then : >/etc/apt/apt.conf.d/docker-clean; fi \
  && install -D -m 0644 /tmp/context/build-env.sh /usr/local/lib/imagebuild/build-env.sh \
- && . /usr/local/lib/imagebuild/build-env.sh \
  && apt_install \
         build-essential \
         ca-certificates \
