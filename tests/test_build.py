@@ -113,9 +113,10 @@ def test_simulator_change_reuses_system_python_node(engine, built, ci_spec):
     assert done.returncode == 0, done.stderr
 
 
-def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_base):
+def test_layers_hold_no_caches_and_no_secrets(engine, built, ci_spec, tmp_path, test_base):
     """A build given a CA bundle and a token: neither appears in any layer or in
-    the history, and no apt/pip/uv/npm cache is left in a layer."""
+    the history, and no apt/pip/uv/npm cache is left in a layer. Built from the lock
+    of the session's image, with no cache: every layer has the same bytes (diff ID)."""
     marker = f"imagebuild-secret-{uuid.uuid4().hex}"
     token = f"tok-{uuid.uuid4().hex}"
     ca = tmp_path / "ca.pem"
@@ -126,8 +127,12 @@ def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_ba
         update={"secrets": ["IMAGEBUILD_FAKE_TOKEN"]})})
     # no_cache: every step really runs with these secret values mounted.
     result = Builder(engine).build(spec, ca_cert=ca, secrets={"IMAGEBUILD_FAKE_TOKEN": token},
-                                   no_cache=True)
+                                   no_cache=True, lock=built.plan.lock)
     assert not any(layer.cached for layer in result.layers)
+    layers = [engine.client.images.get(image).attrs["RootFS"]["Layers"]
+              for image in (built.image, result.image)]
+    # Same lock, same bits. A mismatch: `bench/lock.py` names the files and fields that differ.
+    assert layers[0] == layers[1]
 
     scan = scan_image(engine, result.image, markers=[marker, token, "VK_LAYER_NV_optimus"],
                       skip_base=test_base)

@@ -33,6 +33,7 @@ BASE_APT_PACKAGES = (
 )
 DEV_UID = 1000
 SECRET_CA_BUNDLE = "ca_bundle"
+SECRETS_DIR = "/tmp/secrets"  # on the step's tmpfs /tmp
 
 # Build-context files of each layer: (path in the context, packaged source file).
 _CONTEXT_FILES = {
@@ -149,12 +150,12 @@ def _environment() -> jinja2.Environment:
 
 
 def _step_mounts(spec: Spec) -> str:
-    """Mounts of every downloading step: the build secrets, and a tmpfs /tmp so
-    nothing a tool leaves in /tmp (node's compile cache, bootstrap venvs) lands
-    in the layer."""
+    """Mounts of every downloading step: a tmpfs /tmp, so nothing a tool leaves in /tmp
+    (node's compile cache, bootstrap venvs) lands in the layer, and the build secrets
+    inside it: their mount points then never touch the layer either."""
     ids = [SECRET_CA_BUNDLE, *spec.build.secrets]
-    mounts = [f"--mount=type=secret,id={secret_id}" for secret_id in ids]
-    return " \\\n    ".join([*mounts, "--mount=type=tmpfs,target=/tmp"])
+    mounts = [f"--mount=type=secret,id={secret_id},target={SECRETS_DIR}/{secret_id}" for secret_id in ids]
+    return " \\\n    ".join(["--mount=type=tmpfs,target=/tmp", *mounts])
 
 
 def _apt_packages(spec: Spec, lock: Lock | None) -> list[str]:
@@ -166,17 +167,15 @@ def _apt_packages(spec: Spec, lock: Lock | None) -> list[str]:
 
 # Where BuildKit mounts things during a RUN (see system.Dockerfile.j2): (path, mode, folder).
 _MOUNT_STUBS = (("etc", 0o755, True), ("etc/hosts", 0o644, False), ("etc/resolv.conf", 0o644, False),
-                ("run", 0o755, True), ("run/secrets", 0o755, True), ("root", 0o700, True),
-                ("root/.cache", 0o755, True), ("root/.cache/pip", 0o755, True),
+                ("root", 0o700, True), ("root/.cache", 0o755, True), ("root/.cache/pip", 0o755, True),
                 ("root/.cache/uv", 0o755, True), ("root/.npm", 0o755, True))
 
 
-def _stubs_tar(spec: Spec, epoch: int) -> bytes:
+def _stubs_tar(epoch: int) -> bytes:
     """A tar of empty mount points, every entry stamped ``epoch``: the same bytes each time."""
-    secrets = [(f"run/secrets/{name}", 0o600, False) for name in (SECRET_CA_BUNDLE, *spec.build.secrets)]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        for path, mode, folder in (*_MOUNT_STUBS, *secrets):
+        for path, mode, folder in _MOUNT_STUBS:
             entry = tarfile.TarInfo(path)
             entry.mode, entry.mtime = mode, epoch
             entry.type = tarfile.DIRTYPE if folder else tarfile.REGTYPE
@@ -224,7 +223,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
     files.update(_locked_files(name, lock))
     if name == "system":
-        files["stubs.tar"] = _stubs_tar(spec, lock.epoch if lock else 0)
+        files["stubs.tar"] = _stubs_tar(lock.epoch if lock else 0)
     if name == "runtime":
         files.update(_entrypoint_files())
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)

@@ -1,23 +1,24 @@
-# Sourced at the start of every downloading RUN step. It exposes the build
-# secrets BuildKit mounted for that step (never copied into a layer) to apt,
-# pip, uv, npm and curl, and records resolved versions for the image labels.
+# Sourced at the start of every downloading RUN step. It exposes the build secrets
+# BuildKit mounted for that step under its tmpfs /tmp (never in a layer) to apt, pip,
+# uv, npm and curl, records resolved versions for the image labels, and normalises
+# the layer at the end of the step.
 
-if [ -s /run/secrets/ca_bundle ]; then
+if [ -s /tmp/secrets/ca_bundle ]; then
     # A CA bundle for TLS-intercepting proxies: every client reads one of these.
-    export SSL_CERT_FILE=/run/secrets/ca_bundle \
-        REQUESTS_CA_BUNDLE=/run/secrets/ca_bundle \
-        CURL_CA_BUNDLE=/run/secrets/ca_bundle \
-        PIP_CERT=/run/secrets/ca_bundle \
-        NODE_EXTRA_CA_CERTS=/run/secrets/ca_bundle \
-        npm_config_cafile=/run/secrets/ca_bundle
-    APT_TLS="-o Acquire::https::CAInfo=/run/secrets/ca_bundle"
+    export SSL_CERT_FILE=/tmp/secrets/ca_bundle \
+        REQUESTS_CA_BUNDLE=/tmp/secrets/ca_bundle \
+        CURL_CA_BUNDLE=/tmp/secrets/ca_bundle \
+        PIP_CERT=/tmp/secrets/ca_bundle \
+        NODE_EXTRA_CA_CERTS=/tmp/secrets/ca_bundle \
+        npm_config_cafile=/tmp/secrets/ca_bundle
+    APT_TLS="-o Acquire::https::CAInfo=/tmp/secrets/ca_bundle"
 else
     APT_TLS=""
 fi
 
 # Other secrets (private index URLs, tokens) become variables of the same name.
-for _secret in /run/secrets/*; do
-    [ -s "$_secret" ] || continue  # empty: a stub (stubs.tar) of a secret not given
+for _secret in /tmp/secrets/*; do
+    [ -f "$_secret" ] || continue
     _name=$(basename "$_secret")
     case "$_name" in
         ca_bundle) ;;

@@ -10,9 +10,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     LC_ALL=C.UTF-8
 ARG SOURCE_DATE_EPOCH=1764460800
 
-# Empty files and folders where BuildKit mounts secrets, /etc/hosts, /etc/resolv.conf
-# and caches: where they are missing, BuildKit makes and removes them around each
-# RUN, and the folders holding them get the build's time: no two layers would match.
+# Empty files and folders where BuildKit mounts /etc/hosts, /etc/resolv.conf and the
+# caches: where they are missing, BuildKit makes and removes them around each RUN,
+# and the folders holding them get the build's time: no two layers would match.
 ADD stubs.tar /
 
 # Apt lists and downloaded debs live in cache mounts, never in the layer.
@@ -23,8 +23,8 @@ ADD stubs.tar /
 # vendor files; the driver libraries themselves come from the host at run time.
 # A fixed uid keeps files on the volume owned by dev across images; Ubuntu bases
 # ship an "ubuntu" user on uid 1000.
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,target=/tmp/context \
     --mount=type=cache,id=imagebuild-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=imagebuild-apt-lists,target=/var/lib/apt/lists,sharing=locked \

@@ -13,8 +13,8 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/uv/python \
     PATH=/opt/venv/bin:$PATH
 
 # uv comes from its wheel on the package index, so a pip mirror or proxy serves it too.
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,source=uv-requirements.txt,target=/tmp/context/uv-requirements.txt \
     --mount=type=cache,id=imagebuild-pip,target=/root/.cache/pip,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
@@ -28,8 +28,8 @@ RUN --mount=type=secret,id=ca_bundle \
 
 # The profile script must contain a literal $PATH, expanded at login, not now.
 # hadolint ignore=SC2016
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,source=python-requirements.txt,target=/tmp/context/python-requirements.txt \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \

@@ -9,8 +9,8 @@ ENV DISABLE_AUTOUPDATER=1
 
 # Locked: each tarball must carry the lock's sha512 integrity (npm checks Claude
 # Code's tarballs against the registry's integrity, checked here against the lock).
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,source=install-node.py,target=/tmp/install-node.py \
     --mount=type=cache,id=imagebuild-npm,target=/root/.npm,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \

@@ -7,8 +7,8 @@ ARG SOURCE_DATE_EPOCH=0
 # Claude Code must not update itself out of the version this image pins.
 ENV DISABLE_AUTOUPDATER=1
 
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,source=install-node.py,target=/tmp/install-node.py \
     --mount=type=cache,id=imagebuild-npm,target=/root/.npm,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \

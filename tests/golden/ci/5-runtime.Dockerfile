@@ -5,8 +5,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG SOURCE_DATE_EPOCH=0
 
 # A bind mount and cp, not COPY: COPY stamps the folders it creates with the build's time.
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=bind,target=/tmp/context \
     . /usr/local/lib/imagebuild/build-env.sh \
  && mkdir -p /usr/local/lib/imagebuild/entrypoint /usr/local/share/imagebuild \
