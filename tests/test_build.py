@@ -145,17 +145,31 @@ def test_layers_hold_no_caches_and_no_secrets(engine, built, ci_spec, tmp_path, 
     assert marker not in history and token not in history
 
 
-def test_failed_build_names_layer_step_and_output(ci_spec, tmp_path, test_base):
+def test_unknown_apt_package_is_one_line_before_anything_is_built(tmp_path, test_base):
     spec_file = tmp_path / "imagebuild.toml"
     spec_file.write_text(CI_SPEC.read_text().replace(
         'packages = ["mesa-vulkan-drivers", "htop"]', 'packages = ["imagebuild-no-such-package"]'))
     done = imagebuild("build", "--spec", str(spec_file), "--base", test_base,
                       "--ca-cert", str(ca_bundle() or "/dev/null"))
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert "layer system failed at step [" in done.stderr
-    assert "RUN " in done.stderr
-    assert "imagebuild-no-such-package" in done.stderr  # apt's own last lines
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("imagebuild: error: system.packages: apt inside ") and \
+        "Unable to locate package imagebuild-no-such-package" in error, done.stderr
+
+
+def test_failed_build_names_layer_step_and_output(engine, built, ci_spec):
+    """A lock whose hash does not match the wheel (tampered, or a corrupted index):
+    uv refuses it, and the error names the layer, the step and uv's own words."""
+    from imagebuild.errors import UserError
+    from imagebuild.lock import Lock
+
+    lock = Lock(json.loads(json.dumps(built.plan.lock.data)))
+    lock.data["python"]["packages"]["wandb"]["hashes"] = ["sha256:" + "0" * 64]
+    with pytest.raises(UserError) as caught:
+        Builder(engine).build(ci_spec, ca_cert=ca_bundle(), lock=lock, up_to="python")
+    message = str(caught.value)
+    assert "layer python failed at step [" in message and "RUN " in message
+    assert "hash" in message.lower() and "wandb" in message, message
 
 
 def test_unpullable_base_says_how_to_pass_base(tmp_path):

@@ -11,13 +11,13 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from imagebuild import dockercli
-from imagebuild.engine import Engine
+from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import SpecError, UserError
 from imagebuild.lock import Lock
 from imagebuild.render import (
@@ -179,7 +179,7 @@ def _requirement_name(requirement: str) -> str:
 class Builder:
     def __init__(self, engine: Engine, cli: dockercli.DockerCLI | None = None,
                  reporter: Reporter | None = None, pull_auth: dict | None = None,
-                 pull: bool = False):
+                 pull: bool = False, on_resolve: Callable[[], None] | None = None):
         self.engine = engine
         self.cli = cli
         self.reporter = reporter or SilentReporter()
@@ -188,6 +188,7 @@ class Builder:
         self.pull = pull
         self.pull_auth = pull_auth
         self.ca_cert: Path | None = None
+        self.on_resolve = on_resolve  # called before a lock is resolved for a build
         self._resolved: dict[str, Lock] = {}
 
     def lock_for(self, spec: Spec, lock: Lock | None = None) -> Lock:
@@ -198,7 +199,8 @@ class Builder:
 
             key = spec.digest()
             if key not in self._resolved:
-                self.reporter.progress("system", "no lock: resolving one for this build")
+                if self.on_resolve:
+                    self.on_resolve()
                 self._resolved[key] = resolve_lock(spec, self.engine, ca_cert=self.ca_cert)
             return self._resolved[key]
         base_id = self.engine.image_id(spec.image.base)
@@ -304,11 +306,7 @@ class Builder:
         text = "\n".join(failure.lines)
         if name == "system" and any(marker in text for marker in _PULL_FAILURES) \
                 and ("FROM" in failure.step or "(before" in failure.step or "resolve" in text):
-            return UserError(
-                f"cannot pull the base image {plan.spec.image.base} (registry unreachable or "
-                "image unknown): pass --base IMAGE with an image the engine has, e.g. "
-                "`imagebuild build --base my/local-base:tag`"
-            )
+            return base_unavailable(plan.spec.image.base)
         gone = _APT_GONE.search(text)
         if gone:
             return UserError(f"the lock pins {gone.group(2)}={gone.group(1)}, which the apt mirror no "

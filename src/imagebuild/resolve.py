@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from imagebuild.engine import Engine
+from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import UserError
 from imagebuild.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
 from imagebuild.spec import Spec
@@ -33,7 +33,8 @@ _APT_SCRIPT = """set -e
 rm -f /etc/apt/apt.conf.d/docker-clean
 TLS=""; [ -s /run/secrets/ca_bundle ] && TLS="-o Acquire::https::CAInfo=/run/secrets/ca_bundle"
 apt-get $TLS update -qq >&2
-apt-get install -s -qq --no-install-recommends "$@" | grep '^Inst ' || true
+out=$(apt-get install -s -qq --no-install-recommends "$@")
+printf '%s\n' "$out" | grep '^Inst ' || true
 echo "Have python3 $(dpkg-query -W -f='${Version}' python3 2>/dev/null || true)"
 """
 
@@ -78,8 +79,7 @@ class _Resolver:
         reference = self.spec.image.base
         image = self.engine.image(reference)
         if image is None and not self.engine.pull(_with_tag(reference)):
-            raise UserError(f"cannot resolve the base image {reference}: not in the local engine and "
-                            "not pullable; pull it or pass --base IMAGE", 2)
+            raise base_unavailable(reference)
         image = image or self.engine.image(reference)
         digests = [d for d in (image.attrs.get("RepoDigests") or []) if d.split("@")[0] in reference]
         return {"image": reference, "id": image.id, **({"digest": digests[0]} if digests else {})}
@@ -99,8 +99,10 @@ class _Resolver:
         command += [image, "-c", _APT_SCRIPT, "apt", *packages]
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise UserError(f"cannot resolve apt packages inside {image}: {last}")
+            errors = [line for line in done.stderr.splitlines() if line.startswith("E: ")]
+            last = (errors or done.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise UserError(f"system.packages: apt inside {image} cannot install them: {last}; "
+                            "check the names in [system] packages", 2)
         return done.stdout
 
     def python(self, data: dict, old: dict) -> dict:

@@ -85,26 +85,31 @@ def build(
     spec = _spec(spec_path, base)
     path = lock_path(loaded.path)
     lock = read_lock(path)
+    notice = None  # said when the build resolves a lock, after the flags are checked
     if locked:
         lock = check_locked(lock, spec, str(path))
     elif lock is not None and lock.stale(spec):
-        typer.echo(f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock "
-                   "for this build; run `imagebuild lock` to keep it", err=True)
+        notice = (f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock for "
+                  "this build; run `imagebuild lock` to keep it")
         lock = None
     elif lock is None:
-        typer.echo(f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
-                   "run `imagebuild lock` to pin it", err=True)
+        notice = (f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
+                  "run `imagebuild lock` to pin it")
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
     engine = connect()
     options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
                    registry_cache=registry_cache, lock=lock)
     pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
+    def say() -> None:
+        typer.echo(notice, err=True)
+
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
-            result = Builder(engine, reporter=reporter, **pulling).build(spec, **options)
+            builder = Builder(engine, reporter=reporter, on_resolve=say, **pulling)
+            result = builder.build(spec, **options)
     else:
-        result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
+        result = Builder(engine, reporter=PlainReporter(), on_resolve=say, **pulling).build(spec, **options)
     if lock is None:  # what this build resolved, for `push` to find and record
         from imagebuild.lock import resolved_path, write_lock
 
