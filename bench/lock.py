@@ -12,8 +12,6 @@ torch backend this machine can reach, see bench/README.md).
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +19,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from build import build_parser  # bench/build.py
 
 from imagebuild.builder import Builder
 from imagebuild.engine import connect
@@ -88,12 +88,7 @@ def compare_builds(spec_path: Path, base: str, ca: Path | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=REPO / "tests" / "specs" / "ci.toml")
-    parser.add_argument("--base", default="imagebuild-test/debian:bookworm")
-    parser.add_argument("--ca-cert", default=os.environ.get("IMAGEBUILD_CA_CERT")
-                        or ("/etc/ssl/certs/ca-certificates.crt"
-                            if Path("/etc/ssl/certs/ca-certificates.crt").exists() else None))
+    parser = build_parser(__doc__)
     parser.add_argument("--also", type=Path, nargs="*", default=[])
     parser.add_argument("--no-builds", action="store_true")
     args = parser.parse_args()
