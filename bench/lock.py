@@ -6,8 +6,8 @@ from one lock compared layer by layer (diff IDs, and what differs where they do 
 
 Targets: every layer's diff ID equal between two `--no-cache` builds of one lock; a
 no-change `lock` and `lock --check` well under the time of a resolution.
-``--also`` times `lock` for more specs (e.g. examples/research-pod.toml with a base and
-torch backend this machine can reach, see bench/README.md).
+``--also`` times `lock` for more specs (e.g. examples/research-pod.toml), all on --base:
+this machine cannot pull the CUDA bases, and PyTorch's CUDA index is out of its reach.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ def timed_cli(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def lock_times(spec: Path, ca: list[str]) -> list[tuple[str, float]]:
+def lock_times(spec: Path, base: str, ca: list[str]) -> list[tuple[str, float]]:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / spec.name
         shutil.copy(spec, copy)
-        first = timed_cli("lock", "--spec", str(copy), *ca)
-        again = timed_cli("lock", "--spec", str(copy), *ca)
-        check = timed_cli("lock", "--check", "--spec", str(copy))
+        first = timed_cli("lock", "--spec", str(copy), "--base", base, *ca)
+        again = timed_cli("lock", "--spec", str(copy), "--base", base, *ca)
+        check = timed_cli("lock", "--check", "--spec", str(copy), "--base", base)
         lines = lock_path(copy).read_text().count("\n")
     name = spec.relative_to(REPO) if spec.is_relative_to(REPO) else spec
     return [(f"lock {name} (resolve, {lines} lines)", first), (f"lock {name} (no change)", again),
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     ca = ["--ca-cert", args.ca_cert] if args.ca_cert else []
 
-    rows = [row for spec in [args.spec, *args.also] for row in lock_times(spec.resolve(), ca)]
+    rows = [row for spec in [args.spec, *args.also] for row in lock_times(spec.resolve(), args.base, ca)]
     print("| command | seconds |\n|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {seconds:.1f} |")
@@ -102,8 +102,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             spec = Path(scratch) / "imagebuild.toml"
             shutil.copy(args.spec, spec)
-            subprocess.run([sys.executable, "-m", "imagebuild", "lock", "--spec", str(spec), *ca],
-                           check=True, capture_output=True)
+            subprocess.run([sys.executable, "-m", "imagebuild", "lock", "--spec", str(spec),
+                            "--base", args.base, *ca], check=True, capture_output=True)
             compare_builds(spec, args.base, Path(args.ca_cert) if args.ca_cert else None)
 
 

@@ -22,12 +22,15 @@ def lock(
         "base, system, python, node, sim; or a package of one)."),
     names: list[str] = typer.Argument(None, metavar="[NAME]...", show_default=False),
     check: bool = typer.Option(False, "--check", help="Exit 1 when the spec and the lock disagree."),
+    base: str | None = typer.Option(
+        None, "--base", help="Base image instead of the spec's image.base (as `build --base`)."),
     ca_cert: Path | None = CA_CERT_OPTION,
 ) -> None:
     """Pin everything the spec leaves open into the lock beside it (SPEC.lock)."""
     from imagebuild.lock import lock_path, read_lock, write_lock
 
     loaded = load(spec_path)
+    spec = loaded.spec.with_base(base) if base else loaded.spec
     path = lock_path(loaded.path)
     previous = read_lock(path)
     if names and not upgrade:
@@ -35,7 +38,7 @@ def lock(
     if check:
         if previous is None:
             raise fail(f"{path}: no lock; run `imagebuild lock`")
-        reason = previous.stale(loaded.spec)
+        reason = previous.stale(spec)
         if reason:
             raise fail(f"{path} is stale: {reason}; run `imagebuild lock`")
         typer.echo(f"{path.name} matches {loaded.label}")
@@ -43,7 +46,7 @@ def lock(
     from imagebuild.engine import connect
     from imagebuild.resolve import resolve_lock
 
-    resolved = resolve_lock(loaded.spec, connect(), previous,
+    resolved = resolve_lock(spec, connect(), previous,
                             upgrade=(names or []) if upgrade else None, ca_cert=ca_cert)
     if previous is not None and resolved.text() == previous.text():
         typer.echo(f"{path.name}: up to date")
