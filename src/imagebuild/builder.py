@@ -32,8 +32,9 @@ from imagebuild.spec import Spec
 
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
-# Output of a failed FROM: the base could not be pulled.
+# apt's words for a locked version the mirror no longer has.
 _APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
+# Output of a failed FROM: the base could not be pulled.
 _PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
                   "no such host", "manifest unknown", "failed to do request")
 

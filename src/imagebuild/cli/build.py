@@ -67,13 +67,15 @@ def build(
     cache_to: str | None = CACHE_TO_OPTION,
     cache_from: str | None = CACHE_FROM_OPTION,
     locked: bool = typer.Option(
-        False, "--locked", help="Refuse to build unless imagebuild.lock exists and matches the spec."),
+        False, "--locked", help="Refuse to build unless the spec's lock (imagebuild.lock "
+        "beside imagebuild.toml) exists and matches the spec."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build the image's layers in order with BuildKit (unchanged layers are reused).
 
-    With imagebuild.lock beside the spec, the build installs exactly what it pins;
-    without one, a lock is resolved for this build only (and baked into the image)."""
+    With a lock beside the spec (`imagebuild lock`), the build installs exactly what it
+    pins; without one, a lock is resolved for this build, kept for `push` and baked into
+    the image."""
     from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
     from imagebuild.lock import check_locked, lock_path, read_lock
@@ -101,6 +103,7 @@ def build(
     options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
                    registry_cache=registry_cache, lock=lock)
     pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
+
     def say() -> None:
         typer.echo(notice, err=True)
 
