@@ -237,7 +237,11 @@ def test_lock_upgrade_of_one_package_keeps_the_rest(locked_project, tmp_path):
     args = ["lock", "--upgrade", "idna", "--spec", str(tmp_path / "imagebuild.toml")]
     done = imagebuild(*args, *(["--ca-cert", str(ca_bundle())] if ca_bundle() else []))
     assert done.returncode == 0, done.stderr
-    upgraded = read_lock(tmp_path / LOCK_FILENAME)
-    assert upgraded.packages("python")["idna"] == read_lock(locked_project / LOCK_FILENAME).packages("python")["idna"]
+    upgraded, fresh = read_lock(tmp_path / LOCK_FILENAME), read_lock(locked_project / LOCK_FILENAME)
+    assert upgraded.packages("python")["idna"] == fresh.packages("python")["idna"]
+    assert upgraded.packages("sim") == fresh.packages("sim")  # resolved again on the new pins: same
     assert upgraded.apt["htop"] == "3.2.2-0old"  # another section: untouched
     assert "python  ~ idna 3.6 -> " in done.stdout
+    typo = imagebuild("lock", "--upgrade", "idan", "--spec", str(tmp_path / "imagebuild.toml"))
+    assert typo.returncode == 2 and typo.stderr.count("\n") == 1
+    assert "lock --upgrade idan: not a section" in typo.stderr

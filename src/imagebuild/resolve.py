@@ -50,13 +50,36 @@ def resolve_lock(spec: Spec, engine: Engine, previous: Lock | None = None,
     epoch = old.get("epoch", int(time.time()) // 86400 * 86400)
     data: dict[str, Any] = {"format": FORMAT, "epoch": epoch,
                             "inputs": wanted}
+    unknown = sorted((names or set()) - _lockable_names(old))
+    if unknown and old:
+        raise UserError(f"lock --upgrade {unknown[0]}: not a section ({', '.join(SECTIONS)}) nor a "
+                        "package of the lock; check the name", 2)
     resolver = _Resolver(spec, engine, ca_cert, names or set())
     for section in SECTIONS:
+        source = _DEPENDS.get(section)
         keep = (old.get("inputs", {}).get(section) == wanted[section] and section in old
-                and not _names_section(names, section, old))
+                and not _names_section(names, section, old)
+                and (source is None or data[source] == old.get(source)))
         # A later section reads what an earlier one resolved (sim constrains by python).
         data[section] = old[section] if keep else getattr(resolver, section)(data, old)
     return Lock(data)
+
+
+# A section resolved again when the one it builds on changed: apt inside the base,
+# the interpreter from the system's python3, the sim layer on the python layer's pins.
+_DEPENDS = {"system": "base", "python": "system", "sim": "python"}
+
+
+def _lockable_names(old: dict) -> set[str]:
+    return {name for section in SECTIONS if section in old
+            for name in (section, *_members(old[section], section))}
+
+
+def _members(content: dict, section: str) -> set[str]:
+    members = {*content.get("apt", {}), *content.get("packages", {}), *content}
+    if section == "node":
+        members |= {pin.get("name", "") for pin in content.values() if isinstance(pin, dict)}
+    return {m.lower() for m in members}
 
 
 def _names_section(names: set[str] | None, section: str, old: dict) -> bool:
@@ -64,11 +87,7 @@ def _names_section(names: set[str] | None, section: str, old: dict) -> bool:
         return False
     if not names or section in names:
         return True
-    content = old.get(section, {})
-    members = {*content.get("apt", {}), *content.get("packages", {}), *content}
-    if section == "node":
-        members |= {pin.get("name", "") for pin in content.values() if isinstance(pin, dict)}
-    return bool(names & {m.lower() for m in members})
+    return bool(names & _members(old.get(section, {}), section))
 
 
 class _Resolver:
