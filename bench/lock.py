@@ -21,7 +21,6 @@ from collections import Counter
 from pathlib import Path
 
 from build import build_parser  # bench/build.py
-
 from imagebuild.builder import Builder
 from imagebuild.engine import connect
 from imagebuild.layerscan import differing_paths, layer_entries
@@ -62,25 +61,28 @@ def compare_builds(spec_path: Path, base: str, ca: Path | None) -> None:
         keep = f"{spec.image.name}:bench-repro-{run}"
         engine.tag(result.image, keep)
         images.append(keep)
+    def count(image: str) -> int:
+        return len(engine.client.images.get(image).attrs["RootFS"]["Layers"])
+
+    names = ["base"] * count(spec.image.base)  # which layer image each filesystem layer is of
+    for layer in result.plan.layers:
+        names += [layer.name] * (count(layer.image) - len(names))
     cached = time.perf_counter()
     Builder(engine).build(spec, ca_cert=ca, lock=lock)
     print(f"\n| build from the lock | seconds |\n|---|---|\n| first --no-cache | {seconds[0]:.0f} |\n"
           f"| second --no-cache | {seconds[1]:.0f} |\n| rebuild, unchanged | "
           f"{time.perf_counter() - cached:.1f} |")
     first, second = (engine.client.images.get(i).attrs["RootFS"]["Layers"] for i in images)
-    history = [h for h in reversed(engine.client.images.get(images[0]).history())
-               if h.get("Size", 0) or "RUN" in h.get("CreatedBy", "")]
     entries = [layer_entries(engine, image) for image in images]
-    print("\n| # | step | diff ID (build 1) | equal | paths differing (what) |\n|---|---|---|---|---|")
+    print("\n| # | layer | diff ID (build 1) | equal | paths differing (what) |\n|---|---|---|---|---|")
     for index, (a, b) in enumerate(zip(first, second, strict=True)):
-        step = history[index].get("CreatedBy", "")[:40].replace("|", "/") if index < len(history) else ""
         what = ""
         if a != b:
             diff = differing_paths(entries[0][index], entries[1][index])
             kinds = Counter(diff.values())
             sample = ", ".join(list(diff)[:3])
             what = f"{len(diff)}: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()) + f" ({sample})"
-        print(f"| {index + 1} | {step} | {a[7:19]} | {'yes' if a == b else 'NO'} | {what} |")
+        print(f"| {index + 1} | {names[index]} | {a[7:19]} | {'yes' if a == b else 'NO'} | {what} |")
     equal = sum(a == b for a, b in zip(first, second, strict=True))
     print(f"\n{equal} of {len(first)} layers identical")
     for image in images:
