@@ -121,8 +121,8 @@ def git_commit(directory: Path) -> str | None:
     """Short commit of the repository holding ``directory``, ``-dirty`` when tracked
     files differ from it; None outside a repository (or without git).
 
-    The state file push itself writes is left out, so pushing twice from a clean
-    tree gives the same tag.
+    The files push itself writes (state, pushed lock) are left out, so pushing twice
+    from a clean tree gives the same tag.
     """
     def git(*args: str) -> subprocess.CompletedProcess | None:
         try:
@@ -135,7 +135,8 @@ def git_commit(directory: Path) -> str | None:
     head = git("rev-parse", "--short", "HEAD")
     if head is None or head.returncode != 0 or not head.stdout.strip():
         return None
-    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_FILENAME}")
+    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_FILENAME}",
+               f":(top,exclude,glob)**/{PUSHED_LOCK}")
     dirty = diff is None or diff.returncode != 0
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
