@@ -245,3 +245,16 @@ def test_lock_upgrade_of_one_package_keeps_the_rest(locked_project, tmp_path):
     typo = imagebuild("lock", "--upgrade", "idan", "--spec", str(tmp_path / "imagebuild.toml"))
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1
     assert "lock --upgrade idan: not a section" in typo.stderr
+
+
+@pytest.mark.docker
+def test_diff_reads_the_lock_baked_into_a_built_image(built, tmp_path):
+    from imagebuild.lock import Lock
+
+    lock = Lock(json.loads(json.dumps(built.plan.lock.data)))
+    was = lock.packages("sim")["numpy"]["version"]
+    lock.data["sim"]["packages"]["numpy"]["version"] = "1.0.0"
+    write_lock(tmp_path / LOCK_FILENAME, lock)
+    done = imagebuild("diff", built.image, str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"sim     ~ numpy {was} -> 1.0.0\n"
