@@ -152,8 +152,6 @@ def test_diff_cli_between_two_lock_files(tmp_path):
     done = imagebuild("diff", str(tmp_path / "a"), str(tmp_path / "b" / LOCK_FILENAME))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "node    ~ @anthropic-ai/claude-code 2.1.19 -> 2.1.20\n"
-    gone = imagebuild("diff", str(tmp_path / "a"), "no/such:image")
-    assert gone.returncode == 2 and "neither a file nor a local image" in gone.stderr
 
 
 # --- real resolution and builds -------------------------------------------------------------
@@ -258,3 +256,6 @@ def test_diff_reads_the_lock_baked_into_a_built_image(built, tmp_path):
     done = imagebuild("diff", built.image, str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"sim     ~ numpy {was} -> 1.0.0\n"
+    gone = imagebuild("diff", str(tmp_path), "imagebuild-test/no-such:image")
+    assert gone.returncode == 2 and gone.stderr.count("\n") == 1
+    assert "neither a file nor a local image" in gone.stderr
