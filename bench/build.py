@@ -45,13 +45,19 @@ def cli_build_seconds(spec: Path, base: str, ca: str | None, runs: int = 5) -> t
     return statistics.median(times), all_cached
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser(doc: str) -> argparse.ArgumentParser:
+    """--spec, --base and --ca-cert, as every build benchmark takes them."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=REPO / "tests" / "specs" / "ci.toml")
     parser.add_argument("--base", default="imagebuild-test/debian:bookworm")
     parser.add_argument("--ca-cert", default=os.environ.get("IMAGEBUILD_CA_CERT")
                         or ("/etc/ssl/certs/ca-certificates.crt"
                             if Path("/etc/ssl/certs/ca-certificates.crt").exists() else None))
+    return parser
+
+
+def main() -> None:
+    parser = build_parser(__doc__)
     parser.add_argument("--cold-mounts", action="store_true")
     args = parser.parse_args()
 

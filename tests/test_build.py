@@ -113,9 +113,10 @@ def test_simulator_change_reuses_system_python_node(engine, built, ci_spec):
     assert done.returncode == 0, done.stderr
 
 
-def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_base):
+def test_layers_hold_no_caches_and_no_secrets(engine, built, ci_spec, tmp_path, test_base):
     """A build given a CA bundle and a token: neither appears in any layer or in
-    the history, and no apt/pip/uv/npm cache is left in a layer."""
+    the history, and no apt/pip/uv/npm cache is left in a layer. Built from the lock
+    of the session's image, with no cache: every layer has the same bytes (diff ID)."""
     marker = f"imagebuild-secret-{uuid.uuid4().hex}"
     token = f"tok-{uuid.uuid4().hex}"
     ca = tmp_path / "ca.pem"
@@ -126,8 +127,12 @@ def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_ba
         update={"secrets": ["IMAGEBUILD_FAKE_TOKEN"]})})
     # no_cache: every step really runs with these secret values mounted.
     result = Builder(engine).build(spec, ca_cert=ca, secrets={"IMAGEBUILD_FAKE_TOKEN": token},
-                                   no_cache=True)
+                                   no_cache=True, lock=built.plan.lock)
     assert not any(layer.cached for layer in result.layers)
+    layers = [engine.client.images.get(image).attrs["RootFS"]["Layers"]
+              for image in (built.image, result.image)]
+    # Same lock, same bits. A mismatch: `bench/lock.py` names the files and fields that differ.
+    assert layers[0] == layers[1]
 
     scan = scan_image(engine, result.image, markers=[marker, token, "VK_LAYER_NV_optimus"],
                       skip_base=test_base)
@@ -140,17 +145,31 @@ def test_layers_hold_no_caches_and_no_secrets(engine, ci_spec, tmp_path, test_ba
     assert marker not in history and token not in history
 
 
-def test_failed_build_names_layer_step_and_output(ci_spec, tmp_path, test_base):
+def test_unknown_apt_package_is_one_line_before_anything_is_built(tmp_path, test_base):
     spec_file = tmp_path / "imagebuild.toml"
     spec_file.write_text(CI_SPEC.read_text().replace(
         'packages = ["mesa-vulkan-drivers", "htop"]', 'packages = ["imagebuild-no-such-package"]'))
     done = imagebuild("build", "--spec", str(spec_file), "--base", test_base,
                       "--ca-cert", str(ca_bundle() or "/dev/null"))
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert "layer system failed at step [" in done.stderr
-    assert "RUN " in done.stderr
-    assert "imagebuild-no-such-package" in done.stderr  # apt's own last lines
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("imagebuild: error: system.packages: apt inside ") and \
+        "Unable to locate package imagebuild-no-such-package" in error, done.stderr
+
+
+def test_failed_build_names_layer_step_and_output(engine, built, ci_spec):
+    """A lock whose hash does not match the wheel (tampered, or a corrupted index):
+    uv refuses it, and the error names the layer, the step and uv's own words."""
+    from imagebuild.errors import UserError
+    from imagebuild.lock import Lock
+
+    lock = Lock(json.loads(json.dumps(built.plan.lock.data)))
+    lock.data["python"]["packages"]["wandb"]["hashes"] = ["sha256:" + "0" * 64]
+    with pytest.raises(UserError) as caught:
+        Builder(engine).build(ci_spec, ca_cert=ca_bundle(), lock=lock, up_to="python")
+    message = str(caught.value)
+    assert "layer python failed at step [" in message and "RUN " in message
+    assert "hash" in message.lower() and "wandb" in message, message
 
 
 def test_unpullable_base_says_how_to_pass_base(tmp_path):

@@ -8,6 +8,7 @@ so only the runtime layer (whose labels name the image) is rebuilt.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import pty
@@ -53,6 +54,7 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     """A git repository holding the test spec named for the registry, built."""
     from imagebuild.builder import Builder
     from imagebuild.engine import connect
+    from imagebuild.lock import write_lock
     from imagebuild.progress import PlainReporter
     from imagebuild.spec import load_spec
 
@@ -67,7 +69,10 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     subprocess.run([*git, "commit", "-qm", "spec"], check=True)
     spec = load_spec(folder / "imagebuild.toml").spec
     engine = connect()
-    Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
+    result = Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
+    write_lock(folder / "imagebuild.lock", result.plan.lock)  # committed, as users do: push finds the build's lock
+    subprocess.run([*git, "add", "imagebuild.lock"], check=True)
+    subprocess.run([*git, "commit", "-qm", "lock"], check=True)
     yield folder
     # The registry's port is new every session: drop this session's tags of it.
     remove_repository_tags(engine, spec.image.name)
@@ -132,6 +137,10 @@ def test_push_records_the_digest_under_every_tag(first_push, project, registry):
         assert registry_digest(registry, "imagebuild-test/pod", tag) == digest
     recorded = state(project)
     assert recorded["image"] == result["image"] and recorded["tags"] == result["tags"]
+    # The lock the image was built from lies beside its digest: the recipe to rebuild it.
+    pushed = (project / recorded["lock"]).read_text()
+    assert pushed == (project / "imagebuild.lock").read_text()
+    assert hashlib.sha256(pushed.encode()).hexdigest() == recorded["lock_sha256"]
     assert "cuda" in recorded  # the image's imagebuild.cuda label ("" on Debian: None)
     # The plain (non-terminal) progress is per layer.
     assert re.search(r"^\[[0-9a-f]{12}\] push ", done.stderr, re.M), done.stderr

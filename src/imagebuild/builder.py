@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from imagebuild import dockercli
-from imagebuild.engine import Engine
+from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import SpecError, UserError
+from imagebuild.lock import Lock
 from imagebuild.render import (
     LAYER_NAMES,
     SECRET_CA_BUNDLE,
@@ -30,6 +32,8 @@ from imagebuild.spec import Spec
 
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
+# apt's words for a locked version the mirror no longer has.
+_APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
 # Output of a failed FROM: the base could not be pulled.
 _PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
                   "no such host", "manifest unknown", "failed to do request")
@@ -184,7 +188,7 @@ def _requirement_name(requirement: str) -> str:
 class Builder:
     def __init__(self, engine: Engine, cli: dockercli.DockerCLI | None = None,
                  reporter: Reporter | None = None, pull_auth: dict | None = None,
-                 pull: bool = False):
+                 pull: bool = False, on_resolve: Callable[[], None] | None = None):
         self.engine = engine
         self.cli = cli
         self.reporter = reporter or SilentReporter()
@@ -192,9 +196,31 @@ class Builder:
         # registry (`imagebuild push --layers` put it there): same tag, same content.
         self.pull = pull
         self.pull_auth = pull_auth
+        self.ca_cert: Path | None = None
+        self.on_resolve = on_resolve  # called before a lock is resolved for a build
+        self._resolved: dict[str, Lock] = {}
 
-    def plan(self, spec: Spec) -> BuildPlan:
-        return plan_build(spec, base_id=self.engine.image_id(spec.image.base))
+    def lock_for(self, spec: Spec, lock: Lock | None = None) -> Lock:
+        """``lock``, checked against the local base; without one, a lock resolved now
+        (once per spec and builder: the build and its plan agree)."""
+        if lock is None:
+            from imagebuild.resolve import resolve_lock
+
+            key = spec.digest()
+            if key not in self._resolved:
+                if self.on_resolve:
+                    self.on_resolve()
+                self._resolved[key] = resolve_lock(spec, self.engine, ca_cert=self.ca_cert)
+            return self._resolved[key]
+        base_id = self.engine.image_id(spec.image.base)
+        if base_id and not lock.base.get("digest") and base_id != lock.base["id"]:
+            raise UserError(f"the lock pins the base {spec.image.base} as {lock.base['id'][:19]}, the "
+                            f"engine has {base_id[:19]}; run `imagebuild lock --upgrade base`", 2)
+        return lock
+
+    def plan(self, spec: Spec, lock: Lock | None = None) -> BuildPlan:
+        return plan_build(spec, base_id=self.engine.image_id(spec.image.base),
+                          lock=self.lock_for(spec, lock))
 
     def build(
         self,
@@ -204,6 +230,7 @@ class Builder:
         up_to: str | None = None,
         no_cache: bool = False,
         registry_cache: RegistryCache | None = None,
+        lock: Lock | None = None,
     ) -> BuildResult:
         if up_to is not None and up_to not in LAYER_NAMES:
             raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
@@ -212,7 +239,8 @@ class Builder:
             registry_cache.check(self.cli, no_cache)
         if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
             raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
-        plan = self.plan(spec)
+        self.ca_cert = ca_cert
+        plan = self.plan(spec, lock)
         result = BuildResult(plan=plan)
         with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
             secret_files = self._secret_files(Path(scratch), ca_cert, secrets or {})
@@ -287,10 +315,10 @@ class Builder:
         text = "\n".join(failure.lines)
         if name == "system" and any(marker in text for marker in _PULL_FAILURES) \
                 and ("FROM" in failure.step or "(before" in failure.step or "resolve" in text):
-            return UserError(
-                f"cannot pull the base image {plan.spec.image.base} (registry unreachable or "
-                "image unknown): pass --base IMAGE with an image the engine has, e.g. "
-                "`imagebuild build --base my/local-base:tag`"
-            )
+            return base_unavailable(plan.spec.image.base)
+        gone = _APT_GONE.search(text)
+        if gone:
+            return UserError(f"the lock pins {gone.group(2)}={gone.group(1)}, which the apt mirror no "
+                             "longer has; refresh it with `imagebuild lock --upgrade system`")
         tail = "\n    ".join(failure.lines) if failure.lines else "(no output)"
         return UserError(f"layer {name} failed at step {failure.step}; last output:\n    {tail}")

@@ -97,6 +97,12 @@ class Engine:
             container.remove(force=True)
 
 
+def base_unavailable(reference: str) -> UserError:
+    return UserError(f"cannot pull the base image {reference} (registry unreachable or image "
+                     "unknown): pass --base IMAGE with an image the engine has, e.g. "
+                     "`imagebuild build --base my/local-base:tag`")
+
+
 def connect() -> Engine:
     """Connect to the engine, or fail with one line saying how to fix it."""
     try:

@@ -140,3 +140,41 @@ def history_text(engine, reference: str) -> Iterator[str]:
     """Every `docker history` line of the image, untruncated."""
     for entry in engine.client.images.get(reference).history():
         yield f"{entry.get('CreatedBy', '')} {entry.get('Comment', '')}"
+
+
+def layer_entries(engine, reference: str) -> list[dict[str, tuple]]:
+    """Each layer of ``reference`` (in order) as {path: (mode, uid, gid, mtime, link, sha256)}:
+    enough to say which file, and which of its bytes, differ between two builds."""
+    image = engine.client.images.get(reference)
+    by_digest: dict[str, dict[str, tuple]] = {}
+    with tarfile.open(fileobj=_StreamReader(image.save(chunk_size=_CHUNK)), mode="r|") as outer:
+        for member in outer:
+            if not member.name.endswith("layer.tar") or not member.isfile():
+                continue
+            reader = _HashingReader(outer.extractfile(member))
+            entries: dict[str, tuple] = {}
+            with tarfile.open(fileobj=reader, mode="r|") as layer:
+                for item in layer:
+                    content = hashlib.sha256(layer.extractfile(item).read()).hexdigest() \
+                        if item.isfile() else ""
+                    entries[item.name] = (item.mode, item.uid, item.gid, int(item.mtime),
+                                          item.linkname, content, tuple(sorted(item.pax_headers)))
+            while reader.read(_CHUNK):
+                pass
+            by_digest["sha256:" + reader.digest.hexdigest()] = entries
+    return [by_digest.get(diff_id, {}) for diff_id in image.attrs["RootFS"]["Layers"]]
+
+
+FIELDS = ("mode", "uid", "gid", "mtime", "link", "content", "pax")
+
+
+def differing_paths(first: dict[str, tuple], second: dict[str, tuple]) -> dict[str, str]:
+    """path → what differs ("content", "mtime", "only in one", ...) between two layers."""
+    found: dict[str, str] = {}
+    for path in sorted(set(first) | set(second)):
+        a, b = first.get(path), second.get(path)
+        if a is None or b is None:
+            found[path] = "only in one"
+        elif a != b:
+            found[path] = ",".join(name for name, x, y in zip(FIELDS, a, b, strict=True) if x != y)
+    return found

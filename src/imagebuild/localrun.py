@@ -342,6 +342,7 @@ def default_image(engine: Engine, loaded: Any) -> str:
     import docker.errors
 
     from imagebuild.builder import Builder
+    from imagebuild.lock import current_lock
     from imagebuild.state import pushed_image
 
     folder = loaded.path.parent if loaded.path is not None else os.getcwd()
@@ -352,8 +353,9 @@ def default_image(engine: Engine, loaded: Any) -> str:
         with contextlib.suppress(docker.errors.DockerException):
             engine.client.images.pull(pushed)
             return pushed
-    built = Builder(engine).plan(loaded.spec).image
-    if engine.exists(built):
+    lock = current_lock(loaded.path, loaded.spec)  # the last build's; none: nothing built yet
+    built = Builder(engine).plan(loaded.spec, lock).image if lock else None
+    if built and engine.exists(built):
         return built
     where = loaded.path or "the default spec"
     raise UserError(f"no image of {where} here: build it with `imagebuild build"

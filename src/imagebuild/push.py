@@ -22,8 +22,9 @@ from pathlib import Path
 from imagebuild.builder import Reporter, SilentReporter
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
+from imagebuild.lock import write_lock
 from imagebuild.render import BuildPlan
-from imagebuild.state import STATE_FILENAME, write_state
+from imagebuild.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
 USERNAME_ENV = "IMAGEBUILD_REGISTRY_USERNAME"
 PASSWORD_ENV = "IMAGEBUILD_REGISTRY_PASSWORD"
@@ -120,8 +121,8 @@ def git_commit(directory: Path) -> str | None:
     """Short commit of the repository holding ``directory``, ``-dirty`` when tracked
     files differ from it; None outside a repository (or without git).
 
-    The state file push itself writes is left out, so pushing twice from a clean
-    tree gives the same tag.
+    The files push itself writes (state, pushed lock) are left out, so pushing twice
+    from a clean tree gives the same tag.
     """
     def git(*args: str) -> subprocess.CompletedProcess | None:
         try:
@@ -134,7 +135,8 @@ def git_commit(directory: Path) -> str | None:
     head = git("rev-parse", "--short", "HEAD")
     if head is None or head.returncode != 0 or not head.stdout.strip():
         return None
-    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_FILENAME}")
+    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_FILENAME}",
+               f":(top,exclude,glob)**/{PUSHED_LOCK}")
     dirty = diff is None or diff.returncode != 0
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
@@ -327,5 +329,9 @@ def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Ite
     result.image = f"{name}@{digests.pop()}"
     result.cuda = engine.labels(plan.image).get(CUDA_LABEL) or None
     # Only now, with every tag in the registry, does the digest become the default.
-    write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda)
+    lock = {}
+    if plan.lock is not None:  # the lock the image was built from, beside its digest
+        write_lock(directory / PUSHED_LOCK, plan.lock)
+        lock = {"lock": PUSHED_LOCK, "lock_sha256": plan.lock.sha256()}
+    write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda, **lock)
     return result

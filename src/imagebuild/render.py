@@ -8,8 +8,10 @@ changes exactly when the layer's inputs change and an existing tag is never rebu
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shlex
+import tarfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import jinja2
 
 from imagebuild import __version__, physx
+from imagebuild.lock import LOCK_FILENAME, Lock
 from imagebuild.spec import Spec
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
@@ -30,6 +33,7 @@ BASE_APT_PACKAGES = (
 )
 DEV_UID = 1000
 SECRET_CA_BUNDLE = "ca_bundle"
+SECRETS_DIR = "/tmp/secrets"  # on the step's tmpfs /tmp
 
 # Build-context files of each layer: (path in the context, packaged source file).
 _CONTEXT_FILES = {
@@ -79,6 +83,7 @@ class LayerPlan:
 class BuildPlan:
     spec: Spec
     layers: list[LayerPlan]
+    lock: Lock | None = None
 
     @property
     def final(self) -> LayerPlan:
@@ -145,15 +150,55 @@ def _environment() -> jinja2.Environment:
 
 
 def _step_mounts(spec: Spec) -> str:
-    """Mounts of every downloading step: the build secrets, and a tmpfs /tmp so
-    nothing a tool leaves in /tmp (node's compile cache, bootstrap venvs) lands
-    in the layer."""
+    """Mounts of every downloading step: a tmpfs /tmp, so nothing a tool leaves in /tmp
+    (node's compile cache, bootstrap venvs) lands in the layer, and the build secrets
+    inside it: their mount points then never touch the layer either."""
     ids = [SECRET_CA_BUNDLE, *spec.build.secrets]
-    mounts = [f"--mount=type=secret,id={secret_id}" for secret_id in ids]
-    return " \\\n    ".join([*mounts, "--mount=type=tmpfs,target=/tmp"])
+    mounts = [f"--mount=type=secret,id={secret_id},target={SECRETS_DIR}/{secret_id}" for secret_id in ids]
+    return " \\\n    ".join(["--mount=type=tmpfs,target=/tmp", *mounts])
 
 
-def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None) -> Layer:
+def _apt_packages(spec: Spec, lock: Lock | None) -> list[str]:
+    """What the system layer installs: the locked closure at exact versions, else names."""
+    if lock is not None:
+        return [f"{name}={version}" for name, version in sorted(lock.apt.items())]
+    return sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages))
+
+
+# Where BuildKit mounts things during a RUN (see system.Dockerfile.j2): (path, mode, folder).
+_MOUNT_STUBS = (("etc", 0o755, True), ("etc/hosts", 0o644, False), ("etc/resolv.conf", 0o644, False),
+                ("root", 0o700, True), ("root/.cache", 0o755, True), ("root/.cache/pip", 0o755, True),
+                ("root/.cache/uv", 0o755, True), ("root/.npm", 0o755, True))
+
+
+def _stubs_tar(epoch: int) -> bytes:
+    """A tar of empty mount points, every entry stamped ``epoch``: the same bytes each time."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for path, mode, folder in _MOUNT_STUBS:
+            entry = tarfile.TarInfo(path)
+            entry.mode, entry.mtime = mode, epoch
+            entry.type = tarfile.DIRTYPE if folder else tarfile.REGTYPE
+            archive.addfile(entry, None if folder else io.BytesIO(b""))
+    return buffer.getvalue()
+
+
+def _locked_files(name: str, lock: Lock | None) -> dict[str, bytes]:
+    """Build-context files a layer takes from the lock (so they are in its tag's hash)."""
+    if lock is None:
+        return {}
+    if name == "python":
+        return {"uv-requirements.txt": lock.uv_requirements().encode(),
+                "python-requirements.txt": lock.requirements("python").encode()}
+    if name == "sim":
+        return {"sim-requirements.txt": lock.requirements("sim").encode()}
+    if name == "runtime":
+        return {LOCK_FILENAME: lock.text().encode()}
+    return {}
+
+
+def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | None = None,
+                 lock: Lock | None = None) -> Layer:
     env = env or _environment()
     template = env.get_template(f"{name}.Dockerfile.j2")
     physx_plan = (physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
@@ -161,7 +206,11 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     dockerfile = template.render(
         parent=parent,
         mounts=_step_mounts(spec),
-        packages=sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages)),
+        lock=lock,
+        epoch=lock.epoch if lock else 0,
+        lock_hash=lock.sha256() if lock else "",
+        interpreter=lock.interpreter if lock else spec.python.version,
+        packages=_apt_packages(spec, lock),
         dev_uid=DEV_UID,
         python=spec.python,
         node=spec.node,
@@ -176,6 +225,9 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         physx_dir=physx.BAKED_DIR,
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
+    files.update(_locked_files(name, lock))
+    if name == "system":
+        files["stubs.tar"] = _stubs_tar(lock.epoch if lock else 0)
     if name == "sim" and physx_plan.mode:
         files["bake-physx.sh"] = _package_file("files/bake-physx.sh")
         if physx_plan.zip_bytes:
@@ -185,24 +237,26 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 
-def plan_build(spec: Spec, base_id: str | None = None) -> BuildPlan:
+def plan_build(spec: Spec, base_id: str | None = None, lock: Lock | None = None) -> BuildPlan:
     """Render every layer and name it by its content hash.
 
     ``base_id`` (the local image id of the base, when known) makes the system
-    layer's hash follow the base's content, not only its reference.
+    layer's hash follow the base's content, not only its reference. With a
+    ``lock``, layers install exactly what it pins and a registry base is named
+    by its digest, so one tag names one content.
     """
     env = _environment()
-    parent = spec.image.base
+    parent = lock.base.get("digest", spec.image.base) if lock else spec.image.base
     parent_key = f"{parent}@{base_id}" if base_id else parent
     plans: list[LayerPlan] = []
     for name in LAYER_NAMES:
-        layer = render_layer(name, parent, spec, env)
+        layer = render_layer(name, parent, spec, env, lock)
         hashed = Layer(name, parent_key, layer.dockerfile, layer.files)
         short = hashed.content_hash[:12]
         tag = short if name == "runtime" else f"{name}-{short}"
         plans.append(LayerPlan(layer=layer, image=f"{spec.image.name}:{tag}"))
         parent = parent_key = plans[-1].image
-    return BuildPlan(spec=spec, layers=plans)
+    return BuildPlan(spec=spec, layers=plans, lock=lock)
 
 
 def write_plan(plan: BuildPlan, out: Path) -> list[Path]:

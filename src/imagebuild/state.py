@@ -14,6 +14,8 @@ from typing import Any
 from imagebuild.errors import UserError
 
 STATE_FILENAME = ".imagebuild-state.json"
+# The lock of the pushed image, beside the state: the recipe to rebuild that digest.
+PUSHED_LOCK = ".imagebuild-pushed.lock"
 
 
 def state_path(directory: Path) -> Path:

@@ -47,10 +47,15 @@ def render(
     physx_gpu: Path | None = PHYSX_GPU_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Write each layer's Dockerfile and the plan (order, tags) without building."""
+    """Write each layer's Dockerfile and the plan (order, tags) without building.
+
+    With an up-to-date imagebuild.lock beside the spec, the Dockerfiles are the locked ones."""
+    from imagebuild.lock import lock_path, read_lock
     from imagebuild.render import plan_build, write_plan
 
-    plan = plan_build(_spec(spec_path, base, physx_gpu))
+    spec = _spec(spec_path, base, physx_gpu)
+    lock = read_lock(lock_path(load(spec_path).path))
+    plan = plan_build(spec, lock=lock if lock is not None and not lock.stale(spec) else None)
     write_plan(plan, out)
     if as_json:
         print_json(plan.to_json())
@@ -77,27 +82,57 @@ def build(
     cache_to: str | None = CACHE_TO_OPTION,
     cache_from: str | None = CACHE_FROM_OPTION,
     physx_gpu: Path | None = PHYSX_GPU_OPTION,
+    locked: bool = typer.Option(
+        False, "--locked", help="Refuse to build unless the spec's lock (imagebuild.lock "
+        "beside imagebuild.toml) exists and matches the spec."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build the image's layers in order with BuildKit (unchanged layers are reused)."""
+    """Build the image's layers in order with BuildKit (unchanged layers are reused).
+
+    With a lock beside the spec (`imagebuild lock`), the build installs exactly what it
+    pins; without one, a lock is resolved for this build, kept for `push` and baked into
+    the image."""
     from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
+    from imagebuild.lock import check_locked, lock_path, read_lock
     from imagebuild.progress import LiveReporter, PlainReporter
     from imagebuild.push import credentials
     from imagebuild.render import LAYER_NAMES
 
+    loaded = load(spec_path)
     spec = _spec(spec_path, base, physx_gpu)
+    path = lock_path(loaded.path)
+    lock = read_lock(path)
+    notice = None  # said when the build resolves a lock, after the flags are checked
+    if locked:
+        lock = check_locked(lock, spec, str(path))
+    elif lock is not None and lock.stale(spec):
+        notice = (f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock for "
+                  "this build; run `imagebuild lock` to keep it")
+        lock = None
+    elif lock is None:
+        notice = (f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
+                  "run `imagebuild lock` to pin it")
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
     engine = connect()
     options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
-                   registry_cache=registry_cache)
+                   registry_cache=registry_cache, lock=lock)
     pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
+
+    def say() -> None:
+        typer.echo(notice, err=True)
+
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
-            result = Builder(engine, reporter=reporter, **pulling).build(spec, **options)
+            builder = Builder(engine, reporter=reporter, on_resolve=say, **pulling)
+            result = builder.build(spec, **options)
     else:
-        result = Builder(engine, reporter=PlainReporter(), **pulling).build(spec, **options)
+        result = Builder(engine, reporter=PlainReporter(), on_resolve=say, **pulling).build(spec, **options)
+    if lock is None:  # what this build resolved, for `push` to find and record
+        from imagebuild.lock import resolved_path, write_lock
+
+        write_lock(resolved_path(loaded.path), result.plan.lock)
     physx = result.physx_gpu(engine)
     if as_json:
         print_json({**result.to_json(), "physx_gpu": physx})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli import app, fail
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
 
 BASE_OPTION = typer.Option(
@@ -38,6 +38,7 @@ def push(
     """
     from imagebuild.builder import Builder
     from imagebuild.engine import connect
+    from imagebuild.lock import current_lock
     from imagebuild.progress import LiveReporter, PlainReporter
     from imagebuild.push import Pusher, credentials, push_built
 
@@ -45,7 +46,11 @@ def push(
     spec = loaded.spec.with_base(base) if base else loaded.spec
     auth = credentials()
     engine = connect()
-    plan = Builder(engine).plan(spec)
+    lock = current_lock(loaded.path, spec)
+    if lock is None:
+        raise fail("this spec's image is not built: no lock matches the spec (imagebuild.lock or "
+                   "the one `imagebuild build` resolved); run `imagebuild build` first, then push")
+    plan = Builder(engine).plan(spec, lock)
 
     def run(reporter, say):
         pusher = Pusher(engine, auth=auth, reporter=reporter, say=say)

@@ -1,22 +1,23 @@
-# Sourced at the start of every downloading RUN step. It exposes the build
-# secrets BuildKit mounted for that step (never copied into a layer) to apt,
-# pip, uv, npm and curl, and records resolved versions for the image labels.
+# Sourced at the start of every downloading RUN step. It exposes the build secrets
+# BuildKit mounted for that step under its tmpfs /tmp (never in a layer) to apt, pip,
+# uv, npm and curl, records resolved versions for the image labels, and normalises
+# the layer at the end of the step.
 
-if [ -s /run/secrets/ca_bundle ]; then
+if [ -s /tmp/secrets/ca_bundle ]; then
     # A CA bundle for TLS-intercepting proxies: every client reads one of these.
-    export SSL_CERT_FILE=/run/secrets/ca_bundle \
-        REQUESTS_CA_BUNDLE=/run/secrets/ca_bundle \
-        CURL_CA_BUNDLE=/run/secrets/ca_bundle \
-        PIP_CERT=/run/secrets/ca_bundle \
-        NODE_EXTRA_CA_CERTS=/run/secrets/ca_bundle \
-        npm_config_cafile=/run/secrets/ca_bundle
-    APT_TLS="-o Acquire::https::CAInfo=/run/secrets/ca_bundle"
+    export SSL_CERT_FILE=/tmp/secrets/ca_bundle \
+        REQUESTS_CA_BUNDLE=/tmp/secrets/ca_bundle \
+        CURL_CA_BUNDLE=/tmp/secrets/ca_bundle \
+        PIP_CERT=/tmp/secrets/ca_bundle \
+        NODE_EXTRA_CA_CERTS=/tmp/secrets/ca_bundle \
+        npm_config_cafile=/tmp/secrets/ca_bundle
+    APT_TLS="-o Acquire::https::CAInfo=/tmp/secrets/ca_bundle"
 else
     APT_TLS=""
 fi
 
 # Other secrets (private index URLs, tokens) become variables of the same name.
-for _secret in /run/secrets/*; do
+for _secret in /tmp/secrets/*; do
     [ -f "$_secret" ] || continue
     _name=$(basename "$_secret")
     case "$_name" in
@@ -38,4 +39,29 @@ apt_install() {
 record_version() {
     mkdir -p /usr/local/share/imagebuild/versions
     printf '%s=%s\n' "$2" "$3" >> "/usr/local/share/imagebuild/versions/$1"
+}
+
+# Reproducible layers: the step's start, on the tmpfs /tmp (never in a layer).
+# normalise_layer, at the end of every RUN, empties run-time noise and sets every
+# file the step wrote to SOURCE_DATE_EPOCH, so the same lock gives the same bits.
+# Noise is emptied, not removed: removing a file of a lower layer leaves a
+# whiteout stamped with the time of removal, which no command can reset.
+_imagebuild_step=/tmp/.imagebuild-step
+[ -e "$_imagebuild_step" ] || : >"$_imagebuild_step"
+normalise_layer() {
+    for _noise in /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
+        /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache \
+        /etc/machine-id /var/lib/dbus/machine-id /root/.wget-hsts; do
+        if [ -s "$_noise" ] && [ "$_noise" -nt "$_imagebuild_step" ]; then : >"$_noise"; fi
+    done
+    # git-lfs's postinst writes its filter keys in Go's random map order: fix the order.
+    if [ /etc/gitconfig -nt "$_imagebuild_step" ] &&
+        git config --system --get filter.lfs.process >/dev/null 2>&1; then
+        git config --system --remove-section filter.lfs
+        git config --system filter.lfs.clean "git-lfs clean -- %f"
+        git config --system filter.lfs.smudge "git-lfs smudge -- %f"
+        git config --system filter.lfs.process "git-lfs filter-process"
+        git config --system filter.lfs.required true
+    fi
+    find / -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
 }

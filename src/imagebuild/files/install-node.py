@@ -5,7 +5,10 @@ packages, so one registry (or a mirror of it) serves Node.js, npm and Claude Cod
 and a TLS-intercepting proxy needs only the CA bundle passed as a build secret.
 Each tarball is checked against the registry's sha512 integrity before use.
 
-usage: python3 install-node.py NODE_VERSION NPM_VERSION  (e.g. 22 10, or 22.21.1 10.9.2)
+usage: python3 install-node.py NODE_VERSION NPM_VERSION [NODE_INTEGRITY NPM_INTEGRITY]
+           (e.g. 22 10, or 22.21.1 10.9.2 sha512-... sha512-... from imagebuild.lock)
+       python3 install-node.py --verify PACKAGE VERSION INTEGRITY
+           (the registry still serves PACKAGE@VERSION with the lock's integrity)
 """
 
 import base64
@@ -48,8 +51,10 @@ def resolve(package, wanted):
     return version, meta["versions"][version]["dist"]
 
 
-def download(package, wanted):
+def download(package, wanted, locked=None):
     version, dist = resolve(package, wanted)
+    if locked:
+        check_locked(package, version, dist, locked)
     data = fetch(dist["tarball"])
     algorithm, _, expected = dist["integrity"].partition("-")
     actual = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
@@ -67,12 +72,23 @@ def extract(archive, destination, keep=("package/",)):
             archive.extract(member, destination, **safe)
 
 
+def check_locked(package, version, dist, locked):
+    if dist["integrity"] != locked:
+        sys.exit(f"install-node: {package}@{version} has integrity {dist['integrity']} in the "
+                 f"registry, not {locked} as in imagebuild.lock; run `imagebuild lock --upgrade node`")
+
+
 def main():
+    if sys.argv[1] == "--verify":
+        package, version, locked = sys.argv[2:5]
+        check_locked(package, version, resolve(package, version)[1], locked)
+        return
     node_wanted, npm_wanted = sys.argv[1], sys.argv[2]
-    node_version, node_tar = download(f"node-linux-{ARCH}", node_wanted)
+    node_locked, npm_locked = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else (None, None)
+    node_version, node_tar = download(f"node-linux-{ARCH}", node_wanted, node_locked)
     extract(node_tar, PREFIX, keep=("package/bin/node",))  # headers and docs: not needed
 
-    npm_version, npm_tar = download("npm", npm_wanted)
+    npm_version, npm_tar = download("npm", npm_wanted, npm_locked)
     npm_home = f"{PREFIX}/lib/node_modules/npm"
     shutil.rmtree(npm_home, ignore_errors=True)
     extract(npm_tar, npm_home)

@@ -2,16 +2,18 @@
 FROM imagebuild-test/pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=0
 
 # MuJoCo renders headless through the NVIDIA EGL vendor file; on a CPU-only
 # machine set MUJOCO_GL=osmesa. (MuJoCo sets PYOPENGL_PLATFORM to match itself.)
 ENV MUJOCO_GL=egl
 
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && uv pip install --python /opt/venv/bin/python \
         mujoco \
         gymnasium \
- && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt
+ && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt \
+ && normalise_layer

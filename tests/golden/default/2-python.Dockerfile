@@ -2,6 +2,7 @@
 FROM ghcr.io/you/research-pod:system-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=0
 
 # The baked Python lives on the image (/opt/uv/python); the pod's shells send Pythons
 # installed later to the volume instead (entrypoint/shell/pod-env.sh).
@@ -12,20 +13,21 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/uv/python \
     PATH=/opt/venv/bin:$PATH
 
 # uv comes from its wheel on the package index, so a pip mirror or proxy serves it too.
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=cache,id=imagebuild-pip,target=/root/.cache/pip,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && python3 -m venv /tmp/uv-bootstrap \
  && /tmp/uv-bootstrap/bin/pip install --quiet --disable-pip-version-check "uv==0.9.5" \
  && install -m 0755 /tmp/uv-bootstrap/bin/uv /tmp/uv-bootstrap/bin/uvx /usr/local/bin/ \
  && rm -rf /tmp/uv-bootstrap \
- && record_version python uv "$(uv --version | cut -d' ' -f2)"
+ && record_version python uv "$(uv --version | cut -d' ' -f2)" \
+ && normalise_layer
 
 # The profile script must contain a literal $PATH, expanded at login, not now.
 # hadolint ignore=SC2016
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=tmpfs,target=/tmp \
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && uv python install 3.11 \
@@ -35,4 +37,5 @@ RUN --mount=type=secret,id=ca_bundle \
  && record_version python python "$(/opt/venv/bin/python -c 'import platform; print(platform.python_version())')" \
  && printf '%s\n' '# imagebuild: the baked environment first, for login shells and SSH sessions too' \
         'case ":$PATH:" in *:/opt/venv/bin:*) ;; *) PATH="/opt/venv/bin:$PATH" ;; esac' \
-        > /etc/profile.d/10-imagebuild-venv.sh
+        > /etc/profile.d/10-imagebuild-venv.sh \
+ && normalise_layer

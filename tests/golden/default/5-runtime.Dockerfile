@@ -1,14 +1,23 @@
-# imagebuild layer "runtime": entrypoint, helper commands, labels.
+# imagebuild layer "runtime": entrypoint, helper commands, the lock, labels.
 FROM ghcr.io/you/research-pod:sim-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=0
 
-COPY entrypoint/ /usr/local/lib/imagebuild/entrypoint/
-RUN /usr/local/lib/imagebuild/entrypoint/install.sh
+# A bind mount and cp, not COPY: COPY stamps the folders it creates with the build's time.
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,target=/tmp/context \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && mkdir -p /usr/local/lib/imagebuild/entrypoint /usr/local/share/imagebuild \
+ && cp -R /tmp/context/entrypoint/. /usr/local/lib/imagebuild/entrypoint/ \
+ && /usr/local/lib/imagebuild/entrypoint/install.sh \
+ && normalise_layer
 
 LABEL org.opencontainers.image.title="ghcr.io/you/research-pod" \
       imagebuild.version="0.1.0" \
       imagebuild.spec-hash="4d7b2eaab23cbbe313c30882760c5c92ea923f202c222093a566956e98897c26" \
+      imagebuild.lock-hash="" \
       imagebuild.cuda="12.8" \
       imagebuild.base="nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
 

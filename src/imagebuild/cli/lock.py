@@ -1,0 +1,60 @@
+"""CLI: `imagebuild lock` (resolve the spec's open ends into imagebuild.lock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app, fail
+from imagebuild.cli.common import SPEC_OPTION, load
+
+CA_CERT_OPTION = typer.Option(
+    None, "--ca-cert", help="CA bundle for TLS-intercepting proxies (apt inside the base, uv, npm).",
+    envvar="IMAGEBUILD_CA_CERT")
+
+
+@app.command()
+def lock(
+    spec_path: Path | None = SPEC_OPTION,
+    upgrade: bool = typer.Option(
+        False, "--upgrade", help="Resolve again: everything, or only the NAMEs given (a section: "
+        "base, system, python, node, sim; or a package of one)."),
+    names: list[str] = typer.Argument(None, metavar="[NAME]...", show_default=False),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when the spec and the lock disagree."),
+    base: str | None = typer.Option(
+        None, "--base", help="Base image instead of the spec's image.base (as `build --base`)."),
+    ca_cert: Path | None = CA_CERT_OPTION,
+) -> None:
+    """Pin everything the spec leaves open into the lock beside it (SPEC.lock)."""
+    from imagebuild.lock import lock_path, read_lock, write_lock
+
+    loaded = load(spec_path)
+    spec = loaded.spec.with_base(base) if base else loaded.spec
+    path = lock_path(loaded.path)
+    previous = read_lock(path)
+    if names and not upgrade:
+        raise fail("NAMEs go with --upgrade: `imagebuild lock --upgrade NAME...`", 2)
+    if check:
+        if previous is None:
+            raise fail(f"{path}: no lock; run `imagebuild lock`")
+        reason = previous.stale(spec)
+        if reason:
+            raise fail(f"{path} is stale: {reason}; run `imagebuild lock`")
+        typer.echo(f"{path.name} matches {loaded.label}")
+        return
+    from imagebuild.engine import connect
+    from imagebuild.resolve import resolve_lock
+
+    resolved = resolve_lock(spec, connect(), previous,
+                            upgrade=(names or []) if upgrade else None, ca_cert=ca_cert)
+    if previous is not None and resolved.text() == previous.text():
+        typer.echo(f"{path.name}: up to date")
+        return
+    write_lock(path, resolved)
+    if previous is not None:
+        from imagebuild.lockdiff import diff_locks, format_changes
+
+        for line in format_changes(diff_locks(previous, resolved)):
+            typer.echo(line)
+    typer.echo(f"wrote {path}")

@@ -1,0 +1,28 @@
+# imagebuild layer "runtime": entrypoint, helper commands, the lock, labels.
+FROM imagebuild-test/pod:sim-<hash>
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=1764460800
+
+# A bind mount and cp, not COPY: COPY stamps the folders it creates with the build's time.
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,target=/tmp/context \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && mkdir -p /usr/local/lib/imagebuild/entrypoint /usr/local/share/imagebuild \
+ && cp -R /tmp/context/entrypoint/. /usr/local/lib/imagebuild/entrypoint/ \
+ && install -m 0644 /tmp/context/imagebuild.lock /usr/local/share/imagebuild/imagebuild.lock \
+ && /usr/local/lib/imagebuild/entrypoint/install.sh \
+ && normalise_layer
+
+LABEL org.opencontainers.image.title="imagebuild-test/pod" \
+      imagebuild.version="0.1.0" \
+      imagebuild.spec-hash="4722820e4a0afe5c9dc84e41605cef73e6286eaf50ffd7b61ec033c17e712363" \
+      imagebuild.lock-hash="5fe52b81f7dd7a57f2a164694688df152d4256406fcaa653c7628c4ee3572ca4" \
+      imagebuild.cuda="" \
+      imagebuild.base="imagebuild-test/debian:bookworm"
+
+EXPOSE 22 8888
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/usr/local/bin/pod-entrypoint"]
+CMD ["sleep", "infinity"]
