@@ -41,9 +41,9 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to `app` (or a sub-app) at import.
     from imagebuild.cli import build as _build  # noqa: F401
+    from imagebuild.cli import diff as _diff  # noqa: F401
     from imagebuild.cli import export as _export  # noqa: F401
     from imagebuild.cli import gpus as _gpus  # noqa: F401
-    from imagebuild.cli import diff as _diff  # noqa: F401
     from imagebuild.cli import lock as _lock  # noqa: F401
     from imagebuild.cli import pod as _pod  # noqa: F401
     from imagebuild.cli import pod_create as _pod_create  # noqa: F401

@@ -27,6 +27,7 @@ PHYSX_GPU_OPTION = typer.Option(
 
 
 def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = None):
+    from imagebuild import physx
     from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
 
     loaded = load(spec_path)
@@ -36,6 +37,8 @@ def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = Non
         # A zip named in the spec is relative to the spec's folder, a flag's to the cwd.
         folder = Path.cwd() if physx_gpu else loaded.directory
         spec = spec.with_physx_gpu(str((folder / Path(zip_path).expanduser()).resolve()))
+    # A bad zip is bad input: say so before a lock is resolved or anything is built.
+    physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
     return spec
 
 
