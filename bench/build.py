@@ -21,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from imagebuild.builder import Builder
 from imagebuild.engine import connect
-from imagebuild.layerscan import scan_image
-from imagebuild.render import LAYER_NAMES
-from imagebuild.spec import load_spec
+from imagebuild.image.builder import Builder
+from imagebuild.image.layerscan import scan_image
+from imagebuild.image.render import LAYER_NAMES
+from imagebuild.image.spec import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 

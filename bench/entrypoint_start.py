@@ -39,10 +39,10 @@ import docker.errors
 
 REPO = Path(__file__).resolve().parent.parent
 
-from imagebuild.builder import Builder  # noqa: E402
 from imagebuild.engine import connect  # noqa: E402
-from imagebuild.progress import PlainReporter  # noqa: E402
-from imagebuild.spec import load_spec  # noqa: E402
+from imagebuild.image.builder import Builder  # noqa: E402
+from imagebuild.image.progress import PlainReporter  # noqa: E402
+from imagebuild.image.spec import load_spec  # noqa: E402
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 MARKER = "/run/pod-ready"

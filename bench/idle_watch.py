@@ -38,10 +38,10 @@ def default_image() -> str:
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import CI_SPEC, TEST_BASE, ca_bundle
 
-    from imagebuild.builder import Builder
     from imagebuild.engine import connect
-    from imagebuild.progress import PlainReporter
-    from imagebuild.spec import load_spec
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.progress import PlainReporter
+    from imagebuild.image.spec import load_spec
 
     spec = load_spec(CI_SPEC).spec.with_base(TEST_BASE)
     return Builder(connect(), reporter=PlainReporter()).build(spec, ca_cert=ca_bundle()).image

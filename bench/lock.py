@@ -21,11 +21,11 @@ from collections import Counter
 from pathlib import Path
 
 from build import build_parser  # bench/build.py
-from imagebuild.builder import Builder
 from imagebuild.engine import connect
-from imagebuild.layerscan import differing_paths, layer_entries
-from imagebuild.lock import lock_path, read_lock
-from imagebuild.spec import load_spec
+from imagebuild.image.builder import Builder
+from imagebuild.image.layerscan import differing_paths, layer_entries
+from imagebuild.image.lock import lock_path, read_lock
+from imagebuild.image.spec import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 

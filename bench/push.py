@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from registry import Registry, remove_repository_tags  # noqa: E402
 
-from imagebuild.builder import Builder  # noqa: E402
 from imagebuild.engine import connect  # noqa: E402
-from imagebuild.push import Pusher, PushResult, push_built  # noqa: E402
-from imagebuild.spec import load_spec  # noqa: E402
+from imagebuild.image.builder import Builder  # noqa: E402
+from imagebuild.image.push import Pusher, PushResult, push_built  # noqa: E402
+from imagebuild.image.spec import load_spec  # noqa: E402
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 

@@ -54,7 +54,7 @@ def test_base(engine) -> str:
 
 @pytest.fixture(scope="session")
 def ci_spec(test_base):
-    from imagebuild.spec import load_spec
+    from imagebuild.image.spec import load_spec
 
     return load_spec(CI_SPEC).spec.with_base(test_base)
 
@@ -62,8 +62,8 @@ def ci_spec(test_base):
 @pytest.fixture(scope="session")
 def built(engine, ci_spec):
     """BuildResult of the test pod image (all five layers)."""
-    from imagebuild.builder import Builder
-    from imagebuild.progress import PlainReporter
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.progress import PlainReporter
 
     return Builder(engine, reporter=PlainReporter()).build(ci_spec, ca_cert=ca_bundle())
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from imagebuild.lock import FORMAT, Lock, spec_inputs
-from imagebuild.spec import Spec
+from imagebuild.image.lock import FORMAT, Lock, spec_inputs
+from imagebuild.image.spec import Spec
 
 _HASH = "sha256:" + "ab" * 32
 

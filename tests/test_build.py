@@ -16,9 +16,9 @@ import pytest
 from conftest import CI_SPEC, ca_bundle, run_in_image
 from image.probes import MUJOCO_FRAME
 
-from imagebuild.builder import Builder
-from imagebuild.layerscan import history_text, scan_image
-from imagebuild.render import LAYER_NAMES
+from imagebuild.image.builder import Builder
+from imagebuild.image.layerscan import history_text, scan_image
+from imagebuild.image.render import LAYER_NAMES
 
 pytestmark = pytest.mark.docker
 
@@ -161,7 +161,7 @@ def test_failed_build_names_layer_step_and_output(engine, built, ci_spec):
     """A lock whose hash does not match the wheel (tampered, or a corrupted index):
     uv refuses it, and the error names the layer, the step and uv's own words."""
     from imagebuild.errors import UserError
-    from imagebuild.lock import Lock
+    from imagebuild.image.lock import Lock
 
     lock = Lock(json.loads(json.dumps(built.plan.lock.data)))
     lock.data["python"]["packages"]["wandb"]["hashes"] = ["sha256:" + "0" * 64]

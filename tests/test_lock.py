@@ -17,10 +17,10 @@ from conftest import CI_SPEC, ca_bundle, run_in_image
 from lockdata import pin, sample_lock
 
 from imagebuild.errors import SpecError
-from imagebuild.lock import LOCK_FILENAME, check_locked, lock_path, parse_lock, read_lock, write_lock
-from imagebuild.lockdiff import diff_locks, format_changes
-from imagebuild.render import plan_build
-from imagebuild.spec import load_spec
+from imagebuild.image.lock import LOCK_FILENAME, check_locked, lock_path, parse_lock, read_lock, write_lock
+from imagebuild.image.lockdiff import diff_locks, format_changes
+from imagebuild.image.render import plan_build
+from imagebuild.image.spec import load_spec
 
 SPEC = load_spec(CI_SPEC).spec
 
@@ -191,8 +191,8 @@ def test_lock_resolves_everything_the_spec_leaves_open(locked_project):
 def test_a_lock_pinned_to_an_older_package_installs_it(engine, locked_project, ci_spec, tmp_path):
     """An older idna than the newest (which the fresh lock holds) is what the image gets;
     `diff` shows the change between the lock and the image built from the other."""
-    from imagebuild.builder import Builder
-    from imagebuild.resolve import _Resolver
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.resolve import _Resolver
 
     lock = read_lock(locked_project / LOCK_FILENAME)
     newest = lock.packages("python")["idna"]["version"]
@@ -212,8 +212,8 @@ def test_a_lock_pinned_to_an_older_package_installs_it(engine, locked_project, c
 
 @pytest.mark.docker
 def test_an_apt_version_the_mirror_lacks_is_one_line(engine, locked_project, ci_spec):
-    from imagebuild.builder import Builder
     from imagebuild.errors import UserError
+    from imagebuild.image.builder import Builder
 
     lock = read_lock(locked_project / LOCK_FILENAME)
     lock.data["system"]["apt"]["htop"] = "3.2.2-0imagebuild1"
@@ -247,7 +247,7 @@ def test_lock_upgrade_of_one_package_keeps_the_rest(locked_project, tmp_path):
 
 @pytest.mark.docker
 def test_diff_reads_the_lock_baked_into_a_built_image(built, tmp_path):
-    from imagebuild.lock import Lock
+    from imagebuild.image.lock import Lock
 
     lock = Lock(json.loads(json.dumps(built.plan.lock.data)))
     was = lock.packages("sim")["numpy"]["version"]

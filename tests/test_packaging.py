@@ -24,7 +24,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_ships_templates_files_and_entrypoint(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     source = REPO / "src" / "imagebuild"
-    for folder in ("dockerfiles", "files", "entrypoint"):
+    for folder in ("image/dockerfiles", "image/files", "entrypoint"):
         shipped = {p.relative_to(source.parent).as_posix() for p in (source / folder).rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts}
         assert shipped, folder

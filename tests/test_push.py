@@ -52,11 +52,11 @@ def docker_config(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, registry, test_base, built) -> Path:
     """A git repository holding the test spec named for the registry, built."""
-    from imagebuild.builder import Builder
     from imagebuild.engine import connect
-    from imagebuild.lock import write_lock
-    from imagebuild.progress import PlainReporter
-    from imagebuild.spec import load_spec
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.lock import write_lock
+    from imagebuild.image.progress import PlainReporter
+    from imagebuild.image.spec import load_spec
 
     folder = tmp_path_factory.mktemp("project")
     text = CI_SPEC.read_text()
@@ -272,7 +272,7 @@ def test_push_recovers_when_the_registry_comes_back(first_push, project, registr
 
 
 def test_layers_pushes_the_intermediate_images(first_push, project, registry, docker_config):
-    from imagebuild.render import LAYER_NAMES
+    from imagebuild.image.render import LAYER_NAMES
 
     done = imagebuild(project, "--layers", "--json", "--tag", "exp-1",
                       password=registry.password, docker_config=docker_config)
@@ -316,7 +316,7 @@ def test_build_pull_reuses_the_pushed_layers(first_push, project, registry, dock
 
 
 def test_dirty_tree_tags_the_commit_dirty(first_push, project, registry, docker_config):
-    from imagebuild.push import git_commit
+    from imagebuild.image.push import git_commit
 
     clean = git_commit(project)
     assert clean and not clean.endswith("-dirty")
@@ -357,7 +357,7 @@ def test_bad_tag_is_bad_input(project, registry):
 
 def test_unknown_registry_fails_fast_without_retries(engine, test_base):
     from imagebuild.errors import UserError
-    from imagebuild.push import Pusher
+    from imagebuild.image.push import Pusher
 
     reference = f"{unique_name('nosuch')}.invalid/imagebuild-test/pod:t"
     engine.tag(test_base, reference)
@@ -383,7 +383,7 @@ def test_unknown_registry_fails_fast_without_retries(engine, test_base):
     ("manifest invalid: manifest invalid", False),
 ])
 def test_transient_errors_are_told_apart(message, transient):
-    from imagebuild.push import is_transient
+    from imagebuild.image.push import is_transient
 
     assert is_transient(message) is transient
 
@@ -394,7 +394,7 @@ def build_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_registry_cache_needs_buildx():
-    from imagebuild.dockercli import find_cli
+    from imagebuild.engine.buildkit import find_cli
 
     if find_cli().buildx:
         pytest.skip("this machine has buildx: the refusal does not apply")

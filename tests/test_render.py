@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from lockdata import sample_lock
 
-from imagebuild.render import LAYER_NAMES, Layer, plan_build, write_plan
-from imagebuild.spec import Spec, load_spec
+from imagebuild.image.render import LAYER_NAMES, Layer, plan_build, write_plan
+from imagebuild.image.spec import Spec, load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"

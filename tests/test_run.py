@@ -27,7 +27,7 @@ def key(tmp_path_factory) -> Path:
 @pytest.fixture
 def names(engine):
     """Pod names for a test; their containers and volumes are removed afterwards."""
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     made: list[str] = []
 
@@ -106,8 +106,8 @@ def test_run_recreate_keeps_the_volume_and_host_key(pod_image, names, key, tmp_p
 
 
 def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
-    from imagebuild import localrun
     from imagebuild.errors import UserError
+    from imagebuild.pods import localrun
 
     name = names()
     env = {**localrun.runpod_env(name), "PUBLIC_KEY": Path(f"{key}.pub").read_text()}
@@ -135,7 +135,7 @@ def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
 
 def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod_image, names, key,
                                                               tmp_path):
-    from imagebuild.lock import write_lock
+    from imagebuild.image.lock import write_lock
 
     spec = tmp_path / "imagebuild.toml"
     shutil.copy(CI_SPEC, spec)

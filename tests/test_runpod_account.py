@@ -15,11 +15,11 @@ from fake_runpod import BannerBackend
 from test_runpod_cli import fake_ssh
 
 from imagebuild.errors import UserError
+from imagebuild.image.state import write_state
 from imagebuild.runpod import pods, sshkeys
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
 from imagebuild.runpod.pods import CreateOptions
-from imagebuild.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fake_runpod import BannerBackend, FakeRunPod
 
-from imagebuild.state import write_state
+from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli

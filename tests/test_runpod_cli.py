@@ -19,10 +19,10 @@ import httpx
 import pytest
 from fake_runpod import CAPACITY_TEXT, BannerBackend, FakeRunPod
 
+from imagebuild.image.state import write_state
 from imagebuild.runpod import pods
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
-from imagebuild.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli

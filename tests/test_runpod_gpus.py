@@ -9,10 +9,10 @@ import pytest
 from fake_runpod import FakeRunPod
 
 from imagebuild.errors import SpecError
+from imagebuild.image.state import write_state
 from imagebuild.runpod.client import Client, RunPodError
 from imagebuild.runpod.credentials import ApiKey
 from imagebuild.runpod.gpus import fetch_catalog, resolve_gpu, resolve_gpus
-from imagebuild.state import write_state
 
 pytest_plugins = ["fake_runpod.fixtures"]
 STOCK_LEVELS = {"NONE", "LOW", "MEDIUM", "HIGH"}

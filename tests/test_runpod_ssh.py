@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fake_runpod import BannerBackend
 
-from imagebuild.runpod.ssh import probe, ssh_invocation
+from imagebuild.pods.ssh import probe, ssh_invocation
 
 DIRECT = {"host": "203.0.113.7", "port": 34446, "username": "root", "command": "ssh root@203.0.113.7 -p 34446"}
 PROXY = {"host": "ssh.runpod.io", "port": 22, "username": "abc-64411eb2", "command": "ssh abc-64411eb2@ssh.runpod.io"}

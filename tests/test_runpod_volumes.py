@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from imagebuild.state import write_state
+from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli

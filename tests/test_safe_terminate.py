@@ -128,7 +128,7 @@ class Pod:
 
 
 def _local_pod(engine, image: str, ssh_home: SshHome) -> Pod:
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     name = unique_name("ibsave")
     env = {**localrun.runpod_env(name), **POD_ENV, "PUBLIC_KEY": ssh_home.public_key}
@@ -138,7 +138,7 @@ def _local_pod(engine, image: str, ssh_home: SshHome) -> Pod:
 
 @pytest.fixture(scope="module")
 def shared_pod(engine, pod_image, ssh_home):
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     pod = _local_pod(engine, pod_image, ssh_home)
     yield pod
@@ -149,7 +149,7 @@ def shared_pod(engine, pod_image, ssh_home):
 @pytest.fixture
 def pod(shared_pod, engine) -> Pod:
     """The shared local pod, running, with an empty workspace."""
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     if not shared_pod.box.running():
         localrun.start(engine, shared_pod.pod_id, shared_pod.box.image, {})
@@ -160,7 +160,7 @@ def pod(shared_pod, engine) -> Pod:
 @pytest.fixture
 def new_pod(engine, pod_image, ssh_home, cli, fake):
     """A fresh pod to terminate: make("local") or make("runpod")."""
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     made: list[Pod] = []
 
@@ -443,8 +443,8 @@ def test_ssh_unreachable_refuses_terminate_within_the_connect_timeout(cli, pod, 
 def test_gateway_style_session_is_parsed(pod, remotes, ledger, ssh_home):
     """RunPod's gateway: a PTY, the command fed on stdin, echo, banner and prompts in
     the output. The pod's real sshd, driven that way, must give the same report."""
-    from imagebuild import podsave
-    from imagebuild.runpod.ssh import Endpoint
+    from imagebuild.pods import podsave
+    from imagebuild.pods.ssh import Endpoint
 
     url = remotes.bare("gateway")
     pod.box.repo("gateway", url)
@@ -479,7 +479,7 @@ def test_stop_with_save_refuses_until_saved(cli, pod, remotes, ledger):
 
 
 def test_local_pod_start_status_and_ssh(cli, pod, engine):
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     localrun.stop(engine, pod.pod_id)
     started = cli("pod", "start", pod.ref)

@@ -9,8 +9,8 @@ import json
 import stat
 from pathlib import Path
 
-from imagebuild import podsave, savereport
-from imagebuild.runpod.ssh import Endpoint
+from imagebuild.pods import podsave, savereport
+from imagebuild.pods.ssh import Endpoint
 
 NONCE = "a1b2c3d4e5f6"
 REPORT = {

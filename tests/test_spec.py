@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imagebuild.errors import SpecError
-from imagebuild.spec import DEFAULT_BASE, Spec, load_spec
+from imagebuild.image.spec import DEFAULT_BASE, Spec, load_spec
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagebuild.errors import UserError
-from imagebuild.state import STATE_FILENAME, pushed_image, read_state, write_state
+from imagebuild.image.state import STATE_FILENAME, pushed_image, read_state, write_state
 
 
 def test_missing_state_is_empty(tmp_path):

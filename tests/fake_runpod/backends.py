@@ -101,7 +101,7 @@ def _unused_port() -> int:
 
 
 class ContainerBackend:
-    """Each fake pod is a real local pod (``imagebuild.localrun``) of the pod image:
+    """Each fake pod is a real local pod (``imagebuild.pods.localrun``) of the pod image:
     its sshd answers on ``ssh.direct``, stop is a real SIGTERM (stop hooks, pod-save),
     terminate removes the container and its /workspace volume.
 
@@ -121,7 +121,7 @@ class ContainerBackend:
         return f"rp-{pod_id.lower()}"
 
     def start(self, pod_id: str, image: str, env: dict[str, str]) -> tuple[str, int] | None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         name = self.name(pod_id)
         self.started.add(pod_id)
@@ -130,13 +130,13 @@ class ContainerBackend:
         return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
 
     def stop(self, pod_id: str) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         if localrun.find(self.engine, self.name(pod_id)) is not None:
             localrun.stop(self.engine, self.name(pod_id))
 
     def remove(self, pod_id: str) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         localrun.remove(self.engine, self.name(pod_id), volume=True)
         self.started.discard(pod_id)

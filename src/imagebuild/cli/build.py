@@ -27,8 +27,8 @@ PHYSX_GPU_OPTION = typer.Option(
 
 
 def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = None):
-    from imagebuild import physx
-    from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
+    from imagebuild.image import physx
+    from imagebuild.image.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
 
     loaded = load(spec_path)
     spec = loaded.spec.with_base(base) if base else loaded.spec
@@ -53,8 +53,8 @@ def render(
     """Write each layer's Dockerfile and the plan (order, tags) without building.
 
     With an up-to-date imagebuild.lock beside the spec, the Dockerfiles are the locked ones."""
-    from imagebuild.lock import lock_path, read_lock
-    from imagebuild.render import plan_build, write_plan
+    from imagebuild.image.lock import lock_path, read_lock
+    from imagebuild.image.render import plan_build, write_plan
 
     spec = _spec(spec_path, base, physx_gpu)
     lock = read_lock(lock_path(load(spec_path).path))
@@ -95,12 +95,12 @@ def build(
     With a lock beside the spec (`imagebuild lock`), the build installs exactly what it
     pins; without one, a lock is resolved for this build, kept for `push` and baked into
     the image."""
-    from imagebuild.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.engine import connect
-    from imagebuild.lock import check_locked, lock_path, read_lock
-    from imagebuild.progress import LiveReporter, PlainReporter
-    from imagebuild.push import credentials
-    from imagebuild.render import LAYER_NAMES
+    from imagebuild.image.builder import Builder, RegistryCache, read_secret_sources
+    from imagebuild.image.lock import check_locked, lock_path, read_lock
+    from imagebuild.image.progress import LiveReporter, PlainReporter
+    from imagebuild.image.push import credentials
+    from imagebuild.image.render import LAYER_NAMES
 
     loaded = load(spec_path)
     spec = _spec(spec_path, base, physx_gpu)
@@ -133,7 +133,7 @@ def build(
     else:
         result = Builder(engine, reporter=PlainReporter(), on_resolve=say, **pulling).build(spec, **options)
     if lock is None:  # what this build resolved, for `push` to find and record
-        from imagebuild.lock import resolved_path, write_lock
+        from imagebuild.image.lock import resolved_path, write_lock
 
         write_lock(resolved_path(loaded.path), result.plan.lock)
     physx = result.physx_gpu(engine)

@@ -26,7 +26,7 @@ def sub_app(parent: typer.Typer, name: str, help: str) -> typer.Typer:
 
 def load(spec_path: Path | None):
     """Load the spec the user pointed at (errors are one-line SpecErrors)."""
-    from imagebuild.spec import load_spec
+    from imagebuild.image.spec import load_spec
 
     return load_spec(spec_path)
 

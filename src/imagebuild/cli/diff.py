@@ -18,7 +18,7 @@ def diff(
     from dataclasses import asdict
 
     from imagebuild.engine import connect
-    from imagebuild.lockdiff import diff_locks, format_changes, load_lock
+    from imagebuild.image.lockdiff import diff_locks, format_changes, load_lock
 
     changes = diff_locks(load_lock(old, connect), load_lock(new, connect))
     if as_json:

@@ -50,8 +50,8 @@ def gpus(
 
 def _cuda_floor(image: str | None, spec_path: Path | None) -> str | None:
     """The CUDA version the pod's image needs: the pushed image's, else the spec's."""
+    from imagebuild.image.state import pushed_image
     from imagebuild.runpod.image import cuda_floor, normalize_cuda
-    from imagebuild.state import pushed_image
 
     loaded = load(spec_path)
     image = image or pushed_image(loaded.directory)

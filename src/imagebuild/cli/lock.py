@@ -27,7 +27,7 @@ def lock(
     ca_cert: Path | None = CA_CERT_OPTION,
 ) -> None:
     """Pin everything the spec leaves open into the lock beside it (SPEC.lock)."""
-    from imagebuild.lock import lock_path, read_lock, write_lock
+    from imagebuild.image.lock import lock_path, read_lock, write_lock
 
     loaded = load(spec_path)
     spec = loaded.spec.with_base(base) if base else loaded.spec
@@ -44,7 +44,7 @@ def lock(
         typer.echo(f"{path.name} matches {loaded.label}")
         return
     from imagebuild.engine import connect
-    from imagebuild.resolve import resolve_lock
+    from imagebuild.image.resolve import resolve_lock
 
     resolved = resolve_lock(spec, connect(), previous,
                             upgrade=(names or []) if upgrade else None, ca_cert=ca_cert)
@@ -53,7 +53,7 @@ def lock(
         return
     write_lock(path, resolved)
     if previous is not None:
-        from imagebuild.lockdiff import diff_locks, format_changes
+        from imagebuild.image.lockdiff import diff_locks, format_changes
 
         for line in format_changes(diff_locks(previous, resolved)):
             typer.echo(line)

@@ -49,7 +49,7 @@ def _client():
 def _resolve(ref: str) -> Iterator:
     """The pod (a ``targets.Target``) a POD argument names: the one place pod
     references are looked up, RunPod pods and ``local:NAME`` alike."""
-    from imagebuild.targets import resolve
+    from imagebuild.pods.targets import resolve
 
     target = resolve(ref)
     try:
@@ -65,12 +65,12 @@ def _lookup(ref: str):
 
 
 def _ui():
-    from imagebuild.lifecycle import Ui
+    from imagebuild.pods.lifecycle import Ui
 
     def show(report: dict) -> None:
         from rich.console import Console
 
-        from imagebuild.savereport import render
+        from imagebuild.pods.savereport import render
 
         render(report, Console(soft_wrap=True))
 
@@ -163,7 +163,7 @@ def stop(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Stop a pod: the GPU is released and billing stops; /workspace is kept."""
-    from imagebuild import lifecycle
+    from imagebuild.pods import lifecycle
 
     with _resolve(pod) as target:
         options = lifecycle.SaveOptions(identity=identity, budget=budget)
@@ -184,7 +184,7 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    from imagebuild import lifecycle
+    from imagebuild.pods import lifecycle
 
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.start(target, _ui(), wait, timeout)
@@ -207,7 +207,7 @@ def ssh(
     import shutil
     import subprocess
 
-    from imagebuild.runpod.ssh import invocation
+    from imagebuild.pods.ssh import invocation
 
     command = list(command or [])
     target = _lookup(pod)
@@ -223,7 +223,7 @@ def ssh(
         raise UserError(
             f"pod {target.label} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
         )
-    from imagebuild.runpod.ssh import forwards
+    from imagebuild.pods.ssh import forwards
 
     extra = forwards(forward, endpoint)
     call = invocation(endpoint, command, identity=identity, ssh=binary,
@@ -267,7 +267,7 @@ def save(
 
     Exits 1 unless everything is saved.
     """
-    from imagebuild import lifecycle
+    from imagebuild.pods import lifecycle
 
     with _resolve(pod) as target, _progress(f"pod {target.label}: pod-save"):
         result = lifecycle.save(target, lifecycle.SaveOptions(identity=identity, budget=budget),
@@ -298,7 +298,7 @@ def terminate(
 
     Refused, with the pod and volume left as they are, unless everything is saved.
     """
-    from imagebuild import lifecycle
+    from imagebuild.pods import lifecycle
 
     options = lifecycle.SaveOptions(identity=identity, budget=budget, ready_timeout=timeout)
     with _resolve(pod) as target, _interruptible(target):

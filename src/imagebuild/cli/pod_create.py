@@ -93,7 +93,7 @@ def create(
 
     A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
     """
-    from imagebuild import idlestop
+    from imagebuild.pods import idlestop
     from imagebuild.runpod import pods, view
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import CreateFlags, plan_create

@@ -1,4 +1,4 @@
-"""CLI: `imagebuild push` (the logic lives in ``imagebuild.push``)."""
+"""CLI: `imagebuild push` (the logic lives in ``imagebuild.image.push``)."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ def push(
     Credentials: those `docker login` stored, or IMAGEBUILD_REGISTRY_USERNAME and
     IMAGEBUILD_REGISTRY_PASSWORD. Transient registry failures are retried (4 tries).
     """
-    from imagebuild.builder import Builder
     from imagebuild.engine import connect
-    from imagebuild.lock import current_lock
-    from imagebuild.progress import LiveReporter, PlainReporter
-    from imagebuild.push import Pusher, credentials, push_built
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.lock import current_lock
+    from imagebuild.image.progress import LiveReporter, PlainReporter
+    from imagebuild.image.push import Pusher, credentials, push_built
 
     loaded = load(spec_path)
     spec = loaded.spec.with_base(base) if base else loaded.spec

@@ -1,5 +1,5 @@
 """CLI: `imagebuild run` - a pod image on the local engine with RunPod's semantics
-(the logic lives in ``imagebuild.localrun``)."""
+(the logic lives in ``imagebuild.pods.localrun``)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
-    from imagebuild import idlestop, localrun
     from imagebuild.engine import connect
-    from imagebuild.runpod.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
+    from imagebuild.pods import idlestop, localrun
+    from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
 
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")

@@ -17,7 +17,7 @@ CUDA_LABEL = "imagebuild.cuda"
 
 
 def default_image(spec_dir: Path) -> str:
-    from imagebuild.state import pushed_image
+    from imagebuild.image.state import pushed_image
 
     image = pushed_image(spec_dir)
     if not image:
@@ -29,7 +29,7 @@ def default_image(spec_dir: Path) -> str:
 
 def cuda_floor(image: str, spec_dir: Path) -> str | None:
     """``major.minor`` the image needs, from the push record or a local image's label."""
-    from imagebuild.state import read_state
+    from imagebuild.image.state import read_state
 
     state = read_state(spec_dir)
     if state.get("image") == image and state.get("cuda"):

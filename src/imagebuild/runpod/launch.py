@@ -15,8 +15,8 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
            show_logs: bool = True) -> dict:
     """The created (and, with ``wait``, ready) pod. A pod made here that does not
     get ready is stopped again: its volume is kept, its GPU no longer billed."""
-    from imagebuild.lifecycle import stop_again
-    from imagebuild.targets import RunPodTarget
+    from imagebuild.pods.lifecycle import stop_again
+    from imagebuild.pods.targets import RunPodTarget
 
     if options.ssh_keys:
         added = sshkeys.register(client, options.ssh_keys)

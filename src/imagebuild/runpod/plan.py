@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.runpod import gpus, image, podenv, pricing
+from imagebuild.pods import podenv
+from imagebuild.runpod import gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagebuild.errors import UserError
-from imagebuild.runpod import ssh as ssh_mod
+from imagebuild.pods import ssh as ssh_mod
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.volumes import mounts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagebuild.runpod import ssh
+from imagebuild.pods import ssh
 
 COLUMNS = ("ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH")
 MASK = "***"
@@ -75,7 +75,7 @@ def _so_far(pod: dict) -> str:
 
 def idle_stop_line(pod: dict) -> str:
     """Whether and how the pod stops itself when idle (from the variables it was given)."""
-    from imagebuild.idlestop import describe
+    from imagebuild.pods.idlestop import describe
 
     env = pod.get("env") if isinstance(pod.get("env"), dict) else {}
     what = describe(env)

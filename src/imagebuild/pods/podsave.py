@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imagebuild.runpod.ssh import Endpoint, invocation
+from imagebuild.pods.ssh import Endpoint, invocation
 
 DEFAULT_BUDGET = 600.0  # seconds pod-save may take (it stops itself: --budget)
 # How long ssh may take to connect and see the server's banner.

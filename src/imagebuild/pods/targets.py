@@ -2,7 +2,7 @@
 
 Both answer the same questions (status, where SSH answers) and take the same
 actions (start, stop, terminate), so save-before-terminate is written once
-(:mod:`imagebuild.lifecycle`). ``state`` folds each backend's statuses into
+(:mod:`imagebuild.pods.lifecycle`). ``state`` folds each backend's statuses into
 running / stopped / starting / other.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from imagebuild.errors import UserError
-from imagebuild.runpod.ssh import Endpoint
+from imagebuild.pods.ssh import Endpoint
 
 LOCAL_PREFIX = "local:"
 Report = Callable[[str], None]
@@ -119,7 +119,7 @@ class RunPodTarget:
         return _RUNPOD_STATES.get(self.status, "other")
 
     def endpoint(self) -> Endpoint | None:
-        from imagebuild.runpod import ssh
+        from imagebuild.pods import ssh
 
         return ssh.endpoint(self.pod)
 
@@ -170,7 +170,7 @@ class RunPodTarget:
 
 
 class LocalTarget:
-    """A pod started by `imagebuild run --name NAME` (see :mod:`imagebuild.localrun`)."""
+    """A pod started by `imagebuild run --name NAME` (see :mod:`imagebuild.pods.localrun`)."""
 
     kind = "local"
 
@@ -180,8 +180,8 @@ class LocalTarget:
 
     @classmethod
     def find(cls, name: str) -> LocalTarget:
-        from imagebuild import localrun
         from imagebuild.engine import connect
+        from imagebuild.pods import localrun
 
         engine = connect()
         pod = localrun.find(engine, name)
@@ -223,7 +223,7 @@ class LocalTarget:
         return None
 
     def refresh(self) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         pod = localrun.find(self.engine, self.name)
         if pod is None:
@@ -231,21 +231,21 @@ class LocalTarget:
         self.pod = pod
 
     def start(self, wait: bool, timeout: float, on_event: Report) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         # The container exists, so its image and variables are its own (env unused).
         on_event("starting the container")
         self.pod = localrun.start(self.engine, self.name, self.pod.image, {}, timeout=timeout)
 
     def stop(self) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         if not self.pod.running:
             raise UserError(f"cannot stop pod {self.label}: it is {self.status}")
         self.pod = localrun.stop(self.engine, self.name)
 
     def terminate(self) -> None:
-        from imagebuild import localrun
+        from imagebuild.pods import localrun
 
         # What RunPod's terminate does: the container and its /workspace volume.
         localrun.remove(self.engine, self.name, volume=True)
@@ -255,7 +255,7 @@ class LocalTarget:
         return self.pod.to_json()
 
     def status_lines(self) -> list[str]:
-        from imagebuild.idlestop import local_line
+        from imagebuild.pods.idlestop import local_line
 
         ssh = self.pod.ssh
         return [

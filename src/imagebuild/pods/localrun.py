@@ -341,9 +341,9 @@ def default_image(engine: Engine, loaded: Any) -> str:
     folder if this engine has it or can pull it, else the spec's local build."""
     import docker.errors
 
-    from imagebuild.builder import Builder
-    from imagebuild.lock import current_lock
-    from imagebuild.state import pushed_image
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.lock import current_lock
+    from imagebuild.image.state import pushed_image
 
     folder = loaded.path.parent if loaded.path is not None else os.getcwd()
     pushed = pushed_image(folder)

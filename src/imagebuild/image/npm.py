@@ -10,7 +10,7 @@ import ssl
 from pathlib import Path
 
 from imagebuild.errors import UserError
-from imagebuild.spec import NodeSection
+from imagebuild.image.spec import NodeSection
 
 CLAUDE = "@anthropic-ai/claude-code"
 CLAUDE_PLATFORM = "@anthropic-ai/claude-code-linux-x64"

@@ -22,8 +22,8 @@ from typing import Any
 
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import UserError
-from imagebuild.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
-from imagebuild.spec import Spec
+from imagebuild.image.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
+from imagebuild.image.spec import Spec
 
 NPM_REGISTRY = os.environ.get("npm_config_registry",  # noqa: SIM112 - npm's own name
                               "https://registry.npmjs.org").rstrip("/")
@@ -160,7 +160,7 @@ class _Resolver:
 
     def _compile(self, requirements: list[str], interpreter: str, backend: str | None,
                  preferred: dict[str, dict], constraints: dict[str, dict] | None = None) -> dict:
-        from imagebuild.lock import requirements_text
+        from imagebuild.image.lock import requirements_text
 
         with tempfile.TemporaryDirectory(prefix="imagebuild-lock-") as scratch:
             folder = Path(scratch)
@@ -184,7 +184,7 @@ class _Resolver:
     def node(self, data: dict, old: dict) -> dict:
         import httpx
 
-        from imagebuild.npm import npm_pins
+        from imagebuild.image.npm import npm_pins
 
         try:
             return npm_pins(self.spec.node, NPM_REGISTRY, self.ca_cert)

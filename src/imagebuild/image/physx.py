@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError
-from imagebuild.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
+from imagebuild.image.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
 
 LIBRARY = "libPhysXGpu_64.so"
 # Where the sim layer keeps the one copy: <dir>/<physx version>/libPhysXGpu_64.so.

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild.builder import Reporter, SilentReporter
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
-from imagebuild.lock import write_lock
-from imagebuild.render import BuildPlan
-from imagebuild.state import PUSHED_LOCK, STATE_FILENAME, write_state
+from imagebuild.image.builder import Reporter, SilentReporter
+from imagebuild.image.lock import write_lock
+from imagebuild.image.render import BuildPlan
+from imagebuild.image.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
 USERNAME_ENV = "IMAGEBUILD_REGISTRY_USERNAME"
 PASSWORD_ENV = "IMAGEBUILD_REGISTRY_PASSWORD"

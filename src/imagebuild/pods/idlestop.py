@@ -45,7 +45,7 @@ WATCH_STATE = "/run/pod-idle-watch"  # the watcher's one-line state, in the cont
 
 def local_line(engine, pod) -> str:
     """`pod status local:NAME`: the idle stop and what the watcher sees now."""
-    from imagebuild import localrun
+    from imagebuild.pods import localrun
 
     what = describe(localrun.pod_env(engine, pod.name))
     if what is None:

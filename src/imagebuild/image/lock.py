@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.spec import Spec
+from imagebuild.image.spec import Spec
 
 try:  # Python 3.11+
     import tomllib
@@ -33,7 +33,7 @@ _HEADER = ("# imagebuild.lock: what `imagebuild build` installs, resolved by `im
 
 def spec_inputs(spec: Spec) -> dict[str, Any]:
     """What the spec asks of each locked section (the open ends a lock pins)."""
-    from imagebuild.render import BASE_APT_PACKAGES
+    from imagebuild.image.render import BASE_APT_PACKAGES
 
     return {
         "base": {"image": spec.image.base},

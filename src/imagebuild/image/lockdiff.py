@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imagebuild.engine import Engine
 from imagebuild.errors import UserError
-from imagebuild.lock import LOCK_FILENAME, Lock, lock_path, parse_lock, read_lock
+from imagebuild.image.lock import LOCK_FILENAME, Lock, lock_path, parse_lock, read_lock
 
 IMAGE_LOCK = "/usr/local/share/imagebuild"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__, physx
-from imagebuild.lock import LOCK_FILENAME, Lock
-from imagebuild.spec import Spec
+from imagebuild import __version__
+from imagebuild.image import physx
+from imagebuild.image.lock import LOCK_FILENAME, Lock
+from imagebuild.image.spec import Spec
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
 
@@ -116,7 +117,7 @@ class BuildPlan:
 
 
 def _package_file(relative: str) -> bytes:
-    return resources.files("imagebuild").joinpath(relative).read_bytes()
+    return resources.files("imagebuild.image").joinpath(relative).read_bytes()
 
 
 def _entrypoint_files() -> dict[str, bytes]:
@@ -139,7 +140,7 @@ def _entrypoint_files() -> dict[str, bytes]:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("imagebuild", "dockerfiles"),
+        loader=jinja2.PackageLoader("imagebuild.image", "dockerfiles"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # Dockerfiles, not HTML

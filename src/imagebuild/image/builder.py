@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from imagebuild import dockercli
 from imagebuild.engine import Engine, base_unavailable
+from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
-from imagebuild.lock import Lock
-from imagebuild.render import (
+from imagebuild.image.lock import Lock
+from imagebuild.image.render import (
     LAYER_NAMES,
     SECRET_CA_BUNDLE,
     BuildPlan,
@@ -28,7 +28,7 @@ from imagebuild.render import (
     plan_build,
     write_plan,
 )
-from imagebuild.spec import Spec
+from imagebuild.image.spec import Spec
 
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
@@ -204,7 +204,7 @@ class Builder:
         """``lock``, checked against the local base; without one, a lock resolved now
         (once per spec and builder: the build and its plan agree)."""
         if lock is None:
-            from imagebuild.resolve import resolve_lock
+            from imagebuild.image.resolve import resolve_lock
 
             key = spec.digest()
             if key not in self._resolved:

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from imagebuild import podsave, savereport
 from imagebuild.errors import UserError
-from imagebuild.podsave import SaveResult
-from imagebuild.targets import Target
+from imagebuild.pods import podsave, savereport
+from imagebuild.pods.podsave import SaveResult
+from imagebuild.pods.targets import Target
 
 
 @dataclass

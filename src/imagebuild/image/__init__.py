@@ -1,0 +1,1 @@
+"""The image side: spec -> render -> build -> push, and what checks a built image."""
