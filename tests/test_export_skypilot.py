@@ -62,7 +62,8 @@ def test_task_is_what_skypilot_reads(sky_python, tmp_path):
     paths = exported(tmp_path, "--image", IMAGE, "--gpu", "4090", "--env", "LR=0.001",
                      "--env", "TOKENIZERS_PARALLELISM=false",
                      "--secret", "WANDB_API_KEY", "--secret", "GITHUB_TOKEN", "--idle-minutes", "30",
-                     "--project", "robot-arm", "--", "python", "train.py", "--seed", "$SEED")
+                     "--project", "robot-arm", "--results-to", "mybucket:pods/results",
+                     "--", "python", "train.py", "--seed", "$SEED")
     [task] = load_tasks(sky_python, paths, tmp_path / "home")["tasks"]
     assert task["name"] == "research-pod"
     assert task["cloud"] == "RunPod"
@@ -72,8 +73,9 @@ def test_task_is_what_skypilot_reads(sky_python, tmp_path):
     assert task["envs"] == {"LR": "0.001", "TOKENIZERS_PARALLELISM": "false"}
     assert task["secrets"] == {}
     assert task["secret_refs"] == ["WANDB_API_KEY", "GITHUB_TOKEN"]
-    assert task["run"] == sky.run_script("python train.py --seed $SEED", "robot-arm")
+    assert task["run"] == sky.run_script("python train.py --seed $SEED", "robot-arm", "mybucket:pods/results")
     run = task["run"]
+    assert '[[sync]]\npath = "results"\nremote = "mybucket:pods/results"\n' in run
     assert ". /workspace/.bashrc_pod" in run and "proj robot-arm" in run
     assert "RESULTS_DIR=/workspace/results" in run
     assert run.index("python train.py") < run.index("if ! pod-save"), "pod-save must run after the command"
@@ -191,6 +193,9 @@ STATE = json.dumps({"image": IMAGE})
     (["--gpu", "4090", "--image", "robot-user-77:registry-pa55-word@registry.example/pod", "--", "true"],
      "--image: not an image reference"),
     (["--gpu", "4090", "--typo", "--", "true"], "unknown option --typo (put COMMAND after --)"),
+    (["--gpu", "4090", "--results-to", ":sftp,user=me,pass=rclone-pa55-word:results", "--", "true"],
+     "--results-to: expected an rclone remote"),
+    (["--gpu", "4090", "--results-to", 'x"\n[[sync]]', "--", "true"], "--results-to: expected an rclone remote"),
     (["--gpu", "4090", "--idle-minutes", "0", "--", "true"], None),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -304,7 +309,8 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
                              "pgrep -x sshd >/dev/null && echo sshd"], capture_output=True, text=True)
     assert checks.stdout.split() == ["ready", "sshd"], f"packages missing or pod not ready: {checks.stdout}"
 
-    script = sky.run_script(TASK_COMMAND, "demo")
+    # Results go to an rclone remote (a local path here) through the task's save.toml.
+    script = sky.run_script(TASK_COMMAND, "demo", "/tmp/sky-results")
     # SkyPilot's synced workdir with the project's venv: `proj demo` finds it as /workspace/code/demo.
     subprocess.run([*ssh, "python3 -m venv ~/sky_workdir/.venv && cat > /tmp/task.sh"], input=script,
                    text=True, check=True)
@@ -314,11 +320,11 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
                               capture_output=True, text=True, timeout=180)
 
     done = run("SEED=3")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "seed=3 venv=/root/sky_workdir/.venv cwd=/workspace/code/demo" in done.stdout
     assert "the command exited with status 0; saving with pod-save" in done.stderr
-    saved = subprocess.run([*ssh, "cat /workspace/results/seed-3.txt"], capture_output=True, text=True)
-    assert saved.stdout.startswith("seed=3 ")
+    saved = subprocess.run([*ssh, "cat /tmp/sky-results/seed-3.txt"], capture_output=True, text=True)
+    assert saved.stdout.startswith("seed=3 "), saved.stderr
 
     failed = run("SEED=4 EXIT_WITH=7")
     assert failed.returncode == 7, failed.stderr
@@ -338,9 +344,17 @@ def test_skypilots_runpod_launch_and_the_task_run_on_the_pod_image(sky_python, p
 def test_other_clouds_start_the_image_with_bash_as_entrypoint(pod_image, engine):
     """SkyPilot's docker path (AWS, GCP, ...): `docker run --entrypoint=/bin/bash`, so the
     pod's start steps never ran; the run does them before the command."""
-    script = sky.run_script("type proj >/dev/null && " + TASK_COMMAND, None)
-    done = docker("run", "--rm", "--entrypoint=/bin/bash", "-e", "SEED=9", pod_image, "-c", script,
+    command = "type proj >/dev/null && " + TASK_COMMAND
+    script = sky.run_script(command, None, "/tmp/sky-results") + "cat /tmp/sky-results/seed-9.txt\n"
+    done = docker("run", "--rm", "--entrypoint=/bin/bash", "-e", "SEED=9", pod_image, "-c",
+                  script.replace('exit "$status"', '[ "$status" -eq 0 ] || exit "$status"'),
                   check=False, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "seed=9 venv=/opt/venv" in done.stdout
     assert "saving with pod-save" in done.stderr
+    assert done.stdout.count("seed=9 venv=/opt/venv") == 2, done.stdout  # printed, then read back from the remote
+    # Without --results-to, results exist only on the machine SkyPilot deletes: the task fails, naming them.
+    lost = docker("run", "--rm", "--entrypoint=/bin/bash", "-e", "SEED=9", pod_image, "-c",
+                  sky.run_script(command, None), check=False, timeout=180)
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert "NOT SAVED  results" in lost.stdout + lost.stderr

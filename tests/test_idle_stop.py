@@ -101,7 +101,8 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         "api-refused": Pod(pod_image, keys, env={**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
         "bad-duration": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_STOP": "soon"}),
     }
-    pods["idle"].prepare_volume("mkdir -p /workspace/results && echo kept > /workspace/results/run.txt")
+    # A download pod-save's default policy lets go (datasets/*): the save succeeds, the volume keeps it.
+    pods["idle"].prepare_volume("mkdir -p /workspace/datasets/d && echo kept > /workspace/datasets/d/run.txt")
     pods["requires-save"].prepare_volume(FAILING_SAVE)
     pods["api"].prepare_volume(FAILING_SAVE)
     scene = {"pods": pods, "remote": remote}
@@ -142,7 +143,7 @@ def test_an_idle_pod_saves_then_stops_itself_keeping_its_volume(scene):
         "stop: ending the container")]
     assert said == sorted(said), log  # in this order: idle, saved, then stopped
     volume = docker("run", "--rm", "--entrypoint", "cat", "-v", f"{pod.volume}:/workspace",
-                    pod.image, "/workspace/results/run.txt").stdout
+                    pod.image, "/workspace/datasets/d/run.txt").stdout
     assert volume == "kept\n"
 
 

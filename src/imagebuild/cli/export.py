@@ -40,6 +40,10 @@ def skypilot(
     private_registry: bool = typer.Option(
         False, "--private-registry", help="The image needs a registry login: SkyPilot's "
         "SKYPILOT_DOCKER_USERNAME/PASSWORD/SERVER, as references given at launch."),
+    results_to: str | None = typer.Option(
+        None, "--results-to", metavar="REMOTE", help="rclone remote pod-save copies "
+        "/workspace/results to (e.g. mybucket:pods/results); without it results are unsaved "
+        "and the task fails after COMMAND."),
     name: str | None = typer.Option(None, "--name", help="Task name (default: the image's name)."),
     out: Path | None = typer.Option(
         None, "--out", metavar="PATH", help="File to write (default: stdout); with --sweep a folder "
@@ -71,7 +75,8 @@ def skypilot(
         image=ref, command=command, name=sky.check_name(name or _image_name(ref)),
         accelerators=accelerators(gpu), cloud=cloud, envs=sky.parse_envs(env),
         secrets=sky.parse_secrets(secret), sweep=sky.parse_sweeps(sweep), idle_minutes=idle_minutes,
-        project=sky.check_project(project) if project else None, private_registry=private_registry)
+        project=sky.check_project(project) if project else None, private_registry=private_registry,
+        results_to=sky.check_results_remote(results_to) if results_to else None)
     bodies = sky.tasks(export)
     if out is None and not sweep:
         typer.echo(sky.dump(bodies[0]), nl=False)

@@ -40,6 +40,9 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REFERENCE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
                         r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?\Z")
 _PROJECT = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}\Z")
+# An rclone remote: "name:path" or a local path; written into a TOML string in the run.
+# No "@" or ",": connection strings and URLs can carry credentials, which go in --secret.
+_REMOTE = re.compile(r"[A-Za-z0-9_./:+=-][A-Za-z0-9_ ./:+=-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Export:
     idle_minutes: int | None = None
     project: str | None = None
     private_registry: bool = False
+    results_to: str | None = None  # rclone remote that pod-save copies RESULTS_DIR to
 
 
 def check_image(image: str) -> str:
@@ -78,6 +82,14 @@ def check_project(project: str) -> str:
         raise SpecError(f'--project: expected a project under /workspace/code like NAME or '
                         f'group/NAME, got "{project}"')
     return project
+
+
+def check_results_remote(remote: str) -> str:
+    # The value is not echoed: it could hold a credential.
+    if not _REMOTE.match(remote):
+        raise SpecError("--results-to: expected an rclone remote like mybucket:pods/results or a "
+                        "path, without credentials (give those as --secret RCLONE_CONFIG_...)")
+    return remote
 
 
 def _check_env_name(flag: str, name: str) -> str:
@@ -136,8 +148,25 @@ def parse_sweeps(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(sweeps.items())
 
 
-def run_script(command: str, project: str | None) -> str:
-    """The task's `run`: the pod's conventions around COMMAND, then pod-save."""
+def _results_policy(remote: str) -> list[str]:
+    """A save.toml that has pod-save copy RESULTS_DIR to ``remote`` (unless the volume has one)."""
+    return [
+        "# Results are data, not code: pod-save copies them with rclone (save.toml [[sync]]).",
+        "if [ ! -e /workspace/.pod/save.toml ]; then",
+        "  mkdir -p /workspace/.pod && cat > /workspace/.pod/save.toml <<'IMAGEBUILD_SAVE_TOML'",
+        "[[sync]]",
+        'path = "results"',
+        f'remote = "{remote}"',
+        "IMAGEBUILD_SAVE_TOML",
+        "fi",
+    ]
+
+
+def run_script(command: str, project: str | None, results_to: str | None = None) -> str:
+    """The task's `run`: the pod's conventions around COMMAND, then pod-save.
+
+    Without ``results_to`` (or a save.toml of the user's), results in RESULTS_DIR are
+    unsaved: pod-save says so and the task fails rather than lose them silently."""
     lines = [
         "# imagebuild: the pod's start steps, environment and project; COMMAND; then pod-save.",
         "if [ ! -r /workspace/.bashrc_pod ]; then",
@@ -150,6 +179,8 @@ def run_script(command: str, project: str | None) -> str:
         f"mkdir -p {RESULTS_DIR}",
         f"export RESULTS_DIR={RESULTS_DIR}",
     ]
+    if results_to:
+        lines += _results_policy(results_to)
     if project:
         code = f"/workspace/code/{project}"
         lines += [
@@ -201,7 +232,7 @@ def task(export: Export, name: str, sweep_envs: dict[str, str]) -> dict:
         secrets += [s for s in DOCKER_LOGIN_SECRETS if s not in secrets]
     if secrets:
         body["secrets"] = dict.fromkeys(secrets)  # null: filled by `sky launch --secret NAME`
-    body["run"] = run_script(export.command, export.project)
+    body["run"] = run_script(export.command, export.project, export.results_to)
     return body
 
 
