@@ -94,9 +94,7 @@ def create(
     A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
     """
     from imagebuild.pods import idlestop
-    from imagebuild.runpod import pods, view
-    from imagebuild.runpod.launch import launch
-    from imagebuild.runpod.plan import CreateFlags, plan_create
+    from imagebuild.runpod.plan import CreateFlags
 
     loaded = load(spec)
     idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
@@ -119,15 +117,28 @@ def create(
         registry_auth=registry_auth,
         no_registry_auth=no_registry_auth,
     )
+    _print_created(_launch(loaded, flags, wait, timeout), wait, json_out)
+
+
+def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
+    """Plan the pod (notes printed), create it, and wait for it: the one library call."""
+    from imagebuild.runpod.launch import launch
+    from imagebuild.runpod.plan import plan_create
+
     with _client() as client:
         options, notes = plan_create(loaded, client, flags)
         for note in notes:
             _say(f"imagebuild: {note}")
         with _progress(f"pod {options.name}") as report:
             try:
-                pod = launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
+                return launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
             except KeyboardInterrupt:
                 raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None
+
+
+def _print_created(pod: dict, wait: bool, json_out: bool) -> None:
+    from imagebuild.runpod import pods, view
+
     if json_out:
         print_json(view.masked(pod))
         return

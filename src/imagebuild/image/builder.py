@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from imagebuild import contract
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
@@ -29,8 +30,6 @@ from imagebuild.image.render import (
     write_plan,
 )
 from imagebuild.image.spec import Spec
-
-VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
 # apt's words for a locked version the mirror no longer has.
 _APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
@@ -111,7 +110,7 @@ class BuildResult:
         sim = [r for r in self.layers if r.name == "sim"]
         if not sim:
             return None
-        record = engine.read_files(sim[0].image, VERSIONS_DIR).get("sim", "")
+        record = engine.read_files(sim[0].image, contract.VERSIONS_DIR).get("sim", "")
         return _parse_versions({"sim": record}, self.plan.spec).get("sim", {}).get("physx-gpu")
 
     def to_json(self) -> dict:
@@ -288,11 +287,11 @@ class Builder:
             self.reporter.progress(name, "looking for the layer in the registry")
             if self.engine.pull(layer_plan.image, self.pull_auth):
                 return self._reused(layer_plan, started, pulled=True)
-        labels = {"imagebuild.layer": name}
+        labels = {contract.LABEL_LAYER: name}
         if name == "runtime":
-            parent_files = self.engine.read_files(layer_plan.layer.parent, VERSIONS_DIR)
+            parent_files = self.engine.read_files(layer_plan.layer.parent, contract.VERSIONS_DIR)
             versions = _parse_versions(parent_files, plan.spec)
-            labels["imagebuild.versions"] = json.dumps(versions, sort_keys=True, separators=(",", ":"))
+            labels[contract.LABEL_VERSIONS] = json.dumps(versions, sort_keys=True, separators=(",", ":"))
         context = scratch / name
         single = BuildPlan(spec=plan.spec, layers=[layer_plan])
         write_plan(single, context)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.builder import Reporter, SilentReporter
@@ -28,7 +29,6 @@ from imagebuild.image.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
 USERNAME_ENV = "IMAGEBUILD_REGISTRY_USERNAME"
 PASSWORD_ENV = "IMAGEBUILD_REGISTRY_PASSWORD"
-CUDA_LABEL = "imagebuild.cuda"
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
 BACKOFF_S = 2.0
 
@@ -327,7 +327,7 @@ def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Ite
         raise UserError(f"the registry returned different digests for the tags of {plan.image} "
                         f"({', '.join(sorted(digests))}); nothing recorded, push again")
     result.image = f"{name}@{digests.pop()}"
-    result.cuda = engine.labels(plan.image).get(CUDA_LABEL) or None
+    result.cuda = engine.labels(plan.image).get(contract.LABEL_CUDA) or None
     # Only now, with every tag in the registry, does the digest become the default.
     lock = {}
     if plan.lock is not None:  # the lock the image was built from, beside its digest

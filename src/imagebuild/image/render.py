@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__
+from imagebuild import __version__, contract
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
 from imagebuild.image.spec import Spec
@@ -147,6 +147,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
     env.filters["docker_quote"] = lambda value: json.dumps(str(value))
+    env.globals["contract"] = contract  # host-image names, spelled once
     return env
 
 
@@ -235,6 +236,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
             files[physx.ZIP_IN_CONTEXT] = physx_plan.zip_bytes
     if name == "runtime":
         files.update(_entrypoint_files())
+        files[f"entrypoint/{contract.ENV_FILE}"] = contract.env_file().encode()
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 

@@ -19,14 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
 
 LABEL = "imagebuild.pod"
 CONTAINER_PREFIX = "imagebuild-"
 VOLUME_SUFFIX = "-workspace"
-WORKSPACE = "/workspace"
-READY_MARKER = "/run/pod-ready"
 SSH_PORT = "22/tcp"
 JUPYTER_PORT = "8888/tcp"
 HOST = "127.0.0.1"
@@ -238,7 +237,7 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
     api = engine.client.api
     try:
         host_config = api.create_host_config(
-            binds={volume_name(name): {"bind": WORKSPACE, "mode": "rw"}},
+            binds={volume_name(name): {"bind": contract.WORKSPACE, "mode": "rw"}},
             port_bindings={22: (HOST,), 8888: (HOST,)},
         )
         created = api.create_container(
@@ -258,10 +257,15 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
         raise UserError(f"cannot create the container of pod {name}: {error.explanation}") from None
 
 
+def _entrypoint_status(container: Any) -> str:
+    """The one word the entrypoint wrote to its status file ("" before it did)."""
+    found = container.exec_run(["cat", contract.STATUS_FILE])
+    return found.output.decode("utf-8", "replace").strip() if found.exit_code == 0 else ""
+
+
 def wait_ready(container: Any, timeout: float = READY_TIMEOUT) -> None:
-    """Until the entrypoint wrote the readiness marker (sshd accepts connections)."""
+    """Until the entrypoint's status file says ready (sshd accepts connections)."""
     started = time.monotonic()
-    since = int(time.time()) - 1
     while True:
         container.reload()
         if container.status not in ("running", "created", "restarting"):
@@ -269,10 +273,10 @@ def wait_ready(container: Any, timeout: float = READY_TIMEOUT) -> None:
             raise UserError(f"pod container {container.name} exited during start (code {code}); "
                             f"see `docker logs {container.name}`")
         if container.status == "running":
-            if container.exec_run(["test", "-e", READY_MARKER]).exit_code == 0:
+            status = _entrypoint_status(container)
+            if status == contract.STATUS_READY:
                 return
-            tail = container.logs(since=since, tail=50).decode("utf-8", "replace")
-            if "pod not ready:" in tail:
+            if status == contract.STATUS_NO_SSH:
                 raise UserError(f"pod container {container.name} started without SSH (sshd did not "
                                 f"come up); see `docker logs {container.name}`")
         if time.monotonic() - started > timeout:

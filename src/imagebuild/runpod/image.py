@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from imagebuild import contract
 from imagebuild.errors import SpecError, UserError
-
-CUDA_LABEL = "imagebuild.cuda"
 
 
 def default_image(spec_dir: Path) -> str:
@@ -34,7 +33,7 @@ def cuda_floor(image: str, spec_dir: Path) -> str | None:
     state = read_state(spec_dir)
     if state.get("image") == image and state.get("cuda"):
         return normalize_cuda(str(state["cuda"]))
-    label = local_label(image, CUDA_LABEL)
+    label = local_label(image, contract.LABEL_CUDA)
     return normalize_cuda(label) if label else None
 
 
