@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fake_runpod import BannerBackend
 
-from imagebuild.pods.ssh import probe, ssh_invocation
+from imagebuild.pods.ssh import endpoint, invocation, probe
 
 DIRECT = {"host": "203.0.113.7", "port": 34446, "username": "root", "command": "ssh root@203.0.113.7 -p 34446"}
 PROXY = {"host": "ssh.runpod.io", "port": 22, "username": "abc-64411eb2", "command": "ssh abc-64411eb2@ssh.runpod.io"}
+
+
+def ssh_invocation(pod: dict, command=(), **options):
+    # What `pod ssh` does: the pod's endpoint (direct first), then its argv.
+    return invocation(endpoint(pod), command, **options)
 
 
 def test_direct_endpoint_runs_the_command_as_ssh_would():

@@ -152,11 +152,6 @@ def find(engine: Engine, name: str) -> LocalPod | None:
     return _pod(container) if container is not None else None
 
 
-def list_pods(engine: Engine) -> list[LocalPod]:
-    containers = engine.client.containers.list(all=True, filters={"label": LABEL})
-    return sorted((_pod(c) for c in containers), key=lambda pod: pod.name)
-
-
 def ssh_endpoint(engine: Engine, name: str) -> SshEndpoint:
     """Where the running pod NAME answers SSH (as root; dev works the same way)."""
     pod = find(engine, name)
@@ -345,7 +340,7 @@ def default_image(engine: Engine, loaded: Any) -> str:
     folder if this engine has it or can pull it, else the spec's local build."""
     import docker.errors
 
-    from imagebuild.image.builder import Builder
+    from imagebuild.image.builder import plan_for
     from imagebuild.image.lock import current_lock
     from imagebuild.image.state import pushed_image
 
@@ -358,7 +353,7 @@ def default_image(engine: Engine, loaded: Any) -> str:
             engine.client.images.pull(pushed)
             return pushed
     lock = current_lock(loaded.path, loaded.spec)  # the last build's; none: nothing built yet
-    built = Builder(engine).plan(loaded.spec, lock).image if lock else None
+    built = plan_for(engine, loaded.spec, lock).image if lock else None
     if built and engine.exists(built):
         return built
     where = loaded.path or "the default spec"

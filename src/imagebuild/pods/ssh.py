@@ -43,24 +43,6 @@ def endpoint(pod: dict, kind: str | None = None) -> Endpoint | None:
     return None
 
 
-def ssh_invocation(
-    pod: dict,
-    command: Sequence[str] = (),
-    *,
-    identity: str | None = None,
-    ssh: str = "ssh",
-) -> Invocation:
-    """The ssh argv (and stdin) that opens a shell on ``pod`` or runs ``command`` there.
-
-    ``command`` keeps ssh's own semantics: its words are joined with spaces and
-    run by the remote shell, so ``-- 'cd x && make'`` works as it does with ssh.
-    """
-    target = endpoint(pod)
-    if target is None:
-        raise ValueError("pod has no SSH endpoint")
-    return invocation(target, command, identity=identity, ssh=ssh)
-
-
 def invocation(
     target: Endpoint,
     command: Sequence[str] = (),
