@@ -25,13 +25,13 @@ from imagebuild.image.lock import write_lock
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.registry_auth import PASSWORD_ENV, USERNAME_ENV, is_auth_failure, scrub
 from imagebuild.image.render import BuildPlan
+from imagebuild.image.spec import DOCKER_TAG
 from imagebuild.image.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
 BACKOFF_S = 2.0
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 # Engine messages worth another try: the registry or the path to it is briefly unwell.
 _TRANSIENT = re.compile(
     r"connection refused|connection reset|broken pipe|\bEOF\b|i/o timeout|timeout|"
@@ -126,7 +126,7 @@ def git_commit(directory: Path) -> str | None:
 def image_tags(plan: BuildPlan, directory: Path, extra: Iterable[str] = ()) -> list[str]:
     """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
     for tag in extra:
-        if not _TAG.fullmatch(tag):
+        if not DOCKER_TAG.match(tag):
             raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
                             "(letters, digits, _ . -; at most 128)")
     commit = git_commit(directory)

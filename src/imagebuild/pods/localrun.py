@@ -22,6 +22,7 @@ from typing import Any
 from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
+from imagebuild.pods.ssh import forget_host_key
 
 LABEL = "imagebuild.pod"
 CONTAINER_PREFIX = "imagebuild-"
@@ -196,6 +197,9 @@ def _ensure_volume(engine: Engine, name: str) -> None:
         volume = engine.client.volumes.get(volume_name(name))
     except docker.errors.NotFound:
         engine.client.volumes.create(volume_name(name), labels={LABEL: name})
+        # New volume, new host keys (they live on /workspace): an earlier pod of this
+        # name left its key in known_hosts, and ssh would call the new one an impostor.
+        forget_host_key(container_name(name))
         return
     if (volume.attrs.get("Labels") or {}).get(LABEL) != name:
         raise UserError(f"volume {volume.name} exists but is not the workspace of pod {name}; "

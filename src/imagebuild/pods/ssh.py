@@ -1,4 +1,5 @@
-"""SSH to a pod: which endpoint to use, the ssh argv, and a readiness probe.
+"""SSH to a pod: which endpoint to use, the ssh argv, a readiness probe, and
+forgetting the host key of a pod that is gone.
 
 A pod has up to two endpoints (``pod["ssh"]``):
 - ``direct``: the pod's own sshd on its published 22/tcp port. Full SSH: remote
@@ -10,7 +11,11 @@ A pod has up to two endpoints (``pod["ssh"]``):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -112,3 +117,14 @@ def forwards(specs: Sequence[str], target: Endpoint) -> list[str]:
         raise UserError("--forward needs the pod's direct SSH port (22/tcp); RunPod's gateway cannot "
                         "forward ports - use the pod's https://<pod>-<port>.proxy.runpod.net URL")
     return options
+
+
+def forget_host_key(alias: str) -> None:
+    """A terminated pod's host key: a later pod under the same alias gets new keys,
+    and a stale one would make ssh refuse it as an impostor."""
+    keygen = shutil.which("ssh-keygen")
+    known = os.path.expanduser("~/.ssh/known_hosts")
+    if keygen and os.path.isfile(known):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([keygen, "-R", alias, "-f", known], capture_output=True,
+                           timeout=10, check=False)

@@ -10,14 +10,11 @@ so save-before-terminate is written once (:mod:`imagebuild.pods.lifecycle`).
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from imagebuild.errors import UserError
-from imagebuild.pods.ssh import Endpoint
+from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LOCAL_PREFIX = "local:"
 Report = Callable[[str], None]
@@ -67,17 +64,6 @@ def resolve(ref: str) -> Target:
     from imagebuild.runpod.target import RunPodTarget  # pods never import runpod at load
 
     return RunPodTarget.find(ref)
-
-
-def forget_host_key(alias: str) -> None:
-    """A terminated pod's host key: a later pod under the same alias gets new keys,
-    and a stale one would make ssh refuse it as an impostor."""
-    keygen = shutil.which("ssh-keygen")
-    known = os.path.expanduser("~/.ssh/known_hosts")
-    if keygen and os.path.isfile(known):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([keygen, "-R", alias, "-f", known], capture_output=True,
-                           timeout=10, check=False)
 
 
 class LocalTarget:

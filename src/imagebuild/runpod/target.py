@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagebuild.pods.ssh import Endpoint
-from imagebuild.pods.targets import Report, forget_host_key
+from imagebuild.pods.ssh import Endpoint, forget_host_key
+from imagebuild.pods.targets import Report
 from imagebuild.runpod.pods import label
 
 _RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
