@@ -160,10 +160,10 @@ def update(
     spec: Path | None = SPEC_OPTION,
 ) -> None:
     """Point a pod at a new image; it runs from the next start, on the same volume."""
-    from imagebuild.runpod import image as image_mod
+    from imagebuild.image.state import default_image
     from imagebuild.runpod import registries, updates
 
-    ref = image or image_mod.default_image(load(spec).directory)
+    ref = image or default_image(load(spec))
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")

@@ -22,7 +22,7 @@ from typing import Any
 from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
-from imagebuild.pods.ssh import forget_host_key
+from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LABEL = "imagebuild.pod"
 CONTAINER_PREFIX = "imagebuild-"
@@ -64,25 +64,6 @@ def default_name(image: str) -> str:
 
 
 @dataclass(frozen=True)
-class SshEndpoint:
-    host: str
-    port: int
-    user: str = "root"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "user": self.user}
-
-    def command(self, alias: str | None = None, identity: str | None = None) -> list[str]:
-        """The ssh command line; ``alias`` keys known_hosts by pod, not by (changing) port."""
-        argv = ["ssh", "-p", str(self.port)]
-        if identity:
-            argv += ["-i", identity]
-        if alias:
-            argv += ["-o", f"HostKeyAlias={alias}"]
-        return argv + [f"{self.user}@{self.host}"]
-
-
-@dataclass(frozen=True)
 class LocalPod:
     name: str
     container: str
@@ -90,7 +71,7 @@ class LocalPod:
     volume: str
     image: str
     status: str  # docker's: created, running, exited, ...
-    ssh: SshEndpoint | None
+    ssh: Endpoint | None  # direct, as root (dev works the same way)
     jupyter_port: int | None
 
     @property
@@ -127,7 +108,7 @@ def _pod(container: Any) -> LocalPod:
         volume=volume_name(name),
         image=attrs["Config"].get("Image", ""),
         status=attrs.get("State", {}).get("Status", "unknown"),
-        ssh=SshEndpoint(HOST, ssh_port) if ssh_port else None,
+        ssh=Endpoint("direct", HOST, ssh_port, "root") if ssh_port else None,
         jupyter_port=_host_port(ports, JUPYTER_PORT),
     )
 
@@ -153,7 +134,7 @@ def find(engine: Engine, name: str) -> LocalPod | None:
     return _pod(container) if container is not None else None
 
 
-def ssh_endpoint(engine: Engine, name: str) -> SshEndpoint:
+def ssh_endpoint(engine: Engine, name: str) -> Endpoint:
     """Where the running pod NAME answers SSH (as root; dev works the same way)."""
     pod = find(engine, name)
     if pod is None:
@@ -337,29 +318,3 @@ def remove(engine: Engine, name: str, volume: bool = False) -> None:
     if volume:
         with contextlib.suppress(docker.errors.NotFound):
             engine.client.volumes.get(volume_name(name)).remove(force=True)
-
-
-def default_image(engine: Engine, loaded: Any) -> str:
-    """The image `imagebuild run` uses for a spec: the one last pushed from the spec's
-    folder if this engine has it or can pull it, else the spec's local build."""
-    import docker.errors
-
-    from imagebuild.image.builder import plan_for
-    from imagebuild.image.lock import current_lock
-    from imagebuild.image.state import pushed_image
-
-    folder = loaded.path.parent if loaded.path is not None else os.getcwd()
-    pushed = pushed_image(folder)
-    if pushed:
-        if engine.exists(pushed):
-            return pushed
-        with contextlib.suppress(docker.errors.DockerException):
-            engine.client.images.pull(pushed)
-            return pushed
-    lock = current_lock(loaded.path, loaded.spec)  # the last build's; none: nothing built yet
-    built = plan_for(engine, loaded.spec, lock).image if lock else None
-    if built and engine.exists(built):
-        return built
-    where = loaded.path or "the default spec"
-    raise UserError(f"no image of {where} here: build it with `imagebuild build"
-                    f"{' --spec ' + str(loaded.path) if loaded.path else ''}` or pass --image REF")

@@ -30,6 +30,19 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.username}@{self.host}:{self.port}"
 
+    def to_json(self) -> dict:
+        return {"host": self.host, "port": self.port, "user": self.username}
+
+    def command(self, alias: str | None = None, identity: str | None = None) -> list[str]:
+        """A direct endpoint's ssh command line to show a user; ``alias`` keys
+        known_hosts by pod, not by a port that changes."""
+        argv = ["ssh", "-p", str(self.port)]
+        if identity:
+            argv += ["-i", identity]
+        if alias:
+            argv += ["-o", f"HostKeyAlias={alias}"]
+        return argv + [f"{self.username}@{self.host}"]
+
 
 @dataclass(frozen=True)
 class Invocation:

@@ -105,10 +105,7 @@ class LocalTarget:
         return _DOCKER_STATES.get(self.status, "other")
 
     def endpoint(self) -> Endpoint | None:
-        ssh = self.pod.ssh
-        if not self.pod.running or ssh is None:
-            return None
-        return Endpoint("direct", ssh.host, ssh.port, ssh.user)
+        return self.pod.ssh if self.pod.running else None
 
     def ssh_options(self) -> list[str]:
         # The published port changes at every start: key known_hosts by pod instead.
@@ -158,7 +155,7 @@ class LocalTarget:
             f"status   {self.status}",
             f"image    {self.pod.image}",
             f"disk     container {self.pod.container}, volume {self.pod.volume} at /workspace",
-            f"ssh      {ssh.user}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
+            f"ssh      {ssh.username}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
             else "ssh      - (not running)",
             f"idle     {local_line(self.engine, self.pod)}",
         ]

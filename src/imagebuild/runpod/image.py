@@ -12,18 +12,7 @@ import re
 from pathlib import Path
 
 from imagebuild import contract
-from imagebuild.errors import SpecError, UserError
-
-
-def default_image(spec_dir: Path) -> str:
-    from imagebuild.image.state import pushed_image
-
-    image = pushed_image(spec_dir)
-    if not image:
-        raise SpecError(
-            f"--image: nothing pushed from {spec_dir} yet; run `imagebuild push` first or pass --image"
-        )
-    return image
+from imagebuild.errors import UserError
 
 
 def cuda_floor(image: str, spec_dir: Path) -> str | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import MIN_VOLUME_GB, PORT
+from imagebuild.image.state import default_image
 from imagebuild.pods import podenv
 from imagebuild.runpod import gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
@@ -73,7 +74,7 @@ def plan_create(
     ssh_keys = _ssh_keys(flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
-    image_ref = flags.image or image.default_image(loaded.directory)
+    image_ref = flags.image or default_image(loaded)
     floor = image.cuda_floor(image_ref, loaded.directory)
     if floor:
         notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")
