@@ -55,3 +55,21 @@ def test_probe_reports_refused_and_silent_ports():
     finally:
         refused.close()
         silent.close()
+
+
+def test_a_local_pod_is_reached_with_the_keys_it_was_started_with(tmp_path):
+    from imagebuild.pods.podenv import identities_for
+
+    def key(name: str, private: bool = True) -> str:
+        line = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{name * 8} {name}@host"
+        (tmp_path / f"{name}.pub").write_text(line + "\n")
+        if private:
+            (tmp_path / name).write_text("private\n")
+        return line
+
+    started_with = key("aaaa")
+    key("bbbb")  # another key of the user's: not on the pod
+    only_public = key("cccc", private=False)
+    (tmp_path / "broken.pub").write_bytes(b"\xff\xfe")
+    assert identities_for(f"{started_with}\n{only_public}\n", tmp_path) == [tmp_path / "aaaa"]
+    assert identities_for("", tmp_path) == []

@@ -65,6 +65,22 @@ def public_keys(ssh_dir: Path) -> str | None:
     return "\n".join(dict.fromkeys(keys)) or None
 
 
+def identities_for(authorized: str, ssh_dir: Path) -> list[Path]:
+    """The private keys in ``ssh_dir`` whose ``.pub`` is among ``authorized`` (a pod's
+    PUBLIC_KEY lines): the keys a pod was started with, so no ``-i`` is needed."""
+    wanted = {line.split()[1] for line in authorized.splitlines() if len(line.split()) >= 2}
+    found = []
+    for pub in sorted(ssh_dir.glob("*.pub")):
+        try:
+            fields = pub.read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        private = pub.with_suffix("")
+        if len(fields) >= 2 and fields[1] in wanted and private.is_file():
+            found.append(private)
+    return found
+
+
 def read_public_key(value: str) -> str:
     """``--public-key``: a key itself (``ssh-ed25519 AAAA...``) or a .pub file."""
     if value.strip().startswith(("ssh-", "ecdsa-", "sk-")):

@@ -108,8 +108,18 @@ class LocalTarget:
         return self.pod.ssh if self.pod.running else None
 
     def ssh_options(self) -> list[str]:
+        from pathlib import Path
+
+        from imagebuild.pods import localrun
+        from imagebuild.pods.podenv import PUBLIC_KEY, identities_for
+
         # The published port changes at every start: key known_hosts by pod instead.
-        return ["-o", f"HostKeyAlias={self.pod.container}"]
+        options = ["-o", f"HostKeyAlias={self.pod.container}"]
+        # The keys it was started with: `pod save local:NAME` needs no -i.
+        authorized = localrun.pod_env(self.engine, self.name).get(PUBLIC_KEY, "")
+        for private in identities_for(authorized, Path("~/.ssh").expanduser()):
+            options += ["-i", str(private)]
+        return options
 
     def workspace_kept(self) -> str | None:
         return None
