@@ -238,8 +238,11 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
 
 
 def _entrypoint_status(container: Any) -> str:
-    """The one word the entrypoint wrote to its status file ("" before it did)."""
-    found = container.exec_run(["cat", contract.STATUS_FILE])
+    """The one word the entrypoint wrote to its status file ("" before it did). An
+    image from before the status file says ready by its marker alone."""
+    script = (f"cat {contract.STATUS_FILE} 2>/dev/null || "
+              f"{{ test -e {contract.READY_MARKER} && echo {contract.STATUS_READY}; }}")
+    found = container.exec_run(["sh", "-c", script])
     return found.output.decode("utf-8", "replace").strip() if found.exit_code == 0 else ""
 
 
