@@ -69,7 +69,7 @@ def create(
     cloud: str | None = typer.Option(
         None, "--cloud", help="secure or community. [spec: pod.cloud]"
     ),
-    datacenter: list[str] = DATACENTER_OPTION,
+    datacenters: list[str] = DATACENTER_OPTION,
     env: list[str] = ENV_OPTION,
     env_file: Path | None = ENV_FILE_OPTION,
     ports: str | None = typer.Option(
@@ -93,30 +93,18 @@ def create(
 
     A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
     """
+    from dataclasses import fields
+
     from imagebuild.pods import idlestop
     from imagebuild.runpod.plan import CreateFlags
 
+    arguments = dict(locals())
     loaded = load(spec)
     idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
                                 idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
-    env = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
-    flags = CreateFlags(
-        gpu=gpu,
-        gpu_count=gpu_count,
-        name=name,
-        image=image,
-        volume_gb=volume_gb,
-        disk_gb=disk_gb,
-        cloud=cloud,
-        datacenters=datacenter,
-        env=env,
-        env_file=env_file,
-        ports=ports,
-        public_key=public_key,
-        volume=volume,
-        registry_auth=registry_auth,
-        no_registry_auth=no_registry_auth,
-    )
+    arguments["env"] = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
+    # The flags named as CreateFlags' fields (typer passes them as this function's arguments).
+    flags = CreateFlags(**{field.name: arguments[field.name] for field in fields(CreateFlags)})
     _print_created(_launch(loaded, flags, wait, timeout), wait, json_out)
 
 

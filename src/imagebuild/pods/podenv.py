@@ -6,7 +6,7 @@ unicode are never re-quoted or trimmed here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from imagebuild.errors import SpecError
@@ -51,14 +51,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
+def _pub_files(ssh_dir: Path) -> Iterator[tuple[Path, str]]:
+    """Each readable ``*.pub`` file in ``ssh_dir`` and its text."""
+    for path in sorted(ssh_dir.glob("*.pub")):
+        try:
+            yield path, path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+
+
 def public_keys(ssh_dir: Path) -> str | None:
     """Every ``~/.ssh/*.pub`` key, one per line (RunPod's PUBLIC_KEY takes several)."""
     keys = []
-    for path in sorted(ssh_dir.glob("*.pub")):
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            continue
+    for _, text in _pub_files(ssh_dir):
         keys += [
             line for line in text.splitlines() if line.strip().startswith(("ssh-", "ecdsa-", "sk-"))
         ]
@@ -70,11 +75,8 @@ def identities_for(authorized: str, ssh_dir: Path) -> list[Path]:
     PUBLIC_KEY lines): the keys a pod was started with, so no ``-i`` is needed."""
     wanted = {line.split()[1] for line in authorized.splitlines() if len(line.split()) >= 2}
     found = []
-    for pub in sorted(ssh_dir.glob("*.pub")):
-        try:
-            fields = pub.read_text(encoding="utf-8").split()
-        except (OSError, UnicodeDecodeError):
-            continue
+    for pub, text in _pub_files(ssh_dir):
+        fields = text.split()
         private = pub.with_suffix("")
         if len(fields) >= 2 and fields[1] in wanted and private.is_file():
             found.append(private)
