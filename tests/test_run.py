@@ -186,3 +186,30 @@ def test_no_key_and_no_image_are_one_line_errors(engine, tmp_path, key):
     done = imagebuild("run", "--spec", str(spec), "--public-key", f"{key}.pub")
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and f"no image of {spec} here: build it with" in done.stderr
+
+
+@pytest.mark.parametrize(("script", "outcome"), [
+    ("echo starting > /run/pod-status; sleep 1; echo ready > /run/pod-status", "ready"),
+    ("echo no-ssh > /run/pod-status", "started without SSH"),
+    # An image from before the status file: its ready marker alone.
+    ("touch /run/pod-ready", "ready"),
+    ("echo starting > /run/pod-status", "not ready after 3 s"),
+])
+def test_readiness_comes_from_the_entrypoint_status_file(engine, pod_image, script, outcome):
+    """What the entrypoint writes in /run/pod-status decides, not its log lines."""
+    from imagebuild import contract
+    from imagebuild.errors import UserError
+    from imagebuild.pods import localrun
+
+    assert contract.STATUS_FILE == "/run/pod-status" and contract.READY_MARKER == "/run/pod-ready"
+    container = engine.client.containers.run(
+        pod_image, ["-c", f"{script}; echo 'pod not ready: decoy' >&2; sleep 30"], entrypoint="bash",
+        detach=True, name=unique_name("ibready"))
+    try:
+        if outcome == "ready":
+            localrun.wait_ready(container, timeout=20)
+        else:
+            with pytest.raises(UserError, match=outcome):
+                localrun.wait_ready(container, timeout=3)
+    finally:
+        container.remove(force=True)
