@@ -100,3 +100,29 @@ def test_the_length_check_sees_a_long_function(tmp_path):
     long = tmp_path / "long.py"
     long.write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
     assert [found.split()[-3] for found in _long_functions(long, root=tmp_path)] == ["f"]
+
+
+def _imports(path: Path) -> list[tuple[str, str]]:
+    """(module imported, the function it is imported in, "" at module level)."""
+    found = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, child.name)
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                found.append((child.module, function))
+            elif isinstance(child, ast.Import):
+                found.extend((alias.name, function) for alias in child.names)
+            else:
+                visit(child, function)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return found
+
+
+def test_pods_reach_runpod_only_through_resolve():
+    # runpod may import pods (RunPodTarget is a Target); the other way only lazily, in resolve().
+    reaching = sorted((path.name, module, function) for path in (SRC / "pods").glob("*.py")
+                      for module, function in _imports(path) if module.startswith("imagebuild.runpod"))
+    assert reaching == [("targets.py", "imagebuild.runpod.target", "resolve")]
