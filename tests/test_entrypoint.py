@@ -417,6 +417,18 @@ def test_the_command_runs_once_ready_with_stdin_and_its_exit_status(pod_image):
     assert "pod stop: the command exited with status 3" in done.stdout
 
 
+def test_the_status_file_tells_the_host_ready_or_no_ssh(pod_image):
+    """/run/pod-status (what `imagebuild run` waits on) is written before the command runs."""
+    ready = docker("run", "--rm", pod_image, "cat", "/run/pod-status", check=False)
+    assert "ready" in ready.stdout.splitlines(), ready.stdout + ready.stderr  # the command's own line
+    # No sshd in the image: the entrypoint says so in the status file, and the command still runs.
+    broken = docker("run", "--rm", "--entrypoint", "bash", pod_image, "-c",
+                    "rm /usr/sbin/sshd; exec /usr/local/bin/pod-entrypoint cat /run/pod-status", check=False)
+    lines = broken.stdout.splitlines()
+    assert "no-ssh" in lines and "ready" not in lines, broken.stdout
+    assert "pod not ready: sshd is not accepting connections" in broken.stdout
+
+
 def test_projects_of_root_and_dev_share_the_uv_cache_on_the_volume(pods):
     """uv's cache is on the volume and shared: what root downloaded, dev's project
     hardlinks (no second download, no permission error), and both import the baked packages."""

@@ -105,7 +105,7 @@ def test_run_recreate_keeps_the_volume_and_host_key(pod_image, names, key, tmp_p
     assert kept["image"] == pod_image and kept["volume"] == first["volume"]
 
 
-def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
+def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key, tmp_path, monkeypatch):
     from imagebuild.errors import UserError
     from imagebuild.pods import localrun
 
@@ -114,7 +114,7 @@ def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
     pod = localrun.start(engine, name, pod_image, env)
     assert pod.running and pod.ssh is not None
     assert localrun.ssh_endpoint(engine, name) == pod.ssh
-    assert [p.name for p in localrun.list_pods(engine) if p.name == name] == [name]
+    assert localrun.find(engine, name).name == name
     assert localrun.pod_env(engine, name)["RUNPOD_POD_ID"] == name
     assert "PATH" not in localrun.pod_env(engine, name)  # the image's own variables stay the image's
 
@@ -131,6 +131,16 @@ def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key):
     localrun.remove(engine, name, volume=True)
     assert localrun.find(engine, name) is None
     assert docker("volume", "inspect", localrun.volume_name(name), check=False).returncode != 0
+
+    # The next pod of this name has a fresh volume, so new host keys: the old key is forgotten.
+    known = tmp_path / "home" / ".ssh" / "known_hosts"
+    known.parent.mkdir(parents=True)
+    key_type, key_data = Path(f"{key}.pub").read_text().split()[:2]
+    other = f"other-host {key_type} {key_data}"
+    known.write_text(f"{localrun.container_name(name)} {key_type} {key_data}\n{other}\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    localrun.start(engine, name, pod_image, env)
+    assert known.read_text().splitlines() == [other]
 
 
 def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod_image, names, key,
@@ -176,3 +186,30 @@ def test_no_key_and_no_image_are_one_line_errors(engine, tmp_path, key):
     done = imagebuild("run", "--spec", str(spec), "--public-key", f"{key}.pub")
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and f"no image of {spec} here: build it with" in done.stderr
+
+
+@pytest.mark.parametrize(("script", "outcome"), [
+    ("echo starting > /run/pod-status; sleep 1; echo ready > /run/pod-status", "ready"),
+    ("echo no-ssh > /run/pod-status", "started without SSH"),
+    # An image from before the status file: its ready marker alone.
+    ("touch /run/pod-ready", "ready"),
+    ("echo starting > /run/pod-status", "not ready after 3 s"),
+])
+def test_readiness_comes_from_the_entrypoint_status_file(engine, pod_image, script, outcome):
+    """What the entrypoint writes in /run/pod-status decides, not its log lines."""
+    from imagebuild import contract
+    from imagebuild.errors import UserError
+    from imagebuild.pods import localrun
+
+    assert contract.STATUS_FILE == "/run/pod-status" and contract.READY_MARKER == "/run/pod-ready"
+    container = engine.client.containers.run(
+        pod_image, ["-c", f"{script}; echo 'pod not ready: decoy' >&2; sleep 30"], entrypoint="bash",
+        detach=True, name=unique_name("ibready"))
+    try:
+        if outcome == "ready":
+            localrun.wait_ready(container, timeout=20)
+        else:
+            with pytest.raises(UserError, match=outcome):
+                localrun.wait_ready(container, timeout=3)
+    finally:
+        container.remove(force=True)

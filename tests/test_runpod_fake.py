@@ -27,9 +27,15 @@ def http(fake_runpod: FakeRunPod):
         yield c
 
 
-def test_spec_is_present_for_schema_checks():
-    """Says why the schema checks are off when the shared spec is missing."""
-    _spec_or_skip()
+def test_spec_is_present_for_schema_checks(tmp_path):
+    """Says why the schema checks are off when the shared spec is missing, and holds
+    the operations the fake serves when it is there."""
+    missing, why = schema.load(tmp_path / "absent.json")
+    assert missing is None and "absent.json" in why and "skipped" in why
+    spec = _spec_or_skip()
+    operations = {operation.get("operationId") for path in spec.doc["paths"].values()
+                  for operation in path.values() if isinstance(operation, dict)}
+    assert {"createPod", "listPods", "getPod", "deletePod", "createNetworkVolume"} <= operations
 
 
 def test_request_off_the_spec_is_recorded_and_refused():

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fake_runpod import BannerBackend
 
-from imagebuild.pods.ssh import probe, ssh_invocation
+from imagebuild.pods.ssh import endpoint, invocation, probe
 
 DIRECT = {"host": "203.0.113.7", "port": 34446, "username": "root", "command": "ssh root@203.0.113.7 -p 34446"}
 PROXY = {"host": "ssh.runpod.io", "port": 22, "username": "abc-64411eb2", "command": "ssh abc-64411eb2@ssh.runpod.io"}
+
+
+def ssh_invocation(pod: dict, command=(), **options):
+    # What `pod ssh` does: the pod's endpoint (direct first), then its argv.
+    return invocation(endpoint(pod), command, **options)
 
 
 def test_direct_endpoint_runs_the_command_as_ssh_would():
@@ -50,3 +55,21 @@ def test_probe_reports_refused_and_silent_ports():
     finally:
         refused.close()
         silent.close()
+
+
+def test_a_local_pod_is_reached_with_the_keys_it_was_started_with(tmp_path):
+    from imagebuild.pods.podenv import identities_for
+
+    def key(name: str, private: bool = True) -> str:
+        line = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{name * 8} {name}@host"
+        (tmp_path / f"{name}.pub").write_text(line + "\n")
+        if private:
+            (tmp_path / name).write_text("private\n")
+        return line
+
+    started_with = key("aaaa")
+    key("bbbb")  # another key of the user's: not on the pod
+    only_public = key("cccc", private=False)
+    (tmp_path / "broken.pub").write_bytes(b"\xff\xfe")
+    assert identities_for(f"{started_with}\n{only_public}\n", tmp_path) == [tmp_path / "aaaa"]
+    assert identities_for("", tmp_path) == []

@@ -51,6 +51,9 @@ def test_spec_in_current_directory_is_found(tmp_path):
         ('[simulators]\npackages = ["mujoco $(id)"]\n', "imagebuild.toml: simulators.packages: expected pip requirements"),
         ('[node]\nclaude_code = "newest"\n', 'imagebuild.toml: node.claude_code: expected a version like "2.1.19", "latest" or false'),
         ("[pod]\ngpu_count = 0\n", "imagebuild.toml: pod.gpu_count: input should be greater than or equal to 1"),
+        # RunPod's volume floor is the spec's bound: the spec key is named, never --volume-gb.
+        ("[pod]\nvolume_gb = 5\n", "imagebuild.toml: pod.volume_gb: input should be greater than or equal to 10"),
+        ('[pod]\nports = ["22"]\n', 'imagebuild.toml: pod.ports: expected ports like "22/tcp"'),
         ('[image]\nname = "ghcr.io/you/pod:v1"\n', "imagebuild.toml: image.name: expected a repository"),
         ("[image\n", "imagebuild.toml: not valid TOML"),
         ('[extras]\nx = 1\n', "imagebuild.toml: extras: unknown key"),

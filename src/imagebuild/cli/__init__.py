@@ -52,12 +52,6 @@ def _register() -> None:
     from imagebuild.cli import volume as _volume  # noqa: F401
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear error line and return the Exit to raise."""
-    typer.echo(f"imagebuild: error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _terminated(signum, frame) -> None:
     # SIGTERM (a closed terminal, a killed CI job) takes the Ctrl-C path: every
     # pod a command started is stopped again on the way out.

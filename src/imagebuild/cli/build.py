@@ -99,7 +99,7 @@ def build(
     from imagebuild.image.builder import Builder, RegistryCache, read_secret_sources
     from imagebuild.image.lock import check_locked, lock_path, read_lock
     from imagebuild.image.progress import LiveReporter, PlainReporter
-    from imagebuild.image.push import credentials
+    from imagebuild.image.registry_auth import credentials
     from imagebuild.image.render import LAYER_NAMES
 
     loaded = load(spec_path)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app, fail
+from imagebuild.cli import app
 from imagebuild.cli.common import SPEC_OPTION, load
+from imagebuild.errors import UserError
 
 CA_CERT_OPTION = typer.Option(
     None, "--ca-cert", help="CA bundle for TLS-intercepting proxies (apt inside the base, uv, npm).",
@@ -34,13 +35,13 @@ def lock(
     path = lock_path(loaded.path)
     previous = read_lock(path)
     if names and not upgrade:
-        raise fail("NAMEs go with --upgrade: `imagebuild lock --upgrade NAME...`", 2)
+        raise UserError("NAMEs go with --upgrade: `imagebuild lock --upgrade NAME...`", 2)
     if check:
         if previous is None:
-            raise fail(f"{path}: no lock; run `imagebuild lock`")
+            raise UserError(f"{path}: no lock; run `imagebuild lock`")
         reason = previous.stale(spec)
         if reason:
-            raise fail(f"{path} is stale: {reason}; run `imagebuild lock`")
+            raise UserError(f"{path} is stale: {reason}; run `imagebuild lock`")
         typer.echo(f"{path.name} matches {loaded.label}")
         return
     from imagebuild.engine import connect

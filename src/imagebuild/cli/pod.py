@@ -168,12 +168,8 @@ def stop(
     with _resolve(pod) as target:
         options = lifecycle.SaveOptions(identity=identity, budget=budget)
         lifecycle.stop(target, _ui(), options, save_first=save, force=force)
-    if json_out:
-        print_json(target.to_json())
-        return
-    typer.echo(
-        f"pod {target.label} stopped; /workspace is kept. Resume: imagebuild pod start {target.ref}"
-    )
+    _done(target, json_out,
+          f"pod {target.label} stopped; /workspace is kept. Resume: imagebuild pod start {target.ref}")
 
 
 @pod_app.command("start")
@@ -188,12 +184,16 @@ def start(
 
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.start(target, _ui(), wait, timeout)
+    state = "ready" if wait else "starting"
+    _done(target, json_out, f"pod {target.label} {state}: imagebuild pod ssh {target.ref}")
+
+
+def _done(target, json_out: bool, line: str) -> None:
+    """The pod as JSON with --json, else one line for people."""
     if json_out:
         print_json(target.to_json())
-        return
-    typer.echo(
-        f"pod {target.label} {'ready' if wait else 'starting'}: imagebuild pod ssh {target.ref}"
-    )
+    else:
+        typer.echo(line)
 
 
 @pod_app.command("ssh")

@@ -69,7 +69,7 @@ def create(
     cloud: str | None = typer.Option(
         None, "--cloud", help="secure or community. [spec: pod.cloud]"
     ),
-    datacenter: list[str] = DATACENTER_OPTION,
+    datacenters: list[str] = DATACENTER_OPTION,
     env: list[str] = ENV_OPTION,
     env_file: Path | None = ENV_FILE_OPTION,
     ports: str | None = typer.Option(
@@ -93,41 +93,40 @@ def create(
 
     A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
     """
-    from imagebuild.pods import idlestop
-    from imagebuild.runpod import pods, view
-    from imagebuild.runpod.launch import launch
-    from imagebuild.runpod.plan import CreateFlags, plan_create
+    from dataclasses import fields
 
+    from imagebuild.pods import idlestop
+    from imagebuild.runpod.plan import CreateFlags
+
+    arguments = dict(locals())
     loaded = load(spec)
     idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
                                 idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
-    env = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
-    flags = CreateFlags(
-        gpu=gpu,
-        gpu_count=gpu_count,
-        name=name,
-        image=image,
-        volume_gb=volume_gb,
-        disk_gb=disk_gb,
-        cloud=cloud,
-        datacenters=datacenter,
-        env=env,
-        env_file=env_file,
-        ports=ports,
-        public_key=public_key,
-        volume=volume,
-        registry_auth=registry_auth,
-        no_registry_auth=no_registry_auth,
-    )
+    arguments["env"] = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
+    # The flags named as CreateFlags' fields (typer passes them as this function's arguments).
+    flags = CreateFlags(**{field.name: arguments[field.name] for field in fields(CreateFlags)})
+    _print_created(_launch(loaded, flags, wait, timeout), wait, json_out)
+
+
+def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
+    """Plan the pod (notes printed), create it, and wait for it: the one library call."""
+    from imagebuild.runpod.launch import launch
+    from imagebuild.runpod.plan import plan_create
+
     with _client() as client:
         options, notes = plan_create(loaded, client, flags)
         for note in notes:
             _say(f"imagebuild: {note}")
         with _progress(f"pod {options.name}") as report:
             try:
-                pod = launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
+                return launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
             except KeyboardInterrupt:
                 raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None
+
+
+def _print_created(pod: dict, wait: bool, json_out: bool) -> None:
+    from imagebuild.runpod import pods, view
+
     if json_out:
         print_json(view.masked(pod))
         return
@@ -149,10 +148,10 @@ def update(
     spec: Path | None = SPEC_OPTION,
 ) -> None:
     """Point a pod at a new image; it runs from the next start, on the same volume."""
-    from imagebuild.runpod import image as image_mod
+    from imagebuild.image.state import default_image
     from imagebuild.runpod import registries, updates
 
-    ref = image or image_mod.default_image(load(spec).directory)
+    ref = image or default_image(load(spec))
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")

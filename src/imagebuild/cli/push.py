@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app, fail
+from imagebuild.cli import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+from imagebuild.errors import UserError
 
 BASE_OPTION = typer.Option(
     None, "--base", metavar="IMAGE", help="Base image the image was built on (as given to `build --base`).")
@@ -37,10 +38,11 @@ def push(
     IMAGEBUILD_REGISTRY_PASSWORD. Transient registry failures are retried (4 tries).
     """
     from imagebuild.engine import connect
-    from imagebuild.image.builder import Builder
+    from imagebuild.image.builder import plan_for
     from imagebuild.image.lock import current_lock
     from imagebuild.image.progress import LiveReporter, PlainReporter
-    from imagebuild.image.push import Pusher, credentials, push_built
+    from imagebuild.image.push import Pusher, push_built
+    from imagebuild.image.registry_auth import credentials
 
     loaded = load(spec_path)
     spec = loaded.spec.with_base(base) if base else loaded.spec
@@ -48,9 +50,9 @@ def push(
     engine = connect()
     lock = current_lock(loaded.path, spec)
     if lock is None:
-        raise fail("this spec's image is not built: no lock matches the spec (imagebuild.lock or "
-                   "the one `imagebuild build` resolved); run `imagebuild build` first, then push")
-    plan = Builder(engine).plan(spec, lock)
+        raise UserError("this spec's image is not built: no lock matches the spec (imagebuild.lock or "
+                        "the one `imagebuild build` resolved); run `imagebuild build` first, then push")
+    plan = plan_for(engine, spec, lock)
 
     def run(reporter, say):
         pusher = Pusher(engine, auth=auth, reporter=reporter, say=say)

@@ -34,6 +34,7 @@ def run(
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
+    from imagebuild.image.state import default_image
     from imagebuild.pods import idlestop, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
 
@@ -55,7 +56,7 @@ def run(
         if existing is not None and loaded.path is None:
             image = existing.image  # no spec here: the pod keeps its image
         else:
-            image = localrun.default_image(engine, loaded)
+            image = default_image(loaded, engine)
         if idle_stop is None:  # the spec's default applies to the pod the spec describes
             env_vars.update(idlestop.pod_env(
                 None, loaded.spec.pod.idle_stop,

@@ -14,43 +14,28 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
+from imagebuild import contract
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.lock import Lock
+from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.render import (
     LAYER_NAMES,
     SECRET_CA_BUNDLE,
     BuildPlan,
     LayerPlan,
     plan_build,
-    write_plan,
+    write_layer,
 )
 from imagebuild.image.spec import Spec
-
-VERSIONS_DIR = "/usr/local/share/imagebuild/versions"
 
 # apt's words for a locked version the mirror no longer has.
 _APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
 # Output of a failed FROM: the base could not be pulled.
 _PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
                   "no such host", "manifest unknown", "failed to do request")
-
-
-class Reporter(Protocol):
-    def started(self, layer: str, image: str) -> None: ...
-    def progress(self, layer: str, status: str) -> None: ...
-    def finished(self, layer: str, cached: bool, seconds: float) -> None: ...
-    def failed(self, layer: str) -> None: ...
-
-
-class SilentReporter:
-    def started(self, layer: str, image: str) -> None: ...
-    def progress(self, layer: str, status: str) -> None: ...
-    def finished(self, layer: str, cached: bool, seconds: float) -> None: ...
-    def failed(self, layer: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +96,7 @@ class BuildResult:
         sim = [r for r in self.layers if r.name == "sim"]
         if not sim:
             return None
-        record = engine.read_files(sim[0].image, VERSIONS_DIR).get("sim", "")
+        record = engine.read_files(sim[0].image, contract.VERSIONS_DIR).get("sim", "")
         return _parse_versions({"sim": record}, self.plan.spec).get("sim", {}).get("physx-gpu")
 
     def to_json(self) -> dict:
@@ -185,6 +170,17 @@ def _requirement_name(requirement: str) -> str:
     return _normalise(requirement)
 
 
+def plan_for(engine: Engine, spec: Spec, lock: Lock) -> BuildPlan:
+    """What ``spec`` at ``lock`` builds on this engine (layers, tags, final image): the
+    one planning call of build, push and local pods. The lock must pin the base the
+    engine has, unless it names the base by digest."""
+    base_id = engine.image_id(spec.image.base)
+    if base_id and not lock.base.get("digest") and base_id != lock.base["id"]:
+        raise UserError(f"the lock pins the base {spec.image.base} as {lock.base['id'][:19]}, the "
+                        f"engine has {base_id[:19]}; run `imagebuild lock --upgrade base`", 2)
+    return plan_build(spec, base_id=base_id, lock=lock)
+
+
 class Builder:
     def __init__(self, engine: Engine, cli: dockercli.DockerCLI | None = None,
                  reporter: Reporter | None = None, pull_auth: dict | None = None,
@@ -201,8 +197,8 @@ class Builder:
         self._resolved: dict[str, Lock] = {}
 
     def lock_for(self, spec: Spec, lock: Lock | None = None) -> Lock:
-        """``lock``, checked against the local base; without one, a lock resolved now
-        (once per spec and builder: the build and its plan agree)."""
+        """``lock``; without one, a lock resolved now (once per spec and builder: the
+        build and its plan agree). :func:`plan_for` checks it against the local base."""
         if lock is None:
             from imagebuild.image.resolve import resolve_lock
 
@@ -212,15 +208,10 @@ class Builder:
                     self.on_resolve()
                 self._resolved[key] = resolve_lock(spec, self.engine, ca_cert=self.ca_cert)
             return self._resolved[key]
-        base_id = self.engine.image_id(spec.image.base)
-        if base_id and not lock.base.get("digest") and base_id != lock.base["id"]:
-            raise UserError(f"the lock pins the base {spec.image.base} as {lock.base['id'][:19]}, the "
-                            f"engine has {base_id[:19]}; run `imagebuild lock --upgrade base`", 2)
         return lock
 
     def plan(self, spec: Spec, lock: Lock | None = None) -> BuildPlan:
-        return plan_build(spec, base_id=self.engine.image_id(spec.image.base),
-                          lock=self.lock_for(spec, lock))
+        return plan_for(self.engine, spec, self.lock_for(spec, lock))
 
     def build(
         self,
@@ -288,15 +279,13 @@ class Builder:
             self.reporter.progress(name, "looking for the layer in the registry")
             if self.engine.pull(layer_plan.image, self.pull_auth):
                 return self._reused(layer_plan, started, pulled=True)
-        labels = {"imagebuild.layer": name}
+        labels = {contract.LABEL_LAYER: name}
         if name == "runtime":
-            parent_files = self.engine.read_files(layer_plan.layer.parent, VERSIONS_DIR)
+            parent_files = self.engine.read_files(layer_plan.layer.parent, contract.VERSIONS_DIR)
             versions = _parse_versions(parent_files, plan.spec)
-            labels["imagebuild.versions"] = json.dumps(versions, sort_keys=True, separators=(",", ":"))
-        context = scratch / name
-        single = BuildPlan(spec=plan.spec, layers=[layer_plan])
-        write_plan(single, context)
-        layer_context = context / f"1-{name}"
+            labels[contract.LABEL_VERSIONS] = json.dumps(versions, sort_keys=True, separators=(",", ":"))
+        layer_context = scratch / name
+        write_layer(layer_plan.layer, layer_context)
         cli = self.cli or dockercli.find_cli()
         try:
             dockercli.build(

@@ -11,7 +11,6 @@ user tested) and refuses when the spec's image is missing or stale.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -19,21 +18,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
-from imagebuild.image.builder import Reporter, SilentReporter
 from imagebuild.image.lock import write_lock
+from imagebuild.image.progress import Reporter, SilentReporter
+from imagebuild.image.registry_auth import PASSWORD_ENV, USERNAME_ENV, is_auth_failure, scrub
 from imagebuild.image.render import BuildPlan
+from imagebuild.image.spec import DOCKER_TAG
 from imagebuild.image.state import PUSHED_LOCK, STATE_FILENAME, write_state
 
-USERNAME_ENV = "IMAGEBUILD_REGISTRY_USERNAME"
-PASSWORD_ENV = "IMAGEBUILD_REGISTRY_PASSWORD"
-CUDA_LABEL = "imagebuild.cuda"
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
 BACKOFF_S = 2.0
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 # Engine messages worth another try: the registry or the path to it is briefly unwell.
 _TRANSIENT = re.compile(
     r"connection refused|connection reset|broken pipe|\bEOF\b|i/o timeout|timeout|"
@@ -41,13 +39,11 @@ _TRANSIENT = re.compile(
     r"status:? 5\d\d|internal server error|bad gateway|service unavailable|gateway time",
     re.IGNORECASE,
 )
-_AUTH = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied|"
-                   r"forbidden|insufficient_scope", re.IGNORECASE)
 
 
 def is_transient(message: str) -> bool:
     """Whether another try may help: not for credentials or a registry name typo."""
-    if _AUTH.search(message) or "no such host" in message:
+    if is_auth_failure(message) or "no such host" in message:
         return False
     return bool(_TRANSIENT.search(message))
 
@@ -103,20 +99,6 @@ class PushResult:
         return data
 
 
-def credentials(environ: dict | None = None) -> dict | None:
-    """auth_config from the environment, or None: the SDK then uses what `docker
-    login` stored (~/.docker/config.json, credential helpers included)."""
-    environ = os.environ if environ is None else environ
-    username, password = environ.get(USERNAME_ENV), environ.get(PASSWORD_ENV)
-    if not username and not password:
-        return None
-    if not username or not password:
-        missing = USERNAME_ENV if not username else PASSWORD_ENV
-        raise SpecError(f"{missing} is not set: set both {USERNAME_ENV} and {PASSWORD_ENV}, "
-                        "or neither to use `docker login`'s credentials")
-    return {"username": username, "password": password}
-
-
 def git_commit(directory: Path) -> str | None:
     """Short commit of the repository holding ``directory``, ``-dirty`` when tracked
     files differ from it; None outside a repository (or without git).
@@ -144,7 +126,7 @@ def git_commit(directory: Path) -> str | None:
 def image_tags(plan: BuildPlan, directory: Path, extra: Iterable[str] = ()) -> list[str]:
     """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
     for tag in extra:
-        if not _TAG.fullmatch(tag):
+        if not DOCKER_TAG.match(tag):
             raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
                             "(letters, digits, _ . -; at most 128)")
     commit = git_commit(directory)
@@ -162,7 +144,7 @@ def explain(message: str, repository: str, attempts: int = 1) -> str:
     """The engine's error as one line naming the registry and what to do."""
     registry = _registry(repository)
     detail = " ".join(message.split())[:240]
-    if _AUTH.search(message):
+    if is_auth_failure(message):
         what = "has no credentials" if "no basic auth" in message else "rejected the credentials"
         return (f"registry {registry} {what} for {repository} ({detail}): run `docker login "
                 f"{registry}` or set {USERNAME_ENV} and {PASSWORD_ENV}")
@@ -178,12 +160,6 @@ def explain(message: str, repository: str, attempts: int = 1) -> str:
         return (f"registry {registry} unreachable or failing after {attempts} attempts "
                 f"({detail}): check that it is up and reachable, then retry")
     return f"pushing {repository} failed: {detail}"
-
-
-def _scrub(text: str, auth: dict | None) -> str:
-    # Engine messages should never hold the password; make sure of it anyway.
-    password = (auth or {}).get("password")
-    return text.replace(password, "***") if password else text
 
 
 class _Layers:
@@ -259,7 +235,7 @@ class Pusher:
                 result.attempts = attempt
                 return result
             except PushFailed as failure:
-                message = _scrub(failure.message, self.auth)
+                message = scrub(failure.message, self.auth)
                 if not failure.transient or attempt == self.attempts:
                     self.layers.failed()
                     raise UserError(explain(message, repository, attempt)) from None
@@ -327,7 +303,7 @@ def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Ite
         raise UserError(f"the registry returned different digests for the tags of {plan.image} "
                         f"({', '.join(sorted(digests))}); nothing recorded, push again")
     result.image = f"{name}@{digests.pop()}"
-    result.cuda = engine.labels(plan.image).get(CUDA_LABEL) or None
+    result.cuda = engine.labels(plan.image).get(contract.LABEL_CUDA) or None
     # Only now, with every tag in the registry, does the digest become the default.
     lock = {}
     if plan.lock is not None:  # the lock the image was built from, beside its digest

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__
+from imagebuild import __version__, contract
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
 from imagebuild.image.spec import Spec
@@ -147,6 +147,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
     env.filters["docker_quote"] = lambda value: json.dumps(str(value))
+    env.globals["contract"] = contract  # host-image names, spelled once
     return env
 
 
@@ -235,6 +236,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
             files[physx.ZIP_IN_CONTEXT] = physx_plan.zip_bytes
     if name == "runtime":
         files.update(_entrypoint_files())
+        files[f"entrypoint/{contract.ENV_FILE}"] = contract.env_file().encode()
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 
@@ -260,20 +262,24 @@ def plan_build(spec: Spec, base_id: str | None = None, lock: Lock | None = None)
     return BuildPlan(spec=spec, layers=plans, lock=lock)
 
 
+def write_layer(layer: Layer, folder: Path) -> Path:
+    """A layer's build context: its Dockerfile and files under ``folder``; the Dockerfile's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Dockerfile").write_text(layer.dockerfile)
+    for path, content in layer.files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        if content.startswith(b"#!"):  # scripts keep their exec bit in the context
+            target.chmod(0o755)
+    return folder / "Dockerfile"
+
+
 def write_plan(plan: BuildPlan, out: Path) -> list[Path]:
     """Write each layer's Dockerfile and context files plus plan.json under ``out``."""
     written: list[Path] = []
     for index, layer_plan in enumerate(plan.layers, start=1):
-        folder = out / f"{index}-{layer_plan.name}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "Dockerfile").write_text(layer_plan.layer.dockerfile)
-        written.append(folder / "Dockerfile")
-        for path, content in layer_plan.layer.files.items():
-            target = folder / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            if content.startswith(b"#!"):  # scripts keep their exec bit in the context
-                target.chmod(0o755)
+        written.append(write_layer(layer_plan.layer, out / f"{index}-{layer_plan.name}"))
     (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=2) + "\n")
     written.append(out / "plan.json")
     return written

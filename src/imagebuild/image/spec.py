@@ -34,7 +34,11 @@ _REQUIREMENT = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$"
 )
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+\-]*)$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Shared with the CLI flags that set the same things (validated once, here).
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
+DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+MIN_VOLUME_GB = 10  # RunPod's floor for a pod's own volume
 
 
 class _Section(BaseModel):
@@ -76,7 +80,7 @@ class ImageSection(_Section):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}", value):
+        if not DOCKER_TAG.match(value):
             raise ValueError(f'expected a docker tag like "latest" or "1.2", got {_describe(value)}')
         return value
 
@@ -188,7 +192,7 @@ class PodSection(_Section):
 
     gpu: str = "4090"
     gpu_count: int = Field(default=1, ge=1, le=8)
-    volume_gb: int = Field(default=50, ge=1, le=4000)
+    volume_gb: int = Field(default=50, ge=MIN_VOLUME_GB, le=4000)
     disk_gb: int = Field(default=30, ge=5, le=1000)
     cloud: Literal["secure", "community"] = "secure"
     datacenter: list[str] = Field(default_factory=list)
@@ -211,7 +215,7 @@ class PodSection(_Section):
     @classmethod
     def _ports(cls, value: list[str]) -> list[str]:
         for port in value:
-            if not re.fullmatch(r"\d{1,5}/(tcp|http|udp)", port):
+            if not PORT.match(port):
                 raise ValueError(f'expected ports like "22/tcp" or "8888/http", got {_describe(port)}')
         return value
 
@@ -219,7 +223,7 @@ class PodSection(_Section):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME.match(key):
+            if not ENV_NAME.match(key):
                 raise ValueError(f"expected environment variable names like HF_HOME, got {_describe(key)}")
         return value
 
@@ -233,7 +237,7 @@ class BuildSection(_Section):
     @classmethod
     def _secrets(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not _ENV_NAME.match(name) or name == "ca_bundle":
+            if not ENV_NAME.match(name) or name == "ca_bundle":
                 raise ValueError(
                     f"expected environment variable names like UV_INDEX_URL, got {_describe(name)}"
                 )

@@ -7,6 +7,7 @@ line naming the flag, before anything starts) and names the variables.
 
 from __future__ import annotations
 
+from imagebuild import contract
 from imagebuild.duration import parse_duration
 
 IDLE_STOP = "POD_IDLE_STOP"
@@ -40,7 +41,6 @@ def describe(env: dict[str, str]) -> str | None:
     return f"after {value} idle (pod-save first: {save})"
 
 
-WATCH_STATE = "/run/pod-idle-watch"  # the watcher's one-line state, in the container
 
 
 def local_line(engine, pod) -> str:
@@ -53,7 +53,7 @@ def local_line(engine, pod) -> str:
     line = f"stops {what} by ending the container (no RunPod API key: /workspace is kept)"
     if pod.running:
         container = engine.client.containers.get(pod.container_id)
-        found = container.exec_run(["cat", WATCH_STATE])
+        found = container.exec_run(["cat", contract.IDLE_STATE])
         if found.exit_code == 0:
             line += f"; now {found.output.decode('utf-8', 'replace').strip()}"
     return line

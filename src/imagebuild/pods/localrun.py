@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
+from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LABEL = "imagebuild.pod"
 CONTAINER_PREFIX = "imagebuild-"
 VOLUME_SUFFIX = "-workspace"
-WORKSPACE = "/workspace"
-READY_MARKER = "/run/pod-ready"
 SSH_PORT = "22/tcp"
 JUPYTER_PORT = "8888/tcp"
 HOST = "127.0.0.1"
@@ -64,25 +64,6 @@ def default_name(image: str) -> str:
 
 
 @dataclass(frozen=True)
-class SshEndpoint:
-    host: str
-    port: int
-    user: str = "root"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "user": self.user}
-
-    def command(self, alias: str | None = None, identity: str | None = None) -> list[str]:
-        """The ssh command line; ``alias`` keys known_hosts by pod, not by (changing) port."""
-        argv = ["ssh", "-p", str(self.port)]
-        if identity:
-            argv += ["-i", identity]
-        if alias:
-            argv += ["-o", f"HostKeyAlias={alias}"]
-        return argv + [f"{self.user}@{self.host}"]
-
-
-@dataclass(frozen=True)
 class LocalPod:
     name: str
     container: str
@@ -90,7 +71,7 @@ class LocalPod:
     volume: str
     image: str
     status: str  # docker's: created, running, exited, ...
-    ssh: SshEndpoint | None
+    ssh: Endpoint | None  # direct, as root (dev works the same way)
     jupyter_port: int | None
 
     @property
@@ -127,7 +108,7 @@ def _pod(container: Any) -> LocalPod:
         volume=volume_name(name),
         image=attrs["Config"].get("Image", ""),
         status=attrs.get("State", {}).get("Status", "unknown"),
-        ssh=SshEndpoint(HOST, ssh_port) if ssh_port else None,
+        ssh=Endpoint("direct", HOST, ssh_port, "root") if ssh_port else None,
         jupyter_port=_host_port(ports, JUPYTER_PORT),
     )
 
@@ -153,12 +134,7 @@ def find(engine: Engine, name: str) -> LocalPod | None:
     return _pod(container) if container is not None else None
 
 
-def list_pods(engine: Engine) -> list[LocalPod]:
-    containers = engine.client.containers.list(all=True, filters={"label": LABEL})
-    return sorted((_pod(c) for c in containers), key=lambda pod: pod.name)
-
-
-def ssh_endpoint(engine: Engine, name: str) -> SshEndpoint:
+def ssh_endpoint(engine: Engine, name: str) -> Endpoint:
     """Where the running pod NAME answers SSH (as root; dev works the same way)."""
     pod = find(engine, name)
     if pod is None:
@@ -202,6 +178,9 @@ def _ensure_volume(engine: Engine, name: str) -> None:
         volume = engine.client.volumes.get(volume_name(name))
     except docker.errors.NotFound:
         engine.client.volumes.create(volume_name(name), labels={LABEL: name})
+        # New volume, new host keys (they live on /workspace): an earlier pod of this
+        # name left its key in known_hosts, and ssh would call the new one an impostor.
+        forget_host_key(container_name(name))
         return
     if (volume.attrs.get("Labels") or {}).get(LABEL) != name:
         raise UserError(f"volume {volume.name} exists but is not the workspace of pod {name}; "
@@ -238,7 +217,7 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
     api = engine.client.api
     try:
         host_config = api.create_host_config(
-            binds={volume_name(name): {"bind": WORKSPACE, "mode": "rw"}},
+            binds={volume_name(name): {"bind": contract.WORKSPACE, "mode": "rw"}},
             port_bindings={22: (HOST,), 8888: (HOST,)},
         )
         created = api.create_container(
@@ -258,10 +237,18 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
         raise UserError(f"cannot create the container of pod {name}: {error.explanation}") from None
 
 
+def _entrypoint_status(container: Any) -> str:
+    """The one word the entrypoint wrote to its status file ("" before it did). An
+    image from before the status file says ready by its marker alone."""
+    script = (f"cat {contract.STATUS_FILE} 2>/dev/null || "
+              f"{{ test -e {contract.READY_MARKER} && echo {contract.STATUS_READY}; }}")
+    found = container.exec_run(["sh", "-c", script])
+    return found.output.decode("utf-8", "replace").strip() if found.exit_code == 0 else ""
+
+
 def wait_ready(container: Any, timeout: float = READY_TIMEOUT) -> None:
-    """Until the entrypoint wrote the readiness marker (sshd accepts connections)."""
+    """Until the entrypoint's status file says ready (sshd accepts connections)."""
     started = time.monotonic()
-    since = int(time.time()) - 1
     while True:
         container.reload()
         if container.status not in ("running", "created", "restarting"):
@@ -269,10 +256,10 @@ def wait_ready(container: Any, timeout: float = READY_TIMEOUT) -> None:
             raise UserError(f"pod container {container.name} exited during start (code {code}); "
                             f"see `docker logs {container.name}`")
         if container.status == "running":
-            if container.exec_run(["test", "-e", READY_MARKER]).exit_code == 0:
+            status = _entrypoint_status(container)
+            if status == contract.STATUS_READY:
                 return
-            tail = container.logs(since=since, tail=50).decode("utf-8", "replace")
-            if "pod not ready:" in tail:
+            if status == contract.STATUS_NO_SSH:
                 raise UserError(f"pod container {container.name} started without SSH (sshd did not "
                                 f"come up); see `docker logs {container.name}`")
         if time.monotonic() - started > timeout:
@@ -334,29 +321,3 @@ def remove(engine: Engine, name: str, volume: bool = False) -> None:
     if volume:
         with contextlib.suppress(docker.errors.NotFound):
             engine.client.volumes.get(volume_name(name)).remove(force=True)
-
-
-def default_image(engine: Engine, loaded: Any) -> str:
-    """The image `imagebuild run` uses for a spec: the one last pushed from the spec's
-    folder if this engine has it or can pull it, else the spec's local build."""
-    import docker.errors
-
-    from imagebuild.image.builder import Builder
-    from imagebuild.image.lock import current_lock
-    from imagebuild.image.state import pushed_image
-
-    folder = loaded.path.parent if loaded.path is not None else os.getcwd()
-    pushed = pushed_image(folder)
-    if pushed:
-        if engine.exists(pushed):
-            return pushed
-        with contextlib.suppress(docker.errors.DockerException):
-            engine.client.images.pull(pushed)
-            return pushed
-    lock = current_lock(loaded.path, loaded.spec)  # the last build's; none: nothing built yet
-    built = Builder(engine).plan(loaded.spec, lock).image if lock else None
-    if built and engine.exists(built):
-        return built
-    where = loaded.path or "the default spec"
-    raise UserError(f"no image of {where} here: build it with `imagebuild build"
-                    f"{' --spec ' + str(loaded.path) if loaded.path else ''}` or pass --image REF")

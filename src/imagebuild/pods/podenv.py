@@ -6,13 +6,12 @@ unicode are never re-quoted or trimmed here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from imagebuild.errors import SpecError
+from imagebuild.image.spec import ENV_NAME
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The pod image reads PUBLIC_KEY into authorized_keys (RunPod's convention).
 PUBLIC_KEY = "PUBLIC_KEY"
 
@@ -22,8 +21,8 @@ def parse_env_flags(items: Iterable[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not _NAME.match(name):
-            shown = name if _NAME.match(name) else "an invalid name"
+        if not sep or not ENV_NAME.match(name):
+            shown = name if ENV_NAME.match(name) else "an invalid name"
             raise SpecError(
                 f"--env: expected NAME=VALUE with a name like HF_HOME, got {shown}"
                 + ("" if sep else " without '='")
@@ -44,7 +43,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         raise SpecError(f"--env-file: cannot read {path} ({type(error).__name__})") from None
     env: dict[str, str] = {}
     for name, value in values.items():
-        if not _NAME.match(name):
+        if not ENV_NAME.match(name):
             raise SpecError(f"--env-file: {path}: expected names like HF_HOME, got an invalid name")
         if value is None:  # a bare `NAME` line: no value given
             raise SpecError(f"--env-file: {path}: {name} has no value; write {name}=VALUE")
@@ -52,18 +51,36 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
+def _pub_files(ssh_dir: Path) -> Iterator[tuple[Path, str]]:
+    """Each readable ``*.pub`` file in ``ssh_dir`` and its text."""
+    for path in sorted(ssh_dir.glob("*.pub")):
+        try:
+            yield path, path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+
+
 def public_keys(ssh_dir: Path) -> str | None:
     """Every ``~/.ssh/*.pub`` key, one per line (RunPod's PUBLIC_KEY takes several)."""
     keys = []
-    for path in sorted(ssh_dir.glob("*.pub")):
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            continue
+    for _, text in _pub_files(ssh_dir):
         keys += [
             line for line in text.splitlines() if line.strip().startswith(("ssh-", "ecdsa-", "sk-"))
         ]
     return "\n".join(dict.fromkeys(keys)) or None
+
+
+def identities_for(authorized: str, ssh_dir: Path) -> list[Path]:
+    """The private keys in ``ssh_dir`` whose ``.pub`` is among ``authorized`` (a pod's
+    PUBLIC_KEY lines): the keys a pod was started with, so no ``-i`` is needed."""
+    wanted = {line.split()[1] for line in authorized.splitlines() if len(line.split()) >= 2}
+    found = []
+    for pub, text in _pub_files(ssh_dir):
+        fields = text.split()
+        private = pub.with_suffix("")
+        if len(fields) >= 2 and fields[1] in wanted and private.is_file():
+            found.append(private)
+    return found
 
 
 def read_public_key(value: str) -> str:

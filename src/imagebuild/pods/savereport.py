@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from imagebuild import contract
+
 _FAILED = {"failed", "timeout"}
 
 
 def _rel(report: dict, path: str) -> str:
-    workspace = report.get("workspace") or "/workspace"
+    workspace = report.get("workspace") or contract.WORKSPACE
     return os.path.relpath(path, workspace) if path.startswith(workspace + "/") else path
 
 

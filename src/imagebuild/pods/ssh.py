@@ -1,4 +1,5 @@
-"""SSH to a pod: which endpoint to use, the ssh argv, and a readiness probe.
+"""SSH to a pod: which endpoint to use, the ssh argv, a readiness probe, and
+forgetting the host key of a pod that is gone.
 
 A pod has up to two endpoints (``pod["ssh"]``):
 - ``direct``: the pod's own sshd on its published 22/tcp port. Full SSH: remote
@@ -10,7 +11,11 @@ A pod has up to two endpoints (``pod["ssh"]``):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +29,19 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.username}@{self.host}:{self.port}"
+
+    def to_json(self) -> dict:
+        return {"host": self.host, "port": self.port, "user": self.username}
+
+    def command(self, alias: str | None = None, identity: str | None = None) -> list[str]:
+        """A direct endpoint's ssh command line to show a user; ``alias`` keys
+        known_hosts by pod, not by a port that changes."""
+        argv = ["ssh", "-p", str(self.port)]
+        if identity:
+            argv += ["-i", identity]
+        if alias:
+            argv += ["-o", f"HostKeyAlias={alias}"]
+        return argv + [f"{self.username}@{self.host}"]
 
 
 @dataclass(frozen=True)
@@ -41,24 +59,6 @@ def endpoint(pod: dict, kind: str | None = None) -> Endpoint | None:
         if entry:
             return Endpoint(name, entry["host"], int(entry["port"]), entry["username"])
     return None
-
-
-def ssh_invocation(
-    pod: dict,
-    command: Sequence[str] = (),
-    *,
-    identity: str | None = None,
-    ssh: str = "ssh",
-) -> Invocation:
-    """The ssh argv (and stdin) that opens a shell on ``pod`` or runs ``command`` there.
-
-    ``command`` keeps ssh's own semantics: its words are joined with spaces and
-    run by the remote shell, so ``-- 'cd x && make'`` works as it does with ssh.
-    """
-    target = endpoint(pod)
-    if target is None:
-        raise ValueError("pod has no SSH endpoint")
-    return invocation(target, command, identity=identity, ssh=ssh)
 
 
 def invocation(
@@ -130,3 +130,14 @@ def forwards(specs: Sequence[str], target: Endpoint) -> list[str]:
         raise UserError("--forward needs the pod's direct SSH port (22/tcp); RunPod's gateway cannot "
                         "forward ports - use the pod's https://<pod>-<port>.proxy.runpod.net URL")
     return options
+
+
+def forget_host_key(alias: str) -> None:
+    """A terminated pod's host key: a later pod under the same alias gets new keys,
+    and a stale one would make ssh refuse it as an impostor."""
+    keygen = shutil.which("ssh-keygen")
+    known = os.path.expanduser("~/.ssh/known_hosts")
+    if keygen and os.path.isfile(known):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([keygen, "-R", alias, "-f", known], capture_output=True,
+                           timeout=10, check=False)

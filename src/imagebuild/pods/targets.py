@@ -1,35 +1,29 @@
-"""What `imagebuild pod ...` acts on: a RunPod pod or a local pod (``local:NAME``).
+"""What `imagebuild pod ...` acts on: the ``Target`` interface and local pods (``local:NAME``).
 
-Both answer the same questions (status, where SSH answers) and take the same
-actions (start, stop, terminate), so save-before-terminate is written once
-(:mod:`imagebuild.pods.lifecycle`). ``state`` folds each backend's statuses into
-running / stopped / starting / other.
+RunPod pods implement it in :mod:`imagebuild.runpod.target` (imported lazily by
+:func:`resolve`: pods never depend on runpod). Both answer the same questions
+(status, where SSH answers) and take the same actions (start, stop, terminate),
+so save-before-terminate is written once (:mod:`imagebuild.pods.lifecycle`).
+``state`` folds each backend's statuses into running / stopped / starting / other.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from imagebuild.errors import UserError
-from imagebuild.pods.ssh import Endpoint
+from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LOCAL_PREFIX = "local:"
 Report = Callable[[str], None]
 
-_RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
-                  "STARTING": "starting"}
 _DOCKER_STATES = {"running": "running", "exited": "stopped", "created": "stopped",
                   "restarting": "starting"}
 
 
 class Target(Protocol):
-    kind: str  # "runpod" or "local"
-
     @property
     def label(self) -> str: ...  # for messages: "name (id)" or "local:name"
 
@@ -67,112 +61,13 @@ def resolve(ref: str) -> Target:
     """The pod a POD argument names: ``local:NAME`` or a RunPod pod's id or name."""
     if ref.startswith(LOCAL_PREFIX):
         return LocalTarget.find(ref.removeprefix(LOCAL_PREFIX))
-    from imagebuild.runpod.client import Client
-    from imagebuild.runpod.pods import find_pod
+    from imagebuild.runpod.target import RunPodTarget  # pods never import runpod at load
 
-    client = Client.from_env()
-    try:
-        return RunPodTarget(client, find_pod(client, ref))
-    except BaseException:
-        client.close()
-        raise
-
-
-def host_key_alias(pod_id: str) -> str:
-    return f"runpod-{pod_id}"
-
-
-def forget_host_key(alias: str) -> None:
-    """A terminated pod's host key: a later pod under the same alias gets new keys,
-    and a stale one would make ssh refuse it as an impostor."""
-    keygen = shutil.which("ssh-keygen")
-    known = os.path.expanduser("~/.ssh/known_hosts")
-    if keygen and os.path.isfile(known):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([keygen, "-R", alias, "-f", known], capture_output=True,
-                           timeout=10, check=False)
-
-
-class RunPodTarget:
-    kind = "runpod"
-
-    def __init__(self, client: Any, pod: dict):
-        self.client = client
-        self.pod = pod
-
-    @property
-    def label(self) -> str:
-        from imagebuild.runpod.pods import label
-
-        return label(self.pod)
-
-    @property
-    def ref(self) -> str:
-        return self.pod["id"]
-
-    @property
-    def status(self) -> str:
-        return self.pod["status"]
-
-    @property
-    def state(self) -> str:
-        return _RUNPOD_STATES.get(self.status, "other")
-
-    def endpoint(self) -> Endpoint | None:
-        from imagebuild.pods import ssh
-
-        return ssh.endpoint(self.pod)
-
-    def ssh_options(self) -> list[str]:
-        # RunPod recycles IP:port pairs between pods: key known_hosts by pod id.
-        return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
-
-    def workspace_kept(self) -> str | None:
-        from imagebuild.runpod.volumes import network_volume_id
-
-        return network_volume_id(self.pod)
-
-    def refresh(self) -> None:
-        from imagebuild.runpod.pods import get_pod
-
-        self.pod = get_pod(self.client, self.pod["id"])
-
-    def start(self, wait: bool, timeout: float, on_event: Report) -> None:
-        from imagebuild.runpod.pods import start_pod, wait_until_ready
-
-        self.pod = start_pod(self.client, self.pod)
-        if wait:
-            self.pod = wait_until_ready(self.client, self.pod, timeout=timeout, on_event=on_event)
-
-    def stop(self) -> None:
-        from imagebuild.runpod.pods import stop_pod
-
-        self.pod = stop_pod(self.client, self.pod)
-
-    def terminate(self) -> None:
-        from imagebuild.runpod.pods import terminate_pod
-
-        terminate_pod(self.client, self.pod)
-        forget_host_key(host_key_alias(self.pod["id"]))
-
-    def to_json(self) -> dict[str, Any]:
-        from imagebuild.runpod.view import masked
-
-        return masked(self.pod)
-
-    def status_lines(self) -> list[str]:
-        from imagebuild.runpod.view import status_lines
-
-        return status_lines(self.pod)
-
-    def close(self) -> None:
-        self.client.close()
+    return RunPodTarget.find(ref)
 
 
 class LocalTarget:
     """A pod started by `imagebuild run --name NAME` (see :mod:`imagebuild.pods.localrun`)."""
-
-    kind = "local"
 
     def __init__(self, engine: Any, pod: Any):
         self.engine = engine
@@ -210,14 +105,21 @@ class LocalTarget:
         return _DOCKER_STATES.get(self.status, "other")
 
     def endpoint(self) -> Endpoint | None:
-        ssh = self.pod.ssh
-        if not self.pod.running or ssh is None:
-            return None
-        return Endpoint("direct", ssh.host, ssh.port, ssh.user)
+        return self.pod.ssh if self.pod.running else None
 
     def ssh_options(self) -> list[str]:
+        from pathlib import Path
+
+        from imagebuild.pods import localrun
+        from imagebuild.pods.podenv import PUBLIC_KEY, identities_for
+
         # The published port changes at every start: key known_hosts by pod instead.
-        return ["-o", f"HostKeyAlias={self.pod.container}"]
+        options = ["-o", f"HostKeyAlias={self.pod.container}"]
+        # The keys it was started with: `pod save local:NAME` needs no -i.
+        authorized = localrun.pod_env(self.engine, self.name).get(PUBLIC_KEY, "")
+        for private in identities_for(authorized, Path("~/.ssh").expanduser()):
+            options += ["-i", str(private)]
+        return options
 
     def workspace_kept(self) -> str | None:
         return None
@@ -263,7 +165,7 @@ class LocalTarget:
             f"status   {self.status}",
             f"image    {self.pod.image}",
             f"disk     container {self.pod.container}, volume {self.pod.volume} at /workspace",
-            f"ssh      {ssh.user}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
+            f"ssh      {ssh.username}@{ssh.host} -p {ssh.port}" if ssh and self.pod.running
             else "ssh      - (not running)",
             f"idle     {local_line(self.engine, self.pod)}",
         ]

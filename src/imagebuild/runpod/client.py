@@ -156,32 +156,29 @@ class Client:
                 failure = f"cannot reach RunPod at {self.base_url} ({self._describe(error)})"
                 continue
             except httpx.TransportError as error:
+                response = None
                 failure = f"RunPod did not answer {method} {path} ({self._describe(error)})"
-                if not safe:
-                    found = self._recover(recover, failure)
-                    if found is not None:
-                        return found
-                continue
-            status = response.status_code
-            if status == 429:
-                wait = self._retry_after(response)
-                failure = f"RunPod is rate-limiting this key ({self._problem_line(response)})"
-                if wait > self._max_retry_after:
-                    raise RunPodError(
-                        f"{failure}; try again in {wait:.0f} s", status, self._problem(response)
-                    )
-                pause = wait
-                continue
-            if status >= 500:
+            if response is not None:
+                status = response.status_code
+                if status == 429:
+                    wait = self._retry_after(response)
+                    failure = f"RunPod is rate-limiting this key ({self._problem_line(response)})"
+                    if wait > self._max_retry_after:
+                        raise RunPodError(
+                            f"{failure}; try again in {wait:.0f} s", status, self._problem(response)
+                        )
+                    pause = wait
+                    continue
+                if 200 <= status < 300:
+                    return self._json(response)
+                if status < 500:
+                    raise self._error(response)
                 failure = f"RunPod failed {method} {path} ({self._problem_line(response)})"
-                if not safe:
-                    found = self._recover(recover, failure)
-                    if found is not None:
-                        return found
-                continue
-            if 200 <= status < 300:
-                return self._json(response)
-            raise self._error(response)
+            # No answer, or a 5xx: the call may have happened; recover an unsafe one, never resend it blindly.
+            if not safe:
+                found = self._recover(recover, failure)
+                if found is not None:
+                    return found
         raise RunPodError(f"{failure}; gave up after {self._attempts} attempts - try again later")
 
     @contextlib.contextmanager

@@ -11,20 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imagebuild.errors import SpecError, UserError
-
-CUDA_LABEL = "imagebuild.cuda"
-
-
-def default_image(spec_dir: Path) -> str:
-    from imagebuild.image.state import pushed_image
-
-    image = pushed_image(spec_dir)
-    if not image:
-        raise SpecError(
-            f"--image: nothing pushed from {spec_dir} yet; run `imagebuild push` first or pass --image"
-        )
-    return image
+from imagebuild import contract
+from imagebuild.errors import UserError
 
 
 def cuda_floor(image: str, spec_dir: Path) -> str | None:
@@ -34,7 +22,7 @@ def cuda_floor(image: str, spec_dir: Path) -> str | None:
     state = read_state(spec_dir)
     if state.get("image") == image and state.get("cuda"):
         return normalize_cuda(str(state["cuda"]))
-    label = local_label(image, CUDA_LABEL)
+    label = local_label(image, contract.LABEL_CUDA)
     return normalize_cuda(label) if label else None
 
 

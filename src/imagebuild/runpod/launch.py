@@ -16,7 +16,7 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
     """The created (and, with ``wait``, ready) pod. A pod made here that does not
     get ready is stopped again: its volume is kept, its GPU no longer billed."""
     from imagebuild.pods.lifecycle import stop_again
-    from imagebuild.pods.targets import RunPodTarget
+    from imagebuild.runpod.target import RunPodTarget
 
     if options.ssh_keys:
         added = sshkeys.register(client, options.ssh_keys)

@@ -6,20 +6,18 @@ checked here, before any pod exists, so a bad flag never leaves a half-made pod.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError, UserError
+from imagebuild.image.spec import MIN_VOLUME_GB, PORT
+from imagebuild.image.state import default_image
 from imagebuild.pods import podenv
 from imagebuild.runpod import gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
-
-_PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
-MIN_VOLUME_GB = 10  # RunPod's floor for a persistent volume
 
 
 @dataclass
@@ -55,13 +53,14 @@ def plan_create(
     cloud = (flags.cloud or pod.cloud).upper()
     if cloud not in ("SECURE", "COMMUNITY"):
         raise SpecError(f"--cloud: expected secure or community, got {flags.cloud!r}")
-    if gpu_count < 1:
+    # The spec's values were checked when it loaded (naming the spec key): check the flags.
+    if flags.gpu_count is not None and flags.gpu_count < 1:
         raise SpecError(f"--gpu-count: expected 1 or more, got {gpu_count}")
-    if volume_gb < MIN_VOLUME_GB:
+    if flags.volume_gb is not None and flags.volume_gb < MIN_VOLUME_GB:
         raise SpecError(
             f"--volume-gb: RunPod's smallest volume is {MIN_VOLUME_GB} GB, got {volume_gb}"
         )
-    if disk_gb < 1:
+    if flags.disk_gb is not None and flags.disk_gb < 1:
         raise SpecError(f"--disk-gb: expected 1 or more, got {disk_gb}")
     ports = _ports(flags.ports) if flags.ports is not None else list(pod.ports)
     datacenters = [d.strip() for item in flags.datacenters for d in item.split(",") if d.strip()]
@@ -75,7 +74,7 @@ def plan_create(
     ssh_keys = _ssh_keys(flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
-    image_ref = flags.image or image.default_image(loaded.directory)
+    image_ref = flags.image or default_image(loaded)
     floor = image.cuda_floor(image_ref, loaded.directory)
     if floor:
         notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")
@@ -110,7 +109,7 @@ def plan_create(
 def _ports(text: str) -> list[str]:
     ports = [p.strip() for p in text.split(",") if p.strip()]
     for port in ports:
-        if not _PORT.match(port):
+        if not PORT.match(port):
             raise SpecError(f'--ports: expected ports like "22/tcp,8888/http", got {port!r}')
     return ports
 

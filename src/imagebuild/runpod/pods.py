@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagebuild import contract
 from imagebuild.errors import UserError
 from imagebuild.pods import ssh as ssh_mod
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.volumes import mounts
 
-VOLUME_PATH = "/workspace"
 SSH_PORT = "22/tcp"
 # What RunPod answers when no host has the requested GPU free (a 400).
 CAPACITY_TEXT = "no longer any instances available"
@@ -54,8 +54,8 @@ class CreateOptions:
             "gpu": gpu,
             "cloud": self.cloud,
             "disk": self.disk_gb,
-            "mounts": mounts(self.network_volume, VOLUME_PATH) if self.network_volume
-            else {"persistent": {"size": self.volume_gb, "path": VOLUME_PATH}},
+            "mounts": mounts(self.network_volume, contract.WORKSPACE) if self.network_volume
+            else {"persistent": {"size": self.volume_gb, "path": contract.WORKSPACE}},
             "ports": self.ports if SSH_PORT in self.ports else [SSH_PORT, *self.ports],
             "env": dict(self.env),
             "startSsh": True,

@@ -32,7 +32,7 @@ def local_credentials(registry: str, environ: Mapping[str, str] | None = None) -
     """(username, password) as `imagebuild push` finds them: the environment, else `docker login`."""
     from docker.auth import load_config
 
-    from imagebuild.image.push import credentials
+    from imagebuild.image.registry_auth import credentials
 
     auth = credentials(dict(environ) if environ is not None else None)
     if auth:

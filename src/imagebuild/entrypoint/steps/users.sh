@@ -3,8 +3,6 @@
 # --dangerously-skip-permissions as root) and Claude Code's login kept on the
 # volume for root and dev alike.
 
-POD_DEV_UID=1000
-
 step_users() {
     local uid
     if uid=$(id -u dev 2>/dev/null); then

@@ -9,6 +9,8 @@ import re
 import socket
 import time
 
+from . import contract
+
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a step that timed out
 BUDGET_RESERVE = KILL_GRACE + 0.5  # end of --budget kept for killing and reporting
 
@@ -69,7 +71,10 @@ def pod_id() -> str:
 
 
 def load_config(budget: float | None, dry_run: bool) -> Config:
-    workspace = os.path.abspath(os.environ.get("POD_WORKSPACE") or "/workspace")
+    workspace = os.environ.get("POD_WORKSPACE") or contract.names().get("POD_WS")
+    if not workspace:
+        raise UserError("POD_WORKSPACE is not set and this is not a pod image (no contract.env)")
+    workspace = os.path.abspath(workspace)
     if not os.path.isdir(workspace):
         raise UserError(f"POD_WORKSPACE={workspace}: not a directory; set it to the volume")
     if budget is None:

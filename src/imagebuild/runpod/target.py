@@ -1,0 +1,102 @@
+"""A RunPod pod behind the :class:`imagebuild.pods.targets.Target` interface, so
+`pod save/stop/terminate` share their lifecycle rules with local pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagebuild.pods.ssh import Endpoint, forget_host_key
+from imagebuild.pods.targets import Report
+from imagebuild.runpod.pods import label
+
+_RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
+                  "STARTING": "starting"}
+
+
+def host_key_alias(pod_id: str) -> str:
+    return f"runpod-{pod_id}"
+
+
+class RunPodTarget:
+    def __init__(self, client: Any, pod: dict):
+        self.client = client
+        self.pod = pod
+
+    @classmethod
+    def find(cls, ref: str) -> RunPodTarget:
+        """The RunPod pod an id or name names (the API key from the environment)."""
+        from imagebuild.runpod.client import Client
+        from imagebuild.runpod.pods import find_pod
+
+        client = Client.from_env()
+        try:
+            return cls(client, find_pod(client, ref))
+        except BaseException:
+            client.close()
+            raise
+
+    @property
+    def label(self) -> str:
+        return label(self.pod)
+
+    @property
+    def ref(self) -> str:
+        return self.pod["id"]
+
+    @property
+    def status(self) -> str:
+        return self.pod["status"]
+
+    @property
+    def state(self) -> str:
+        return _RUNPOD_STATES.get(self.status, "other")
+
+    def endpoint(self) -> Endpoint | None:
+        from imagebuild.pods import ssh
+
+        return ssh.endpoint(self.pod)
+
+    def ssh_options(self) -> list[str]:
+        # RunPod recycles IP:port pairs between pods: key known_hosts by pod id.
+        return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
+
+    def workspace_kept(self) -> str | None:
+        from imagebuild.runpod.volumes import network_volume_id
+
+        return network_volume_id(self.pod)
+
+    def refresh(self) -> None:
+        from imagebuild.runpod.pods import get_pod
+
+        self.pod = get_pod(self.client, self.pod["id"])
+
+    def start(self, wait: bool, timeout: float, on_event: Report) -> None:
+        from imagebuild.runpod.pods import start_pod, wait_until_ready
+
+        self.pod = start_pod(self.client, self.pod)
+        if wait:
+            self.pod = wait_until_ready(self.client, self.pod, timeout=timeout, on_event=on_event)
+
+    def stop(self) -> None:
+        from imagebuild.runpod.pods import stop_pod
+
+        self.pod = stop_pod(self.client, self.pod)
+
+    def terminate(self) -> None:
+        from imagebuild.runpod.pods import terminate_pod
+
+        terminate_pod(self.client, self.pod)
+        forget_host_key(host_key_alias(self.pod["id"]))
+
+    def to_json(self) -> dict[str, Any]:
+        from imagebuild.runpod.view import masked
+
+        return masked(self.pod)
+
+    def status_lines(self) -> list[str]:
+        from imagebuild.runpod.view import status_lines
+
+        return status_lines(self.pod)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,128 @@
+"""The host-image contract is spelled once: in imagebuild/contract.py, handed to the
+image as contract.env (sourced by bash, parsed by pod-save). Also the code-shape
+rules of the project: no Python function over 80 lines in src/."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imagebuild import contract
+from imagebuild.image import render
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "imagebuild"
+# Paths and labels (the status words "ready", "starting" are ordinary English elsewhere).
+CONTRACT_VALUES = sorted({v for v in contract.SHELL_NAMES.values() if isinstance(v, str) and "/" in v}
+                         | {contract.LABEL_CUDA, contract.LABEL_LAYER, contract.LABEL_VERSIONS,
+                            contract.ENTRYPOINT_DIR})
+MAX_FUNCTION_LINES = 80
+
+
+def _python_files() -> list[Path]:
+    return sorted(path for path in SRC.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _string_literals(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
+@pytest.mark.parametrize("value", CONTRACT_VALUES)
+def test_each_contract_name_is_spelled_in_one_python_module(value):
+    spelled = [path.relative_to(SRC).as_posix() for path in _python_files()
+               if value in _string_literals(path)]
+    assert spelled == ["contract.py"], f"{value!r} is spelled in {spelled}: import imagebuild.contract"
+
+
+def test_the_grep_finds_a_copied_literal(tmp_path):
+    # The check above is only worth something if a copy is seen: plant one.
+    copy = tmp_path / "copy.py"
+    copy.write_text(f'READY = "{contract.READY_MARKER}"\n')
+    assert contract.READY_MARKER in _string_literals(copy)
+
+
+def test_contract_env_is_in_the_runtime_context_and_sourced_as_written(tmp_path):
+    files = render._entrypoint_files()
+    layer_files = {**files, f"entrypoint/{contract.ENV_FILE}": contract.env_file().encode()}
+    assert f"entrypoint/{contract.ENV_FILE}" not in files  # rendered, never a copy in the tree
+    env = tmp_path / contract.ENV_FILE
+    env.write_bytes(layer_files[f"entrypoint/{contract.ENV_FILE}"])
+    names = list(contract.SHELL_NAMES)
+    script = f'. "{env}"; ' + "; ".join(f'printf "%s\\n" "${name}"' for name in names)
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [str(contract.SHELL_NAMES[name]) for name in names]
+
+
+def test_pod_save_reads_the_same_names(tmp_path):
+    env = tmp_path / contract.ENV_FILE
+    env.write_text(contract.env_file())
+    sys.path.insert(0, str(SRC / "entrypoint" / "lib"))
+    try:
+        from podsave import contract as image_side
+    finally:
+        sys.path.pop(0)
+    read = image_side.names.__wrapped__(str(env))
+    assert read == {name: str(value) for name, value in contract.SHELL_NAMES.items()}
+    assert image_side.names.__wrapped__(str(tmp_path / "missing")) == {}
+
+
+def test_entrypoint_scripts_take_the_names_from_contract_env():
+    entrypoint = (SRC / "entrypoint" / "bin" / "pod-entrypoint").read_text()
+    assert f"{contract.ENV_FILE}" in entrypoint
+    for value in (contract.READY_MARKER, contract.STATUS_FILE, contract.LOG_DIR, contract.KEEPALIVE_DIR,
+                  contract.IDLE_STATE):
+        for script in (SRC / "entrypoint").rglob("*"):
+            if script.is_file() and script.suffix != ".md" and script.parent.name in ("bin", "steps"):
+                text = "\n".join(line for line in script.read_text().splitlines()
+                                 if not line.lstrip().startswith("#"))
+                assert value not in text, f"{script.name} spells {value}: use contract.env"
+
+
+def _long_functions(path: Path, root: Path = SRC) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{path.relative_to(root)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+
+
+def test_no_python_function_in_src_is_over_80_lines():
+    too_long = [found for path in _python_files() for found in _long_functions(path)]
+    assert too_long == []
+
+
+def test_the_length_check_sees_a_long_function(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+    assert [found.split()[-3] for found in _long_functions(long, root=tmp_path)] == ["f"]
+
+
+def _imports(path: Path) -> list[tuple[str, str]]:
+    """(module imported, the function it is imported in, "" at module level)."""
+    found = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, child.name)
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                found.append((child.module, function))
+            elif isinstance(child, ast.Import):
+                found.extend((alias.name, function) for alias in child.names)
+            else:
+                visit(child, function)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return found
+
+
+def test_pods_reach_runpod_only_through_resolve():
+    # runpod may import pods (RunPodTarget is a Target); the other way only lazily, in resolve().
+    reaching = sorted((path.name, module, function) for path in (SRC / "pods").glob("*.py")
+                      for module, function in _imports(path) if module.startswith("imagebuild.runpod"))
+    assert reaching == [("targets.py", "imagebuild.runpod.target", "resolve")]
