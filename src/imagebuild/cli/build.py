@@ -126,6 +126,10 @@ def build(
     def say() -> None:
         typer.echo(notice, err=True)
 
+    from imagebuild.image.layers import diff_ids, inventory, table
+
+    previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
+
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
             builder = Builder(engine, reporter=reporter, on_resolve=say, **pulling)
@@ -137,9 +141,13 @@ def build(
 
         write_lock(resolved_path(loaded.path), result.plan.lock)
     physx = result.physx_gpu(engine)
+    sizes = inventory(engine, result.image, previous)
     if as_json:
-        print_json({**result.to_json(), "physx_gpu": physx})
+        print_json({**result.to_json(), "physx_gpu": physx,
+                    "sizes": [layer.to_json() for layer in sizes]})
     else:
         if physx:
             typer.echo(f"PhysX GPU library: {physx}", err=True)
+        for line in table(sizes):
+            typer.echo(line, err=True)
         typer.echo(result.image)

@@ -5,6 +5,7 @@ copy every earlier chunk's .pyc files into this chunk's layer.
 Usage: compile-chunk.py REQUIREMENTS_FILE
 """
 
+import contextlib
 import importlib.metadata
 import py_compile
 import re
@@ -25,10 +26,9 @@ def main(requirements):
         for entry in dist.files or ():
             if entry.suffix == ".py" and not str(entry).startswith(".."):
                 source = str(entry.locate())
-                try:
+                # A template or a Python-2 file shipped as .py: pip skips it too.
+                with contextlib.suppress(py_compile.PyCompileError, OSError):
                     py_compile.compile(source, doraise=True, invalidation_mode=mode)
-                except (py_compile.PyCompileError, OSError):
-                    pass  # a template or a Python-2 file shipped as .py: pip skips it too
 
 
 if __name__ == "__main__":
