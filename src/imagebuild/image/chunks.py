@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from imagebuild.image.lock import requirements_text
+from imagebuild.errors import SpecError
+from imagebuild.image.lock import LOCK_FILENAME, requirements_text
 
 # The GPU stack: torch and the CUDA wheels it pins. Changes rarely.
 _STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|jax|jaxlib|cupy-.*)$")
@@ -34,6 +35,8 @@ _HEAVY = frozenset({
     "pygame", "imageio-ffmpeg", "av", "kornia", "timm", "gymnasium", "tensorstore", "setuptools",
 })
 BUCKETS = 8  # small packages: ~1/8 of them per chunk
+# A distribution name (PEP 508): it lands in a RUN line and a file name, so nothing else.
+_VALID_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ def _bucket(name: str) -> int:
 
 def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
     """The chunks of one layer's locked packages, in install order."""
+    for name in packages:
+        if not _VALID_NAME.match(name):
+            raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] has {name!r}, not a package name; "
+                            "regenerate the lock with `imagebuild lock`")
     by_name = {_normalise(name): name for name in packages}
     stable = sorted((n for n in by_name if _STABLE.match(n)), key=lambda n: (n != "torch", n))
     heavy = sorted(n for n in by_name if n in _HEAVY and n not in stable)
