@@ -7,8 +7,10 @@ up to the sim layer, add one small package, and compare the layers by diff ID.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -170,6 +172,32 @@ def test_a_rebuild_without_cache_gives_the_same_layer_digests(heavy, tmp_path):
         assert len(first) > 10 and second == first
     finally:
         subprocess.run(["docker", "rmi", again], capture_output=True, timeout=120)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_layers_cli_lists_chunks_and_what_is_new(heavy):
+    _, before, after, _, _ = heavy
+    done = _imagebuild("layers", after.image, "--against", before.image, "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    new = [layer for layer in listed["layers"] if layer["new"]]
+    assert listed["new_layers"] == len(new) == 2 and listed["new_bytes"] <= SMALL_CHANGE_LIMIT
+    assert any("toolz" in layer["packages"] for layer in new)
+    human = _imagebuild("layers", after.image)
+    assert human.returncode == 0 and "sim/pkg-scipy: scipy" in human.stdout
+
+
+@pytest.mark.docker
+def test_layers_of_a_missing_image_is_one_line(engine):
+    done = _imagebuild("layers", f"imagebuild-test/no-such:{uuid.uuid4().hex[:8]}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "not in the local engine" in done.stderr
+
+
+def _imagebuild(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imagebuild", *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_the_layer_table_marks_new_layers_largest_first():

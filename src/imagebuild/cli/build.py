@@ -97,6 +97,7 @@ def build(
     the image."""
     from imagebuild.engine import connect
     from imagebuild.image.builder import Builder, RegistryCache, read_secret_sources
+    from imagebuild.image.layers import diff_ids, inventory, table
     from imagebuild.image.lock import check_locked, lock_path, read_lock
     from imagebuild.image.progress import LiveReporter, PlainReporter
     from imagebuild.image.push import credentials
@@ -125,8 +126,6 @@ def build(
 
     def say() -> None:
         typer.echo(notice, err=True)
-
-    from imagebuild.image.layers import diff_ids, inventory, table
 
     previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
 
