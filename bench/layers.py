@@ -77,6 +77,7 @@ def main() -> None:
     parser = build_parser(__doc__)
     parser.add_argument("--heavy", nargs="*", default=["scipy"])
     parser.add_argument("--change", default="toolz")
+    parser.add_argument("--only", choices=("before", "after"), help="measure one layout only")
     args = parser.parse_args()
     ca = Path(args.ca_cert) if args.ca_cert else None
     engine = connect()
@@ -85,7 +86,8 @@ def main() -> None:
     lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
     locks = [lock_a, resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)]
     rows = []
-    for label in ("one step per layer (before)", "chunks (after)"):
+    labels = ("one step per layer (before)", "chunks (after)")
+    for label in [la for la in labels if args.only is None or args.only in la]:
         print(f"building: {label}...", file=sys.stderr)
         if label.startswith("chunks"):
             rows.append((label, measure(engine, [spec_a, spec_b], locks, ca)))
