@@ -209,3 +209,16 @@ def test_the_layer_table_marks_new_layers_largest_first():
     lines = table(layers)
     assert re.match(r"\s*9\.0 MB  new sim/pkg-numpy: numpy", lines[0])
     assert lines[-1] == "3 layers, 9.0 MB, largest 9.0 MB, 1 new (9.0 MB)"
+
+
+def test_a_failing_step_of_a_many_chunk_layer_is_named():
+    """Ten steps or more: BuildKit pads the step number ("[ 5/12]")."""
+    from imagebuild.engine.buildkit import StepTracker
+
+    tracker = StepTracker()
+    for line in ["#7 [ 4/12] RUN : imagebuild-chunk=python/pkg-wandb packages=wandb",
+                 "#7 0.43 error: hash mismatch for wandb", "#7 ERROR: exit code: 1"]:
+        tracker.feed(line)
+    step, output = tracker.failure()
+    assert step.startswith("[4/12] RUN : imagebuild-chunk=python/pkg-wandb")
+    assert "error: hash mismatch for wandb" in output
