@@ -27,12 +27,15 @@ RUN --mount=type=tmpfs,target=/tmp \
  && normalise_layer
 
 # The profile script must contain a literal $PATH, expanded at login, not now.
+# compileall: the venv's own _virtualenv.py as a checked-hash .pyc, before any run of the
+# venv's python writes it with the install time (the chunks compile only their packages).
 # hadolint ignore=SC2016
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && uv venv --python /usr/bin/python3 /opt/venv \
+ && /opt/venv/bin/python -m compileall -q -f /opt/venv/lib \
  && record_version python python "$(/opt/venv/bin/python -c 'import platform; print(platform.python_version())')" \
  && printf '%s\n' '# imagebuild: the baked environment first, for login shells and SSH sessions too' \
         'case ":$PATH:" in *:/opt/venv/bin:*) ;; *) PATH="/opt/venv/bin:$PATH" ;; esac' \
