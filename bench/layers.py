@@ -98,7 +98,7 @@ def main() -> None:
               "push bytes, first", f"push bytes, +{args.change}", "no-op rebuild s")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for label, r in rows:
-        print(f"| {label} | {r['layers']} | {human_size(r['largest'])} | {human_size(r['size'])} | "
+        print(f"| {label} | {r['layers']} | {human_size(r['largest'])} | {r['size'] / 1e6:.1f} MB | "
               f"{human_size(r['new_bytes'])} ({r['new_layers']} layers) | {human_size(r['push_first'])} | "
               f"{human_size(r['push_change'])} | {r['noop']:.2f} |")
 
