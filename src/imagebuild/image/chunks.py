@@ -24,7 +24,7 @@ from imagebuild.errors import SpecError
 from imagebuild.image.lock import LOCK_FILENAME, requirements_text
 
 # The GPU stack: torch and the CUDA wheels it pins. Changes rarely.
-_STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|jax|jaxlib|cupy-.*)$")
+_STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|jax|jaxlib|cupy-.*)$")
 # Wheels of tens to hundreds of MB installed: one chunk each, so no bucket grows large.
 _HEAVY = frozenset({
     "numpy", "scipy", "pandas", "pyarrow", "sympy", "numba", "llvmlite", "matplotlib",
@@ -33,6 +33,7 @@ _HEAVY = frozenset({
     "transformers", "tokenizers", "safetensors", "mujoco", "mujoco-mjx", "sapien", "mani-skill",
     "pybullet", "dm-control", "labmaze", "open3d", "trimesh", "wandb", "networkx", "jaxlib",
     "pygame", "imageio-ffmpeg", "av", "kornia", "timm", "gymnasium", "tensorstore", "setuptools",
+    "mplib", "fonttools", "jedi", "lxml", "hf-xet",  # ManiSkill's tens of MB each
 })
 BUCKETS = 8  # small packages: ~1/8 of them per chunk
 # A distribution name (PEP 508): it lands in a RUN line and a file name, so nothing else.
