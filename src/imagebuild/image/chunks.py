@@ -24,7 +24,8 @@ from imagebuild.errors import SpecError
 from imagebuild.image.lock import LOCK_FILENAME, requirements_text
 
 # The GPU stack: torch and the CUDA wheels it pins. Changes rarely.
-_STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|jax|jaxlib|cupy-.*)$")
+_STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|jax|jaxlib"
+                     r"|cupy-.*)$")
 # Wheels of tens to hundreds of MB installed: one chunk each, so no bucket grows large.
 _HEAVY = frozenset({
     "numpy", "scipy", "pandas", "pyarrow", "sympy", "numba", "llvmlite", "matplotlib",
