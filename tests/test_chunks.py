@@ -57,7 +57,7 @@ def test_adding_one_package_changes_exactly_one_chunk():
     assert len({name for name in bumped if before[name] != bumped[name]}) == 1
 
 
-@pytest.mark.parametrize("name", ["numpy;touch /tmp/owned", "a b", "$(id)", "../x", "-r"])
+@pytest.mark.parametrize("name", ["numpy;touch /tmp/owned", "a b", "$(id)", "../x", "-r", "NumPy"])
 def test_a_hand_edited_package_name_is_refused_in_one_line(name):
     with pytest.raises(SpecError) as caught:
         plan_chunks("sim", _packages("numpy", name))

@@ -80,6 +80,10 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
             raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] has {name!r}, not a package name; "
                             "regenerate the lock with `imagebuild lock`")
     by_name = {_normalise(name): name for name in packages}
+    if len(by_name) < len(packages):  # one would silently replace the other
+        twice = sorted(n for n in packages if [_normalise(m) for m in packages].count(_normalise(n)) > 1)
+        raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] names one package twice "
+                        f"({', '.join(twice)}); regenerate the lock with `imagebuild lock`")
     stable = sorted((n for n in by_name if _STABLE.match(n)), key=lambda n: (n != "torch", n))
     heavy = sorted(n for n in by_name if n in _HEAVY and n not in stable)
     single = [*stable, *heavy]
