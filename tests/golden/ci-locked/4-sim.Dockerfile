@@ -37,6 +37,7 @@ RUN --mount=type=tmpfs,target=/tmp \
 # consistent environment (every requirement present, metadata complete).
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && uv pip check --python /opt/venv/bin/python \
  && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt \
