@@ -88,7 +88,7 @@ def test_no_workspace_and_sshd_has_no_baked_host_keys(pod_image):
     assert done.stdout.strip() == "1000"
 
 
-def test_rebuild_without_change_builds_nothing(built):
+def test_rebuild_without_change_builds_nothing(engine, built):
     done = imagebuild("build", "--spec", str(CI_SPEC), "--base", os.environ.get(
         "IMAGEBUILD_TEST_BASE", "imagebuild-test/debian:bookworm"), "--json")
     assert done.returncode == 0, done.stderr
@@ -96,6 +96,10 @@ def test_rebuild_without_change_builds_nothing(built):
     assert result["image"] == built.image
     assert [layer["cached"] for layer in result["layers"]] == [True] * 5
     assert [layer["name"] for layer in result["layers"]] == list(LAYER_NAMES)
+    sizes = result["sizes"]  # per filesystem layer: size, new, chunk
+    assert len(sizes) == len(engine.image(built.image).attrs["RootFS"]["Layers"])
+    assert all(isinstance(s["size"], int) and isinstance(s["new"], bool) for s in sizes)
+    assert {"python/pkg-wandb", "sim/pkg-mujoco"} <= {s["chunk"] for s in sizes}
 
 
 def test_simulator_change_reuses_system_python_node(engine, built, ci_spec):

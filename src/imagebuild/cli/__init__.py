@@ -44,6 +44,7 @@ def _register() -> None:
     from imagebuild.cli import diff as _diff  # noqa: F401
     from imagebuild.cli import export as _export  # noqa: F401
     from imagebuild.cli import gpus as _gpus  # noqa: F401
+    from imagebuild.cli import layers as _layers  # noqa: F401
     from imagebuild.cli import lock as _lock  # noqa: F401
     from imagebuild.cli import pod as _pod  # noqa: F401
     from imagebuild.cli import pod_create as _pod_create  # noqa: F401

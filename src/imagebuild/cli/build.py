@@ -42,6 +42,23 @@ def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = Non
     return spec
 
 
+def _lock_for_build(spec_file: Path | None, spec, locked: bool):
+    """The lock a build installs, or None (resolved for this build), and what to say then."""
+    from imagebuild.image.lock import check_locked, lock_path, read_lock
+
+    path = lock_path(spec_file)
+    lock = read_lock(path)
+    if locked:
+        return check_locked(lock, spec, str(path)), None
+    if lock is not None and lock.stale(spec):
+        return None, (f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock for "
+                      "this build; run `imagebuild lock` to keep it")
+    if lock is None:
+        return None, (f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
+                      "run `imagebuild lock` to pin it")
+    return lock, None
+
+
 @app.command()
 def render(
     spec_path: Path | None = SPEC_OPTION,
@@ -97,25 +114,14 @@ def build(
     the image."""
     from imagebuild.engine import connect
     from imagebuild.image.builder import Builder, RegistryCache, read_secret_sources
-    from imagebuild.image.lock import check_locked, lock_path, read_lock
+    from imagebuild.image.layers import diff_ids, inventory, table
     from imagebuild.image.progress import LiveReporter, PlainReporter
     from imagebuild.image.registry_auth import credentials
     from imagebuild.image.render import LAYER_NAMES
 
     loaded = load(spec_path)
     spec = _spec(spec_path, base, physx_gpu)
-    path = lock_path(loaded.path)
-    lock = read_lock(path)
-    notice = None  # said when the build resolves a lock, after the flags are checked
-    if locked:
-        lock = check_locked(lock, spec, str(path))
-    elif lock is not None and lock.stale(spec):
-        notice = (f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock for "
-                  "this build; run `imagebuild lock` to keep it")
-        lock = None
-    elif lock is None:
-        notice = (f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
-                  "run `imagebuild lock` to pin it")
+    lock, notice = _lock_for_build(loaded.path, spec, locked)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
     engine = connect()
@@ -125,6 +131,8 @@ def build(
 
     def say() -> None:
         typer.echo(notice, err=True)
+
+    previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
 
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
@@ -137,9 +145,13 @@ def build(
 
         write_lock(resolved_path(loaded.path), result.plan.lock)
     physx = result.physx_gpu(engine)
+    sizes = inventory(engine, result.image, previous)
     if as_json:
-        print_json({**result.to_json(), "physx_gpu": physx})
+        print_json({**result.to_json(), "physx_gpu": physx,
+                    "sizes": [layer.to_json() for layer in sizes]})
     else:
         if physx:
             typer.echo(f"PhysX GPU library: {physx}", err=True)
+        for line in table(sizes):
+            typer.echo(line, err=True)
         typer.echo(result.image)

@@ -19,7 +19,8 @@ from pathlib import Path
 from imagebuild.errors import UserError
 
 # BuildKit's plain progress: "#7 [3/5] RUN apt-get ..." or "#7 [stage-0 3/5] RUN ...".
-_STEP = re.compile(r"^#(\d+) \[(?:[\w.-]+ )?(\d+/\d+)\] (.*)$")
+# BuildKit pads the step number when there are ten steps or more: "[ 5/12]".
+_STEP = re.compile(r"^#(\d+) \[(?:[\w.-]+ )?\s*(\d+/\d+)\] (.*)$")
 _STEP_LINE = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")
 _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 

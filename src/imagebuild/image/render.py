@@ -19,6 +19,7 @@ from pathlib import Path
 import jinja2
 
 from imagebuild import __version__, contract
+from imagebuild.image import chunks as chunking
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
 from imagebuild.image.spec import Spec
@@ -185,15 +186,25 @@ def _stubs_tar(epoch: int) -> bytes:
     return buffer.getvalue()
 
 
+def _chunks(name: str, lock: Lock | None) -> list[chunking.Chunk]:
+    """The python and sim layers install their locked packages in chunks."""
+    if lock is None or name not in ("python", "sim"):
+        return []
+    return chunking.plan_chunks(name, lock.packages(name))
+
+
 def _locked_files(name: str, lock: Lock | None) -> dict[str, bytes]:
     """Build-context files a layer takes from the lock (so they are in its tag's hash)."""
     if lock is None:
         return {}
+    chunk_list = _chunks(name, lock)
+    files = chunking.chunk_files(chunk_list)
+    if chunk_list:
+        files["compile-chunk.py"] = _package_file("files/compile-chunk.py")
     if name == "python":
-        return {"uv-requirements.txt": lock.uv_requirements().encode(),
-                "python-requirements.txt": lock.requirements("python").encode()}
+        return {"uv-requirements.txt": lock.uv_requirements().encode(), **files}
     if name == "sim":
-        return {"sim-requirements.txt": lock.requirements("sim").encode()}
+        return files
     if name == "runtime":
         return {LOCK_FILENAME: lock.text().encode()}
     return {}
@@ -209,6 +220,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         parent=parent,
         mounts=_step_mounts(spec),
         lock=lock,
+        chunks=_chunks(name, lock),
         epoch=lock.epoch if lock else 0,
         lock_hash=lock.sha256() if lock else "",
         interpreter=lock.interpreter if lock else spec.python.version,

@@ -27,17 +27,43 @@ RUN --mount=type=tmpfs,target=/tmp \
  && normalise_layer
 
 # The profile script must contain a literal $PATH, expanded at login, not now.
+# compileall: the venv's own _virtualenv.py as a checked-hash .pyc, before any run of the
+# venv's python writes it with the install time (the chunks compile only their packages).
 # hadolint ignore=SC2016
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
-    --mount=type=bind,source=python-requirements.txt,target=/tmp/context/python-requirements.txt \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && uv venv --python /usr/bin/python3 /opt/venv \
- && uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
-        -r /tmp/context/python-requirements.txt \
+ && /opt/venv/bin/python -m compileall -q -f /opt/venv/lib \
  && record_version python python "$(/opt/venv/bin/python -c 'import platform; print(platform.python_version())')" \
  && printf '%s\n' '# imagebuild: the baked environment first, for login shells and SSH sessions too' \
         'case ":$PATH:" in *:/opt/venv/bin:*) ;; *) PATH="/opt/venv/bin:$PATH" ;; esac' \
         > /etc/profile.d/10-imagebuild-venv.sh \
  && normalise_layer
+
+# The locked packages, one layer per chunk (image/chunks.py).
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,source=chunks/python-pkg-wandb.txt,target=/tmp/context/chunk.txt \
+    --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && : imagebuild-chunk=python/pkg-wandb packages=wandb \
+ && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
+        -r /tmp/context/chunk.txt \
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
+ && normalise_layer
+
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,source=chunks/python-rest-1.txt,target=/tmp/context/chunk.txt \
+    --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && : imagebuild-chunk=python/rest-1 packages=pip \
+ && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
+        -r /tmp/context/chunk.txt \
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
+ && normalise_layer
+

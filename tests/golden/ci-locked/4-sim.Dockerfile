@@ -8,12 +8,37 @@ ARG SOURCE_DATE_EPOCH=1764460800
 # machine set MUJOCO_GL=osmesa. (MuJoCo sets PYOPENGL_PLATFORM to match itself.)
 ENV MUJOCO_GL=egl
 
+
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
-    --mount=type=bind,source=sim-requirements.txt,target=/tmp/context/sim-requirements.txt \
+    --mount=type=bind,source=chunks/sim-pkg-mujoco.txt,target=/tmp/context/chunk.txt \
+    --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
- && uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
-        -r /tmp/context/sim-requirements.txt \
+ && : imagebuild-chunk=sim/pkg-mujoco packages=mujoco \
+ && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
+        -r /tmp/context/chunk.txt \
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
+ && normalise_layer
+
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,source=chunks/sim-pkg-numpy.txt,target=/tmp/context/chunk.txt \
+    --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && : imagebuild-chunk=sim/pkg-numpy packages=numpy \
+ && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
+        -r /tmp/context/chunk.txt \
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
+ && normalise_layer
+
+# What the layer resolved (image labels); the check proves the chunks add up to one
+# consistent environment (every requirement present, metadata complete).
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && uv pip check --python /opt/venv/bin/python \
  && uv pip freeze --python /opt/venv/bin/python > /usr/local/share/imagebuild/versions/sim-freeze.txt \
  && normalise_layer

@@ -25,6 +25,8 @@ RUN --mount=type=tmpfs,target=/tmp \
  && normalise_layer
 
 # The profile script must contain a literal $PATH, expanded at login, not now.
+# compileall: the venv's own _virtualenv.py as a checked-hash .pyc, before any run of the
+# venv's python writes it with the install time (the chunks compile only their packages).
 # hadolint ignore=SC2016
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \

@@ -1,0 +1,107 @@
+"""Layer benchmark: what one small package change ships, one install step per layer
+(before issue 15) against the locked packages in chunks (after).
+
+    .venv/bin/python bench/layers.py [--spec tests/specs/ci.toml] [--base IMAGE] [--ca-cert FILE]
+                                     [--heavy scipy ...] [--change toolz]
+
+For each layout: build spec A (the spec's simulators + ``--heavy``) and spec B (A +
+``--change`` in [simulators], the same pins otherwise), then report layer count,
+largest layer, image size, new layer bytes of B against A (by diff ID), what pushing
+B after A adds to a fresh local registry, and a no-op rebuild's time. "Before" is
+rendered with one chunk per layer (every package in one RUN), as the templates did.
+Targets (issue 15): ≤ 50 MB new after a one-package change, no layer over 1.5 GB,
+no-op rebuild ≤ 3 s, image within 3 % of before.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from registry import Registry, remove_repository_tags  # noqa: E402
+
+from build import build_parser  # noqa: E402  bench/build.py
+from imagebuild.engine import connect  # noqa: E402
+from imagebuild.image import chunks  # noqa: E402
+from imagebuild.image.builder import Builder  # noqa: E402
+from imagebuild.image.layers import human_size, inventory, summary  # noqa: E402
+from imagebuild.image.resolve import resolve_lock  # noqa: E402
+from imagebuild.image.spec import load_spec  # noqa: E402
+
+
+@contextmanager
+def one_chunk_per_layer():
+    """The layout before chunks: a layer's packages all in one install step."""
+    chunked = chunks.plan_chunks
+    chunks.plan_chunks = lambda layer, packages: [chunks.Chunk(layer, "all", packages)] if packages else []
+    try:
+        yield
+    finally:
+        chunks.plan_chunks = chunked
+
+
+def with_simulators(spec, extra: list[str]):
+    return spec.model_copy(update={"simulators": spec.simulators.model_copy(
+        update={"packages": [*spec.simulators.packages, *extra]})})
+
+
+def measure(engine, specs, locks, ca: Path | None) -> dict:
+    builder = Builder(engine)
+    built = [builder.build(spec, ca_cert=ca, lock=lock) for spec, lock in zip(specs, locks, strict=True)]
+    started = time.perf_counter()
+    Builder(engine).build(specs[0], ca_cert=ca, lock=locks[0])
+    noop = time.perf_counter() - started
+    before = [layer.diff_id for layer in inventory(engine, built[0].image)]
+    after = inventory(engine, built[1].image, before)
+    pushed = []
+    with Registry() as registry:
+        auth = {"username": registry.username, "password": registry.password}
+        name = f"{registry.host}/bench-layers/pod"
+        for result in built:  # B after A: what the registry stores anew for the change
+            engine.tag(result.image, f"{name}:latest")
+            stored = registry.stored_bytes()
+            output = engine.client.images.push(name, tag="latest", auth_config=auth)
+            if "errorDetail" in output:
+                sys.exit(f"push failed: {output[-500:]}")
+            pushed.append(registry.stored_bytes() - stored)
+        remove_repository_tags(engine, name)
+    return {**summary(after), "noop": noop, "push_first": pushed[0], "push_change": pushed[1]}
+
+
+def main() -> None:
+    parser = build_parser(__doc__)
+    parser.add_argument("--heavy", nargs="*", default=["scipy"])
+    parser.add_argument("--change", default="toolz")
+    parser.add_argument("--only", choices=("before", "after"), help="measure one layout only")
+    args = parser.parse_args()
+    ca = Path(args.ca_cert) if args.ca_cert else None
+    engine = connect()
+    spec_a = with_simulators(load_spec(args.spec).spec.with_base(args.base), args.heavy)
+    spec_b = with_simulators(spec_a, [args.change])
+    lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
+    locks = [lock_a, resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)]
+    rows = []
+    labels = ("one step per layer (before)", "chunks (after)")
+    for label in [la for la in labels if args.only is None or args.only in la]:
+        print(f"building: {label}...", file=sys.stderr)
+        if label.startswith("chunks"):
+            rows.append((label, measure(engine, [spec_a, spec_b], locks, ca)))
+        else:
+            with one_chunk_per_layer():
+                rows.append((label, measure(engine, [spec_a, spec_b], locks, ca)))
+    header = ("layout", "layers", "largest layer", "image size", f"new after +{args.change}",
+              "push bytes, first", f"push bytes, +{args.change}", "no-op rebuild s")
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for label, r in rows:
+        print(f"| {label} | {r['layers']} | {human_size(r['largest'])} | {r['size'] / 1e6:.1f} MB | "
+              f"{human_size(r['new_bytes'])} ({r['new_layers']} layers) | {human_size(r['push_first'])} | "
+              f"{human_size(r['push_change'])} | {r['noop']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""CLI: `imagebuild layers [IMAGE]`: which packages are in which layer, with sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from imagebuild.cli import app
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
+
+
+@app.command()
+def layers(
+    image: str | None = typer.Argument(None, help="Image to list (default: the spec's "
+                                       "name:version)."),
+    spec_path: Path | None = SPEC_OPTION,
+    against: str | None = typer.Option(
+        None, "--against", metavar="IMAGE", help="Mark the layers IMAGE does not have as new."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every layer of an image, largest first: its size and the packages (chunk) in it."""
+    from imagebuild.engine import connect
+    from imagebuild.image.layers import diff_ids, inventory, summary, table
+
+    if image is None:
+        spec = load(spec_path).spec
+        image = f"{spec.image.name}:{spec.image.version}"
+    engine = connect()
+    previous = diff_ids(engine, against) if against else None
+    found = inventory(engine, image, previous)
+    if as_json:
+        print_json({"image": image, **summary(found), "layers": [la.to_json() for la in found]})
+        return
+    typer.echo(image)
+    for line in table(found, limit=None):
+        typer.echo(line)

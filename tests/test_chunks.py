@@ -1,0 +1,224 @@
+"""Chunked package layers (issue 15): a small change ships a small layer, and the
+same lock gives the same layers.
+
+The docker tests build a spec heavier than ci.toml (scipy on top of its simulators)
+up to the sim layer, add one small package, and compare the layers by diff ID.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from imagebuild.errors import SpecError
+from imagebuild.image.chunks import BUCKETS, plan_chunks
+from imagebuild.image.render import plan_build
+from imagebuild.image.spec import load_spec
+from tests.conftest import CI_SPEC, ca_bundle
+from tests.lockdata import pin, sample_lock
+
+SPEC = load_spec(CI_SPEC).spec
+SMALL_CHANGE_LIMIT = 50_000_000  # the issue's target: one small package ships at most 50 MB
+
+
+def _packages(*names: str) -> dict:
+    return {name: pin("1.0") for name in names}
+
+
+def _requirements(chunks) -> dict[str, str]:
+    return {chunk.name: chunk.requirements() for chunk in chunks}
+
+
+def test_every_package_lands_in_exactly_one_chunk_in_a_stable_order():
+    names = ["torch", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "triton", "numpy", "mani-skill",
+             "sapien", "toolz", "tqdm", "rich", "Farama_Notifications", *[f"small-{i}" for i in range(40)]]
+    chunks = plan_chunks("sim", _packages(*names))
+    placed = [name for chunk in chunks for name in chunk.packages]
+    assert sorted(placed) == sorted(names)
+    assert [c.name for c in chunks[:4]] == ["torch", "pkg-nvidia-cublas-cu12", "pkg-nvidia-cudnn-cu12",
+                                            "pkg-triton"]
+    assert all(len(c.packages) == 1 for c in chunks if not c.name.startswith("rest-"))
+    assert len([c for c in chunks if c.name.startswith("rest-")]) <= BUCKETS
+    assert _requirements(plan_chunks("sim", _packages(*reversed(names)))) == _requirements(chunks)
+
+
+def test_adding_one_package_changes_exactly_one_chunk():
+    names = ["numpy", "scipy", "mujoco", "gymnasium", *[f"dep-{i}" for i in range(30)]]
+    before = _requirements(plan_chunks("sim", _packages(*names)))
+    after = _requirements(plan_chunks("sim", _packages(*names, "toolz")))
+    changed = {name for name in after if before.get(name) != after[name]}
+    assert len(changed) == 1 and "toolz==1.0" in after[changed.pop()]
+    bumped = _requirements(plan_chunks("sim", {**_packages(*names), "dep-7": pin("2.0")}))
+    assert len({name for name in bumped if before[name] != bumped[name]}) == 1
+
+
+@pytest.mark.parametrize("name", ["numpy;touch /tmp/owned", "a b", "$(id)", "../x", "-r", "NumPy"])
+def test_a_hand_edited_package_name_is_refused_in_one_line(name):
+    with pytest.raises(SpecError) as caught:
+        plan_chunks("sim", _packages("numpy", name))
+    message = str(caught.value)
+    assert "\n" not in message and "imagebuild lock" in message and "[sim.packages]" in message
+
+
+def test_locked_layers_install_one_chunk_per_run_step():
+    lock = sample_lock(SPEC)
+    plan = plan_build(SPEC, lock=lock)
+    for layer in ("python", "sim"):
+        rendered = plan.layer(layer).layer
+        chunks = plan_chunks(layer, lock.packages(layer))
+        assert rendered.dockerfile.count("--no-deps --require-hashes \\\n        -r /tmp/context/chunk.txt") \
+            == len(chunks) > 0
+        for chunk in chunks:
+            assert rendered.files[chunk.requirements_file] == chunk.requirements().encode()
+            assert f": {chunk.marker} " in rendered.dockerfile
+        # uv's own bytecode step would recompile every earlier chunk into this layer.
+        assert "UV_COMPILE_BYTECODE=0 uv pip install" in rendered.dockerfile
+    assert "uv pip check" in plan.layer("sim").layer.dockerfile
+
+
+def test_the_unlocked_render_keeps_one_install_step():
+    sim = plan_build(SPEC).layer("sim").layer
+    assert "imagebuild-chunk=" not in sim.dockerfile and "mujoco" in sim.dockerfile
+
+
+# ---- real builds -------------------------------------------------------------------------
+
+def _with_simulators(spec, packages):
+    return spec.model_copy(update={"simulators": spec.simulators.model_copy(
+        update={"packages": packages})})
+
+
+def _sim_layers(engine, image):
+    from imagebuild.image.layers import inventory
+
+    return inventory(engine, image)
+
+
+@pytest.fixture(scope="module")
+def heavy(engine, ci_spec):
+    """(engine, image before, image after, locks) of a scipy spec before/after adding toolz."""
+    from imagebuild.image.builder import Builder
+    from imagebuild.image.progress import PlainReporter
+    from imagebuild.image.resolve import resolve_lock
+
+    before_spec = _with_simulators(ci_spec, [*ci_spec.simulators.packages, "scipy"])
+    after_spec = _with_simulators(before_spec, [*before_spec.simulators.packages, "toolz"])
+    builder = Builder(engine, reporter=PlainReporter())
+    before_lock = resolve_lock(before_spec, engine, ca_cert=ca_bundle())
+    after_lock = resolve_lock(after_spec, engine, previous=before_lock, ca_cert=ca_bundle())
+    before = builder.build(before_spec, ca_cert=ca_bundle(), up_to="sim", lock=before_lock)
+    after = builder.build(after_spec, ca_cert=ca_bundle(), up_to="sim", lock=after_lock)
+    return engine, before, after, before_lock, after_lock
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_adding_one_small_package_ships_one_small_layer(heavy):
+    engine, before, after, before_lock, after_lock = heavy
+    assert {k: v for k, v in after_lock.packages("sim").items() if k != "toolz"} \
+        == before_lock.packages("sim")  # the same pins plus toolz: the test's premise
+    old = _sim_layers(engine, before.image)
+    new = _sim_layers(engine, after.image)
+    old_ids = {layer.diff_id for layer in old}
+    shipped = [layer for layer in new if layer.diff_id not in old_ids]
+    assert sum(layer.size for layer in old) > 300_000_000  # heavy enough to show the effect
+    assert sum(layer.size for layer in shipped) <= SMALL_CHANGE_LIMIT
+    # toolz's chunk and the versions record; every other layer is byte-identical.
+    assert len(shipped) == 2, [(la.step, la.chunk) for la in shipped]
+    assert any("toolz" in layer.packages for layer in shipped)
+    gone = [layer for layer in old if layer.diff_id not in {la.diff_id for la in new}]
+    assert len(gone) <= 2 and len(new) == len(old) - len(gone) + len(shipped)
+    assert max(layer.size for layer in new) < 1_500_000_000
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_chunked_environment_is_complete_and_each_chunk_holds_only_its_packages(heavy):
+    engine, _, after, _, _ = heavy
+    script = ("import scipy.linalg, toolz, mujoco, gymnasium, numpy, wandb; "
+              "import importlib.metadata as m; "
+              "assert all(d.files for d in m.distributions()), 'a package lost its RECORD'")
+    done = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/venv/bin/python", after.image,
+                           "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_chunk = {layer.chunk: layer for layer in _sim_layers(engine, after.image) if layer.chunk}
+    # numpy's chunk is numpy alone: ~tens of MB, not the environment up to it.
+    assert 10_000_000 < by_chunk["sim/pkg-numpy"].size < 150_000_000
+    assert by_chunk["sim/pkg-scipy"].size > by_chunk["sim/pkg-numpy"].size
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_rebuild_without_cache_gives_the_same_layer_digests(heavy, tmp_path):
+    """The sim layer built again with BuildKit's cache off: every diff ID equal."""
+    from imagebuild.engine import buildkit
+    from imagebuild.image.render import BuildPlan, write_plan
+
+    engine, before, _, _, _ = heavy
+    sim_plan = before.plan.layer("sim")
+    write_plan(BuildPlan(spec=before.plan.spec, layers=[sim_plan]), tmp_path)
+    again = f"imagebuild-test/chunks-repro:{uuid.uuid4().hex[:8]}"
+    secrets = {"ca_bundle": ca_bundle()} if ca_bundle() else {}
+    buildkit.build(buildkit.find_cli(), tmp_path / "1-sim", again, secrets, {}, no_cache=True,
+                   extra_args=[])
+    try:
+        first = [layer.diff_id for layer in _sim_layers(engine, sim_plan.image)]
+        second = [layer.diff_id for layer in _sim_layers(engine, again)]
+        assert len(first) > 10 and second == first
+    finally:
+        subprocess.run(["docker", "rmi", again], capture_output=True, timeout=120)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_layers_cli_lists_chunks_and_what_is_new(heavy):
+    _, before, after, _, _ = heavy
+    done = _imagebuild("layers", after.image, "--against", before.image, "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    new = [layer for layer in listed["layers"] if layer["new"]]
+    assert listed["new_layers"] == len(new) == 2 and listed["new_bytes"] <= SMALL_CHANGE_LIMIT
+    assert any("toolz" in layer["packages"] for layer in new)
+    human = _imagebuild("layers", after.image)
+    assert human.returncode == 0 and "sim/pkg-scipy: scipy" in human.stdout
+
+
+@pytest.mark.docker
+def test_layers_of_a_missing_image_is_one_line(engine):
+    done = _imagebuild("layers", f"imagebuild-test/no-such:{uuid.uuid4().hex[:8]}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "not in the local engine" in done.stderr
+
+
+def _imagebuild(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imagebuild", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_layer_table_marks_new_layers_largest_first():
+    from imagebuild.image.layers import LayerInfo, table
+
+    layers = [LayerInfo("sha256:a", 2_000, "RUN a"), LayerInfo("sha256:b", 9_000_000, "RUN b",
+              chunk="sim/pkg-numpy", packages=["numpy"], new=True),
+              LayerInfo("sha256:c", 300, "RUN c", new=False)]
+    lines = table(layers)
+    assert re.match(r"\s*9\.0 MB  new sim/pkg-numpy: numpy", lines[0])
+    assert lines[-1] == "3 layers, 9.0 MB, largest 9.0 MB, 1 new (9.0 MB)"
+
+
+def test_a_failing_step_of_a_many_chunk_layer_is_named():
+    """Ten steps or more: BuildKit pads the step number ("[ 5/12]")."""
+    from imagebuild.engine.buildkit import StepTracker
+
+    tracker = StepTracker()
+    for line in ["#7 [ 4/12] RUN : imagebuild-chunk=python/pkg-wandb packages=wandb",
+                 "#7 0.43 error: hash mismatch for wandb", "#7 ERROR: exit code: 1"]:
+        tracker.feed(line)
+    step, output = tracker.failure()
+    assert step.startswith("[4/12] RUN : imagebuild-chunk=python/pkg-wandb")
+    assert "error: hash mismatch for wandb" in output
