@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "src/imagebuild/entrypoint/bin/pod-save"
 POD_ID = "testpod"
+AUTOSAVE = f"refs/heads/autosave/{POD_ID}/"
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid",
                 "-c", "safe.directory=*"]
@@ -237,3 +240,9 @@ def restored(pod: Pod, remote: Path, ref: str, name: str = "restored") -> Path:
                          check=False)
     assert res.returncode == 0, res.stderr
     return clone
+
+
+@pytest.fixture
+def pod(tmp_path: Path) -> Pod:
+    """A fake /workspace with pod-save's environment (imported by the pod-save test modules)."""
+    return Pod(tmp_path)

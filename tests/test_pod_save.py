@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from podsave_helpers import (
+    AUTOSAVE,
     POD_ID,
     SCRIPT,
     Ledger,
@@ -33,12 +34,7 @@ from podsave_helpers import (
     worktree_state,
 )
 
-AUTOSAVE = f"refs/heads/autosave/{POD_ID}/"
-
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Pod:
-    return Pod(tmp_path)
+pytest_plugins = ["podsave_helpers"]  # the `pod` fixture
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from podsave_helpers import (
-    POD_ID,
+    AUTOSAVE,
     SCRIPT,
     Pod,
     closed_port,
@@ -31,12 +31,7 @@ from podsave_helpers import (
     worktree_state,
 )
 
-AUTOSAVE = f"refs/heads/autosave/{POD_ID}/"
-
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Pod:
-    return Pod(tmp_path)
+pytest_plugins = ["podsave_helpers"]  # the `pod` fixture
 
 
 class Guard:
