@@ -12,7 +12,7 @@ from imagebuild.errors import SpecError
 from imagebuild.image.state import write_state
 from imagebuild.runpod.client import Client, RunPodError
 from imagebuild.runpod.credentials import ApiKey
-from imagebuild.runpod.gpus import fetch_catalog, resolve_gpu, resolve_gpus
+from imagebuild.runpod.gpus import resolve_gpu, resolve_gpus
 
 pytest_plugins = ["fake_runpod.fixtures"]
 STOCK_LEVELS = {"NONE", "LOW", "MEDIUM", "HIGH"}
@@ -21,7 +21,7 @@ STOCK_LEVELS = {"NONE", "LOW", "MEDIUM", "HIGH"}
 @pytest.fixture
 def catalog(fake_runpod: FakeRunPod) -> list[dict]:
     with Client(fake_runpod.url, ApiKey(fake_runpod.api_key)) as client:
-        return fetch_catalog(client)
+        return client.get("/catalog/gpus")["gpus"]  # the plain catalog, without stock
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_the_fake_catalog_keeps_the_availability_rules_of_the_spec(fake_runpod):
             with pytest.raises(RunPodError) as error:
                 client.get("/catalog/gpus", params=params)
             assert error.value.status == 400 and why in str(error.value)
-        plain = fetch_catalog(client)
+        plain = client.get("/catalog/gpus")["gpus"]
         assert all("availability" not in gpu for gpu in plain)
         gpus = client.get("/catalog/gpus", params={"include": "AVAILABILITY", "product": "POD",
                                                    "count": 8, "cloud": "COMMUNITY"})["gpus"]

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
 
 from imagebuild.errors import SpecError
 
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-def fetch_catalog(client: Any) -> list[dict]:
-    """``GET /catalog/gpus``: the GPU types RunPod offers."""
-    return list(client.get("/catalog/gpus").get("gpus", []))
 
 
 def _words(text: str) -> set[str]:
