@@ -19,6 +19,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "src/imagebuild/entrypoint/bin/pod-save"
 POD_ID = "testpod"
 AUTOSAVE = f"refs/heads/autosave/{POD_ID}/"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # what an unborn HEAD compares against
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid",
                 "-c", "safe.directory=*"]
@@ -135,8 +136,11 @@ def worktree_state(repo: Path) -> dict:
     q = ["--no-optional-locks"]
     state["status"] = git(repo, *q, "status", "--porcelain=v1", "-z", "--untracked-files=all",
                           "--ignored")
-    state["diff"] = git(repo, *q, "diff", "--binary")
-    state["cached"] = git(repo, *q, "diff", "--cached", "--binary")
+    # Plumbing, not `git diff`: the porcelain refreshes (rewrites) a racily clean index
+    # whatever --no-optional-locks says, which made this guard see its own write.
+    head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).strip() or EMPTY_TREE
+    state["diff"] = git(repo, *q, "diff-files", "-p", "--binary")
+    state["cached"] = git(repo, *q, "diff-index", "--cached", "-p", "--binary", head)
     state["branches"] = git(repo, "for-each-ref", "--format=%(refname) %(objectname)",
                             "refs/heads")
     state["stash"] = git(repo, "stash", "list", "--format=%H")
