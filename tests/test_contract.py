@@ -5,6 +5,7 @@ rules of the project: no Python function over 80 lines in src/."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from imagebuild import contract
 from imagebuild.image import render
+from imagebuild.image.spec import Spec
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "imagebuild"
 # Paths and labels (the status words "ready", "starting" are ordinary English elsewhere).
@@ -44,6 +46,49 @@ def test_the_grep_finds_a_copied_literal(tmp_path):
     copy = tmp_path / "copy.py"
     copy.write_text(f'READY = "{contract.READY_MARKER}"\n')
     assert contract.READY_MARKER in _string_literals(copy)
+
+
+def _code_literals(path: Path) -> set[str]:
+    """String literals that are not docstrings (prose may name a path)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings}
+
+
+def _embeds(text: str, value: str) -> bool:
+    return re.search(re.escape(value) + r"(?![\w.-])", text) is not None
+
+
+# Host code may name /workspace itself in help texts; deeper contract paths come from contract.
+EMBEDDED = [value for value in CONTRACT_VALUES if value != contract.WORKSPACE and "/" in value]
+
+
+@pytest.mark.parametrize("value", EMBEDDED)
+def test_host_code_builds_longer_paths_from_the_contract(value):
+    # A shell line like "mkdir -p /workspace/.pod" copies the name as surely as a constant.
+    host = [path for path in _python_files() if "entrypoint" not in path.relative_to(SRC).parts]
+    spelled = [path.relative_to(SRC).as_posix() for path in host if path.name != "contract.py"
+               and any(_embeds(literal, value) for literal in _code_literals(path))]
+    assert spelled == [], f"{value!r} is written inside a string in {spelled}: use imagebuild.contract"
+
+
+def test_the_embedded_check_sees_a_copy_in_a_shell_line(tmp_path):
+    copy = tmp_path / "copy.py"
+    copy.write_text(f'"""Saves into {contract.POD_DIR}."""\nLINE = "mkdir -p {contract.POD_DIR} && true"\n')
+    literals = _code_literals(copy)
+    assert any(_embeds(literal, contract.POD_DIR) for literal in literals)
+    assert not any(literal.startswith("Saves") for literal in literals)  # the docstring is prose
+    assert not _embeds(f"{contract.POD_DIR}-old", contract.POD_DIR)
+
+
+def test_build_steps_take_the_versions_folder_from_the_contract():
+    shell = render.render_layer("system", "base", Spec()).files["build-env.sh"].decode()
+    assert shell.startswith(contract.env_file())  # the names first, then the library using them
+    library = shell[len(contract.env_file()):]
+    assert contract.VERSIONS_DIR not in library and '"$POD_VERSIONS_DIR' in library
 
 
 def test_contract_env_is_in_the_runtime_context_and_sourced_as_written(tmp_path):

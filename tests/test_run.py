@@ -213,3 +213,24 @@ def test_readiness_comes_from_the_entrypoint_status_file(engine, pod_image, scri
                 localrun.wait_ready(container, timeout=3)
     finally:
         container.remove(force=True)
+
+
+def test_pod_save_of_a_local_pod_finds_the_key_it_was_started_with(pod_image, names, tmp_path):
+    # A key under a name ssh never tries by itself: only the pod's own PUBLIC_KEY
+    # can lead `pod save` to it (issue 11: local pods without -i).
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = home / ".ssh" / "lab-pod"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    name = names()
+    run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub")
+    env = {"HOME": str(home)}
+    saved = imagebuild("pod", "save", f"local:{name}", "--json", env=env)
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    assert json.loads(saved.stdout)["ok"] is True
+
+    # The control: the same command fails once that key is gone (no -i to fall back on).
+    key.rename(home / "elsewhere")
+    refused = imagebuild("pod", "save", f"local:{name}", "--json", env=env)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr

@@ -20,12 +20,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagebuild import contract
 from imagebuild.errors import SpecError
 
 CLOUDS = ("runpod", "any")
 # SkyPilot's private-registry login (sky/skylet/constants.py DOCKER_LOGIN_ENV_VARS).
 DOCKER_LOGIN_SECRETS = ("SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER")
-RESULTS_DIR = "/workspace/results"
+RESULTS_DIR = f"{contract.WORKSPACE}/results"
+POD_BASHRC = f"{contract.WORKSPACE}/.bashrc_pod"  # written by the entrypoint's start steps
+SAVE_POLICY = f"{contract.POD_DIR}/save.toml"
 MAX_TASKS = 1000
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -152,8 +155,8 @@ def _results_policy(remote: str) -> list[str]:
     """A save.toml that has pod-save copy RESULTS_DIR to ``remote`` (unless the volume has one)."""
     return [
         "# Results are data, not code: pod-save copies them with rclone (save.toml [[sync]]).",
-        "if [ ! -e /workspace/.pod/save.toml ]; then",
-        "  mkdir -p /workspace/.pod && cat > /workspace/.pod/save.toml <<'IMAGEBUILD_SAVE_TOML'",
+        f"if [ ! -e {SAVE_POLICY} ]; then",
+        f"  mkdir -p {contract.POD_DIR} && cat > {SAVE_POLICY} <<'IMAGEBUILD_SAVE_TOML'",
         "[[sync]]",
         'path = "results"',
         f'remote = "{remote}"',
@@ -169,20 +172,20 @@ def run_script(command: str, project: str | None, results_to: str | None = None)
     unsaved: pod-save says so and the task fails rather than lose them silently."""
     lines = [
         "# imagebuild: the pod's start steps, environment and project; COMMAND; then pod-save.",
-        "if [ ! -r /workspace/.bashrc_pod ]; then",
+        f"if [ ! -r {POD_BASHRC} ]; then",
         "  # Clouds other than RunPod start the image with --entrypoint=/bin/bash: run its start",
         "  # steps (no stop-time save: nothing is there yet).",
         "  POD_STOP_BUDGET=0 /usr/local/bin/pod-entrypoint true >/dev/null 2>&1 ||",
-        '    echo "imagebuild: pod start steps failed (/workspace/.pod/logs/entrypoint.log)" >&2',
+        f'    echo "imagebuild: pod start steps failed ({contract.LOG_DIR}/entrypoint.log)" >&2',
         "fi",
-        ". /workspace/.bashrc_pod",
+        f". {POD_BASHRC}",
         f"mkdir -p {RESULTS_DIR}",
         f"export RESULTS_DIR={RESULTS_DIR}",
     ]
     if results_to:
         lines += _results_policy(results_to)
     if project:
-        code = f"/workspace/code/{project}"
+        code = f"{contract.WORKSPACE}/code/{project}"
         lines += [
             "# SkyPilot's workdir (the current folder, when synced) is the project unless the",
             "# volume has it.",

@@ -9,8 +9,13 @@ only the lock (names), never sizes measured on one machine: it is deterministic.
 Order, most stable first (BuildKit reruns every step after a changed one; the
 bytes stay the same, only time is spent): the torch/CUDA stack one package per
 chunk (each nvidia-* wheel is hundreds of MB: no layer over 1.5 GB), then other
-known-heavy wheels one per chunk, then the rest in hash buckets (a package's
-bucket depends only on its name, so adding one touches one small bucket).
+known-heavy wheels one per chunk (a family released in lockstep, like mujoco and
+its -core/-studio parts, as one chunk: they change together anyway), then the rest
+in hash buckets: a package's bucket depends only on its name and on how many small
+packages the layer has (1 bucket up to 16, 2 up to 48, else 4), so adding one
+touches one small bucket. Every chunk is a RUN step costing ~0.5 s of a cold build
+however little it installs, hence no more buckets than the small packages need; a
+layer crossing a tier ships its small packages once more.
 """
 
 from __future__ import annotations
@@ -26,17 +31,24 @@ from imagebuild.image.lock import LOCK_FILENAME, requirements_text
 # The GPU stack: torch and the CUDA wheels it pins. Changes rarely.
 _STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|jax|jaxlib"
                      r"|cupy-.*)$")
-# Wheels of tens to hundreds of MB installed: one chunk each, so no bucket grows large.
+# Wheels of 10 MB or more installed (measured on ManiSkill 3's stack): one chunk each, so
+# no bucket grows large. Smaller ones share a bucket: each chunk is a RUN step, and a
+# step costs ~0.5 s of a cold build however little it installs.
 _HEAVY = frozenset({
     "numpy", "scipy", "pandas", "pyarrow", "sympy", "numba", "llvmlite", "matplotlib",
     "scikit-learn", "scikit-image", "opencv-python", "opencv-python-headless",
     "opencv-contrib-python", "pillow", "h5py", "grpcio", "tensorflow", "tensorboard",
-    "transformers", "tokenizers", "safetensors", "mujoco", "mujoco-mjx", "sapien", "mani-skill",
-    "pybullet", "dm-control", "labmaze", "open3d", "trimesh", "wandb", "networkx", "jaxlib",
-    "pygame", "imageio-ffmpeg", "av", "kornia", "timm", "gymnasium", "tensorstore", "setuptools",
-    "mplib", "fonttools", "jedi", "lxml", "hf-xet",  # ManiSkill's tens of MB each
+    "transformers", "tokenizers", "mujoco", "mujoco-core", "mujoco-studio", "mujoco-mjx", "sapien",
+    "mani-skill", "pybullet", "dm-control", "open3d", "wandb", "networkx", "jaxlib", "pygame",
+    "imageio-ffmpeg", "av", "timm", "tensorstore", "mplib", "fonttools", "jedi", "lxml", "hf-xet",
+    "pyopengl",
 })
-BUCKETS = 8  # small packages: ~1/8 of them per chunk
+# Released in lockstep (one version for all): one chunk, named after the first.
+_FAMILIES = (("mujoco", "mujoco-core", "mujoco-studio", "mujoco-mjx"),)
+# (at most this many small packages, buckets). ManiSkill's sim layer has ~60 small
+# packages, ~90 MB with their .pyc: 4 buckets of 8-36 MB (bench/README.md).
+BUCKET_TIERS = ((16, 1), (48, 2))
+BUCKETS = 4  # above the last tier
 # A distribution name (PEP 508): it lands in a RUN line and a file name, so nothing else.
 _VALID_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
@@ -69,8 +81,26 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _bucket(name: str) -> int:
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % BUCKETS
+def bucket_count(small: int) -> int:
+    return next((count for most, count in BUCKET_TIERS if small <= most), BUCKETS)
+
+
+def _bucket(name: str, count: int) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % count
+
+
+def _singles(names: set[str]) -> list[list[str]]:
+    """The packages with a chunk of their own (a family's together), in install order."""
+    stable = sorted((n for n in names if _STABLE.match(n)), key=lambda n: (n != "torch", n))
+    heavy = sorted(n for n in names if n in _HEAVY and n not in stable)
+    groups, grouped = [], set()
+    for name in [*stable, *heavy]:
+        if name in grouped:
+            continue
+        family = next((f for f in _FAMILIES if name in f), (name,))
+        groups.append([n for n in family if n in names])
+        grouped.update(groups[-1])
+    return groups
 
 
 def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
@@ -84,14 +114,13 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
         twice = sorted(n for n in packages if [_normalise(m) for m in packages].count(_normalise(n)) > 1)
         raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] names one package twice "
                         f"({', '.join(twice)}); regenerate the lock with `imagebuild lock`")
-    stable = sorted((n for n in by_name if _STABLE.match(n)), key=lambda n: (n != "torch", n))
-    heavy = sorted(n for n in by_name if n in _HEAVY and n not in stable)
-    single = [*stable, *heavy]
-    chunks = [Chunk(layer, "torch" if n == "torch" else f"pkg-{n}", {by_name[n]: packages[by_name[n]]})
-              for n in single]
+    singles = _singles(set(by_name))
+    chunks = [Chunk(layer, "torch" if group == ["torch"] else f"pkg-{group[0]}",
+                    {by_name[n]: packages[by_name[n]] for n in group}) for group in singles]
+    small = sorted(set(by_name).difference(*singles))
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
-    for name in sorted(set(by_name) - set(single)):
-        buckets.setdefault(_bucket(name), {})[by_name[name]] = packages[by_name[name]]
+    for name in small:
+        buckets.setdefault(_bucket(name, bucket_count(len(small))), {})[by_name[name]] = packages[by_name[name]]
     chunks += [Chunk(layer, f"rest-{index}", buckets[index]) for index in sorted(buckets)]
     return chunks
 

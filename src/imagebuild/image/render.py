@@ -33,14 +33,12 @@ BASE_APT_PACKAGES = (
     "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
     "libxext6", "libosmesa6", "tini", "rclone",
 )
-DEV_UID = 1000
 SECRET_CA_BUNDLE = "ca_bundle"
 SECRETS_DIR = "/tmp/secrets"  # on the step's tmpfs /tmp
 
 # Build-context files of each layer: (path in the context, packaged source file).
 _CONTEXT_FILES = {
     "system": [
-        ("build-env.sh", "files/build-env.sh"),
         ("nvidia_icd.json", "files/nvidia_icd.json"),
         ("10_nvidia.json", "files/10_nvidia.json"),
         ("nvidia_layers.json", "files/nvidia_layers.json"),
@@ -225,7 +223,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         lock_hash=lock.sha256() if lock else "",
         interpreter=lock.interpreter if lock else spec.python.version,
         packages=_apt_packages(spec, lock),
-        dev_uid=DEV_UID,
+        dev_uid=contract.DEV_UID,
         python=spec.python,
         node=spec.node,
         simulators=spec.simulators,
@@ -242,6 +240,8 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     files.update(_locked_files(name, lock))
     if name == "system":
         files["stubs.tar"] = _stubs_tar(lock.epoch if lock else 0)
+        # The build steps' shell library, with the contract's names it uses above it.
+        files["build-env.sh"] = contract.env_file().encode() + _package_file("files/build-env.sh")
     if name == "sim" and physx_plan.mode:
         files["bake-physx.sh"] = _package_file("files/bake-physx.sh")
         if physx_plan.zip_bytes:

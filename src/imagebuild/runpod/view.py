@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from imagebuild import contract
 from imagebuild.pods import ssh
 
 COLUMNS = ("ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH")
@@ -84,7 +85,7 @@ def idle_stop_line(pod: dict) -> str:
     if env.get("RUNPOD_API_KEY"):
         return f"stops {what}, through RunPod's API with the pod's RUNPOD_API_KEY"
     return (f"stops {what}, through RunPod's API if RunPod gives the pod a RUNPOD_API_KEY; "
-            "without a key it ends the container (see /workspace/.pod/logs/idle.log)")
+            f"without a key it ends the container (see {contract.LOG_DIR}/idle.log)")
 
 
 def status_lines(pod: dict) -> list[str]:

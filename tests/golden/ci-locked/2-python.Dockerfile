@@ -53,17 +53,17 @@ RUN --mount=type=tmpfs,target=/tmp \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
  && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer
+ && normalise_layer /opt/venv
 
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
-    --mount=type=bind,source=chunks/python-rest-1.txt,target=/tmp/context/chunk.txt \
+    --mount=type=bind,source=chunks/python-rest-0.txt,target=/tmp/context/chunk.txt \
     --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
- && : imagebuild-chunk=python/rest-1 packages=pip \
+ && : imagebuild-chunk=python/rest-0 packages=pip \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
  && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer
+ && normalise_layer /opt/venv
 

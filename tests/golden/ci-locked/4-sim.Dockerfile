@@ -19,7 +19,7 @@ RUN --mount=type=tmpfs,target=/tmp \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
  && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer
+ && normalise_layer /opt/venv
 
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
@@ -31,7 +31,7 @@ RUN --mount=type=tmpfs,target=/tmp \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
  && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer
+ && normalise_layer /opt/venv
 
 # What the layer resolved (image labels); the check proves the chunks add up to one
 # consistent environment (every requirement present, metadata complete).

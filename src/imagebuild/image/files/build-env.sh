@@ -1,7 +1,8 @@
 # Sourced at the start of every downloading RUN step. It exposes the build secrets
 # BuildKit mounted for that step under its tmpfs /tmp (never in a layer) to apt, pip,
 # uv, npm and curl, records resolved versions for the image labels, and normalises
-# the layer at the end of the step.
+# the layer at the end of the step. imagebuild puts the host-image contract
+# (contract.env: POD_VERSIONS_DIR, ...) above these lines.
 
 if [ -s /tmp/secrets/ca_bundle ]; then
     # A CA bundle for TLS-intercepting proxies: every client reads one of these.
@@ -37,13 +38,15 @@ apt_install() {
 
 # record_version LAYER KEY VALUE: what a layer resolved, read back into labels.
 record_version() {
-    mkdir -p /usr/local/share/imagebuild/versions
-    printf '%s=%s\n' "$2" "$3" >> "/usr/local/share/imagebuild/versions/$1"
+    mkdir -p "$POD_VERSIONS_DIR"
+    printf '%s=%s\n' "$2" "$3" >> "$POD_VERSIONS_DIR/$1"
 }
 
 # Reproducible layers: the step's start, on the tmpfs /tmp (never in a layer).
-# normalise_layer, at the end of every RUN, empties run-time noise and sets every
-# file the step wrote to SOURCE_DATE_EPOCH, so the same lock gives the same bits.
+# normalise_layer [FOLDER...], at the end of every RUN, empties run-time noise and
+# sets every file the step wrote under the folders (default /) to SOURCE_DATE_EPOCH,
+# so the same lock gives the same bits. A step that writes only into /opt/venv names
+# it: walking all of / costs ~0.2 s a step, and a layer has many chunk steps.
 # Noise is emptied, not removed: removing a file of a lower layer leaves a
 # whiteout stamped with the time of removal, which no command can reset.
 _imagebuild_step=/tmp/.imagebuild-step
@@ -63,5 +66,5 @@ normalise_layer() {
         git config --system filter.lfs.process "git-lfs filter-process"
         git config --system filter.lfs.required true
     fi
-    find / -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
+    find "${@:-/}" -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
 }
