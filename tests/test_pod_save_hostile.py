@@ -374,6 +374,7 @@ def test_remote_on_the_volume_does_not_count(pod, guard):
     saved = pod.save("--json")
     assert saved.rc == 1
     assert "own volume" in saved.repo(repo)["reason"]
+    assert_named(saved, on_volume / "HEAD", "bare")  # the remote itself is named as unsaved
 
 
 # --------------------------------------------------------- data outside git

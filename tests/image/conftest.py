@@ -68,6 +68,15 @@ def image_under_test(request) -> str:
 
 
 @pytest.fixture(scope="session")
+def image_given(request, image_under_test) -> str:
+    """The image named with --image / $IMAGEBUILD_TEST_IMAGE; skips on the local test pod,
+    for checks tests/test_entrypoint.py makes there at a lower level."""
+    if not (request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)):
+        pytest.skip("the local test pod: tests/test_entrypoint.py checks this on it")
+    return image_under_test
+
+
+@pytest.fixture(scope="session")
 def image_config(image_under_test) -> dict:
     done = subprocess.run(["docker", "image", "inspect", image_under_test], capture_output=True,
                           text=True, check=True, timeout=60)
@@ -140,10 +149,12 @@ def docker_setup(compose_env) -> list[str]:
 
 @pytest.fixture(scope="session")
 def pod(docker_services, docker_compose_command, docker_compose_file, docker_compose_project_name,
-        docker_ip, ssh_key, tmp_path_factory) -> Pod:
+        docker_ip, image_under_test, ssh_key, tmp_path_factory) -> Pod:
+    """The compose service pytest-docker started, as a Pod (its volume: compose's name for it)."""
     compose = Compose(docker_compose_command, tuple(docker_compose_file), docker_compose_project_name)
     known_hosts = tmp_path_factory.mktemp("known_hosts") / "known_hosts"
-    running = Pod(compose, docker_services, docker_ip, ssh_key, known_hosts)
+    running = Pod(image_under_test, ssh_key, known_hosts, backend=compose, host=docker_ip,
+                  volume=f"{docker_compose_project_name}_workspace")
     running.wait_ready()
     return running
 
@@ -151,7 +162,7 @@ def pod(docker_services, docker_compose_command, docker_compose_file, docker_com
 @pytest.fixture(scope="session")
 def gpu(pod) -> str:
     """nvidia-smi's GPU list in the pod; skips without a GPU (fails if IMAGEBUILD_GPU=1)."""
-    done = pod.exec("nvidia-smi", "-L", timeout=60)
+    done = pod.run("nvidia-smi -L", timeout=60)
     if done.returncode == 0 and "GPU" in done.stdout:
         return done.stdout
     why = (done.stdout + done.stderr).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
