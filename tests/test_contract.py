@@ -178,3 +178,12 @@ def test_the_check_scan_sees_a_test_that_checks_nothing(tmp_path):
                        "def test_raises():\n    with pytest.raises(ValueError):\n        int('x')\n\n\n"
                        "def test_nothing():\n    print('ran')\n")
     assert _tests_without_a_check([planted]) == ["test_planted.py:18 test_nothing"]
+
+
+def test_the_standalone_pod_helper_spells_the_contract_as_it_is():
+    # tests/image/pod.py may not import imagebuild (the image suite runs alone): its copies must agree.
+    from image import pod
+
+    assert pod.READY_FILE == contract.READY_MARKER
+    assert f"{contract.LOG_DIR}/entrypoint.log" == pod.ENTRYPOINT_LOG
+    assert "$1/entrypoint.log" in (SRC / "entrypoint" / "lib" / "log.sh").read_text()  # log_open DIR

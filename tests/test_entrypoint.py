@@ -16,7 +16,6 @@ from image.pod import Pod
 
 pytestmark = pytest.mark.docker
 
-LOG = "/workspace/.pod/logs/entrypoint.log"
 SECRET = "hf_s3cr3t_value_never_logged"
 
 
