@@ -52,9 +52,16 @@ def host_has_gpu() -> bool:
 
 
 @pytest.fixture(scope="session")
-def image_under_test(request) -> str:
+def given_image(request) -> str | None:
+    """--image / $IMAGEBUILD_TEST_IMAGE as the session started (compose_env sets the
+    variable later, for compose)."""
+    return request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)
+
+
+@pytest.fixture(scope="session")
+def image_under_test(request, given_image) -> str:
     request.getfixturevalue("engine")  # no engine: skip, or fail under .ci/run
-    ref = request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)
+    ref = given_image
     if not ref:
         return request.getfixturevalue("pod_image")
     present = _quiet(["docker", "image", "inspect", ref])
@@ -68,10 +75,10 @@ def image_under_test(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def image_given(request, image_under_test) -> str:
+def image_given(given_image, image_under_test) -> str:
     """The image named with --image / $IMAGEBUILD_TEST_IMAGE; skips on the local test pod,
     for checks tests/test_entrypoint.py makes there at a lower level."""
-    if not (request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)):
+    if not given_image:
         pytest.skip("the local test pod: tests/test_entrypoint.py checks this on it")
     return image_under_test
 
