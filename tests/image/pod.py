@@ -83,7 +83,8 @@ class Run:
 
 @dataclass(frozen=True)
 class Compose:
-    """A compose service: the project pytest-docker started, addressed the same way."""
+    """A compose service: the project pytest-docker brought up (so no ``create``),
+    addressed with the same command, files and project name."""
 
     command: str  # "docker compose" (v2) or "docker-compose" (v1)
     files: tuple[str, ...]
@@ -105,9 +106,6 @@ class Compose:
 
     def container(self) -> str:
         return self.check("ps", "-q", self.service).strip()
-
-    def create(self, pod: Pod) -> None:
-        self.check("up", "-d", "--no-start", self.service)
 
     def start(self) -> None:
         self.check("up", "-d", self.service)
