@@ -117,7 +117,7 @@ class Box(Pod):
     def reset(self) -> None:
         """An empty workspace: no repositories, W&B runs or save hooks."""
         self.in_workspace("rm -rf /workspace/code /workspace/wandb /workspace/.pod/hooks/save.d; "
-                "mkdir -p /workspace/code /workspace/.pod/hooks/save.d")
+                          "mkdir -p /workspace/code /workspace/.pod/hooks/save.d")
 
     # -- making work in the pod ------------------------------------------------------
 
@@ -135,8 +135,8 @@ class Box(Pod):
     def commit(self, rel: str, name: str, content: str | None = None) -> str:
         content = content if content is not None else f"{name} of {rel}\n"
         return self.in_workspace(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && "
-                       f"printf %s {shlex.quote(content)} > {name} && $G add {name} && "
-                       f"$G commit -qm 'add {name}' && $G rev-parse HEAD")
+                                 f"printf %s {shlex.quote(content)} > {name} && $G add {name} && "
+                                 f"$G commit -qm 'add {name}' && $G rev-parse HEAD")
 
     def write(self, rel: str, name: str, content: str) -> None:
         self.in_workspace(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && printf %s {shlex.quote(content)} > {name}")
