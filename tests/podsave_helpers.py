@@ -1,4 +1,4 @@
-"""Helpers for tests/test_pod_save.py: a fake pod workspace on the host with real bare
+"""Helpers for tests/test_pod_save*.py: a pod's workspace on the host (``Workspace``) with real bare
 git remotes, a way to run `pod-save` against it, and a ledger of the work a test made
 so that each test can prove none of it was lost."""
 
@@ -61,13 +61,15 @@ class Saved:
         return next(r for r in self.report["repos"] if r["path"] == str(path))
 
 
-class Pod:
-    """A pod's /workspace in tmp_path, with remotes beside it."""
+class Workspace:
+    """A pod's /workspace in tmp_path, with remotes beside it; pod-save runs on the host.
+
+    Not a pod (no container, no SSH; that is tests/image/pod.py): a folder and `save()`."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.ws = root / "workspace"
-        self.code = self.ws / "code"
+        self.path = root / "workspace"
+        self.code = self.path / "code"
         self.remotes = root / "remotes"
         self.home = root / "home"
         for d in (self.code, self.remotes, self.home):
@@ -78,7 +80,7 @@ class Pod:
             "HOME": str(self.home),
             "GIT_CONFIG_NOSYSTEM": "1",
             "LANG": "C.UTF-8",
-            "POD_WORKSPACE": str(self.ws),
+            "POD_WORKSPACE": str(self.path),
             "RUNPOD_POD_ID": POD_ID,
             "POD_SAVE_GIT_TIMEOUT": "20",
         }
@@ -111,7 +113,7 @@ class Pod:
 
     def policy(self, text: str) -> Path:
         """Write /workspace/.pod/save.toml."""
-        path = self.ws / ".pod" / "save.toml"
+        path = self.path / ".pod" / "save.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return path
@@ -235,18 +237,18 @@ def work_files(root: Path, exclude: set[str] = frozenset()) -> dict[str, tuple]:
     return found
 
 
-def restored(pod: Pod, remote: Path, ref: str, name: str = "restored") -> Path:
+def restored(workspace: Workspace, remote: Path, ref: str, name: str = "restored") -> Path:
     """A fresh clone of remote with pod-restore REF run in it."""
-    clone = pod.root / name
-    git(pod.root, "clone", "-q", str(remote), str(clone), env=pod.env)
+    clone = workspace.root / name
+    git(workspace.root, "clone", "-q", str(remote), str(clone), env=workspace.env)
     res = subprocess.run([sys.executable, str(RESTORE), ref.removeprefix("refs/heads/")],
-                         cwd=clone, env=pod.env, capture_output=True, text=True, timeout=60,
+                         cwd=clone, env=workspace.env, capture_output=True, text=True, timeout=60,
                          check=False)
     assert res.returncode == 0, res.stderr
     return clone
 
 
 @pytest.fixture
-def pod(tmp_path: Path) -> Pod:
+def workspace(tmp_path: Path) -> Workspace:
     """A fake /workspace with pod-save's environment (imported by the pod-save test modules)."""
-    return Pod(tmp_path)
+    return Workspace(tmp_path)

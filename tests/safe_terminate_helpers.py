@@ -1,6 +1,6 @@
 """Helpers for tests/test_safe_terminate.py: git remotes on the host that pods reach
-over the network (and that outlive a terminated pod's volume), shell access to a
-pod's container or volume, and a ledger of the work each scenario made."""
+over the network (and that outlive a terminated pod's volume), the test pod with
+git work made in its workspace, and a ledger of the work each scenario made."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import docker
+from image.pod import Pod, Run
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid",
        "-c", "init.defaultBranch=main", "-c", "safe.directory=*"]
@@ -40,8 +40,6 @@ class Remotes:
         self.root = root
         self.host = host
         self.port = free_port(host)
-        # A port bound and released: nothing answers there (the unreachable remote).
-        self.unreachable_url = f"git://{host}:{free_port(host)}/gone.git"
         self.proc = subprocess.Popen(
             ["git", "daemon", "--reuseaddr", f"--listen={host}", f"--port={self.port}",
              f"--base-path={root}", "--export-all", "--enable=receive-pack",
@@ -70,9 +68,6 @@ class Remotes:
     def url(self, name: str) -> str:
         return f"git://{self.host}:{self.port}/{name}.git"
 
-    def read_only(self, name: str) -> None:
-        git(self.path(name), "config", "daemon.receivepack", "false")
-
     def refs(self, name: str) -> dict[str, str]:
         out = git(self.path(name), "for-each-ref", "--format=%(refname) %(objectname)")
         return dict(line.split(" ") for line in out.splitlines())
@@ -94,40 +89,35 @@ class Remotes:
         return git(self.path(name), "show", f"{ref}:{rel}")
 
 
-@dataclass
-class Box:
-    """Shell access to a pod's files: in its container while it runs, else in a
-    throwaway container on its volume (never creating a volume that is gone)."""
+class Box(Pod):
+    """A pod (the one test pod, attached to a container imagebuild started) with the
+    safe-terminate extras: its POD argument and snapshot id, and making git work in
+    its workspace, in the container while it runs, else on its volume."""
 
-    container: str
-    volume: str
-    image: str
+    def __init__(self, ref: str, pod_id: str, container: str, volume: str, image: str,
+                 identity: Path, known_hosts: Path):
+        super().__init__(image, identity, known_hosts, volume=volume, backend=Run(container))
+        self.ref = ref  # the POD argument
+        self.pod_id = pod_id  # the id in snapshot refs: autosave/<pod_id>/...
 
-    def running(self) -> bool:
-        done = docker("inspect", "-f", "{{.State.Running}}", self.container, check=False)
-        return done.returncode == 0 and done.stdout.strip() == "true"
+    def gone(self) -> bool:
+        return not self.exists() and not self.volume_exists()
 
-    def container_exists(self) -> bool:
-        return docker("inspect", self.container, check=False).returncode == 0
-
-    def volume_exists(self) -> bool:
-        return docker("volume", "inspect", self.volume, check=False).returncode == 0
-
-    def sh(self, script: str, check: bool = True) -> str:
+    def in_workspace(self, script: str, check: bool = True) -> str:
+        """``script`` in /workspace, never creating a volume that is gone."""
         prelude = f"set -euo pipefail; G='{POD_GIT}'; cd /workspace; "
         if self.running():
-            done = docker("exec", self.container, "bash", "-c", prelude + script, check=False)
+            done = self.run(prelude + script)
         else:
             assert self.volume_exists(), f"volume {self.volume} is gone"
-            done = docker("run", "--rm", "-v", f"{self.volume}:/workspace", "--entrypoint", "bash",
-                          self.image, "-c", prelude + script, check=False)
+            done = self.on_volume(prelude + script)
         assert not check or done.returncode == 0, f"in the pod: {script}\n{done.stdout}{done.stderr}"
         return done.stdout.strip()
 
     def reset(self) -> None:
         """An empty workspace: no repositories, W&B runs or save hooks."""
-        self.sh("rm -rf /workspace/code /workspace/wandb /workspace/.pod/hooks/save.d; "
-                "mkdir -p /workspace/code /workspace/.pod/hooks/save.d")
+        self.in_workspace("rm -rf /workspace/code /workspace/wandb /workspace/.pod/hooks/save.d; "
+                          "mkdir -p /workspace/code /workspace/.pod/hooks/save.d")
 
     # -- making work in the pod ------------------------------------------------------
 
@@ -140,23 +130,23 @@ class Box:
             if push:
                 lines.append("$G push -q -u origin main")
         lines.append("$G rev-parse HEAD")
-        return self.sh(" && ".join(lines))
+        return self.in_workspace(" && ".join(lines))
 
     def commit(self, rel: str, name: str, content: str | None = None) -> str:
         content = content if content is not None else f"{name} of {rel}\n"
-        return self.sh(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && "
-                       f"printf %s {shlex.quote(content)} > {name} && $G add {name} && "
-                       f"$G commit -qm 'add {name}' && $G rev-parse HEAD")
+        return self.in_workspace(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && "
+                                 f"printf %s {shlex.quote(content)} > {name} && $G add {name} && "
+                                 f"$G commit -qm 'add {name}' && $G rev-parse HEAD")
 
     def write(self, rel: str, name: str, content: str) -> None:
-        self.sh(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && printf %s {shlex.quote(content)} > {name}")
+        self.in_workspace(f"cd code/{rel} && mkdir -p \"$(dirname {name})\" && printf %s {shlex.quote(content)} > {name}")
 
     def git(self, rel: str, *args: str) -> str:
-        return self.sh(f"cd code/{rel} && $G {' '.join(shlex.quote(a) for a in args)}")
+        return self.in_workspace(f"cd code/{rel} && $G {' '.join(shlex.quote(a) for a in args)}")
 
     def tree_state(self, rel: str) -> str:
         """What pod-save promised not to touch: index, HEAD, branches, status, files."""
-        return self.sh(
+        return self.in_workspace(
             f"cd code/{rel} && sha256sum .git/index .git/HEAD && "
             "$G for-each-ref --format='%(refname) %(objectname)' refs/heads && "
             "$G --no-optional-locks status --porcelain=v1 --untracked-files=all && "
@@ -210,10 +200,7 @@ class Ledger:
             else:
                 checks.append(f"echo '{item.digest}  {where}/{item.file}' | sha256sum -c --status 2>/dev/null")
         script = "; ".join(f"if {check}; then echo 1; else echo 0; fi" for check in checks)
-        return [line == "1" for line in box.sh(script).split()]
-
-    def not_on_remote(self) -> list[str]:
-        return [self.describe(item) for item in self.items if not self.on_remote(item)]
+        return [line == "1" for line in box.in_workspace(script).split()]
 
     def settle(self) -> list[str]:
         """Check this scenario's work, add it to the totals, and return what is lost."""
@@ -232,4 +219,4 @@ class Ledger:
     @staticmethod
     def describe(item: Item) -> str:
         what = f"commit {item.sha[:10]}" if item.sha else f"file {item.file}"
-        return f"{what} of code/{item.repo} in {item.box.container}"
+        return f"{what} of code/{item.repo} in {item.box.name}"

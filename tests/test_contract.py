@@ -1,6 +1,7 @@
 """The host-image contract is spelled once: in imagebuild/contract.py, handed to the
 image as contract.env (sourced by bash, parsed by pod-save). Also the code-shape
-rules of the project: no Python function over 80 lines in src/."""
+rules of the project: no Python function over 80 lines in src/, and every test in
+tests/ checks something (an assert, pytest.raises/fail, or a helper that asserts)."""
 
 from __future__ import annotations
 
@@ -171,3 +172,63 @@ def test_pods_reach_runpod_only_through_resolve():
     reaching = sorted((path.name, module, function) for path in (SRC / "pods").glob("*.py")
                       for module, function in _imports(path) if module.startswith("imagebuild.runpod"))
     assert reaching == [("targets.py", "imagebuild.runpod.target", "resolve")]
+
+
+TESTS = Path(__file__).resolve().parent
+# Calls that check by themselves (pytest's); helpers that assert are found in tests/.
+CHECKING_CALLS = {"raises", "fail", "warns", "deprecated_call"}
+
+
+def _function_defs(paths: list[Path]) -> list[tuple[Path, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    return [(path, node) for path in paths for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def _called(node: ast.AST) -> set[str]:
+    return {call.func.id if isinstance(call.func, ast.Name) else call.func.attr
+            for call in ast.walk(node)
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name | ast.Attribute)}
+
+
+def _checks(node: ast.AST, checkers: set[str]) -> bool:
+    return any(isinstance(child, ast.Assert) for child in ast.walk(node)) or bool(_called(node) & checkers)
+
+
+def _tests_without_a_check(paths: list[Path]) -> list[str]:
+    """test_* functions with no assert, no pytest.raises/fail and no call to a function
+    of tests/ that checks (by name, to a fixed point: a helper calling a checking helper)."""
+    defs = _function_defs(paths)
+    checkers = set(CHECKING_CALLS)
+    while True:
+        more = {node.name for _, node in defs if node.name not in checkers and _checks(node, checkers)}
+        if not more:
+            break
+        checkers |= more
+    return [f"{path.name}:{node.lineno} {node.name}" for path, node in defs
+            if node.name.startswith("test_") and not _checks(node, checkers)]
+
+
+def _test_files() -> list[Path]:
+    return sorted(path for path in TESTS.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def test_every_test_checks_something():
+    assert _tests_without_a_check(_test_files()) == []
+
+
+def test_the_check_scan_sees_a_test_that_checks_nothing(tmp_path):
+    planted = tmp_path / "test_planted.py"
+    planted.write_text("def helper(x):\n    assert x\n\n\ndef nested(x):\n    helper(x)\n\n\n"
+                       "def test_checks_through_a_helper():\n    nested(1)\n\n\n"
+                       "def test_raises():\n    with pytest.raises(ValueError):\n        int('x')\n\n\n"
+                       "def test_nothing():\n    print('ran')\n")
+    assert _tests_without_a_check([planted]) == ["test_planted.py:18 test_nothing"]
+
+
+def test_the_standalone_pod_helper_spells_the_contract_as_it_is():
+    # tests/image/pod.py may not import imagebuild (the image suite runs alone): its copies must agree.
+    from image import pod
+
+    assert pod.READY_FILE == contract.READY_MARKER
+    assert f"{contract.LOG_DIR}/entrypoint.log" == pod.ENTRYPOINT_LOG
+    assert "$1/entrypoint.log" in (SRC / "entrypoint" / "lib" / "log.sh").read_text()  # log_open DIR

@@ -11,11 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ca_bundle, docker, unique_name
+from conftest import ca_bundle, docker
+from image.pod import Pod
 
 pytestmark = pytest.mark.docker
 
-LOG = "/workspace/.pod/logs/entrypoint.log"
 SECRET = "hf_s3cr3t_value_never_logged"
 
 
@@ -33,103 +33,12 @@ def pub(key: Path) -> str:
     return key.with_suffix(".pub").read_text().strip()
 
 
-class Pod:
-    """A container of the test image with a named volume at /workspace."""
-
-    def __init__(self, image: str, keys: dict[str, Path], env: dict[str, str] | None = None,
-                 volume: str | None = None, mount: str = "rw", extra: tuple[str, ...] = ()):
-        self.image, self.keys, self.mount, self.extra = image, keys, mount, extra
-        self.name = unique_name("ib-ep")
-        self.volume = volume or unique_name("ib-ep-ws")
-        self.env = {"PUBLIC_KEY": pub(keys["a"]), "RUNPOD_POD_ID": "pod-under-test", **(env or {})}
-        self.alias = self.volume  # known_hosts entry per volume: host keys live there
-
-    def create(self, start: bool = True) -> Pod:
-        argv = ["create", "--name", self.name, "-p", "127.0.0.1::22"]
-        if self.mount:
-            argv += ["-v", f"{self.volume}:/workspace:{self.mount}"]
-        for key, value in self.env.items():
-            argv += ["-e", f"{key}={value}"]
-        docker(*argv, *self.extra, self.image)
-        if start:
-            docker("start", self.name)
-            self.wait_ready()
-        return self
-
-    def prepare_volume(self, script: str) -> None:
-        """Run ``script`` on the volume before the pod first boots."""
-        docker("run", "--rm", "--entrypoint", "bash", "-v", f"{self.volume}:/workspace",
-               self.image, "-c", script)
-
-    def wait_ready(self, timeout: float = 30) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if docker("exec", self.name, "test", "-e", "/run/pod-ready", check=False).returncode == 0:
-                return time.monotonic() - started
-            time.sleep(0.1)
-        raise AssertionError(f"pod not ready in {timeout} s:\n{self.logs()}")
-
-    def exec(self, script: str, user: str = "root") -> str:
-        done = docker("exec", "-u", user, self.name, "bash", "-c", script, check=False)
-        assert done.returncode == 0, f"{script!r} failed: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def logs(self) -> str:
-        done = docker("logs", self.name, check=False)
-        return done.stdout + done.stderr
-
-    def log(self) -> str:
-        return self.exec(f"cat {LOG}")
-
-    @property
-    def port(self) -> int:
-        return int(docker("port", self.name, "22/tcp").stdout.split(":")[-1])
-
-    def ssh(self, user: str, command: str | None = None, stdin: str | None = None,
-            tty: bool = False, key: str = "a", strict: bool = False) -> subprocess.CompletedProcess:
-        argv = ["ssh", "-i", str(self.keys[key]), "-p", str(self.port),
-                "-o", f"UserKnownHostsFile={self.keys['known_hosts']}",
-                "-o", f"HostKeyAlias={self.alias}",
-                "-o", "StrictHostKeyChecking=" + ("yes" if strict else "accept-new"),
-                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
-        argv += ["-tt"] if tty else []
-        argv += [f"{user}@127.0.0.1"] + ([command] if command else [])
-        return subprocess.run(argv, input=stdin if stdin is not None else "", capture_output=True,
-                              text=True, timeout=120)
-
-    def ssh_ok(self, user: str, command: str, **kwargs) -> str:
-        done = self.ssh(user, command, **kwargs)
-        assert done.returncode == 0, f"ssh {user} {command!r}: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def host_key(self) -> str:
-        done = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(self.port), "127.0.0.1"],
-                              capture_output=True, text=True, timeout=30)
-        return done.stdout.split()[-1]
-
-    def remove(self) -> None:
-        docker("rm", "-f", self.name, check=False)
-
-    def recreate(self, **changes) -> Pod:
-        """A new container on the same volume: what a RunPod stop/start gives."""
-        docker("stop", self.name)
-        self.remove()
-        self.name = unique_name("ib-ep")
-        for key, value in changes.items():
-            setattr(self, key, value)
-        return self.create()
-
-    def destroy(self) -> None:
-        self.remove()
-        docker("volume", "rm", "-f", self.volume, check=False)
-
-
 @pytest.fixture
 def pods(pod_image, keys):
     made: list[Pod] = []
 
     def make(**kwargs) -> Pod:
-        made.append(Pod(pod_image, keys, **kwargs))
+        made.append(Pod(pod_image, keys["a"], keys["known_hosts"], **kwargs))
         return made[-1]
 
     yield make
@@ -197,16 +106,18 @@ def test_restart_and_recreate_bring_the_pod_back(pods, keys):
                        " && git init -q && touch a && git add a && git commit -qm first")
     pod.ssh_ok("root", "pod-apt install sl >/dev/null")
     assert pod.exec("cat /workspace/.pod/apt-packages.txt") == "sl\n"
-    host_key = pod.host_key()
+    host_key, offered = pod.host_key(), pod.host_key_fingerprints()
 
-    docker("restart", pod.name)
-    pod.wait_ready()
+    pod.restart()
     assert pod.host_key() == host_key
+    # A key type may be added later (RSA is made in the background); none may change.
+    restarted = pod.host_key_fingerprints()
+    assert offered <= restarted, f"host keys changed on restart: {offered} -> {restarted}"
     assert pod.ssh_ok("root", "echo $HF_TOKEN", strict=True).strip() == SECRET
 
     pod.recreate()
     assert pod.exec("test ! -e /usr/games/sl && echo gone-from-disk").strip() == "gone-from-disk"
-    assert pod.host_key() == host_key
+    assert pod.host_key() == host_key and restarted <= pod.host_key_fingerprints()
     # The pinned host key (same alias, new container and port) still matches.
     for user in ("root", "dev"):
         assert pod.ssh_ok(user, "cat ~/.claude/.credentials.json ~/.claude.json", strict=True) == \
@@ -259,7 +170,7 @@ def test_ssh_as_root_and_dev_with_tty_heredoc_and_tmux(pods, keys):
     pod = pods(env={"SSH_PUBLIC_KEY": f"{pub(keys['b'])}\n{pub(keys['a'])}"})
     pod.create()
     for user in ("root", "dev"):
-        done = pod.ssh(user, tty=True, key="b", stdin=(
+        done = pod.ssh(user, tty=True, identity=keys["b"], stdin=(
             "echo \"WHO=$(id -un) POD=$RUNPOD_POD_ID HF=$HF_HOME\"\n"
             "tmux new-session -d -s t 'env > /tmp/tmux-env-'$(id -un)'; sleep 1'\necho TMUX_STARTED\n"
             "exit\n"))
@@ -301,8 +212,7 @@ def test_sigterm_runs_stop_hooks_within_the_budget(pods):
     took = time.monotonic() - started
     assert docker("inspect", "-f", "{{.State.ExitCode}}", pod.name).stdout.strip() == "0"
     assert took < 8, f"docker stop took {took:.1f} s with a 3 s budget"
-    docker("start", pod.name)
-    pod.wait_ready()
+    pod.start()
     assert pod.exec("cat /workspace/stopped") == "a\nb\nc\n"
     log = pod.log()
     assert "hooks: stop.d/20-fails failed with status 3" in log
@@ -322,8 +232,7 @@ def test_twenty_restarts_leave_no_duplicates(pods, keys):
     before = pod.exec(f"md5sum {generated} {static}")
     restarts = 20
     for _ in range(restarts):
-        docker("restart", "-t", "10", pod.name)
-        pod.wait_ready()
+        pod.restart()
     log = wait_for_apt_restore(pod, starts=restarts + 1)
     assert pod.exec(f"md5sum {generated} {static}") == before
     for path in generated.split():
@@ -386,8 +295,7 @@ def test_jupyter_starts_only_with_a_password_and_keeps_it_off_the_command_line(p
               "pwd >> /tmp/jupyter-call\nsleep 600\n")
     subprocess.run(["docker", "cp", "-", f"{pod.name}:/usr/local/bin/"], input=_tar("jupyter-lab", script),
                    check=True, capture_output=True, timeout=60)
-    docker("start", pod.name)
-    pod.wait_ready()
+    pod.start()
     call = pod.exec("for i in $(seq 50); do test -s /tmp/jupyter-call && break; sleep 0.1; done; "
                     "sleep 0.2; cat /tmp/jupyter-call")
     assert "--port=8888" in call and "--ServerApp.root_dir=/workspace" in call
@@ -465,8 +373,7 @@ def test_sapien_home_is_on_the_volume_and_survives_a_recreate(pods):
     assert pod.exec("cat ~/.sapien/physx/v1/libPhysXGpu_64.so", user="dev") == "lib"
     # A ~/.sapien written on the container disk (the link removed) moves to the volume.
     pod.exec("rm /root/.sapien && mkdir -p /root/.sapien/physx/v2 && echo two > /root/.sapien/physx/v2/f")
-    docker("restart", pod.name)
-    pod.wait_ready()
+    pod.restart()
     assert pod.exec("readlink /root/.sapien; cat /workspace/.cache/sapien/physx/v2/f") == (
         "/workspace/.cache/sapien\ntwo\n")
     assert "hidden" not in pod.log()  # nothing injected: the image's vendor files stay
@@ -509,5 +416,4 @@ def test_vendor_files_the_runtime_injects_hide_the_image_copies(pods, tmp_path):
         assert "/etc/vulkan/icd.d/nvidia_icd.json (runtime)" in log and "step vendor-files: ok" in log
         assert pod.exec("ls /usr/share/vulkan/icd.d/nvidia_icd.json*").split() == [
             "/usr/share/vulkan/icd.d/nvidia_icd.json.hidden-by-pod"]
-        docker("restart", pod.name)
-        pod.wait_ready()
+        pod.restart()

@@ -17,7 +17,8 @@ from datetime import datetime
 import pytest
 from conftest import docker
 from fake_runpod import FakeRunPod
-from test_entrypoint import Pod, keys  # noqa: F401 - keys is a fixture
+from image.pod import Pod
+from test_entrypoint import keys  # noqa: F401 - keys is a fixture
 from test_run import imagebuild, key, names, run_json  # noqa: F401 - key, names are fixtures
 
 from imagebuild.runpod import pods as rp_pods
@@ -41,21 +42,13 @@ def bridge_address() -> str:
     return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
-def ssh_argv(pod: Pod, command: str) -> list[str]:
-    return ["ssh", "-i", str(pod.keys["a"]), "-p", str(pod.port),
-            "-o", f"UserKnownHostsFile={pod.keys['known_hosts']}", "-o", f"HostKeyAlias={pod.alias}",
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-            "root@127.0.0.1", command]
-
-
 def state(pod: Pod) -> str:
     return docker("inspect", "-f", "{{.State.Status}}", pod.name).stdout.strip()
 
 
 def idle_log(pod: Pod) -> str:
     """The watcher's log, read off the volume (works on a stopped pod too)."""
-    return docker("run", "--rm", "--entrypoint", "cat", "-v", f"{pod.volume}:/workspace",
-                  pod.image, IDLE_LOG, check=False).stdout
+    return pod.on_volume(f"cat {IDLE_LOG}").stdout
 
 
 def stamp(log: str, text: str) -> float:
@@ -90,16 +83,20 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
                    "the fake pod RUNNING")
     api_env = {**WATCH, "RUNPOD_API_URL": fake.url, "RUNPOD_API_KEY": fake.api_key,
                "RUNPOD_POD_ID": remote["id"], "POD_IDLE_API_GRACE": "5"}
+
+    def watched(env: dict[str, str]) -> Pod:
+        return Pod(pod_image, keys["a"], keys["known_hosts"], env=env)
+
     pods = {
-        "idle": Pod(pod_image, keys, env=WATCH),
-        "ssh": Pod(pod_image, keys, env=WATCH),
-        "tmux": Pod(pod_image, keys, env=WATCH),
-        "keepalive": Pod(pod_image, keys, env=WATCH),
-        "requires-save": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
-        "api": Pod(pod_image, keys, env=api_env),
+        "idle": watched(WATCH),
+        "ssh": watched(WATCH),
+        "tmux": watched(WATCH),
+        "keepalive": watched(WATCH),
+        "requires-save": watched({**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
+        "api": watched(api_env),
         # RunPod refuses the stop (no such pod): the pod must still go down.
-        "api-refused": Pod(pod_image, keys, env={**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
-        "bad-duration": Pod(pod_image, keys, env={**WATCH, "POD_IDLE_STOP": "soon"}),
+        "api-refused": watched({**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
+        "bad-duration": watched({**WATCH, "POD_IDLE_STOP": "soon"}),
     }
     # A download pod-save's default policy lets go (datasets/*): the save succeeds, the volume keeps it.
     pods["idle"].prepare_volume("mkdir -p /workspace/datasets/d && echo kept > /workspace/datasets/d/run.txt")
@@ -108,7 +105,7 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
     scene = {"pods": pods, "remote": remote}
     busy = {
         "ssh": lambda pod: scene.update(session=subprocess.Popen(
-            ssh_argv(pod, "sleep 300"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            pod.ssh_argv("root", "sleep 300"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)),
         "tmux": lambda pod: pod.exec(BUSY_LOOP, user="dev"),
         "keepalive": lambda pod: scene.update(lease=pod.exec("pod-keepalive 5m downloading", user="dev")),
@@ -117,7 +114,7 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         for pod in pods.values():
             pod.create(start=False)
         for pod in pods.values():
-            docker("start", pod.name)
+            pod.start(wait=False)
         for which, pod in pods.items():  # each busy as soon as it is up
             pod.wait_ready()
             busy.get(which, lambda _: None)(pod)
@@ -142,9 +139,7 @@ def test_an_idle_pod_saves_then_stops_itself_keeping_its_volume(scene):
         "idle for", "save: running pod-save", "save: pod-save ok", "stop: no RUNPOD_API_KEY",
         "stop: ending the container")]
     assert said == sorted(said), log  # in this order: idle, saved, then stopped
-    volume = docker("run", "--rm", "--entrypoint", "cat", "-v", f"{pod.volume}:/workspace",
-                    pod.image, "/workspace/datasets/d/run.txt").stdout
-    assert volume == "kept\n"
+    assert pod.on_volume("cat /workspace/datasets/d/run.txt").stdout == "kept\n"
 
 
 @pytest.mark.parametrize(("which", "reason"), [

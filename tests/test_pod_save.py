@@ -27,14 +27,14 @@ from podsave_helpers import (
     POD_ID,
     SCRIPT,
     Ledger,
-    Pod,
+    Workspace,
     closed_port,
     git,
     remote_refs,
     worktree_state,
 )
 
-pytest_plugins = ["podsave_helpers"]  # the `pod` fixture
+pytest_plugins = ["podsave_helpers"]  # the `workspace` fixture
 
 
 @pytest.fixture
@@ -53,13 +53,13 @@ def autosaves(remote: Path) -> dict[str, str]:
 # ------------------------------------------------------------------- git: success
 
 
-def test_clean_repo_is_clean_and_pushes_nothing(pod, ledger):
-    remote = pod.bare("clean")
-    repo = pod.repo("clean", remote)
+def test_clean_repo_is_clean_and_pushes_nothing(workspace, ledger):
+    remote = workspace.bare("clean")
+    repo = workspace.repo("clean", remote)
     ledger.commit(repo, remote, git(repo, "rev-parse", "HEAD"))
     before = remote_refs(remote)
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     assert saved.report["ok"] is True
@@ -71,13 +71,13 @@ def test_clean_repo_is_clean_and_pushes_nothing(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_branch_ahead_is_pushed(pod, ledger):
-    remote = pod.bare("ahead")
-    repo = pod.repo("ahead", remote)
+def test_branch_ahead_is_pushed(workspace, ledger):
+    remote = workspace.bare("ahead")
+    repo = workspace.repo("ahead", remote)
     for name in ("a.txt", "b.txt"):
-        ledger.commit(repo, remote, pod.commit(repo, name))
+        ledger.commit(repo, remote, workspace.commit(repo, name))
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     [branch] = saved.repo(repo)["branches"]
@@ -88,14 +88,14 @@ def test_branch_ahead_is_pushed(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_new_branch_without_upstream_is_pushed_under_its_name(pod, ledger):
-    remote = pod.bare("newbranch")
-    repo = pod.repo("newbranch", remote)
+def test_new_branch_without_upstream_is_pushed_under_its_name(workspace, ledger):
+    remote = workspace.bare("newbranch")
+    repo = workspace.repo("newbranch", remote)
     git(repo, "switch", "-q", "-c", "experiment/one")
-    ledger.commit(repo, remote, pod.commit(repo, "exp.txt"))
+    ledger.commit(repo, remote, workspace.commit(repo, "exp.txt"))
     git(repo, "switch", "-q", "main")
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     branches = {b["name"]: b for b in saved.repo(repo)["branches"]}
@@ -108,11 +108,11 @@ def test_new_branch_without_upstream_is_pushed_under_its_name(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything(pod, ledger):
-    remote = pod.bare("dirty")
-    repo = pod.repo("dirty", remote)
-    pod.commit(repo, "tracked.py", "v1\n")
-    pod.commit(repo, "doomed.txt", "to be deleted\n")
+def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything(workspace, ledger):
+    remote = workspace.bare("dirty")
+    repo = workspace.repo("dirty", remote)
+    workspace.commit(repo, "tracked.py", "v1\n")
+    workspace.commit(repo, "doomed.txt", "to be deleted\n")
     git(repo, "push", "-q")
     (repo / "tracked.py").write_text("v2 unstaged\n")
     (repo / "staged.py").write_text("staged only\n")
@@ -121,13 +121,13 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     (repo / "notes" / "deep").mkdir(parents=True)
     (repo / "notes" / "deep" / "idea.md").write_text("untracked idea\n")
     (repo / "run.log").write_text("ignored\n")
-    pod.policy('discard = ["**/*.log"]\n')
+    workspace.policy('discard = ["**/*.log"]\n')
     for rel in ("tracked.py", "staged.py", "notes/deep/idea.md"):
         ledger.file(repo, remote, rel)
     head = git(repo, "rev-parse", "HEAD")
     before = worktree_state(repo)
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     assert worktree_state(repo) == before
@@ -144,24 +144,24 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     assert ledger.not_on_remote() == []
 
     # The same work saved again is not pushed twice.
-    again = pod.save("--json")
+    again = workspace.save("--json")
     assert again.rc == 0
     assert again.repo(repo)["snapshot"]["status"] == "up-to-date"
     assert len(autosaves(remote)) == 1
     assert worktree_state(repo) == before
 
 
-def test_two_nested_repos_are_saved_separately(pod, ledger):
-    outer_remote, inner_remote = pod.bare("outer"), pod.bare("inner")
-    outer = pod.repo("outer", outer_remote)
-    inner = pod.repo("outer/vendor/inner", inner_remote)
-    ledger.commit(inner, inner_remote, pod.commit(inner, "lib.py"))
+def test_two_nested_repos_are_saved_separately(workspace, ledger):
+    outer_remote, inner_remote = workspace.bare("outer"), workspace.bare("inner")
+    outer = workspace.repo("outer", outer_remote)
+    inner = workspace.repo("outer/vendor/inner", inner_remote)
+    ledger.commit(inner, inner_remote, workspace.commit(inner, "lib.py"))
     (inner / "wip.py").write_text("inner wip\n")
     (outer / "main.py").write_text("outer wip\n")
     ledger.file(inner, inner_remote, "wip.py")
     ledger.file(outer, outer_remote, "main.py")
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     assert {r["path"] for r in saved.report["repos"]} == {str(outer), str(inner)}
@@ -174,49 +174,49 @@ def test_two_nested_repos_are_saved_separately(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_repo_without_commits_detached_head_and_stash(pod, ledger):
+def test_repo_without_commits_detached_head_and_stash(workspace, ledger):
     # No commits yet, but files: a root snapshot commit.
-    fresh_remote = pod.bare("fresh")
-    fresh = pod.code / "fresh"
+    fresh_remote = workspace.bare("fresh")
+    fresh = workspace.code / "fresh"
     fresh.mkdir()
     git(fresh, "init", "-q")
     git(fresh, "remote", "add", "origin", str(fresh_remote))
     (fresh / "first.py").write_text("never committed\n")
     ledger.file(fresh, fresh_remote, "first.py")
     # Detached HEAD with a commit no branch has, and a stash.
-    remote = pod.bare("detached")
-    repo = pod.repo("detached", remote)
+    remote = workspace.bare("detached")
+    repo = workspace.repo("detached", remote)
     (repo / "README.md").write_text("stashed change\n")
     git(repo, "stash", "-q")
     stash = git(repo, "rev-parse", "stash@{0}")
     git(repo, "switch", "-q", "--detach")
-    ledger.commit(repo, remote, pod.commit(repo, "orphan.txt"))
+    ledger.commit(repo, remote, workspace.commit(repo, "orphan.txt"))
     # An empty repo (no commits, no files) has nothing to lose and no remote is fine.
-    (pod.code / "empty").mkdir()
-    git(pod.code / "empty", "init", "-q")
+    (workspace.code / "empty").mkdir()
+    git(workspace.code / "empty", "init", "-q")
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     [(_, root)] = autosaves(fresh_remote).items()
     assert git(fresh_remote, "rev-list", "--count", root) == "1"
-    assert saved.repo(pod.code / "empty")["status"] == "clean"
+    assert saved.repo(workspace.code / "empty")["status"] == "clean"
     snap = saved.repo(repo)["snapshot"]
     assert snap["commit"] == git(repo, "rev-parse", "HEAD")  # clean: HEAD itself
     assert stash in autosaves(remote).values()
     assert ledger.not_on_remote() == []
 
 
-def test_linked_worktree_gets_its_own_snapshot(pod, ledger):
-    remote = pod.bare("wt")
-    repo = pod.repo("wt", remote)
-    linked = pod.code / "wt-linked"
+def test_linked_worktree_gets_its_own_snapshot(workspace, ledger):
+    remote = workspace.bare("wt")
+    repo = workspace.repo("wt", remote)
+    linked = workspace.code / "wt-linked"
     git(repo, "worktree", "add", "-q", "-b", "side", str(linked))
-    ledger.commit(linked, remote, pod.commit(linked, "side.txt"))
+    ledger.commit(linked, remote, workspace.commit(linked, "side.txt"))
     (linked / "draft.txt").write_text("draft in linked worktree\n")
     ledger.file(linked, remote, "draft.txt")
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     main_entry, linked_entry = saved.repo(repo), saved.repo(linked)
@@ -226,12 +226,12 @@ def test_linked_worktree_gets_its_own_snapshot(pod, ledger):
     assert ledger.not_on_remote() == []
 
 
-def test_repositories_are_found_at_any_depth(pod):
-    shallow = pod.repo("shallow")
-    deep = pod.repo("group/a/b/c/d/e/deep")
+def test_repositories_are_found_at_any_depth(workspace):
+    shallow = workspace.repo("shallow")
+    deep = workspace.repo("group/a/b/c/d/e/deep")
 
     # POD_SAVE_MAX_DEPTH is accepted for old setups but no longer hides anything.
-    saved = pod.save("--json", env={"POD_SAVE_MAX_DEPTH": "1"})
+    saved = workspace.save("--json", env={"POD_SAVE_MAX_DEPTH": "1"})
 
     paths = {r["path"] for r in saved.report["repos"]}
     assert {str(shallow), str(deep)} <= paths
@@ -239,17 +239,17 @@ def test_repositories_are_found_at_any_depth(pod):
     assert all(r["status"] == "failed" for r in saved.report["repos"])
 
 
-def test_dry_run_pushes_nothing_and_runs_no_hook(pod, ledger):
-    remote = pod.bare("dry")
-    repo = pod.repo("dry", remote)
-    ledger.commit(repo, remote, pod.commit(repo, "x.txt"))
+def test_dry_run_pushes_nothing_and_runs_no_hook(workspace, ledger):
+    remote = workspace.bare("dry")
+    repo = workspace.repo("dry", remote)
+    ledger.commit(repo, remote, workspace.commit(repo, "x.txt"))
     (repo / "wip.txt").write_text("wip\n")
     ledger.file(repo, remote, "wip.txt")
-    marker = pod.ws / "hook-ran"
-    hook(pod, "10-mark", f"touch {marker}")
+    marker = workspace.path / "hook-ran"
+    hook(workspace, "10-mark", f"touch {marker}")
     before_remote, before_tree = remote_refs(remote), worktree_state(repo)
 
-    saved = pod.save("--json", "--dry-run")
+    saved = workspace.save("--json", "--dry-run")
 
     assert saved.rc == 0, saved.out + saved.err
     entry = saved.repo(repo)
@@ -260,24 +260,24 @@ def test_dry_run_pushes_nothing_and_runs_no_hook(pod, ledger):
     assert remote_refs(remote) == before_remote
     assert worktree_state(repo) == before_tree
     assert not marker.exists()
-    human = pod.save("--dry-run")
+    human = workspace.save("--dry-run")
     assert "dry run" in human.out and "branch main" in human.out
 
 
 # ------------------------------------------------------------------- git: failure
 
 
-def test_diverged_branch_is_saved_beside_the_remote_branch_never_forced(pod, ledger):
-    remote = pod.bare("nff")
-    repo = pod.repo("nff", remote)
-    other = pod.root / "other-clone"
-    git(pod.root, "clone", "-q", str(remote), str(other))
-    pod.commit(other, "theirs.txt")
+def test_diverged_branch_is_saved_beside_the_remote_branch_never_forced(workspace, ledger):
+    remote = workspace.bare("nff")
+    repo = workspace.repo("nff", remote)
+    other = workspace.root / "other-clone"
+    git(workspace.root, "clone", "-q", str(remote), str(other))
+    workspace.commit(other, "theirs.txt")
     git(other, "push", "-q")
-    mine = ledger.commit(repo, remote, pod.commit(repo, "mine.txt"))
+    mine = ledger.commit(repo, remote, workspace.commit(repo, "mine.txt"))
     remote_main = remote_refs(remote)["refs/heads/main"]
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
     [branch] = saved.repo(repo)["branches"]
@@ -289,18 +289,18 @@ def test_diverged_branch_is_saved_beside_the_remote_branch_never_forced(pod, led
     assert ledger.not_on_remote() == []
 
 
-def test_remote_hook_rejecting_everything_is_refused(pod, ledger):
-    remote = pod.bare("readonly")
-    repo = pod.repo("readonly", remote)
+def test_remote_hook_rejecting_everything_is_refused(workspace, ledger):
+    remote = workspace.bare("readonly")
+    repo = workspace.repo("readonly", remote)
     hook_path = remote / "hooks" / "pre-receive"
     hook_path.write_text("#!/bin/sh\necho 'this remote is read-only' >&2\nexit 1\n")
     hook_path.chmod(0o755)
-    ledger.commit(repo, remote, pod.commit(repo, "blocked.txt"))
+    ledger.commit(repo, remote, workspace.commit(repo, "blocked.txt"))
     (repo / "wip.txt").write_text("wip\n")
     ledger.file(repo, remote, "wip.txt")
     before = remote_refs(remote)
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 1
     entry = saved.repo(repo)
@@ -310,24 +310,24 @@ def test_remote_hook_rejecting_everything_is_refused(pod, ledger):
     assert remote_refs(remote) == before
 
 
-def test_no_remote_is_refused(pod, ledger):
-    repo = pod.repo("local-only")
+def test_no_remote_is_refused(workspace, ledger):
+    repo = workspace.repo("local-only")
     ledger.commit(repo, None, git(repo, "rev-parse", "HEAD"))
 
-    saved = pod.save("--json")
+    saved = workspace.save("--json")
 
     assert saved.rc == 1
     entry = saved.repo(repo)
     assert entry["status"] == "failed"
     assert entry["reason"].startswith("no git remote")
-    human = pod.save()
+    human = workspace.save()
     assert human.rc == 1 and "FAILED" in human.out and "no git remote" in human.out
 
 
 @pytest.mark.parametrize("kind", ["dns", "closed-port", "hanging"])
-def test_unreachable_remote_fails_in_bounded_time(pod, ledger, kind):
-    repo = pod.repo(f"unreachable-{kind}")
-    ledger.commit(repo, None, pod.commit(repo, "work.txt"))
+def test_unreachable_remote_fails_in_bounded_time(workspace, ledger, kind):
+    repo = workspace.repo(f"unreachable-{kind}")
+    ledger.commit(repo, None, workspace.commit(repo, "work.txt"))
     listener = None
     if kind == "dns":
         url = "ssh://git@nonexistent.invalid/x.git"
@@ -340,7 +340,7 @@ def test_unreachable_remote_fails_in_bounded_time(pod, ledger, kind):
         url = f"git://127.0.0.1:{listener.getsockname()[1]}/x.git"
     git(repo, "remote", "add", "origin", url)
     try:
-        saved = pod.save("--json", env={"POD_SAVE_GIT_TIMEOUT": "3"}, timeout=30)
+        saved = workspace.save("--json", env={"POD_SAVE_GIT_TIMEOUT": "3"}, timeout=30)
     finally:
         if listener:
             listener.close()
@@ -365,22 +365,22 @@ class _AuthRequired(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_missing_auth_is_refused_and_url_secrets_never_printed(pod, ledger):
+def test_missing_auth_is_refused_and_url_secrets_never_printed(workspace, ledger):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthRequired)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        auth_repo = pod.repo("needs-auth")
+        auth_repo = workspace.repo("needs-auth")
         git(auth_repo, "remote", "add", "origin",
             f"http://127.0.0.1:{server.server_address[1]}/x.git")
-        ledger.commit(auth_repo, None, pod.commit(auth_repo, "auth.txt"))
+        ledger.commit(auth_repo, None, workspace.commit(auth_repo, "auth.txt"))
         secret = "s3cretT0kenValue"
-        token_repo = pod.repo("token-url")
+        token_repo = workspace.repo("token-url")
         git(token_repo, "remote", "add", "origin",
             f"https://user:{secret}@127.0.0.1:{closed_port()}/x.git")
-        ledger.commit(token_repo, None, pod.commit(token_repo, "token.txt"))
+        ledger.commit(token_repo, None, workspace.commit(token_repo, "token.txt"))
 
-        saved = pod.save("--json", timeout=30)
-        human = pod.save(timeout=30)
+        saved = workspace.save("--json", timeout=30)
+        human = workspace.save(timeout=30)
     finally:
         server.shutdown()
 
@@ -391,15 +391,15 @@ def test_missing_auth_is_refused_and_url_secrets_never_printed(pod, ledger):
         assert secret not in text
 
 
-def test_oversized_file_is_left_out_and_reported(pod, ledger):
-    remote = pod.bare("big")
-    repo = pod.repo("big", remote)
+def test_oversized_file_is_left_out_and_reported(workspace, ledger):
+    remote = workspace.bare("big")
+    repo = workspace.repo("big", remote)
     (repo / "small.txt").write_text("small\n")
     (repo / "model.pt").write_bytes(b"\0" * (2 * 1024 * 1024))
     ledger.file(repo, remote, "small.txt")
     ledger.file(repo, None, "model.pt")  # not saved anywhere else: must stay on the pod
 
-    saved = pod.save("--json", env={"POD_SAVE_MAX_FILE_MB": "1"})
+    saved = workspace.save("--json", env={"POD_SAVE_MAX_FILE_MB": "1"})
 
     assert saved.rc == 1
     entry = saved.repo(repo)
@@ -414,17 +414,17 @@ def test_oversized_file_is_left_out_and_reported(pod, ledger):
 
 
 @pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
-def test_lfs_file_over_the_limit_is_saved_through_lfs(pod, ledger):
-    remote = pod.bare("lfs")
-    repo = pod.repo("lfs", remote)
-    git(repo, "lfs", "install", "--local", env=pod.env)
+def test_lfs_file_over_the_limit_is_saved_through_lfs(workspace, ledger):
+    remote = workspace.bare("lfs")
+    repo = workspace.repo("lfs", remote)
+    git(repo, "lfs", "install", "--local", env=workspace.env)
     (repo / ".gitattributes").write_text("*.pt filter=lfs diff=lfs merge=lfs -text\n")
-    pod.commit(repo, ".gitattributes", (repo / ".gitattributes").read_text())
+    workspace.commit(repo, ".gitattributes", (repo / ".gitattributes").read_text())
     content = os.urandom(2 * 1024 * 1024)
     (repo / "model.pt").write_bytes(content)
     ledger.file(repo, None, "model.pt")
 
-    saved = pod.save("--json", env={"POD_SAVE_MAX_FILE_MB": "1"})
+    saved = workspace.save("--json", env={"POD_SAVE_MAX_FILE_MB": "1"})
 
     assert saved.rc == 0, saved.out + saved.err
     assert saved.repo(repo)["skipped_files"] == []
@@ -438,10 +438,10 @@ def test_lfs_file_over_the_limit_is_saved_through_lfs(pod, ledger):
 # --------------------------------------------------------------------------- wandb
 
 
-def offline_run(pod: Pod, name: str = "offline-run-20250101_000000-abc123",
+def offline_run(workspace: Workspace, name: str = "offline-run-20250101_000000-abc123",
                 synced: bool = False) -> Path:
     """A hand-made run dir in the layout wandb uses ($WANDB_DIR/wandb/<run>/run-<id>.wandb)."""
-    run = pod.ws / "wandb" / "wandb" / name
+    run = workspace.path / "wandb" / "wandb" / name
     run.mkdir(parents=True)
     log = run / f"run-{name.rsplit('-', 1)[1]}.wandb"
     log.write_bytes(b":W&B\0\0\0\0")
@@ -455,16 +455,16 @@ def real_wandb() -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def test_wandb_not_installed_with_unsynced_run_is_refused(pod, ledger):
-    run = offline_run(pod)
-    offline_run(pod, "offline-run-20250101_000001-done01", synced=True)
-    online = pod.ws / "wandb" / "wandb" / "run-20250101_000002-live01"
+def test_wandb_not_installed_with_unsynced_run_is_refused(workspace, ledger):
+    run = offline_run(workspace)
+    offline_run(workspace, "offline-run-20250101_000001-done01", synced=True)
+    online = workspace.path / "wandb" / "wandb" / "run-20250101_000002-live01"
     online.mkdir()
     (online / "run-live01.wandb").write_bytes(b"x")
     no_wandb_path = "/usr/bin:/bin"  # git, but no wandb (the host has none there)
     assert shutil.which("wandb", path=no_wandb_path) is None
 
-    saved = pod.save("--json", env={"PATH": no_wandb_path})
+    saved = workspace.save("--json", env={"PATH": no_wandb_path})
 
     assert saved.rc == 1
     assert saved.report["wandb"] == [
@@ -472,28 +472,28 @@ def test_wandb_not_installed_with_unsynced_run_is_refused(pod, ledger):
          "reason": "wandb CLI not found; these runs exist only on this pod"}]
 
 
-def test_synced_and_online_runs_need_nothing(pod):
-    offline_run(pod, "offline-run-20250101_000001-done01", synced=True)
-    saved = pod.save("--json", env={"PATH": "/usr/bin:/bin"})
+def test_synced_and_online_runs_need_nothing(workspace):
+    offline_run(workspace, "offline-run-20250101_000001-done01", synced=True)
+    saved = workspace.save("--json", env={"PATH": "/usr/bin:/bin"})
     assert saved.rc == 0 and saved.report["wandb"] == []
 
 
 @pytest.mark.skipif(real_wandb() is None, reason="wandb is not installed in this venv")
-def test_real_wandb_sync_without_server_is_refused_in_bounded_time(pod, ledger):
+def test_real_wandb_sync_without_server_is_refused_in_bounded_time(workspace, ledger):
     wandb_bin = real_wandb()
     # A real offline run, written by wandb itself.
-    env = {**pod.env, "WANDB_MODE": "offline", "WANDB_DIR": str(pod.ws / "wandb"),
+    env = {**workspace.env, "WANDB_MODE": "offline", "WANDB_DIR": str(workspace.path / "wandb"),
            "WANDB_SILENT": "true"}
     subprocess.run([sys.executable, "-c", "import wandb; r = wandb.init(project='p'); "
                     "r.log({'loss': 1.0}); r.finish()"], env=env, check=True, timeout=60,
                    capture_output=True)
-    [run] = (pod.ws / "wandb" / "wandb").glob("offline-run-*")
+    [run] = (workspace.path / "wandb" / "wandb").glob("offline-run-*")
     api_key = "k" * 40
     path = f"{wandb_bin.parent}:/usr/bin:/bin"
     closed = f"http://127.0.0.1:{closed_port()}"
 
-    no_key = pod.save("--json", env={"PATH": path, "WANDB_BASE_URL": closed})
-    with_key = pod.save("--json", env={"PATH": path, "WANDB_BASE_URL": closed,
+    no_key = workspace.save("--json", env={"PATH": path, "WANDB_BASE_URL": closed})
+    with_key = workspace.save("--json", env={"PATH": path, "WANDB_BASE_URL": closed,
                                        "WANDB_API_KEY": api_key,
                                        "POD_SAVE_WANDB_TIMEOUT": "4"})
 
@@ -511,8 +511,8 @@ def test_real_wandb_sync_without_server_is_refused_in_bounded_time(pod, ledger):
 # --------------------------------------------------------------------------- hooks
 
 
-def hook(pod: Pod, name: str, body: str, executable: bool = True) -> Path:
-    hooks = pod.ws / ".pod" / "hooks" / "save.d"
+def hook(workspace: Workspace, name: str, body: str, executable: bool = True) -> Path:
+    hooks = workspace.path / ".pod" / "hooks" / "save.d"
     hooks.mkdir(parents=True, exist_ok=True)
     path = hooks / name
     path.write_text(f"#!/bin/sh\n{body}\n")
@@ -528,17 +528,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_hooks_run_in_order_with_timeouts(pod):
-    log = pod.ws / "hooks.log"
-    child_pid = pod.ws / "child.pid"
+def test_hooks_run_in_order_with_timeouts(workspace):
+    log = workspace.path / "hooks.log"
+    child_pid = workspace.path / "child.pid"
     token = "ghp_" + "A" * 36
-    hook(pod, "10-ok", f'echo 10 >> {log}; echo "uploading with $GITHUB_TOKEN"')
-    hook(pod, "20-fail", f"echo 20 >> {log}; echo 'bucket not found' >&2; exit 3")
-    hook(pod, "30-slow", f"echo 30 >> {log}; sleep 60 & echo $! > {child_pid}; wait")
-    hook(pod, "40-not-executable", f"echo 40 >> {log}", executable=False)
-    hook(pod, "50-after", f'echo "50 $POD_ID" >> {log}')
+    hook(workspace, "10-ok", f'echo 10 >> {log}; echo "uploading with $GITHUB_TOKEN"')
+    hook(workspace, "20-fail", f"echo 20 >> {log}; echo 'bucket not found' >&2; exit 3")
+    hook(workspace, "30-slow", f"echo 30 >> {log}; sleep 60 & echo $! > {child_pid}; wait")
+    hook(workspace, "40-not-executable", f"echo 40 >> {log}", executable=False)
+    hook(workspace, "50-after", f'echo "50 $POD_ID" >> {log}')
 
-    saved = pod.save("--json", env={"POD_SAVE_HOOK_TIMEOUT": "1", "GITHUB_TOKEN": token})
+    saved = workspace.save("--json", env={"POD_SAVE_HOOK_TIMEOUT": "1", "GITHUB_TOKEN": token})
 
     assert saved.rc == 1
     hooks = {h["name"]: h for h in saved.report["hooks"]}
@@ -561,13 +561,13 @@ def test_hooks_run_in_order_with_timeouts(pod):
     assert not _alive(pid), "the timed-out hook's child survived"
 
 
-def test_budget_caps_the_whole_run(pod):
+def test_budget_caps_the_whole_run(workspace):
     # The entrypoint's stop step runs `timeout N pod-save --budget N`: the report must
     # be out before N, even when a hook ignores SIGTERM.
-    hook(pod, "10-ignores-term", "trap '' TERM; sleep 60")
-    hook(pod, "20-never-reached", "true")
+    hook(workspace, "10-ignores-term", "trap '' TERM; sleep 60")
+    hook(workspace, "20-never-reached", "true")
 
-    saved = pod.save("--json", "--budget", "3")
+    saved = workspace.save("--json", "--budget", "3")
 
     assert saved.rc == 1 and saved.seconds < 3, saved.seconds
     statuses = [h["status"] for h in saved.report["hooks"]]
@@ -575,8 +575,8 @@ def test_budget_caps_the_whole_run(pod):
     assert "budget" in saved.report["hooks"][1]["reason"]
 
 
-def test_nothing_to_save_exits_zero(pod):
-    saved = pod.save()
+def test_nothing_to_save_exits_zero(workspace):
+    saved = workspace.save()
     assert saved.rc == 0
     assert "no repositories" in saved.out and "everything is saved" in saved.out
 
@@ -586,20 +586,20 @@ def test_nothing_to_save_exits_zero(pod):
 
 @pytest.mark.parametrize(("var", "value"), [("POD_SAVE_HOOK_TIMEOUT", "soon"),
                                             ("POD_WORKSPACE", "/nonexistent/ws")])
-def test_bad_configuration_is_one_line_exit_2(pod, var, value):
-    saved = pod.save(env={var: value})
+def test_bad_configuration_is_one_line_exit_2(workspace, var, value):
+    saved = workspace.save(env={var: value})
     assert saved.rc == 2
     assert saved.err.count("\n") == 1 and var in saved.err
     assert "Traceback" not in saved.err
 
 
-def test_script_is_executable_and_runs_with_system_python(pod):
+def test_script_is_executable_and_runs_with_system_python(workspace):
     assert os.stat(SCRIPT).st_mode & stat.S_IXUSR
     assert SCRIPT.read_text().startswith("#!/usr/bin/env python3\n")
     system_python = shutil.which("python3", path="/usr/bin:/bin")
     if system_python is None:
         pytest.skip("no system python3")
-    saved = pod.save("--json", python=system_python)
+    saved = workspace.save("--json", python=system_python)
     assert saved.rc == 0, saved.err
 
 
@@ -609,16 +609,16 @@ def test_as_root_git_runs_as_the_repo_owner(ledger):
     root = Path(tempfile.mkdtemp(prefix="pod-save-owner-"))
     try:
         root.chmod(0o755)
-        pod = Pod(root)
-        remote = pod.bare("owned")
-        repo = pod.repo("owned", remote)
+        workspace = Workspace(root)
+        remote = workspace.bare("owned")
+        repo = workspace.repo("owned", remote)
         (repo / "wip.txt").write_text("owned by nobody\n")
-        ledger.commit(repo, remote, pod.commit(repo, "c.txt"))
+        ledger.commit(repo, remote, workspace.commit(repo, "c.txt"))
         ledger.file(repo, remote, "wip.txt")
         subprocess.run(["chown", "-R", "nobody:", str(root)], check=True)
-        pod.env["HOME"] = "/nonexistent"
+        workspace.env["HOME"] = "/nonexistent"
 
-        saved = pod.save("--json")
+        saved = workspace.save("--json")
 
         assert saved.rc == 0, saved.out + saved.err
         root_owned = [str(p) for p in (repo / ".git").rglob("*") if p.stat().st_uid == 0]

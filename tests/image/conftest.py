@@ -52,9 +52,16 @@ def host_has_gpu() -> bool:
 
 
 @pytest.fixture(scope="session")
-def image_under_test(request) -> str:
+def given_image(request) -> str | None:
+    """--image / $IMAGEBUILD_TEST_IMAGE as the session started (compose_env sets the
+    variable later, for compose)."""
+    return request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)
+
+
+@pytest.fixture(scope="session")
+def image_under_test(request, given_image) -> str:
     request.getfixturevalue("engine")  # no engine: skip, or fail under .ci/run
-    ref = request.config.getoption("image", default=None) or os.environ.get(IMAGE_ENV)
+    ref = given_image
     if not ref:
         return request.getfixturevalue("pod_image")
     present = _quiet(["docker", "image", "inspect", ref])
@@ -65,6 +72,15 @@ def image_under_test(request) -> str:
             pytest.fail(f"image under test {ref} (--image / ${IMAGE_ENV}) is not in the engine "
                         f"and cannot be pulled: {why}")
     return ref
+
+
+@pytest.fixture(scope="session")
+def image_given(given_image, image_under_test) -> str:
+    """The image named with --image / $IMAGEBUILD_TEST_IMAGE; skips on the local test pod,
+    for checks tests/test_entrypoint.py makes there at a lower level."""
+    if not given_image:
+        pytest.skip("the local test pod: tests/test_entrypoint.py checks this on it")
+    return image_under_test
 
 
 @pytest.fixture(scope="session")
@@ -140,10 +156,12 @@ def docker_setup(compose_env) -> list[str]:
 
 @pytest.fixture(scope="session")
 def pod(docker_services, docker_compose_command, docker_compose_file, docker_compose_project_name,
-        docker_ip, ssh_key, tmp_path_factory) -> Pod:
+        docker_ip, image_under_test, ssh_key, tmp_path_factory) -> Pod:
+    """The compose service pytest-docker started, as a Pod (its volume: compose's name for it)."""
     compose = Compose(docker_compose_command, tuple(docker_compose_file), docker_compose_project_name)
     known_hosts = tmp_path_factory.mktemp("known_hosts") / "known_hosts"
-    running = Pod(compose, docker_services, docker_ip, ssh_key, known_hosts)
+    running = Pod(image_under_test, ssh_key, known_hosts, backend=compose, host=docker_ip,
+                  volume=f"{docker_compose_project_name}_workspace")
     running.wait_ready()
     return running
 
@@ -151,7 +169,7 @@ def pod(docker_services, docker_compose_command, docker_compose_file, docker_com
 @pytest.fixture(scope="session")
 def gpu(pod) -> str:
     """nvidia-smi's GPU list in the pod; skips without a GPU (fails if IMAGEBUILD_GPU=1)."""
-    done = pod.exec("nvidia-smi", "-L", timeout=60)
+    done = pod.run("nvidia-smi -L", timeout=60)
     if done.returncode == 0 and "GPU" in done.stdout:
         return done.stdout
     why = (done.stdout + done.stderr).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
