@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from imagebuild.errors import SpecError
-from imagebuild.image.chunks import BUCKETS, plan_chunks
+from imagebuild.image.chunks import BUCKETS, bucket_count, plan_chunks
 from imagebuild.image.render import plan_build
 from imagebuild.image.spec import load_spec
 from tests.conftest import CI_SPEC, ca_bundle
@@ -55,6 +55,22 @@ def test_adding_one_package_changes_exactly_one_chunk():
     assert len(changed) == 1 and "toolz==1.0" in after[changed.pop()]
     bumped = _requirements(plan_chunks("sim", {**_packages(*names), "dep-7": pin("2.0")}))
     assert len({name for name in bumped if before[name] != bumped[name]}) == 1
+
+
+def test_a_lockstep_family_is_one_chunk_and_few_small_packages_one_bucket():
+    chunks = plan_chunks("sim", _packages("mujoco-studio", "mujoco", "mujoco-core", "numpy", "glfw", "toolz"))
+    assert [(c.name, c.names) for c in chunks] == [
+        ("pkg-mujoco", ["mujoco", "mujoco-core", "mujoco-studio"]), ("pkg-numpy", ["numpy"]),
+        ("rest-0", ["glfw", "toolz"])]
+    # A part of the family without the rest still goes first, in a chunk of its own.
+    assert [c.name for c in plan_chunks("sim", _packages("mujoco-core", "toolz"))] == ["pkg-mujoco-core", "rest-0"]
+
+
+@pytest.mark.parametrize(("small", "buckets"), [(1, 1), (16, 1), (17, 2), (48, 2), (49, BUCKETS), (400, BUCKETS)])
+def test_the_bucket_count_grows_with_the_small_packages_in_tiers(small, buckets):
+    assert bucket_count(small) == buckets
+    chunks = plan_chunks("python", _packages(*[f"dep-{i}" for i in range(small)]))
+    assert len(chunks) <= buckets and sum(len(c.packages) for c in chunks) == small
 
 
 @pytest.mark.parametrize("name", ["numpy;touch /tmp/owned", "a b", "$(id)", "../x", "-r", "NumPy"])

@@ -119,8 +119,9 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
                     {by_name[n]: packages[by_name[n]] for n in group}) for group in singles]
     small = sorted(set(by_name).difference(*singles))
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
+    count = bucket_count(len(small))
     for name in small:
-        buckets.setdefault(_bucket(name, bucket_count(len(small))), {})[by_name[name]] = packages[by_name[name]]
+        buckets.setdefault(_bucket(name, count), {})[by_name[name]] = packages[by_name[name]]
     chunks += [Chunk(layer, f"rest-{index}", buckets[index]) for index in sorted(buckets)]
     return chunks
 

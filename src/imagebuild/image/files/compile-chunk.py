@@ -21,10 +21,13 @@ def _normalise(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_CHECKED_HASH = py_compile.PycInvalidationMode.CHECKED_HASH
+
+
 def _compile(source):
     # A template or a Python-2 file shipped as .py: pip skips it too.
     with contextlib.suppress(py_compile.PyCompileError, OSError):
-        py_compile.compile(source, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        py_compile.compile(source, doraise=True, invalidation_mode=_CHECKED_HASH)
 
 
 def sources(requirements):
