@@ -100,12 +100,18 @@ def _cold_cell(seconds: list[float]) -> str:
     return f"{statistics.median(seconds):.1f} ({', '.join(f'{s:.1f}' for s in seconds)})"
 
 
+def _ratio(cold: dict[str, list[float]], labels: list[str]) -> float:
+    return statistics.median(cold[labels[1]]) / statistics.median(cold[labels[0]])
+
+
 def main() -> None:
     parser = build_parser(__doc__)
     parser.add_argument("--heavy", nargs="*", default=["scipy"])
     parser.add_argument("--change", default="toolz")
     parser.add_argument("--only", choices=("before", "after"), help="measure one layout only")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold builds of each layout, alternating")
+    parser.add_argument("--cold-only", action="store_true",
+                        help="only the cold builds (a large spec: the rest takes long and much disk)")
     args = parser.parse_args()
     ca = Path(args.ca_cert) if args.ca_cert else None
     engine = connect()
@@ -117,6 +123,12 @@ def main() -> None:
               if args.only is None or args.only in label]
     print(f"cold builds: {args.cold_runs} of each layout, alternating...", file=sys.stderr)
     cold = cold_builds(engine, spec_a, lock_a, ca, labels, args.cold_runs)
+    if args.cold_only:
+        for label in labels:
+            print(f"| {label} | cold build s, median (runs): {_cold_cell(cold[label])} |")
+        if len(labels) == 2 and args.cold_runs:
+            print(f"\ncold build, chunks / one step per layer (medians): {_ratio(cold, labels):.3f}")
+        return
     rows = []
     for label in labels:
         print(f"building: {label}...", file=sys.stderr)
@@ -131,8 +143,7 @@ def main() -> None:
               f"{human_size(r['new_bytes'])} ({r['new_layers']} layers) | {human_size(r['push_first'])} | "
               f"{human_size(r['push_change'])} | {r['noop']:.2f} | {_cold_cell(r['cold'])} |")
     if len(rows) == 2 and args.cold_runs:
-        ratio = statistics.median(rows[1][1]["cold"]) / statistics.median(rows[0][1]["cold"])
-        print(f"\ncold build, chunks / one step per layer (medians): {ratio:.3f}")
+        print(f"\ncold build, chunks / one step per layer (medians): {_ratio(cold, labels):.3f}")
 
 
 if __name__ == "__main__":

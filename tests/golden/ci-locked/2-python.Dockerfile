@@ -50,10 +50,10 @@ RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && : imagebuild-chunk=python/pkg-wandb packages=wandb \
+ && export PYTHONDONTWRITEBYTECODE=1 \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
- && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer /opt/venv
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt
 
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
@@ -62,8 +62,8 @@ RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && : imagebuild-chunk=python/rest-0 packages=pip \
+ && export PYTHONDONTWRITEBYTECODE=1 \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
- && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer /opt/venv
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt
 

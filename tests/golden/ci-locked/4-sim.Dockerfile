@@ -16,10 +16,10 @@ RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && : imagebuild-chunk=sim/pkg-mujoco packages=mujoco \
+ && export PYTHONDONTWRITEBYTECODE=1 \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
- && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer /opt/venv
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt
 
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
@@ -28,10 +28,10 @@ RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
     . /usr/local/lib/imagebuild/build-env.sh \
  && : imagebuild-chunk=sim/pkg-numpy packages=numpy \
+ && export PYTHONDONTWRITEBYTECODE=1 \
  && UV_COMPILE_BYTECODE=0 uv pip install --python /opt/venv/bin/python --no-deps --require-hashes \
         -r /tmp/context/chunk.txt \
- && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt \
- && normalise_layer /opt/venv
+ && /opt/venv/bin/python /tmp/context/compile-chunk.py /tmp/context/chunk.txt
 
 # What the layer resolved (image labels); the check proves the chunks add up to one
 # consistent environment (every requirement present, metadata complete).

@@ -43,22 +43,22 @@ record_version() {
 }
 
 # Reproducible layers: the step's start, on the tmpfs /tmp (never in a layer).
-# normalise_layer [FOLDER...], at the end of every RUN, empties run-time noise and
-# sets every file the step wrote under the folders (default /) to SOURCE_DATE_EPOCH,
-# so the same lock gives the same bits. A step that writes only into /opt/venv names
-# it: walking all of / costs ~0.2 s a step, and a layer has many chunk steps.
+# normalise_layer, at the end of every RUN, empties run-time noise and sets every
+# file the step wrote to SOURCE_DATE_EPOCH, so the same lock gives the same bits.
+# (A chunk step stamps its own files instead: files/compile-chunk.py, given this
+# marker; walking all of / costs ~0.35 s a step and a layer has dozens of chunks.)
 # Noise is emptied, not removed: removing a file of a lower layer leaves a
 # whiteout stamped with the time of removal, which no command can reset.
-_imagebuild_step=/tmp/.imagebuild-step
-[ -e "$_imagebuild_step" ] || : >"$_imagebuild_step"
+export IMAGEBUILD_STEP_MARKER=/tmp/.imagebuild-step
+[ -e "$IMAGEBUILD_STEP_MARKER" ] || : >"$IMAGEBUILD_STEP_MARKER"
 normalise_layer() {
     for _noise in /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
         /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache \
         /etc/machine-id /var/lib/dbus/machine-id /root/.wget-hsts; do
-        if [ -s "$_noise" ] && [ "$_noise" -nt "$_imagebuild_step" ]; then : >"$_noise"; fi
+        if [ -s "$_noise" ] && [ "$_noise" -nt "$IMAGEBUILD_STEP_MARKER" ]; then : >"$_noise"; fi
     done
     # git-lfs's postinst writes its filter keys in Go's random map order: fix the order.
-    if [ /etc/gitconfig -nt "$_imagebuild_step" ] &&
+    if [ /etc/gitconfig -nt "$IMAGEBUILD_STEP_MARKER" ] &&
         git config --system --get filter.lfs.process >/dev/null 2>&1; then
         git config --system --remove-section filter.lfs
         git config --system filter.lfs.clean "git-lfs clean -- %f"
@@ -66,5 +66,5 @@ normalise_layer() {
         git config --system filter.lfs.process "git-lfs filter-process"
         git config --system filter.lfs.required true
     fi
-    find "${@:-/}" -xdev -newer "$_imagebuild_step" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
+    find / -xdev -newer "$IMAGEBUILD_STEP_MARKER" -exec touch -h -d "@${SOURCE_DATE_EPOCH:-0}" {} +
 }
