@@ -62,8 +62,11 @@ def interrupt(cli: PodCli, argv: list[str], sig: int) -> tuple[int, str]:
     """Run the CLI, send ``sig`` once a pod is billed (it is then waiting for SSH)."""
     fake = cli.fake
     fake.state.backend = BannerBackend(banner=None)  # it waits until the signal comes
+    # A shell without job control starts background jobs with SIGINT ignored, and Python
+    # keeps an ignored SIGINT: give the CLI the default a terminal's Ctrl-C meets.
     process = subprocess.Popen(cli.argv(*argv), cwd=cli.workdir, env=cli.full_env(), text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while not fake.billing() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
