@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from imagebuild.errors import SpecError
 from imagebuild.image.spec import DEFAULT_BASE, Spec, load_spec
@@ -97,3 +98,25 @@ def test_cuda_and_torch_backend_follow_the_base():
     debian = Spec.model_validate({"image": {"base": "debian:bookworm"}})
     assert debian.cuda_version is None and debian.torch_backend is None
     assert Spec.model_validate({"simulators": {"torch_backend": "cpu"}}).torch_backend == "cpu"
+
+
+@pytest.mark.parametrize(("section", "values"), [
+    ("image", {"version": "v1\n"}),
+    ("pod", {"ports": ["22/tcp\n"]}),
+    ("pod", {"env": {"HF_HOME\n": "/workspace/hf"}}),
+    ("build", {"secrets": ["UV_INDEX_URL\n"]}),
+])
+def test_a_trailing_newline_is_not_a_valid_name(section, values):
+    # `$` matches before a final newline: the shared patterns end in \Z.
+    with pytest.raises(ValidationError):
+        Spec.model_validate({section: values})
+
+
+def test_flags_reuse_the_same_strict_patterns():
+    from imagebuild.image.push import image_tags
+    from imagebuild.pods.podenv import parse_env_flags
+
+    with pytest.raises(SpecError, match="--env"):
+        parse_env_flags(["HF_HOME\n=x"])
+    with pytest.raises(SpecError, match="--tag"):
+        image_tags(None, Path("."), ["v1\n"])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from imagebuild import contract
 from imagebuild.errors import SpecError
+from imagebuild.image.spec import ENV_NAME
 
 CLOUDS = ("runpod", "any")
 # SkyPilot's private-registry login (sky/skylet/constants.py DOCKER_LOGIN_ENV_VARS).
@@ -31,7 +32,6 @@ POD_BASHRC = f"{contract.WORKSPACE}/.bashrc_pod"  # written by the entrypoint's 
 SAVE_POLICY = f"{contract.POD_DIR}/save.toml"
 MAX_TASKS = 1000
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names whose values are credentials: those go through --secret, never into a file.
 # Whole words of the name: TOKENIZERS_PARALLELISM or AUTHOR are not credentials.
 _SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|"
@@ -96,7 +96,7 @@ def check_results_remote(remote: str) -> str:
 
 
 def _check_env_name(flag: str, name: str) -> str:
-    if not _ENV_NAME.match(name):
+    if not ENV_NAME.match(name):
         raise SpecError(f'{flag}: "{name}" is not a variable name (letters, digits and _, '
                         "not starting with a digit)")
     if name in DOCKER_LOGIN_SECRETS:

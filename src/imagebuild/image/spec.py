@@ -34,10 +34,11 @@ _REQUIREMENT = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$"
 )
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+\-]*)$")
-# Shared with the CLI flags that set the same things (validated once, here).
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
-DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+# Shared with the CLI flags that set the same things (validated once, here). \Z, not $:
+# $ also matches before a final newline, and "v1\n" is no tag.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)\Z")
+DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
 MIN_VOLUME_GB = 10  # RunPod's floor for a pod's own volume
 
 
