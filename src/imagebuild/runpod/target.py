@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagebuild.pods.ssh import Endpoint, forget_host_key
+from imagebuild.pods import ssh
 from imagebuild.pods.targets import Report
-from imagebuild.runpod.pods import label
+from imagebuild.runpod import pods, view, volumes
+from imagebuild.runpod.client import Client
 
 _RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
                   "STARTING": "starting"}
@@ -25,19 +26,16 @@ class RunPodTarget:
     @classmethod
     def find(cls, ref: str) -> RunPodTarget:
         """The RunPod pod an id or name names (the API key from the environment)."""
-        from imagebuild.runpod.client import Client
-        from imagebuild.runpod.pods import find_pod
-
         client = Client.from_env()
         try:
-            return cls(client, find_pod(client, ref))
+            return cls(client, pods.find_pod(client, ref))
         except BaseException:
             client.close()
             raise
 
     @property
     def label(self) -> str:
-        return label(self.pod)
+        return pods.label(self.pod)
 
     @property
     def ref(self) -> str:
@@ -51,9 +49,7 @@ class RunPodTarget:
     def state(self) -> str:
         return _RUNPOD_STATES.get(self.status, "other")
 
-    def endpoint(self) -> Endpoint | None:
-        from imagebuild.pods import ssh
-
+    def endpoint(self) -> ssh.Endpoint | None:
         return ssh.endpoint(self.pod)
 
     def ssh_options(self) -> list[str]:
@@ -61,42 +57,28 @@ class RunPodTarget:
         return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
 
     def workspace_kept(self) -> str | None:
-        from imagebuild.runpod.volumes import network_volume_id
-
-        return network_volume_id(self.pod)
+        return volumes.network_volume_id(self.pod)
 
     def refresh(self) -> None:
-        from imagebuild.runpod.pods import get_pod
-
-        self.pod = get_pod(self.client, self.pod["id"])
+        self.pod = pods.get_pod(self.client, self.pod["id"])
 
     def start(self, wait: bool, timeout: float, on_event: Report) -> None:
-        from imagebuild.runpod.pods import start_pod, wait_until_ready
-
-        self.pod = start_pod(self.client, self.pod)
+        self.pod = pods.start_pod(self.client, self.pod)
         if wait:
-            self.pod = wait_until_ready(self.client, self.pod, timeout=timeout, on_event=on_event)
+            self.pod = pods.wait_until_ready(self.client, self.pod, timeout=timeout, on_event=on_event)
 
     def stop(self) -> None:
-        from imagebuild.runpod.pods import stop_pod
-
-        self.pod = stop_pod(self.client, self.pod)
+        self.pod = pods.stop_pod(self.client, self.pod)
 
     def terminate(self) -> None:
-        from imagebuild.runpod.pods import terminate_pod
-
-        terminate_pod(self.client, self.pod)
-        forget_host_key(host_key_alias(self.pod["id"]))
+        pods.terminate_pod(self.client, self.pod)
+        ssh.forget_host_key(host_key_alias(self.pod["id"]))
 
     def to_json(self) -> dict[str, Any]:
-        from imagebuild.runpod.view import masked
-
-        return masked(self.pod)
+        return view.masked(self.pod)
 
     def status_lines(self) -> list[str]:
-        from imagebuild.runpod.view import status_lines
-
-        return status_lines(self.pod)
+        return view.status_lines(self.pod)
 
     def close(self) -> None:
         self.client.close()
