@@ -40,11 +40,32 @@ def test_every_package_lands_in_exactly_one_chunk_in_a_stable_order():
     chunks = plan_chunks("sim", _packages(*names))
     placed = [name for chunk in chunks for name in chunk.packages]
     assert sorted(placed) == sorted(names)
-    assert [c.name for c in chunks[:4]] == ["torch", "pkg-nvidia-cublas-cu12", "pkg-nvidia-cudnn-cu12",
-                                            "pkg-triton"]
+    assert [c.name for c in chunks[:4]] == ["torch", "cuda-blas", "cuda-dnn", "pkg-triton"]
     assert all(len(c.packages) == 1 for c in chunks if not c.name.startswith("rest-"))
     assert len([c for c in chunks if c.name.startswith("rest-")]) <= BUCKETS
     assert _requirements(plan_chunks("sim", _packages(*reversed(names)))) == _requirements(chunks)
+
+
+def test_the_cuda_wheels_torch_pins_share_a_few_chunks_by_library():
+    # torch 2.15's CUDA 13 pins, and CUDA 12's names for the same libraries.
+    cu13 = ["nvidia-cublas", "nvidia-cuda-cccl", "nvidia-cuda-cupti", "nvidia-cuda-nvrtc", "nvidia-cuda-runtime",
+            "nvidia-cudnn-cu13", "nvidia-cufft", "nvidia-cufile", "nvidia-cusolver", "nvidia-cusparse",
+            "nvidia-cusparselt-cu13", "nvidia-ml-py", "nvidia-nccl-cu13", "nvidia-nvjitlink",
+            "nvidia-nvshmem-cu13", "nvidia-nvtx", "cuda-bindings", "cuda-pathfinder", "cuda-toolkit"]
+    cu12 = ["nvidia-cublas-cu12", "nvidia-cudnn-cu12", "nvidia-cufft-cu12", "nvidia-curand-cu12",
+            "nvidia-cusolver-cu12", "nvidia-nccl-cu12", "nvidia-cuda-runtime-cu12", "nvidia-nvjitlink-cu12"]
+    for gpu in (cu13, cu12):
+        chunks = plan_chunks("sim", _packages("torch", "triton", "numpy", *gpu))
+        assert chunks[0].name == "torch"
+        assert {c.name for c in chunks} <= {"torch", "pkg-triton", "pkg-numpy", "cuda-runtime", "cuda-blas",
+                                            "cuda-dnn", "cuda-solvers", "cuda-sparse", "cuda-comm"}
+        assert sorted(n for c in chunks for n in c.names) == sorted(["torch", "triton", "numpy", *gpu])
+    by_chunk = {c.name: c.names for c in plan_chunks("sim", _packages(*cu13))}
+    # The two largest (0.6 and 0.9 GB) stay alone: no layer over 1.5 GB.
+    assert by_chunk["cuda-dnn"] == ["nvidia-cudnn-cu13"] and by_chunk["cuda-blas"] == ["nvidia-cublas"]
+    # A CUDA library no group names (a new one, perhaps large) gets a chunk of its own.
+    assert sorted((c.name, c.names) for c in plan_chunks("sim", _packages("nvidia-npp-cu12", "nvidia-nvtx-cu12"))) \
+        == [("cuda-runtime", ["nvidia-nvtx-cu12"]), ("pkg-nvidia-npp-cu12", ["nvidia-npp-cu12"])]
 
 
 def test_adding_one_package_changes_exactly_one_chunk():
@@ -186,6 +207,40 @@ def test_a_rebuild_without_cache_gives_the_same_layer_digests(heavy, tmp_path):
         first = [layer.diff_id for layer in _sim_layers(engine, sim_plan.image)]
         second = [layer.diff_id for layer in _sim_layers(engine, again)]
         assert len(first) > 10 and second == first
+    finally:
+        subprocess.run(["docker", "rmi", again], capture_output=True, timeout=120)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_changed_download_list_reruns_the_download_stage_but_no_chunk_step(heavy, tmp_path):
+    """The chunk steps wait on the download stage's marker, keyed by its content: a
+    changed lock reruns the stage, yet the chunk steps stay cached (else every change
+    would reinstall the whole layer)."""
+    from imagebuild.engine import buildkit
+    from imagebuild.image.chunks import prefetch_file
+    from imagebuild.image.render import BuildPlan, write_plan
+
+    engine, before, _, _, _ = heavy
+    sim_plan = before.plan.layer("sim")
+    write_plan(BuildPlan(spec=before.plan.spec, layers=[sim_plan]), tmp_path)
+    downloads = tmp_path / "1-sim" / prefetch_file("sim")
+    downloads.write_text(downloads.read_text() + f"# {uuid.uuid4().hex}\n")  # new content, same wheels
+    again = f"imagebuild-test/chunks-prefetch:{uuid.uuid4().hex[:8]}"
+    cli = buildkit.find_cli()
+    secrets = ["--secret", f"id=ca_bundle,src={ca_bundle()}"] if ca_bundle() else []
+    done = subprocess.run([*cli.build_argv(), "--progress=plain", *secrets, "--tag", again,
+                           str(tmp_path / "1-sim")], env=cli.env(), capture_output=True, text=True, timeout=600)
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        headers = dict(re.findall(r"^#(\d+) \[[^\]]*\] (.*)$", done.stderr, flags=re.M))
+        cached = set(re.findall(r"^#(\d+) CACHED$", done.stderr, flags=re.M))
+        downloading = [step for step, text in headers.items() if "uv pip install --quiet" in text]
+        chunk_steps = [step for step, text in headers.items() if "imagebuild-chunk=" in text]
+        assert len(downloading) == 1 and downloading[0] not in cached  # the stage ran again
+        assert len(chunk_steps) > 3 and set(chunk_steps) <= cached, done.stderr[-3000:]
+        assert [la.diff_id for la in _sim_layers(engine, again)] == \
+            [la.diff_id for la in _sim_layers(engine, sim_plan.image)]
     finally:
         subprocess.run(["docker", "rmi", again], capture_output=True, timeout=120)
 

@@ -7,14 +7,15 @@ every machine that builds the same lock gets the same layers. The split reads
 only the lock (names), never sizes measured on one machine: it is deterministic.
 
 Order, most stable first (BuildKit reruns every step after a changed one; the
-bytes stay the same, only time is spent): the torch/CUDA stack one package per
-chunk (each nvidia-* wheel is hundreds of MB: no layer over 1.5 GB), then other
+bytes stay the same, only time is spent): torch and triton one chunk each, the CUDA
+wheels torch pins in a few groups of related libraries (they change with torch anyway;
+each group stays under 1.5 GB installed, cuDNN and cuBLAS alone), then other
 known-heavy wheels one per chunk (a family released in lockstep, like mujoco and
 its -core/-studio parts, as one chunk: they change together anyway), then the rest
 in hash buckets: a package's bucket depends only on its name and on how many small
 packages the layer has (1 bucket up to 16, 2 up to 48, else 4), so adding one
 touches one small bucket. Every chunk is a RUN step costing ~0.5 s of a cold build
-however little it installs, hence no more buckets than the small packages need; a
+however little it installs, hence no more chunks than these promises need; a
 layer crossing a tier ships its small packages once more.
 """
 
@@ -43,8 +44,23 @@ _HEAVY = frozenset({
     "imageio-ffmpeg", "av", "timm", "tensorstore", "mplib", "fonttools", "jedi", "lxml", "hf-xet",
     "pyopengl",
 })
-# Released in lockstep (one version for all): one chunk, named after the first.
+# Released in lockstep (one version for all): one chunk, named after the first present.
 _FAMILIES = (("mujoco", "mujoco-core", "mujoco-studio", "mujoco-mjx"),)
+# The CUDA wheels torch (or jax) pins, by library (the name without "nvidia-" and a
+# "-cu12"/"-cu13" suffix): a group shares a chunk. Sizes installed, CUDA 13 (measured)
+# and 12.8 (from wheel sizes): cuDNN 0.9/1.2 GB and cuBLAS 0.6/0.9 GB alone; the
+# others 0.3-0.7 GB a group. A CUDA wheel in no group (a new library) gets its own.
+_CUDA_GROUPS = {
+    "cuda-dnn": ("cudnn",),
+    "cuda-blas": ("cublas",),
+    "cuda-solvers": ("cufft", "curand", "cusolver"),
+    "cuda-sparse": ("cusparse", "cusparselt"),
+    "cuda-comm": ("nccl", "nvshmem"),
+    "cuda-runtime": ("cuda-runtime", "cuda-nvrtc", "nvjitlink", "cuda-cupti", "cuda-cccl",
+                     "cuda-nvcc", "cufile", "nvtx", "ml-py", "cuda-bindings", "cuda-pathfinder",
+                     "cuda-toolkit", "cuda-python", "cuda-core"),
+}
+_CUDA_GROUP_OF = {library: group for group, libraries in _CUDA_GROUPS.items() for library in libraries}
 # (at most this many small packages, buckets). ManiSkill's sim layer has ~60 small
 # packages, ~90 MB with their .pyc: 4 buckets of 8-36 MB (bench/README.md).
 BUCKET_TIERS = ((16, 1), (48, 2))
@@ -56,7 +72,7 @@ _VALID_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 @dataclass(frozen=True)
 class Chunk:
     layer: str  # "python" or "sim"
-    name: str  # e.g. "torch", "pkg-numpy", "rest-3"
+    name: str  # e.g. "torch", "cuda-dnn", "pkg-numpy", "rest-3"
     packages: dict[str, dict[str, Any]]
 
     @property
@@ -89,18 +105,29 @@ def _bucket(name: str, count: int) -> int:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % count
 
 
-def _singles(names: set[str]) -> list[list[str]]:
-    """The packages with a chunk of their own (a family's together), in install order."""
+def _cuda_library(name: str) -> str:
+    return re.sub(r"-cu\d+$", "", name.removeprefix("nvidia-"))
+
+
+def _chunk_name(name: str, names: set[str]) -> str:
+    """The chunk of a package that does not go in a bucket."""
+    if name == "torch":
+        return "torch"
+    if _STABLE.match(name) and _cuda_library(name) in _CUDA_GROUP_OF:
+        return _CUDA_GROUP_OF[_cuda_library(name)]
+    family = next((f for f in _FAMILIES if name in f), (name,))
+    return f"pkg-{next(n for n in family if n in names)}"
+
+
+def _own_chunks(names: set[str]) -> dict[str, list[str]]:
+    """The chunks of packages that do not go in a bucket (each alone, or its group's or
+    family's), in install order: the GPU stack, then the other heavy wheels."""
     stable = sorted((n for n in names if _STABLE.match(n)), key=lambda n: (n != "torch", n))
     heavy = sorted(n for n in names if n in _HEAVY and n not in stable)
-    groups, grouped = [], set()
+    chunks: dict[str, list[str]] = {}
     for name in [*stable, *heavy]:
-        if name in grouped:
-            continue
-        family = next((f for f in _FAMILIES if name in f), (name,))
-        groups.append([n for n in family if n in names])
-        grouped.update(groups[-1])
-    return groups
+        chunks.setdefault(_chunk_name(name, names), []).append(name)
+    return chunks
 
 
 def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
@@ -114,10 +141,10 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
         twice = sorted(n for n in packages if [_normalise(m) for m in packages].count(_normalise(n)) > 1)
         raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] names one package twice "
                         f"({', '.join(twice)}); regenerate the lock with `imagebuild lock`")
-    singles = _singles(set(by_name))
-    chunks = [Chunk(layer, "torch" if group == ["torch"] else f"pkg-{group[0]}",
-                    {by_name[n]: packages[by_name[n]] for n in group}) for group in singles]
-    small = sorted(set(by_name).difference(*singles))
+    own = _own_chunks(set(by_name))
+    chunks = [Chunk(layer, chunk_name, {by_name[n]: packages[by_name[n]] for n in names})
+              for chunk_name, names in own.items()]
+    small = sorted(set(by_name).difference(*own.values()))
     buckets: dict[int, dict[str, dict[str, Any]]] = {}
     count = bucket_count(len(small))
     for name in small:
@@ -126,9 +153,20 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
     return chunks
 
 
+def prefetch_file(layer: str) -> str:
+    """The path, in the layer's build context, of all its chunks' requirements: what the
+    prefetch stage downloads in one go (dockerfiles/chunk.macros.j2)."""
+    return f"chunks/{layer}-prefetch.txt"
+
+
 def chunk_files(chunks: list[Chunk]) -> dict[str, bytes]:
-    """Build-context files of a layer's chunks: one requirements file each."""
-    return {chunk.requirements_file: chunk.requirements().encode() for chunk in chunks}
+    """Build-context files of a layer's chunks: one requirements file each, and all of
+    them in one when there is more than one chunk."""
+    files = {chunk.requirements_file: chunk.requirements().encode() for chunk in chunks}
+    if len(chunks) > 1:
+        every = {name: pin for chunk in chunks for name, pin in chunk.packages.items()}
+        files[prefetch_file(chunks[0].layer)] = requirements_text(every).encode()
+    return files
 
 
 _MARKER = re.compile(r"imagebuild-chunk=(\S+) packages=(\S*)")

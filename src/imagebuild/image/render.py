@@ -219,6 +219,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         mounts=_step_mounts(spec),
         lock=lock,
         chunks=_chunks(name, lock),
+        prefetch_file=chunking.prefetch_file(name),
         epoch=lock.epoch if lock else 0,
         lock_hash=lock.sha256() if lock else "",
         interpreter=lock.interpreter if lock else spec.python.version,

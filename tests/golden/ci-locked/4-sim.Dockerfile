@@ -1,4 +1,17 @@
 # imagebuild layer "sim": simulators and RL libraries in the baked environment.
+FROM imagebuild-test/pod:node-<hash> AS prefetch
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN --mount=type=tmpfs,target=/tmp \
+    --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,source=chunks/sim-prefetch.txt,target=/tmp/context/all.txt \
+    --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
+    . /usr/local/lib/imagebuild/build-env.sh \
+ && UV_COMPILE_BYTECODE=0 uv pip install --quiet --python /opt/venv/bin/python --target /tmp/prefetch \
+        --link-mode=symlink --no-deps --require-hashes \
+        -r /tmp/context/all.txt \
+ && echo "wheels in uv's cache" > /imagebuild-prefetched
+
 FROM imagebuild-test/pod:node-<hash>
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -11,6 +24,7 @@ ENV MUJOCO_GL=egl
 
 RUN --mount=type=tmpfs,target=/tmp \
     --mount=type=secret,id=ca_bundle,target=/tmp/secrets/ca_bundle \
+    --mount=type=bind,from=prefetch,source=/imagebuild-prefetched,target=/tmp/prefetched \
     --mount=type=bind,source=chunks/sim-pkg-mujoco.txt,target=/tmp/context/chunk.txt \
     --mount=type=bind,source=compile-chunk.py,target=/tmp/context/compile-chunk.py \
     --mount=type=cache,id=imagebuild-uv,target=/root/.cache/uv,sharing=locked \
