@@ -116,6 +116,11 @@ def test_locked_layers_install_one_chunk_per_run_step():
         # uv's own bytecode step would recompile every earlier chunk into this layer.
         assert "UV_COMPILE_BYTECODE=0 uv pip install" in rendered.dockerfile
     assert "uv pip check" in plan.layer("sim").layer.dockerfile
+    # The download stage: the sim layer only (the python layer's parent has no uv yet).
+    assert "chunks/sim-prefetch.txt" in plan.layer("sim").layer.files
+    assert "AS prefetch" in plan.layer("sim").layer.dockerfile
+    assert not any("prefetch" in path for path in plan.layer("python").layer.files)
+    assert "prefetch" not in plan.layer("python").layer.dockerfile
 
 
 def test_the_unlocked_render_keeps_one_install_step():

@@ -159,13 +159,13 @@ def prefetch_file(layer: str) -> str:
     return f"chunks/{layer}-prefetch.txt"
 
 
-def chunk_files(chunks: list[Chunk]) -> dict[str, bytes]:
-    """Build-context files of a layer's chunks: one requirements file each, and all of
-    them in one when there is more than one chunk."""
+def chunk_files(chunks: list[Chunk], download_list: str | None = None) -> dict[str, bytes]:
+    """Build-context files of a layer's chunks: one requirements file each, and, for a
+    layer with a download stage, all of them in one at ``download_list``."""
     files = {chunk.requirements_file: chunk.requirements().encode() for chunk in chunks}
-    if len(chunks) > 1:
+    if download_list:
         every = {name: pin for chunk in chunks for name, pin in chunk.packages.items()}
-        files[prefetch_file(chunks[0].layer)] = requirements_text(every).encode()
+        files[download_list] = requirements_text(every).encode()
     return files
 
 

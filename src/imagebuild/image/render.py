@@ -191,12 +191,19 @@ def _chunks(name: str, lock: Lock | None) -> list[chunking.Chunk]:
     return chunking.plan_chunks(name, lock.packages(name))
 
 
-def _locked_files(name: str, lock: Lock | None) -> dict[str, bytes]:
+def _prefetch_file(name: str, chunk_list: list[chunking.Chunk]) -> str | None:
+    """Where the sim layer's download stage reads its list (dockerfiles/chunk.macros.j2),
+    when it has one: only with more than one chunk, and not in the python layer, whose
+    parent has no uv and no venv yet to run it (its few chunks download little)."""
+    return chunking.prefetch_file(name) if name == "sim" and len(chunk_list) > 1 else None
+
+
+def _locked_files(name: str, lock: Lock | None, chunk_list: list[chunking.Chunk],
+                  prefetch_file: str | None) -> dict[str, bytes]:
     """Build-context files a layer takes from the lock (so they are in its tag's hash)."""
     if lock is None:
         return {}
-    chunk_list = _chunks(name, lock)
-    files = chunking.chunk_files(chunk_list)
+    files = chunking.chunk_files(chunk_list, prefetch_file)
     if chunk_list:
         files["compile-chunk.py"] = _package_file("files/compile-chunk.py")
     if name == "python":
@@ -214,12 +221,14 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     template = env.get_template(f"{name}.Dockerfile.j2")
     physx_plan = (physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
                   if name == "sim" else physx.PhysxPlan(None))
+    chunk_list = _chunks(name, lock)
+    prefetch_file = _prefetch_file(name, chunk_list)
     dockerfile = template.render(
         parent=parent,
         mounts=_step_mounts(spec),
         lock=lock,
-        chunks=_chunks(name, lock),
-        prefetch_file=chunking.prefetch_file(name),
+        chunks=chunk_list,
+        prefetch_file=prefetch_file,
         epoch=lock.epoch if lock else 0,
         lock_hash=lock.sha256() if lock else "",
         interpreter=lock.interpreter if lock else spec.python.version,
@@ -238,7 +247,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         physx_dir=physx.BAKED_DIR,
     )
     files = {path: _package_file(source) for path, source in _CONTEXT_FILES.get(name, [])}
-    files.update(_locked_files(name, lock))
+    files.update(_locked_files(name, lock, chunk_list, prefetch_file))
     if name == "system":
         files["stubs.tar"] = _stubs_tar(lock.epoch if lock else 0)
         # The build steps' shell library, with the contract's names it uses above it.
