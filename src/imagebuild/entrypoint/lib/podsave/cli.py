@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import os
 import sys
@@ -16,6 +17,12 @@ from .gitcmd import Git
 from .proc import redact
 from .repo import RepoSaver
 from .walk import walk
+
+
+def clone_key(path: str) -> str:
+    """A short hash of a work tree's real path: its snapshots' ref names differ from
+    those of any other clone of the same remote, and stay the same from run to run."""
+    return hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:8]
 
 
 def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]]]:
@@ -61,7 +68,7 @@ def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict
     paths = [p for g in groups for p in g]
 
     def saver(path: str, n: int) -> RepoSaver:
-        ref = cfg.autosave_prefix if n == 0 else f"{cfg.autosave_prefix}-{n + 1}"
+        ref = f"{cfg.autosave_prefix}-{clone_key(path)}"  # two clones never share one
         nested = [p for p in paths if p != path and p.startswith(path + os.sep)]
 
         def allowed(rel: str) -> bool:

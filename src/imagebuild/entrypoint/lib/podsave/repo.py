@@ -10,6 +10,8 @@ from .config import Config
 from .gitcmd import Git, GitError
 from .proc import redact
 from .refs import Push, RemoteView, local_path, push_all, set_status
+from . import uncommitted
+from .policy import OWN_STATE
 from .snapshot import SnapshotBuilder
 
 SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
@@ -195,17 +197,22 @@ class RepoSaver:
         shas = self.git.try_out("stash", "list", "--format=%H").split()
         for n, sha in enumerate(shas):
             ref = f"{self.snapshot_ref}-stash-{n}"
+            sha, withheld = uncommitted.clean_stash(self.git, sha, self.secret_allowed)
+            self.report["skipped_files"] += [{**w, "path": f"stash@{{{n}}}:{w['path']}"}
+                                             for w in withheld]
             item = {"ref": ref, "commit": sha, "remote": self.default,
                     "status": "pending", "reason": None}
+            if withheld:
+                item["withheld"] = [w["path"] for w in withheld]
             self.report["stashes"].append(item)
             self._add(sha, ref, item, self.default)
 
     def _plan_snapshot(self) -> None:
         snap = SnapshotBuilder(self.git, self.head, [os.path.relpath(p, self.path)
                                for p in self.nested], self.cfg.max_file_bytes,
-                               self.secret_allowed).build()
+                               self.secret_allowed, self._own_state()).build()
         self.gitlinks = snap.gitlinks
-        self.report["skipped_files"] = snap.skipped
+        self.report["skipped_files"] = snap.skipped + self.report["skipped_files"]
         head_tree = self.git.try_out("rev-parse", f"{self.head}^{{tree}}") if self.head else ""
         empty = not self.head and snap.changed == 0
         if empty or snap.tree == head_tree:
@@ -223,6 +230,14 @@ class RepoSaver:
             set_status(item, "up-to-date")
             return
         self._add(commit, self.snapshot_ref, item, self.default)
+
+    def _own_state(self) -> list[str]:
+        """The pod's own folders (.pod, .claude, ...) relative to this work tree, when
+        it holds /workspace itself: never in a snapshot."""
+        ws = self.cfg.workspace
+        if not (ws + os.sep).startswith(self.path.rstrip(os.sep) + os.sep):
+            return []
+        return [os.path.relpath(os.path.join(ws, p), self.path) for p in OWN_STATE]
 
     def _same_snapshot_exists(self, snap: dict) -> bool:
         """An earlier pod-save already pushed this very tree on this parent."""
