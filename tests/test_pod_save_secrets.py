@@ -283,6 +283,7 @@ def test_separate_git_dir_repo_and_its_submodule_are_not_bare_repos(workspace):
     remote = workspace.bare("super")
     repo = workspace.code / "super"
     gitdir = workspace.path / "gitdirs" / "super.git"
+    gitdir.parent.mkdir()
     git(workspace.code, "init", "-q", f"--separate-git-dir={gitdir}", str(repo))
     git(repo, "remote", "add", "origin", str(remote))
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_remote), "lib")
