@@ -410,7 +410,7 @@ def test_local_pre_push_hook_timeout_is_not_called_network(workspace):
     saved = workspace.save("--json", env={"POD_SAVE_GIT_TIMEOUT": "3"})
     assert saved.rc == 1
     reason = saved.repo(repo)["branches"][0]["reason"]
-    assert "pre-push" in reason and "network" not in reason, reason
+    assert "pre-push" in reason and "local" in reason and "network?" not in reason, reason
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
@@ -430,9 +430,11 @@ def test_local_permission_error_is_local_and_the_other_pushes_go_on():
         saved = workspace.save("--json")
         assert saved.rc == 1
         entry = saved.repo(repo)
-        assert "not writable" not in entry["reason"] and "remote" not in entry["reason"], entry
-        assert "this repository" in entry["reason"], entry
+        assert "remote is not writable" not in entry["reason"], entry
+        assert "this repository cannot be written" in entry["reason"], entry
+        assert "local" in entry["reason"], entry
         assert remote_refs(remote)["refs/heads/main"] == sha  # the branch still went
+        assert_named(saved, repo / "wip.py", "git:")  # its uncommitted work did not
     finally:
         shutil.rmtree(root)
 

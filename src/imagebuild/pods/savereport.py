@@ -102,7 +102,8 @@ def unsaved(report: dict) -> list[str]:
                 lost.append(f"{where}: branch {branch['name']}{ahead} ({branch['reason']})")
         snap = repo.get("snapshot")
         if snap and snap["status"] == "failed":
-            lost.append(f"{where}: uncommitted work, {snap['files']} file(s) ({snap['reason']})")
+            files = f", {snap['files']} file(s)" if snap.get("files") is not None else ""
+            lost.append(f"{where}: uncommitted work{files} ({snap['reason']})")
         for stash in repo.get("stashes", []):
             if stash["status"] == "failed":
                 lost.append(f"{where}: stash {_short(stash['ref'])} ({stash['reason']})")

@@ -52,12 +52,15 @@ class RepoSaver:
         self._pick_remotes()
         self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
         self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
-        if self.shared_refs:
-            self._plan_branches()
-            self._plan_refs()
-            self._plan_stashes()
-        self._plan_special_heads()
-        self._plan_snapshot()
+        steps = [self._plan_branches, self._plan_refs, self._plan_stashes] \
+            if self.shared_refs else []
+        for step in steps + [self._plan_special_heads, self._plan_snapshot]:
+            try:  # one failed step never cancels the others' pushes
+                step()
+            except GitError as e:
+                self.problems.append(str(e))
+                if step == self._plan_snapshot:
+                    self._snapshot_failed(str(e))
         if not self.remotes and (self.head or self.pushes):
             self.problems.append(self.no_remote)
         self._push_all()
@@ -230,6 +233,14 @@ class RepoSaver:
             set_status(item, "up-to-date")
             return
         self._add(commit, self.snapshot_ref, item, self.default)
+
+    def _snapshot_failed(self, why: str) -> None:
+        """The work tree could not be snapshotted: say so, so that nothing in it
+        counts as saved because HEAD's branch was pushed."""
+        item = {"ref": self.snapshot_ref, "commit": None, "remote": self.default,
+                "files": None, "status": "failed", "reason": why}
+        self.report["snapshot"] = item
+        self.explained.add(id(item))
 
     def _own_state(self) -> list[str]:
         """The pod's own folders (.pod, .claude, ...) relative to this work tree, when

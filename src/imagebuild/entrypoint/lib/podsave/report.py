@@ -30,7 +30,7 @@ def _repo_lines(repo: dict, rel) -> list[str]:
     snap = repo["snapshot"]
     if snap:
         out.append(f"      {snap['status']:<10} snapshot {snap['ref'].removeprefix('refs/heads/')}"
-                   f" ({snap['files']} changed file(s))"
+                   + (f" ({snap['files']} changed file(s))" if snap["files"] is not None else "")
                    + (f": {snap['reason']}" if snap["reason"] else ""))
     for item in repo["stashes"] + repo.get("refs", []):
         if item["status"] != "up-to-date":

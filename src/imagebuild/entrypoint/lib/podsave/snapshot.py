@@ -16,7 +16,7 @@ import stat
 import tempfile
 
 from . import secrets, uncommitted
-from .gitcmd import Git, GitError
+from .gitcmd import _LOCAL_WRITE, Git, GitError, git_reason
 
 SNIFF_BYTES = 256 * 1024  # what inventory reads of a file outside git for key material
 # Filters that encrypt in git (git-crypt; transcrypt's "crypt"): the bytes on disk are
@@ -252,6 +252,9 @@ class SnapshotBuilder:
                                stdin=os.fsencode(_quote(rel) + "\n"))
             if one.rc == 0 and one.out.strip():
                 found[rel] = one.out.strip()
+            elif one.rc is not None and _LOCAL_WRITE.search(one.err):
+                # Not this file: the repository's object store refuses writes.
+                raise GitError(f"git hash-object: {git_reason(one, remote=False)}")
             elif os.path.lexists(os.path.join(self.root, rel)):
                 self._skip(rel, _size(os.path.join(self.root, rel)),
                            "could not be read: " + (one.err.strip().splitlines() or ["?"])[-1])
