@@ -128,6 +128,18 @@ def unsaved(report: dict) -> list[str]:
     return lost
 
 
+def discarded(report: dict, limit: int = 20) -> list[str]:
+    """What the save policy let go (re-creatable, lost with the volume), biggest
+    first, with sizes: the user sees what a terminate throws away on purpose."""
+    inv = report.get("inventory") or {}
+    items = sorted(inv.get("discarded", []), key=lambda d: -(d.get("bytes") or 0))
+    lines = [f"{_rel(report, d['path'])}, {_size(d.get('bytes') or 0)} ({d['rule']})"
+             for d in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"... and {len(items) - limit} more")
+    return lines
+
+
 def summary(report: dict) -> str:
     if report.get("dry_run"):
         return "dry run: nothing was pushed, synced or run"
@@ -152,4 +164,9 @@ def render(report: dict, console: Any) -> None:
         console.print(table)
     else:
         console.print("  nothing to save: no repositories, data, offline W&B runs or save hooks")
+    gone = discarded(report)
+    if gone:
+        total = (report.get("inventory") or {}).get("discarded_bytes")
+        console.print("discarded by the policy" + (f" ({_size(total)})" if total else "")
+                      + ", re-creatable: " + "; ".join(gone), markup=False)
     console.print(summary(report))

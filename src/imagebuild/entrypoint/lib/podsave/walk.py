@@ -4,6 +4,7 @@ bare repositories, W&B offline runs, and every other file with its size."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -27,6 +28,7 @@ class Walk:
     gitdirs: list[str] = dataclasses.field(default_factory=list)
     wandb_runs: list[str] = dataclasses.field(default_factory=list)
     discarded: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # path, rule
+    discarded_bytes: dict[str, int] = dataclasses.field(default_factory=dict)  # path -> size
     deadline: float | None = None  # time.monotonic(): stop walking, say it is incomplete
     incomplete: bool = False
 
@@ -95,6 +97,14 @@ def is_work_tree(path: str) -> bool:
         os.path.realpath(path)
 
 
+def _top_discarded(result: Walk, path: str) -> str:
+    """The discarded entry path lies in (the last one recorded above it)."""
+    for top, _ in reversed(result.discarded):
+        if path.startswith(top + os.sep):
+            return top
+    return path
+
+
 def _walk_dir(path, result, match, seen, seen_files, queue, rule) -> None:
     if result.deadline is not None and time.monotonic() > result.deadline:
         result.incomplete = True
@@ -127,6 +137,11 @@ def _walk_dir(path, result, match, seen, seen_files, queue, rule) -> None:
         child_rule = rule or match(result.rel(entry.path))
         if rule is None and child_rule:
             result.discarded.append((entry.path, child_rule))
+        if child_rule and not entry.is_dir(follow_symlinks=False):
+            with contextlib.suppress(OSError):  # what the policy lets go, with its size
+                top = entry.path if rule is None else _top_discarded(result, entry.path)
+                result.discarded_bytes[top] = result.discarded_bytes.get(top, 0) + \
+                    entry.stat(follow_symlinks=False).st_size
         try:
             if entry.is_symlink():
                 if not child_rule:
