@@ -57,11 +57,41 @@ def credential_file(rel: str) -> str | None:
     return None
 
 
+# Rules that look for a keyword next to the value (`cloudant_password = "..."`) are
+# slow over megabytes (a lookbehind at every byte): they run only in a window around
+# each of these words. Lower case; the patterns themselves are case-insensitive.
+_KEYWORDS = {
+    "CloudantDetector-1": (b"key", b"pw", b"pass", b"token"),
+    "CloudantDetector-2": (b"key", b"pw", b"pass", b"token"),
+    "IbmCloudIamDetector": (b"key", b"pw", b"pass", b"token", b"secret"),
+    "IbmCosHmacDetector": (b"key",),
+    "SoftlayerDetector-1": (b"key", b"pw", b"pass", b"token"),
+    "AWSKeyDetector-2": (b"aws",),
+    "MailchimpDetector": (b"-us",),
+    "ArtifactoryDetector-1": (b"akc",),
+}
+_WINDOW = (160, 400)  # bytes before and after a keyword that a match may span
+
+
 def scan(data: bytes) -> str | None:
     """The id of the first rule that matches data, or None."""
+    lower = None
     for rule_id, pattern in rules()[0]:
-        if pattern.search(data):
-            return rule_id
+        words = _KEYWORDS.get(rule_id)
+        if words is None:
+            if pattern.search(data):
+                return rule_id
+            continue
+        if lower is None:
+            lower = data.lower()
+        finder = re.compile(b"|".join(re.escape(w) for w in words))
+        end = -1
+        for m in finder.finditer(lower):
+            if m.start() < end:
+                continue  # inside the window just searched
+            start, end = max(0, m.start() - _WINDOW[0]), m.end() + _WINDOW[1]
+            if pattern.search(data, start, end):
+                return rule_id
     return None
 
 
