@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 
+from . import uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
+from .policy import OWN_STATE
 from .proc import redact
 from .refs import Push, RemoteView, local_path, push_all, set_status
-from . import uncommitted
-from .policy import OWN_STATE
 from .snapshot import SnapshotBuilder
 
 SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
