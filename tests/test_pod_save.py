@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import socket
 import stat
@@ -136,7 +137,8 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     assert snap["files"] == 4  # tracked.py, staged.py, idea.md, doomed.txt (deleted)
     [(ref, sha)] = autosaves(remote).items()
     assert ref == snap["ref"] and sha == snap["commit"]
-    assert ref.removeprefix(AUTOSAVE).endswith("Z")
+    # <UTC timestamp>-<8 hex of the clone's path>: two clones never share a ref
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", ref.removeprefix(AUTOSAVE))
     assert git(remote, "rev-parse", f"{sha}^") == head
     tree = git(remote, "ls-tree", "-r", "--name-only", sha).splitlines()
     assert "run.log" not in tree and "doomed.txt" not in tree
@@ -282,7 +284,8 @@ def test_diverged_branch_is_saved_beside_the_remote_branch_never_forced(workspac
     assert saved.rc == 0, saved.out + saved.err
     [branch] = saved.repo(repo)["branches"]
     assert branch["status"] == "pushed" and branch["diverged"] is True
-    assert branch["ref"] == f"{AUTOSAVE}{saved.report['timestamp']}-branch-main"
+    assert re.fullmatch(f"{AUTOSAVE}{saved.report['timestamp']}-[0-9a-f]{{8}}-branch-main",
+                        branch["ref"])
     assert remote_refs(remote)["refs/heads/main"] == remote_main  # nothing forced
     assert remote_refs(remote)[branch["ref"]] == mine
     assert git(repo, "rev-parse", "main") == mine

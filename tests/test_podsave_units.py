@@ -103,3 +103,15 @@ def test_restore_refuses_a_dirty_clone(tmp_path):
                          capture_output=True, text=True, check=False)
     assert res.returncode == 1 and "uncommitted changes" in res.stderr
     assert (tmp_path / "x").read_text() == "local work\n"
+
+
+def test_vendored_secret_rules_all_compile_and_name_no_value():
+    from podsave import secrets
+
+    compiled, dropped = secrets.rules()
+    assert len(compiled) >= 40 and dropped == 0  # detect-secrets' regexes are Python re
+    value = "AKIA" + "Q7" * 8
+    why = secrets.reason("deploy.py", f"KEY = '{value}'\n".encode())
+    assert why == "looks like a secret (rule AWSKeyDetector-1)" and value not in why
+    assert secrets.reason("deploy.py", b"print('hello')\n") is None
+    assert secrets.credential_file("a/kaggle.json") and not secrets.credential_file("id_rsa.pub")

@@ -115,3 +115,12 @@ def test_inventory_refs_and_rclone_are_listed_once():
     assert "notes, 3 MB (not in a git repository)" in lost
     assert not any(line.startswith(("results,", "code/proj/.env")) for line in lost)
     assert ("notes", "NOT SAVED", "3 MB, not in a git repository") in savereport.rows(report)
+
+
+def test_what_the_policy_discarded_is_listed_with_sizes_biggest_first():
+    report = {**REPORT, "inventory": {"unsaved": [], "discarded_bytes": 3 * 2**30 + 5000,
+                                      "discarded": [
+        {"path": "/workspace/.cache", "rule": ".cache", "bytes": 5000},
+        {"path": "/workspace/datasets/mnist", "rule": "datasets/*", "bytes": 3 * 2**30}]}}
+    assert savereport.discarded(report) == ["datasets/mnist, 3.0 GB (datasets/*)",
+                                            ".cache, 4.9 KB (.cache)"]

@@ -102,7 +102,8 @@ def unsaved(report: dict) -> list[str]:
                 lost.append(f"{where}: branch {branch['name']}{ahead} ({branch['reason']})")
         snap = repo.get("snapshot")
         if snap and snap["status"] == "failed":
-            lost.append(f"{where}: uncommitted work, {snap['files']} file(s) ({snap['reason']})")
+            files = f", {snap['files']} file(s)" if snap.get("files") is not None else ""
+            lost.append(f"{where}: uncommitted work{files} ({snap['reason']})")
         for stash in repo.get("stashes", []):
             if stash["status"] == "failed":
                 lost.append(f"{where}: stash {_short(stash['ref'])} ({stash['reason']})")
@@ -125,6 +126,18 @@ def unsaved(report: dict) -> list[str]:
     for item in _other_unsaved(report):
         lost.append(f"{_rel(report, item['path'])}, {_size(item['bytes'])} ({item['reason']})")
     return lost
+
+
+def discarded(report: dict, limit: int = 20) -> list[str]:
+    """What the save policy let go (re-creatable, lost with the volume), biggest
+    first, with sizes: the user sees what a terminate throws away on purpose."""
+    inv = report.get("inventory") or {}
+    items = sorted(inv.get("discarded", []), key=lambda d: -(d.get("bytes") or 0))
+    lines = [f"{_rel(report, d['path'])}, {_size(d.get('bytes') or 0)} ({d['rule']})"
+             for d in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"... and {len(items) - limit} more")
+    return lines
 
 
 def summary(report: dict) -> str:
@@ -151,4 +164,9 @@ def render(report: dict, console: Any) -> None:
         console.print(table)
     else:
         console.print("  nothing to save: no repositories, data, offline W&B runs or save hooks")
+    gone = discarded(report)
+    if gone:
+        total = (report.get("inventory") or {}).get("discarded_bytes")
+        console.print("discarded by the policy" + (f" ({_size(total)})" if total else "")
+                      + ", re-creatable: " + "; ".join(gone), markup=False)
     console.print(summary(report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import os
 import sys
@@ -15,7 +16,13 @@ from .config import Config, UserError, load_config
 from .gitcmd import Git
 from .proc import redact
 from .repo import RepoSaver
-from .walk import walk
+from .walk import is_work_tree, walk
+
+
+def clone_key(path: str) -> str:
+    """A short hash of a work tree's real path: its snapshots' ref names differ from
+    those of any other clone of the same remote, and stay the same from run to run."""
+    return hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:8]
 
 
 def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]]]:
@@ -44,7 +51,10 @@ def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[s
     for path, (key, trees, _) in zip(paths, facts, strict=True):
         groups.setdefault(key, []).append(path)
         for tree in trees:
-            if os.path.isdir(tree) and os.path.realpath(tree) not in known:
+            # is_work_tree: for a --separate-git-dir repo or a submodule, git lists
+            # the git dir itself as the main worktree.
+            if os.path.isdir(tree) and os.path.realpath(tree) not in known and \
+                    is_work_tree(tree):
                 known.add(os.path.realpath(tree))
                 groups[key].append(tree)
     wanted: dict[str, set[str]] = {p: set() for g in groups.values() for p in g}
@@ -55,13 +65,31 @@ def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[s
     return list(groups.values()), wanted
 
 
+def facts_dirs(paths: list[str], cfg: Config, pool) -> set[str]:
+    """The real git dirs (own and common) of the work trees found."""
+    def dirs(path: str) -> list[str]:
+        out = Git(path, cfg).try_out("rev-parse", "--absolute-git-dir", "--git-common-dir")
+        return [os.path.realpath(os.path.join(path, d)) for d in out.splitlines() if d]
+    return {d for found in pool.map(dirs, paths) for d in found}
+
+
+def _own_gitdirs(found, known: set[str]) -> None:
+    """Git dirs that live apart from their work tree (--separate-git-dir, submodules'
+    modules/NAME) are saved with it: their files are not listed on their own. One
+    whose work tree is not on the volume holds commits nothing else saves: named."""
+    owned = [d for d in found.gitdirs if os.path.realpath(d) in known]
+    found.bare += [d for d in found.gitdirs if d not in owned]
+    found.files = [(p, size) for p, size in found.files
+                   if not any(p.startswith(d + os.sep) for d in owned)]
+
+
 def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict]:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
     groups, wanted = _group(found.repos, cfg, pool)
     paths = [p for g in groups for p in g]
 
     def saver(path: str, n: int) -> RepoSaver:
-        ref = cfg.autosave_prefix if n == 0 else f"{cfg.autosave_prefix}-{n + 1}"
+        ref = f"{cfg.autosave_prefix}-{clone_key(path)}"  # two clones never share one
         nested = [p for p in paths if p != path and p.startswith(path + os.sep)]
 
         def allowed(rel: str) -> bool:
@@ -76,6 +104,7 @@ def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict
             s.save()
         return savers
 
+    _own_gitdirs(found, facts_dirs(paths, cfg, pool))
     with pool:
         savers = [s for group in pool.map(save_group, groups) for s in group]
         for s in savers:  # what git ignores: the inventory's business, asked here

@@ -34,12 +34,67 @@ _GIT_REASONS = [
 ]
 
 
-def git_reason(res: Result, text: str | None = None) -> str:
-    """One line saying why a git command failed, without secrets."""
+# Commands that talk to a remote; any other git command only reads and writes here.
+TRANSPORT = ("push", "ls-remote", "fetch", "lfs")
+_LOCAL_WRITE = re.compile(r"insufficient permission|Permission denied|Read-only file system"
+                          r"|unable to create|unable to write|cannot lock|Operation not permitted",
+                          re.IGNORECASE)
+_HOOK = re.compile(r"(?:^|/)hooks/([\w.-]+)")
+
+
+def timeout_reason(res: Result) -> str:
+    """A timeout, and what was still running: a hook of this repository, one of the
+    remote's (a file:// remote runs them here), the transport, or a local step."""
+    for cmd in res.running:
+        hook = _HOOK.search(cmd)
+        if hook and hook.group(1) in ("pre-push", "reference-transaction", "post-checkout"):
+            return (f"{res.reason} in this repository's own {hook.group(1)} hook (a local "
+                    f"step, not the network: fix the hook, or skip it with core.hooksPath)")
+        if hook:
+            return f"{res.reason} in the remote's {hook.group(1)} hook"
+    if any(re.search(r"\b(ssh|git-remote-\w+|git-upload-pack|git-receive-pack|"
+                     r"git-lfs|receive-pack|upload-pack)\b", c) for c in res.running):
+        return f"{res.reason} talking to the remote (network?)"
+    if not res.running:
+        return f"{res.reason} (network?)"
+    return f"{res.reason} in a local step ({redact(res.running[0])[:80]})"
+
+
+def rejection_reason(summary: str, err: str) -> str | None:
+    """The remote's own words for a ref it refused ("[remote rejected] main -> main
+    (shallow update not allowed)"), with what its hook printed; None when the
+    summary is not a remote's refusal."""
+    m = re.search(r"\[remote rejected\]\s*(?:\S+\s*->\s*\S+\s*)?\((.*)\)", summary)
+    if not m:
+        return None
+    said = [ln.strip().removeprefix("remote:").strip() for ln in err.splitlines()
+            if ln.strip().startswith("remote:")]
+    said = [ln for ln in said if ln and not ln.startswith(("error: hook declined",
+                                                            "To ", "Resolving"))]
+    cause = m.group(1)
+    text = f"rejected by the remote: {cause}" + (f"; it said: {' / '.join(said[:3])}"
+                                                 if said else "")
+    if "hook declined" in cause:
+        text = text.replace("rejected by the remote", "rejected by a hook on the remote", 1)
+    return redact(text)[:300]
+
+
+def git_reason(res: Result, text: str | None = None, *, remote: bool = True) -> str:
+    """One line saying why a git command failed, without secrets. remote: the
+    command talked to a remote (else a failure is this repository's own)."""
     if res.reason:
-        return res.reason + (" (network?)" if res.timed_out else "")
+        return timeout_reason(res) if res.timed_out else res.reason
     text = text if text is not None else res.err + "\n" + res.out
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in lines:
+        if found := rejection_reason(line, res.err):
+            return found
+    if not remote:
+        for line in lines:
+            if _LOCAL_WRITE.search(line):
+                return (f"this repository cannot be written here by pod-save's user (a local "
+                        f"problem, not the remote: check the owner and mode of its .git) "
+                        f"({redact(line)[:200]})")
     for patterns, meaning in _GIT_REASONS:
         for line in lines:
             if re.search("|".join(patterns), line, re.IGNORECASE):
@@ -93,7 +148,7 @@ class Git:
             stdin: bytes | None = None) -> str:
         res = self.run(*args, env=env, stdin=stdin)
         if res.rc != 0:
-            raise GitError(f"git {args[0]}: {git_reason(res)}")
+            raise GitError(f"git {args[0]}: {git_reason(res, remote=args[0] in TRANSPORT)}")
         return res.out
 
     def try_out(self, *args: str) -> str:

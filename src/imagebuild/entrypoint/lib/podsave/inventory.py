@@ -113,7 +113,9 @@ class Classifier:
         return {"unsaved": listed[:UNSAVED_LISTED], "unsaved_count": len(listed),
                 "unsaved_bytes": sum(size for _, size, _ in unsaved),
                 "saved_bytes": saved_bytes,
-                "discarded": [{"path": p, "rule": r} for p, r in self.walk.discarded][:100]}
+                "discarded": [{"path": p, "rule": r, "bytes": self.walk.discarded_bytes.get(p, 0)}
+                              for p, r in self.walk.discarded][:100],
+                "discarded_bytes": sum(self.walk.discarded_bytes.values())}
 
 
 def _parents(path: str, workspace: str):

@@ -160,7 +160,11 @@ def _strings(path: str, data: dict, key: str) -> list[str]:
     return value
 
 
-ALWAYS_DISCARD = [".pod"]
+# The pod's own state: its setup (hooks, logs, host keys, rclone.conf), Claude Code's
+# login, caches and the env file. Never in an autosave, even when /workspace is itself
+# a repository; so always re-creatable here, whatever save.toml's discard says.
+OWN_STATE = [".pod", ".claude", ".cache", ".env"]
+ALWAYS_DISCARD = OWN_STATE
 
 
 def _defaults() -> list[str]:

@@ -60,6 +60,7 @@ class Result:
     timed_out: bool = False
     seconds: float = 0.0
     reason: str | None = None  # why rc is None: timeout, budget, cannot start
+    running: tuple[str, ...] = ()  # at a timeout: the command lines still running in it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,10 +146,11 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
                                     start_new_session=True, **_ids(owner))
         except OSError as e:
             return Result(None, "", "", reason=f"cannot run {argv[0]}: {e.strerror or e}")
-        timed_out = False
+        timed_out, running = False, ()
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            running = group_commands(proc.pid)  # what hung: a local hook, or the transport
             _kill_group(proc)
             rc, timed_out = None, True
         out.seek(0)
@@ -157,7 +159,20 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
         return Result(rc, out.read().decode(errors="surrogateescape"),
                       err.read().decode(errors="replace"), timed_out,
                       round(time.monotonic() - start, 2),
-                      f"timed out after {timeout:g} s" if timed_out else None)
+                      f"timed out after {timeout:g} s" if timed_out else None, running)
+
+
+def group_commands(pgid: int) -> tuple[str, ...]:
+    """The command lines of the processes in a process group (from /proc)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    found.append(f.read().replace(b"\0", b" ").decode(errors="replace").strip())
+    return tuple(found)
 
 
 def _read(fd: int) -> bytes:

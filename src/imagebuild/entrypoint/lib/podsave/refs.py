@@ -21,6 +21,7 @@ class Push:
     dst: str  # refs/heads/...
     item: dict
     fallback: str | None = None  # where it goes if dst rejects it (diverged)
+    refused: bool = False  # the remote refused this ref itself ("!"), a reason given
 
 
 def set_status(item: dict, status: str, reason: str | None = None) -> None:
@@ -83,19 +84,27 @@ class RemoteView:
 
 
 def push_all(git: Git, remote: str, pushes: list[Push], dry_run: bool) -> None:
-    """Push each ref; a diverged branch that the remote rejects goes to its fallback.
-    One push per remote: one connection, and one rejected ref does not stop the
-    others (no --atomic). Never forced."""
+    """Push each ref; a branch the remote refuses (diverged, or protected by a hook)
+    goes to its fallback beside it. One push per remote: one connection, and one
+    rejected ref does not stop the others (no --atomic). A hook that refuses a whole
+    push (pre-receive) for one ref's sake: the others are pushed again without it,
+    then one by one. Never forced."""
     if dry_run or not pushes:
         return
     _push(git, remote, pushes)
-    retry = [p for p in pushes if p.item["status"] == "failed" and p.fallback
-             and "non-fast-forward" in (p.item["reason"] or "")]
+    retry = [p for p in pushes if p.item["status"] == "failed" and p.refused and
+             (p.fallback or "rejected by" in (p.item["reason"] or ""))]
     for p in retry:
-        p.dst, p.item["ref"], p.fallback = p.fallback, p.fallback, None
-        p.item["diverged"] = True
+        if p.fallback:
+            p.item["refused"] = p.item["reason"]  # the remote's words, kept for the report
+            p.dst, p.item["ref"], p.fallback = p.fallback, p.fallback, None
+            p.item["diverged"] = True
     if retry:
         _push(git, remote, retry)
+    again = [p for p in retry if p.item["status"] == "failed" and p.refused]
+    if 1 < len(again) <= 20:
+        for p in again:
+            _push(git, remote, [p])
 
 
 def _push(git: Git, remote: str, pushes: list[Push]) -> None:
@@ -108,6 +117,7 @@ def _push(git: Git, remote: str, pushes: list[Push]) -> None:
             results[parts[1].rsplit(":", 1)[1]] = (parts[0], parts[2])
     for push in pushes:
         flag, summary = results.get(push.dst, ("", ""))
+        push.refused = flag == "!"
         if flag in (" ", "*", "+", "="):
             set_status(push.item, "pushed")
         elif flag == "!":

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 
+from . import uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
+from .policy import OWN_STATE
 from .proc import redact
 from .refs import Push, RemoteView, local_path, push_all, set_status
 from .snapshot import SnapshotBuilder
@@ -50,12 +52,15 @@ class RepoSaver:
         self._pick_remotes()
         self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
         self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
-        if self.shared_refs:
-            self._plan_branches()
-            self._plan_refs()
-            self._plan_stashes()
-        self._plan_special_heads()
-        self._plan_snapshot()
+        steps = [self._plan_branches, self._plan_refs, self._plan_stashes] \
+            if self.shared_refs else []
+        for step in steps + [self._plan_special_heads, self._plan_snapshot]:
+            try:  # one failed step never cancels the others' pushes
+                step()
+            except GitError as e:
+                self.problems.append(str(e))
+                if step == self._plan_snapshot:
+                    self._snapshot_failed(str(e))
         if not self.remotes and (self.head or self.pushes):
             self.problems.append(self.no_remote)
         self._push_all()
@@ -195,17 +200,22 @@ class RepoSaver:
         shas = self.git.try_out("stash", "list", "--format=%H").split()
         for n, sha in enumerate(shas):
             ref = f"{self.snapshot_ref}-stash-{n}"
+            sha, withheld = uncommitted.clean_stash(self.git, sha, self.secret_allowed)
+            self.report["skipped_files"] += [{**w, "path": f"stash@{{{n}}}:{w['path']}"}
+                                             for w in withheld]
             item = {"ref": ref, "commit": sha, "remote": self.default,
                     "status": "pending", "reason": None}
+            if withheld:
+                item["withheld"] = [w["path"] for w in withheld]
             self.report["stashes"].append(item)
             self._add(sha, ref, item, self.default)
 
     def _plan_snapshot(self) -> None:
         snap = SnapshotBuilder(self.git, self.head, [os.path.relpath(p, self.path)
                                for p in self.nested], self.cfg.max_file_bytes,
-                               self.secret_allowed).build()
+                               self.secret_allowed, self._own_state()).build()
         self.gitlinks = snap.gitlinks
-        self.report["skipped_files"] = snap.skipped
+        self.report["skipped_files"] = snap.skipped + self.report["skipped_files"]
         head_tree = self.git.try_out("rev-parse", f"{self.head}^{{tree}}") if self.head else ""
         empty = not self.head and snap.changed == 0
         if empty or snap.tree == head_tree:
@@ -223,6 +233,22 @@ class RepoSaver:
             set_status(item, "up-to-date")
             return
         self._add(commit, self.snapshot_ref, item, self.default)
+
+    def _snapshot_failed(self, why: str) -> None:
+        """The work tree could not be snapshotted: say so, so that nothing in it
+        counts as saved because HEAD's branch was pushed."""
+        item = {"ref": self.snapshot_ref, "commit": None, "remote": self.default,
+                "files": None, "status": "failed", "reason": why}
+        self.report["snapshot"] = item
+        self.explained.add(id(item))
+
+    def _own_state(self) -> list[str]:
+        """The pod's own folders (.pod, .claude, ...) relative to this work tree, when
+        it holds /workspace itself: never in a snapshot."""
+        ws = self.cfg.workspace
+        if not (ws + os.sep).startswith(self.path.rstrip(os.sep) + os.sep):
+            return []
+        return [os.path.relpath(os.path.join(ws, p), self.path) for p in OWN_STATE]
 
     def _same_snapshot_exists(self, snap: dict) -> bool:
         """An earlier pod-save already pushed this very tree on this parent."""

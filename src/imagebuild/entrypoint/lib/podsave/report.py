@@ -30,7 +30,7 @@ def _repo_lines(repo: dict, rel) -> list[str]:
     snap = repo["snapshot"]
     if snap:
         out.append(f"      {snap['status']:<10} snapshot {snap['ref'].removeprefix('refs/heads/')}"
-                   f" ({snap['files']} changed file(s))"
+                   + (f" ({snap['files']} changed file(s))" if snap["files"] is not None else "")
                    + (f": {snap['reason']}" if snap["reason"] else ""))
     for item in repo["stashes"] + repo.get("refs", []):
         if item["status"] != "up-to-date":
@@ -39,6 +39,24 @@ def _repo_lines(repo: dict, rel) -> list[str]:
                        + (f": {item['reason']}" if item["reason"] else ""))
     for f in repo["skipped_files"]:
         out.append(f"      not saved  {f['path']} ({_size(f['bytes'])}): {f['reason']}")
+    return out
+
+
+DISCARDED_LISTED = 20  # biggest first; the total counts everything
+
+
+def discarded_lines(inv: dict, rel) -> list[str]:
+    """What the policy let go (re-creatable, lost with the volume), with sizes."""
+    items = sorted(inv.get("discarded", []), key=lambda d: -d.get("bytes", 0))
+    if not items:
+        return []
+    total = inv.get("discarded_bytes", sum(d.get("bytes", 0) for d in items))
+    out = [f"discarded by the policy ({_size(total)}, re-creatable; lost with this pod's "
+           "volume):"]
+    out += [f"  discarded  {rel(d['path'])} ({_size(d.get('bytes', 0))}) [{d['rule']}]"
+            for d in items[:DISCARDED_LISTED]]
+    if len(items) > DISCARDED_LISTED:
+        out.append(f"  ... and {len(items) - DISCARDED_LISTED} more")
     return out
 
 
@@ -74,6 +92,7 @@ def format_human(report: dict) -> str:
                    "place(s)) — lost with this pod's volume:")
         out += [f"  NOT SAVED  {rel(u['path'])} ({_size(u['bytes'])}): {u['reason']}"
                 for u in inv["unsaved"]]
+    out += discarded_lines(inv, rel)
     if report["ok"]:
         out.append("everything is saved" if not report["dry_run"] else
                    "nothing found that could not be saved")

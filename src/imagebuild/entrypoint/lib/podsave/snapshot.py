@@ -15,37 +15,21 @@ import re
 import stat
 import tempfile
 
-from .gitcmd import Git, GitError
-from .proc import _TOKENS
+from . import secrets, uncommitted
+from .gitcmd import _LOCAL_WRITE, Git, GitError, git_reason
 
-_SECRET_NAME = re.compile(
-    r"(^\.env(\.(?!example$|sample$|template$|dist$)[^/]+)?$|^\.envrc$"
-    r"|^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$|\.(pem|key|p12|pfx|jks|keystore|ppk)$"
-    r"|^(\.netrc|_netrc|\.git-credentials|\.pypirc|\.npmrc|\.dockercfg|\.htpasswd)$"
-    r"|(^|[._-])(tokens?|secrets?|credentials?|api[_-]?keys?)(\.(txt|json|ya?ml|toml|ini|cfg))?$)",
-    re.IGNORECASE)
-_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
-SNIFF_BYTES = 256 * 1024  # untracked files up to this size are read for key material
+SNIFF_BYTES = 256 * 1024  # what inventory reads of a file outside git for key material
+# Filters that encrypt in git (git-crypt; transcrypt's "crypt"): the bytes on disk are
+# the plaintext, so only the committed (encrypted) blob may ever be pushed.
+CRYPT_FILTERS = ("git-crypt", "crypt")
 
 
 def secret_reason(path: str, rel: str) -> str | None:
-    """Why an untracked file looks like a secret, or None."""
-    name = rel.rsplit("/", 1)[-1]
-    if "/.ssh/" in f"/{rel}" and not name.endswith(".pub") and name != "known_hosts":
-        return "looks like a secret (in a .ssh folder)"
-    if _SECRET_NAME.search(name):
-        return "looks like a secret (its name)"
-    try:
-        if os.path.getsize(path) <= SNIFF_BYTES:
-            with open(path, "rb") as f:
-                data = f.read(SNIFF_BYTES)
-            if _PRIVATE_KEY.search(data):
-                return "looks like a secret (a private key)"
-            if _TOKENS.search(data.decode(errors="replace")):
-                return "looks like a secret (an access token)"
-    except OSError:
-        pass
-    return None
+    """Why a file looks like a secret (its name, or a rule on its first bytes), or None."""
+    return secrets.file_reason(path, rel, SNIFF_BYTES)
+
+
+WITHHELD = "; not pushed (allow it in .pod/save.toml allow_secrets, or keep a copy elsewhere)"
 
 
 def bad_name(rel: str) -> bool:
@@ -74,32 +58,40 @@ def _quote(rel: str) -> str:
 
 class SnapshotBuilder:
     def __init__(self, git: Git, head: str | None, nested: list[str], max_bytes: int,
-                 secret_allowed):
+                 secret_allowed, own_state: list[str] = ()):
         self.git = git
         self.root = git.path
         self.head = head
         self.nested = nested  # repo-relative paths of repositories inside this one
         self.max_bytes = max_bytes
         self.secret_allowed = secret_allowed  # repo-relative path -> bool
+        self.own_state = list(own_state)  # the pod's own files: never in a snapshot
         self.skipped: list[dict] = []
         self.gitlinks: dict[str, str] = {}
+        self.committed: dict[str, tuple[str, str]] = {}  # HEAD's tree: path -> (mode, sha)
+        self.sizes: dict[str, int] = {}
 
     def build(self) -> Snapshot:
         staged, sparse = self._index()
+        self.committed = uncommitted.tree_entries(self.git, self.head) if self.head else {}
         others = [p for p in self._z("ls-files", "-z", "--others", "--exclude-standard")
                   if not p.endswith("/")]  # "sub/": a repository of its own
         entries: dict[str, tuple[str, str]] = {}  # path -> (mode, sha)
         regular: dict[str, str] = {}  # path -> mode, hashed below
-        lfs = set(self._lfs_paths(list(staged) + others))
+        filters = self._filters(list(staged) + others)
+        lfs = {p for p, f in filters.items() if f == "lfs"}
+        crypt = {p: f for p, f in filters.items() if f in CRYPT_FILTERS}
         for rel in sorted(set(staged) | set(others)):
-            kind = self._classify(rel, staged, sparse, rel not in staged, lfs)
+            kind = self._classify(rel, staged, sparse, lfs, crypt)
             if kind is None:
                 continue
             if kind[0] == "entry":
                 entries[rel] = kind[1]
             else:
                 regular[rel] = kind[1]
-        self._hash_files(regular, lfs, entries)
+        self._hash_files(regular, lfs | set(crypt), entries)
+        self._withhold_plaintext(entries, crypt)
+        self._withhold_secrets(entries, lfs)
         tree = self._write_tree(entries)
         changed = self._changed(tree, len(entries))
         return Snapshot(tree, changed, self.skipped, self.gitlinks)
@@ -117,20 +109,27 @@ class SnapshotBuilder:
                 sparse.add(rel)
         return staged, sparse
 
-    def _lfs_paths(self, paths: list[str]) -> list[str]:
-        """Paths whose filter is git-lfs: hashed through it (a pointer, the content goes
-        to LFS on push); any other filter is bypassed."""
+    def _filters(self, paths: list[str]) -> dict[str, str]:
+        """Each path's filter attribute. git-lfs paths are hashed through it (a pointer,
+        the content goes to LFS on push), encrypting ones too (then only their
+        committed blob is used); any other filter is bypassed."""
         if not paths:
-            return []
+            return {}
         out = self.git.out("check-attr", "-z", "--stdin", "filter",
                            stdin=os.fsencode("\0".join(paths) + "\0"))
         parts = out.split("\0")
-        return [p for p, _, v in zip(parts[0::3], parts[1::3], parts[2::3], strict=False) if v == "lfs"]
+        return {p: v for p, _, v in zip(parts[0::3], parts[1::3], parts[2::3], strict=False)
+                if v not in ("unspecified", "unset", "")}
 
     def _skip(self, rel: str, size: int, reason: str) -> None:
         self.skipped.append({"path": rel, "bytes": size, "reason": reason})
 
-    def _classify(self, rel, staged, sparse, untracked, lfs):
+    def _keep_committed(self, rel: str):
+        """The snapshot holds the committed version of rel (or nothing when it has
+        none): what is left out of a snapshot is never recorded as deleted."""
+        return ("entry", self.committed[rel]) if rel in self.committed else None
+
+    def _classify(self, rel, staged, sparse, lfs, crypt):
         """("entry", (mode, sha)) for a ready index entry, ("file", mode) for a file to
         hash, or None when the path stays out of the snapshot."""
         inside = next((n for n in self.nested if rel == n or rel.startswith(n + "/")), None)
@@ -140,6 +139,8 @@ class SnapshotBuilder:
                 self.gitlinks[rel] = sha
                 return "entry", ("160000", sha)
             return None  # saved as a repository of its own
+        if any(rel == p or rel.startswith(p + "/") for p in self.own_state):
+            return self._keep_committed(rel)  # the pod's credentials, caches, logs
         if staged.get(rel, ("",))[0] == "160000":
             self.gitlinks[rel] = staged[rel][1]  # a submodule not checked out
             return "entry", staged[rel]
@@ -149,6 +150,7 @@ class SnapshotBuilder:
         except OSError:
             # Gone: deleted, unless sparse checkout never put it there.
             return ("entry", staged[rel]) if rel in sparse else None
+        self.sizes[rel] = st.st_size
         if bad_name(rel):
             self._skip(rel, st.st_size, "git cannot store a file of this name")
             return None
@@ -156,18 +158,62 @@ class SnapshotBuilder:
             return "file", "120000"
         if not stat.S_ISREG(st.st_mode):
             return None  # sockets, fifos: not data
-        if st.st_size > self.max_bytes and rel not in lfs:
-            self._skip(rel, st.st_size, f"over {self.max_bytes // 2**20} MB, too big for "
-                       "a git snapshot (gitignore it if disposable, use git lfs, or "
-                       "copy it elsewhere)")
-            return None
-        if untracked and not self.secret_allowed(rel):
-            reason = secret_reason(path, rel)
-            if reason:
-                self._skip(rel, st.st_size, reason + "; not pushed (allow it in "
-                           ".pod/save.toml allow_secrets, or keep a copy elsewhere)")
+        if st.st_size > self.max_bytes and rel not in lfs and rel not in crypt:
+            if not self._same_as_committed(rel):
+                self._skip(rel, st.st_size, f"over {self.max_bytes // 2**20} MB, too big for "
+                           "a git snapshot (gitignore it if disposable, use git lfs, or "
+                           "copy it elsewhere)" + ("; the snapshot keeps its committed "
+                                                   "version" if rel in self.committed else ""))
+            return self._keep_committed(rel)
+        if rel not in self.committed and rel not in crypt and not self.secret_allowed(rel):
+            why = secrets.credential_file(rel)
+            if why:
+                self._skip(rel, st.st_size, f"looks like a secret ({why})" + WITHHELD)
                 return None
         return "file", "100755" if st.st_mode & stat.S_IXUSR else "100644"
+
+    def _same_as_committed(self, rel: str) -> bool:
+        """A big tracked file unchanged since HEAD: hashed without being written."""
+        if rel not in self.committed:
+            return False
+        res = self.git.run("hash-object", "--no-filters", "--", rel)
+        return res.rc == 0 and res.out.strip() == self.committed[rel][1]
+
+    def _withhold_plaintext(self, entries: dict, crypt: dict[str, str]) -> None:
+        """Encrypted-in-git paths: only their committed blob goes out. Changed or new
+        ones are withheld and named (the bytes on disk are the plaintext)."""
+        for rel, name in crypt.items():
+            if rel not in entries or entries[rel][0] == "160000":
+                continue
+            if rel in self.committed and entries[rel] == self.committed[rel]:
+                continue
+            self._skip(rel, self.sizes.get(rel, 0), f"encrypted in git (filter={name}) and "
+                       + ("changed since its last commit" if rel in self.committed else "new")
+                       + ": pod-save never pushes its plaintext (commit it, the filter "
+                       "encrypts it, and save again)")
+            kept = self._keep_committed(rel)
+            if kept:
+                entries[rel] = kept[1]
+            else:
+                del entries[rel]
+
+    def _withhold_secrets(self, entries: dict, lfs: set[str]) -> None:
+        """Every blob that differs from HEAD's is scanned before it can be pushed; one
+        holding a secret is replaced by its committed version (or left out)."""
+        changed = {rel: sha for rel, (mode, sha) in entries.items()
+                   if mode in ("100644", "100755") and self.committed.get(rel, ("", ""))[1]
+                   != sha and not self.secret_allowed(rel)}
+        on_disk = {rel: os.path.join(self.root, rel) for rel in changed if rel in lfs}
+        for rel, why in uncommitted.scan(self.git, {r: s for r, s in changed.items()
+                                                    if r not in on_disk}, on_disk).items():
+            self._skip(rel, self.sizes.get(rel, 0), f"looks like a secret ({why})" + WITHHELD
+                       + ("; the snapshot keeps its committed version"
+                          if rel in self.committed else ""))
+            kept = self._keep_committed(rel)
+            if kept:
+                entries[rel] = kept[1]
+            else:
+                del entries[rel]
 
     def _nested_head(self, rel: str) -> str | None:
         sub = Git(os.path.join(self.root, rel), self.git.cfg)
@@ -206,6 +252,9 @@ class SnapshotBuilder:
                                stdin=os.fsencode(_quote(rel) + "\n"))
             if one.rc == 0 and one.out.strip():
                 found[rel] = one.out.strip()
+            elif one.rc is not None and _LOCAL_WRITE.search(one.err):
+                # Not this file: the repository's object store refuses writes.
+                raise GitError(f"git hash-object: {git_reason(one, remote=False)}")
             elif os.path.lexists(os.path.join(self.root, rel)):
                 self._skip(rel, _size(os.path.join(self.root, rel)),
                            "could not be read: " + (one.err.strip().splitlines() or ["?"])[-1])
