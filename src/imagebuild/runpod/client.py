@@ -112,7 +112,8 @@ class Client:
         if not url.startswith(("http://", "https://")):
             raise UserError(f"RUNPOD_API_URL: expected a URL like {DEFAULT_URL}, got {url!r}", 2)
         url = api_base(url)
-        for name, keyword in (("IMAGEBUILD_RUNPOD_BACKOFF", "backoff"), ("IMAGEBUILD_RUNPOD_TIMEOUT", "timeout"),
+        for name, keyword in (("IMAGEBUILD_RUNPOD_BACKOFF", "backoff"),
+                              ("IMAGEBUILD_RUNPOD_TIMEOUT", "timeout"),
                               ("IMAGEBUILD_RUNPOD_LISTING_LAG", "listing_lag")):
             if name in environ:
                 try:

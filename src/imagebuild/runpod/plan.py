@@ -148,8 +148,8 @@ def _in_volume_datacenter(client, gpu_ids: list[str], catalog: list[dict], where
                         f"{', '.join(names.get(g, g) for g in gpu_ids)}; pick from what it has in stock "
                         f"({offered})")
     if absent:
-        notes.append(f"{where} (the volume's data center) has no {', '.join(names.get(g, g) for g in absent)}: "
-                     "not tried")
+        missing = ", ".join(names.get(g, g) for g in absent)
+        notes.append(f"{where} (the volume's data center) has no {missing}: not tried")
     notes.append(f"stock in {where}: " + ", ".join(f"{names.get(g, g)} {levels[g].lower()}" for g in kept))
     return kept
 
