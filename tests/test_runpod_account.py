@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -148,7 +149,8 @@ def test_private_image_gets_a_registry_credential_made_once(cli, fake_runpod):
     second = cli("pod", "create", "--name", "p2", "--no-wait", env=env, )
     assert first.code == 0 and second.code == 0, first.output + second.output
     (made,) = [r.body for r in fake_runpod.calls("POST", "/v2/registries")]
-    assert made == {"name": "imagebuild-ghcr.io-lab-bot", "username": "lab-bot", "password": PASSWORD}
+    assert made["name"].startswith("imagebuild-ghcr.io-lab-bot-") and PASSWORD not in made["name"]
+    assert {k: made[k] for k in ("username", "password")} == {"username": "lab-bot", "password": PASSWORD}
     (credential,) = fake_runpod.account.registries
     assert [b.body["registry"] for b in fake_runpod.calls("POST", "/v2/pods")] == [credential, credential]
     for result in (first, second):
@@ -200,9 +202,16 @@ def test_update_points_the_pod_at_the_pushed_image(cli, fake_runpod):
 def test_logs_and_logs_while_create_waits(cli, fake_runpod):
     fake_runpod.state.backend = BannerBackend(banner=None)  # it waits: the log says why
     fake_runpod.state.log_hold_s = 3
-    created = cli("pod", "create", "--name", "lg", "--timeout", "2")
-    assert "log: [system] pulling image" in created.stderr, created.stderr
+    waited = cli("pod", "create", "--name", "lg0", "--timeout", "2")
+    assert "log: [system] pulling image" in waited.stderr, waited.stderr
+    assert fake_runpod.pods == {}  # it never got ready: terminated, its log read first
+    created = cli("pod", "create", "--name", "lg", "--no-wait")
+    assert created.code == 0, created.output
     (pod,) = fake_runpod.pods.values()
+    deadline = time.monotonic() + 10
+    while pod.status != "RUNNING":  # billing() moves the fake's clock-driven statuses on
+        assert time.monotonic() < deadline and fake_runpod.billing()
+        time.sleep(0.1)
     shown = cli("pod", "logs", "lg")
     assert shown.code == 0 and "container started" in shown.stdout
     assert shown.stdout.splitlines()[0] == f"[system] pulling image {IMAGE}"

@@ -84,7 +84,8 @@ def test_no_pod_left_billing(cli, fake_runpod, kind, failure):
     if failure in ("ctrl_c", "sigterm"):
         code, stderr = interrupt(cli, argv, signal.SIGINT if failure == "ctrl_c" else signal.SIGTERM)
         assert code == 130 and "interrupted" in stderr, stderr
-        assert "stopping pod" in stderr
+        # A pod create made is terminated (nothing on it yet); one that was there is stopped.
+        assert ("terminating pod" if kind == "create" else "stopping pod") in stderr
     else:
         if failure == "ssh_never_ready":
             fake_runpod.state.backend = BannerBackend(banner=None)
@@ -105,7 +106,10 @@ def test_no_pod_left_billing(cli, fake_runpod, kind, failure):
             assert result.code == 2 and "--yes" in result.stderr
             assert [r for r in fake_runpod.requests[before:] if r.method != "GET"] == []
     assert fake_runpod.billing() == [], fake_runpod.state.ledger
-    assert len(fake_runpod.pods) == 1  # stopped, never deleted without being asked
+    if kind == "create":  # never got ready: terminated, its volume would bill stopped
+        assert fake_runpod.pods == {}
+    else:
+        assert len(fake_runpod.pods) == 1  # the user's pod: stopped, never deleted without being asked
 
 
 def test_force_without_yes_on_a_closed_stdin_changes_nothing(cli, fake_runpod):

@@ -10,9 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_runpod.catalog import DATACENTERS
 from fake_runpod.replies import Reply, problem
-
-DATACENTERS = ("US-KS-2", "US-TX-3", "EU-RO-1", "EU-SE-1", "CA-MTL-1")
 
 
 def new_id(length: int = 10) -> str:

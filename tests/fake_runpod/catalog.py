@@ -45,6 +45,21 @@ _STOCK = {
 }
 
 
+# Data centers (listDataCenters' ids) and the region each is in.
+DATACENTERS = ("US-KS-2", "US-TX-3", "EU-RO-1", "EU-SE-1", "CA-MTL-1")
+DATACENTER_NAMES = {"US-KS-2": "US Kansas 2", "US-TX-3": "US Texas 3", "EU-RO-1": "EU Romania 1",
+                    "EU-SE-1": "EU Sweden 1", "CA-MTL-1": "CA Montreal 1"}
+REGIONS = {"US-KS-2": "NORTH_AMERICA", "US-TX-3": "NORTH_AMERICA", "EU-RO-1": "EUROPE",
+           "EU-SE-1": "EUROPE", "CA-MTL-1": "NORTH_AMERICA"}
+
+
+def default_dc_stock() -> dict[tuple[str, str], str]:
+    """``{(data center, GPU id): level}``: every data center offers every GPU at its
+    Secure Cloud stock level; tests change or delete entries for one data center."""
+    secure = {gpu: level for (gpu, cloud), level in default_stock().items() if cloud == "SECURE"}
+    return {(dc, gpu): level for dc in DATACENTERS for gpu, level in secure.items()}
+
+
 def default_stock() -> dict[tuple[str, str], str]:
     """``{(gpu id, "SECURE"|"COMMUNITY"): level}`` for every GPU (HIGH unless listed)."""
     stock = {}

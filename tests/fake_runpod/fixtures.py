@@ -60,6 +60,9 @@ class PodCli:
             "RUNPOD_API_URL": fake.url,
             "RUNPOD_API_KEY": fake.api_key,
             "IMAGEBUILD_RUNPOD_BACKOFF": "0.05",  # keep retry tests quick
+            # The fake lists a pod at once unless a test sets listing_lag_s: a short
+            # look-up window after a lost create keeps those tests quick.
+            "IMAGEBUILD_RUNPOD_LISTING_LAG": "1",
             "PYTHONIOENCODING": "utf-8",
             "LANG": "C.UTF-8",
         }

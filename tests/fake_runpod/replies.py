@@ -16,6 +16,7 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
+    delay: float = 0.0  # seconds to hold the answer (or the drop) first, outside the state lock
     media: str | None = None  # a body that is not JSON (the log stream's text/event-stream)
     more: Callable[[], Iterator[bytes]] | None = None  # streamed on after the body (no length)
 

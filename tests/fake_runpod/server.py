@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +80,10 @@ class FakeRunPod:
         """Inject a fault: see ``state.FAULT_KINDS``."""
         return self.state.inject(kind, **options)
 
+    def script(self, method: str, path: str, kinds: list[str]) -> None:
+        """The next answers to ``method path`` in order: fault kinds or "ok"."""
+        self.state.script(method, path, kinds)
+
     @property
     def pods(self) -> dict[str, FakePod]:
         return self.state.pods
@@ -141,6 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the fake must fail the test, not hang or hide
             fake.mismatches.append(f"the fake crashed on {self.command} {self.path}:\n{traceback.format_exc()}")
             reply = problem(500, "Internal Server Error", "the fake RunPod crashed")
+        if reply.delay:
+            time.sleep(reply.delay)  # the client's read timeout may fire first
         if reply.drop:
             self.close_connection = True
             return  # nothing written: the client sees the connection close

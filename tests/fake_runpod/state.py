@@ -53,6 +53,14 @@ FAULT_KINDS = {
     "rate_limit",  # 429 with Retry-After=params["retry_after"]
     "server_error",  # 500 problem
     "drop_after_create",  # create the pod, then close the connection unanswered
+    # Create the pod, then answer 5xx (params["status"], default 500). RunPod's POST /pods
+    # did this: it made the pod, failed its own read-back and answered 500 while the pod
+    # billed (transformerlab/transformerlab-app#2305, "Recover RunPod pods when create-pod
+    # returns a 5xx": "look the pod up by name ... retrying a few times to absorb listing lag").
+    "error_after_create",
+    # Create the pod, then hold the answer params["seconds"] and close unanswered: the
+    # client's read timeout fires with the pod made.
+    "timeout_after_create",
     "capacity",  # create: 400 with CAPACITY_TEXT (params["gpu_ids"]: only these)
     "start_capacity",  # start action: 400 with CAPACITY_TEXT
     "echo_key",  # 401 whose detail repeats the presented key (tests redaction)
@@ -61,7 +69,17 @@ FAULT_KINDS = {
 }
 TITLES = {400: "Bad Request", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
           409: "Conflict", 422: "Unprocessable Entity", 502: "Bad Gateway", 503: "Service Unavailable"}
-BILLING = ("PROVISIONING", "STARTING", "RUNNING")  # the statuses a GPU is billed in
+# The statuses a pod is billed its GPU rate in. ERROR too: the spec's PodStatus calls it
+# "an unrecoverable error state" whose only actions are start and terminate (podAction:
+# "`EXITED` and `ERROR` allow `start`/`terminate`" - no stop), and the GPU stays
+# reserved for the pod until it is terminated (issue 22: "a pod whose image pull fails
+# goes to ERROR, which still bills and cannot be stopped, only terminated").
+BILLING = ("PROVISIONING", "STARTING", "RUNNING", "ERROR")
+# Docs, "Environment variables": "You can configure up to 50 environment variables per Pod."
+MAX_ENV = 50
+# Docs, "Expose ports": a pod's ports are HTTP (through RunPod's proxy) or TCP (a public
+# IP and port); there is no UDP.
+PORT_KINDS = ("http", "tcp")
 
 
 @dataclass
@@ -78,6 +96,7 @@ class FakePod:
     endpoint: tuple[str, int] | None = None
     logs: list[dict] = field(default_factory=list)  # {"ts", "source", "line"}
     gpu_util: int = 0  # what runtime.gpus reports for each GPU while RUNNING
+    born: float = 0.0  # clock time it was created (listPods shows it listing_lag_s later)
 
 
 def _now_iso() -> str:
@@ -107,6 +126,26 @@ class RunPodState:
         self.account = Account()
         self.ledger: list[tuple[str, str]] = []  # (pod id, status) in the order they happened
         self.log_hold_s = 0.5  # how long a log stream stays open for new lines after the backfill
+        # A created pod shows in listPods only this long after the create (getPod by id
+        # answers at once). RunPod lists a new pod "only seconds later" (transformerlab
+        # #2305 above; peters/horizon#372: "a newly created pod may remain unreadable
+        # during control-plane propagation").
+        self.listing_lag_s = 0.0
+        # Image pulls that fail: an image glob -> the reason the pull log gives. A pod whose
+        # pull fails goes to ERROR (dstack#1297: "The pod fails to pull the referenced image
+        # with pull access denied"; dstack#2507: "error pulling image ... no basic auth
+        # credentials").
+        self.pull_failures: dict[str, str] = {}
+        # A private registry: host -> (username, password) it accepts now. A pod whose
+        # image is there pulls only with a registry credential holding exactly these.
+        self.registry_logins: dict[str, tuple[str, str]] = {}
+        # Stock per data center: (data center id, GPU id) -> level; a GPU a data center
+        # does not offer is absent. createPod places a pod only where its GPU is in stock
+        # (listDataCenters: "include=GPU_AVAILABILITY for stock per data center").
+        self.dc_stock: dict[tuple[str, str], str] = catalog.default_dc_stock()
+        # Scripted answers for one route, taken in order: (method, path glob, [kind, ...]);
+        # a kind is a FAULT_KINDS entry or "ok" (answer normally).
+        self.scripts: list[tuple[str, str, list[str]]] = []
 
     # -- faults ------------------------------------------------------------------
 
@@ -121,6 +160,20 @@ class RunPodState:
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def script(self, method: str, path: str, kinds: list[str]) -> None:
+        """The next answers to ``method path``, in order (then normal answers)."""
+        unknown = set(kinds) - FAULT_KINDS - {"ok"}
+        if unknown:
+            raise ValueError(f"unknown steps {sorted(unknown)}")
+        with self.lock:
+            self.scripts.append((method, path, list(kinds)))
+
+    def _step(self, method: str, path: str) -> str | None:
+        for want, glob, kinds in self.scripts:
+            if want == method and fnmatch.fnmatchcase(path, glob) and kinds:
+                return kinds.pop(0)
+        return None
 
     def _take(self, kind: str, method: str, path: str, when: Callable[[Fault], bool] = lambda f: True):
         for fault in self.faults:
@@ -137,9 +190,10 @@ class RunPodState:
                 return problem(401, "Unauthorized", f"invalid api key {auth.removeprefix('Bearer ')}")
             if auth != f"Bearer {self.api_key}":
                 return problem(401, "Unauthorized", "invalid api key")
-            fault = self._take("rate_limit", method, path)
-            if fault:
-                wait = int(fault.params.get("retry_after", 1))
+            step = self._step(method, path)
+            fault = self._take("rate_limit", method, path) if step is None else None
+            if fault or step == "rate_limit":
+                wait = int(fault.params.get("retry_after", 1)) if fault else 1
                 reply = problem(429, "Too Many Requests", "rate limit exceeded for the minute window")
                 reply.headers.update({
                     "Retry-After": str(wait),
@@ -147,7 +201,7 @@ class RunPodState:
                     "RateLimit-Policy": '"minute";q=60;w=60',
                 })
                 return reply
-            if self._take("server_error", method, path):
+            if step == "server_error" or (step is None and self._take("server_error", method, path)):
                 return problem(500, "Internal Server Error", "upstream failure, please retry")
             gpu_id = ((body or {}).get("gpu") or {}).get("id") if isinstance(body, dict) else None
             fault = self._take("status", method, path,
@@ -156,13 +210,14 @@ class RunPodState:
                 status = int(fault.params["status"])
                 detail = fault.params.get("detail", f"injected {status}")
                 return problem(status, TITLES.get(status, "Error"), detail)
-            return self._route(method, path, query, body)
+            return self._route(method, path, query, body, step)
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+               step: str | None = None) -> Reply:
         parts = path.strip("/").split("/")  # ["v2", "pods", ...]
         if parts[:2] == ["v2", "pods"]:
             if len(parts) == 2:
-                return self.list_pods() if method == "GET" else self.create(body, method, path)
+                return self.list_pods() if method == "GET" else self.create(body, method, path, step)
             pod_id = parts[2]
             if len(parts) == 4 and parts[3] == "action" and method == "POST":
                 return self.action(pod_id, body.get("action"), method, path)
@@ -177,6 +232,8 @@ class RunPodState:
         reply = self.account.route(method, parts, body)
         if reply is not None:
             return reply
+        if parts == ["v2", "catalog", "datacenters"] and method == "GET":
+            return self.list_datacenters(query)
         if parts[:3] == ["v2", "catalog", "gpus"]:
             gpus = catalog.gpu_types()
             if len(parts) == 3:
@@ -206,16 +263,33 @@ class RunPodState:
             result.append(catalog.with_availability(gpu, level, one.get("minCudaVersion")))
         return Reply(200, {"gpus": result})
 
+    def list_datacenters(self, query: dict[str, list[str]]) -> Reply:
+        """listDataCenters; with include=GPU_AVAILABILITY each one's GPUs and stock."""
+        with_gpus = "GPU_AVAILABILITY" in ",".join(query.get("include", []))
+        names = {g["id"]: g["name"] for g in catalog.gpu_types()}
+        result = []
+        for dc in catalog.DATACENTERS:
+            entry = {"id": dc, "name": catalog.DATACENTER_NAMES[dc], "region": catalog.REGIONS[dc],
+                     "globalNetwork": False, "networkVolumeTypes": ["STANDARD"], "compliance": []}
+            offered = [(gpu, level) for (where, gpu), level in sorted(self.dc_stock.items()) if where == dc]
+            if with_gpus and offered:
+                entry["gpuAvailability"] = [{"id": gpu, "name": names[gpu], "availability": level}
+                                            for gpu, level in offered]
+            result.append(entry)
+        return Reply(200, {"dataCenters": result})
+
     # -- pods --------------------------------------------------------------------
 
     def list_pods(self) -> Reply:
-        return Reply(200, {"pods": [self.view(pod) for pod in self.pods.values()]})
+        now = self.clock()
+        listed = [pod for pod in self.pods.values() if now - pod.born >= self.listing_lag_s]
+        return Reply(200, {"pods": [self.view(pod) for pod in listed]})
 
     def get(self, pod_id: str) -> Reply:
         pod = self.pods.get(pod_id)
         return Reply(200, self.view(pod)) if pod else problem(404, "Not Found", "pod not found")
 
-    def create(self, body: dict, method: str, path: str) -> Reply:
+    def create(self, body: dict, method: str, path: str, step: str | None = None) -> Reply:
         gpu = body.get("gpu")
         if not gpu or body.get("cpu"):
             return problem(400, "Bad Request", "exactly one of gpu or cpu must be set (this fake has GPU pods only)")
@@ -238,6 +312,11 @@ class RunPodState:
         host_cuda = self._place(gpu_id, gpu)
         if host_cuda is None:
             return problem(400, "Bad Request", CAPACITY_TEXT)
+        datacenter = self._datacenter(body)
+        if self.dc_stock.get((datacenter, gpu_id), "NONE") == "NONE":
+            # Stock is per data center: a pod pinned to one (its network volume's, or
+            # dataCenterIds) is placed only if that data center has the GPU free.
+            return problem(400, "Bad Request", CAPACITY_TEXT)
         pod = FakePod(
             id=_pod_id(),
             request=body,
@@ -245,7 +324,8 @@ class RunPodState:
             since=self.clock(),
             created_at=_now_iso(),
             host_cuda=host_cuda,
-            datacenter=self._datacenter(body),
+            datacenter=datacenter,
+            born=self.clock(),
         )
         keys = self.account.ssh_keys
         if body.get("startSsh") and keys and "PUBLIC_KEY" not in body.get("env", {}):
@@ -254,8 +334,15 @@ class RunPodState:
         self.pods[pod.id] = pod
         self.ledger.append((pod.id, pod.status))
         self.log(pod, "system", f"pulling image {body.get('image', '')}")
-        if self._take("drop_after_create", method, path):
+        if step == "drop_after_create" or (step is None and self._take("drop_after_create", method, path)):
             return Reply(0, drop=True)
+        fault = self._take("error_after_create", method, path) if step is None else None
+        if fault or step == "error_after_create":
+            status = int(fault.params.get("status", 500)) if fault else 500
+            return problem(status, TITLES.get(status, "Internal Server Error"), "upstream failure, please retry")
+        fault = self._take("timeout_after_create", method, path) if step is None else None
+        if fault or step == "timeout_after_create":
+            return Reply(0, drop=True, delay=float(fault.params.get("seconds", 5)) if fault else 5.0)
         return Reply(201, self.view(pod))
 
     def _create_rules(self, body: dict) -> Reply | None:
@@ -271,6 +358,16 @@ class RunPodState:
                 return problem(400, "Bad Request", "the network volume is in another data center")
         if body.get("registry") and body["registry"] not in self.account.registries:
             return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
+        if mounts.get("network") and body.get("cloud") == "COMMUNITY":
+            # Network volumes are Secure Cloud only: runpod/runpodctl#172 ("There is a note that
+            # says network volumes are only available in secure cloud"); the docs' storage page
+            # calls them "a detachable hard drive for secure pods".
+            return problem(400, "Bad Request", "network volumes are available on Secure Cloud only")
+        if len(body.get("env") or {}) > MAX_ENV:
+            return problem(400, "Bad Request", f"at most {MAX_ENV} environment variables per pod")
+        for port in body.get("ports") or []:
+            if port.rpartition("/")[2] not in PORT_KINDS:
+                return problem(400, "Bad Request", f"port {port}: expected PORT/http or PORT/tcp")
         return None
 
     def _datacenter(self, body: dict) -> str:
@@ -380,7 +477,32 @@ class RunPodState:
         if pod.status == "PROVISIONING" and now - pod.since >= self.provisioning_s:
             self._set(pod, "STARTING", pod.since + self.provisioning_s)
         if pod.status == "STARTING" and now - pod.since >= self.starting_s:
+            failure = self._pull_failure(pod)
+            if failure:
+                # The pull fails and the pod goes to ERROR: it keeps billing, and only
+                # start (which pulls again) and terminate are allowed.
+                self.log(pod, "system", f"error pulling image: {failure}")
+                self.log(pod, "system", "error creating container: No such image")
+                self._set(pod, "ERROR", pod.since + self.starting_s)
+                return
             self._set(pod, "RUNNING", pod.since + self.starting_s)
+
+    def _pull_failure(self, pod: FakePod) -> str | None:
+        image = pod.request.get("image", "")
+        for glob, reason in self.pull_failures.items():
+            if fnmatch.fnmatchcase(image, glob):
+                return reason
+        host = image.split("/", 1)[0] if "/" in image and any(c in image.split("/", 1)[0] for c in ".:") \
+            else "docker.io"
+        wanted = self.registry_logins.get(host)
+        if wanted is None:
+            return None
+        stored = self.account.registries.get(pod.request.get("registry") or "")
+        if stored is None:
+            return f"Head \"https://{host}/v2/...\": no basic auth credentials"
+        if (stored["username"], stored["password"]) != wanted:
+            return f"Head \"https://{host}/v2/...\": unauthorized: authentication required"
+        return None
 
     def view(self, pod: FakePod) -> dict:
         """The pod as RunPod's Pod schema describes it."""

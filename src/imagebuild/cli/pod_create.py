@@ -43,6 +43,14 @@ IDLE_STOP_OPTION = typer.Option(
     None, "--idle-stop", metavar="DURATION", help="The pod stops itself after this long idle "
     "(45m, 2h; off): pod-save, then a stop that keeps /workspace. [spec: pod.idle_stop]"
 )
+SECRET_OPTION = typer.Option(
+    [], "--secret", metavar="NAME|VAR=NAME", help="Env VAR (default NAME) from your RunPod secret NAME: "
+    "sends {{ RUNPOD_SECRET_NAME }}, which RunPod fills in at boot (repeatable)."
+)
+ALLOW_PLAIN_SECRET_OPTION = typer.Option(
+    False, "--allow-plain-secret", help="Send env values that look like tokens in clear anyway "
+    "(they are readable in the pod's config)."
+)
 IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
     False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."
 )
@@ -72,6 +80,8 @@ def create(
     datacenters: list[str] = DATACENTER_OPTION,
     env: list[str] = ENV_OPTION,
     env_file: Path | None = ENV_FILE_OPTION,
+    secrets: list[str] = SECRET_OPTION,
+    allow_plain_secret: bool = ALLOW_PLAIN_SECRET_OPTION,
     ports: str | None = typer.Option(
         None, "--ports", help="Ports like 22/tcp,8888/http. [spec: pod.ports]"
     ),
@@ -91,7 +101,8 @@ def create(
 ) -> None:
     """Create a pod from the pushed image and wait until SSH answers.
 
-    A pod that does not get ready (timeout, Ctrl-C, an error) is stopped again: no GPU billed.
+    A pod that does not get ready (timeout, ERROR, Ctrl-C, an error) is terminated again, after
+    its log is read: nothing bills for it (a network volume is kept).
     """
     from dataclasses import fields
 

@@ -9,7 +9,8 @@ rules RunPod documents for createPod:
 - 5xx and network failures are retried with exponential backoff, a bounded number
   of times. A POST whose outcome is unknown (the connection dropped after the
   request went out, or a 5xx) is only retried after ``recover()`` confirmed it did
-  not happen - so one command never creates two pods;
+  not happen - so one command never creates two pods. RunPod lists a pod it made
+  only seconds after the create, so a recovery looks over ``listing_lag`` seconds;
 - every other error becomes one line built from the RFC 9457 problem document.
 
 The API key is sent in the Authorization header and masked out of every message.
@@ -33,6 +34,9 @@ ATTEMPTS = 4  # per call: the first try and three retries
 BACKOFF_S = 0.5  # first pause between retries; doubles each time
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is reported, not waited out
 TIMEOUT_S = 30.0
+# How long a pod RunPod made may take to show in listPods: a create whose answer was
+# lost is looked up by name this long (with backoff) before it is sent again.
+LISTING_LAG_S = 30.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
@@ -69,8 +73,12 @@ class Client:
         max_retry_after: float = MAX_RETRY_AFTER_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        listing_lag: float = LISTING_LAG_S,
     ):
         self.base_url = base_url.rstrip("/")
+        self.listing_lag = listing_lag
+        self.sleep = sleep
+        self.unsafe_sent = 0  # non-idempotent requests sent so far (one may have taken effect)
         self._key = api_key
         self._attempts = max(1, attempts)
         self._backoff = backoff
@@ -95,18 +103,23 @@ class Client:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
         """Base URL from RUNPOD_API_URL, key from RUNPOD_API_KEY or the config file.
 
-        IMAGEBUILD_RUNPOD_BACKOFF (seconds) shortens the retry pauses, for tests.
+        IMAGEBUILD_RUNPOD_BACKOFF (seconds) shortens the retry pauses,
+        IMAGEBUILD_RUNPOD_TIMEOUT the per-call timeout and IMAGEBUILD_RUNPOD_LISTING_LAG
+        the look-up window after a lost create, for tests.
         """
         environ = os.environ if environ is None else environ
         url = environ.get("RUNPOD_API_URL") or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
             raise UserError(f"RUNPOD_API_URL: expected a URL like {DEFAULT_URL}, got {url!r}", 2)
         url = api_base(url)
-        if "IMAGEBUILD_RUNPOD_BACKOFF" in environ:
-            try:
-                kwargs.setdefault("backoff", float(environ["IMAGEBUILD_RUNPOD_BACKOFF"]))
-            except ValueError:
-                raise UserError("IMAGEBUILD_RUNPOD_BACKOFF: expected seconds like 0.5", 2) from None
+        for name, keyword in (("IMAGEBUILD_RUNPOD_BACKOFF", "backoff"),
+                              ("IMAGEBUILD_RUNPOD_TIMEOUT", "timeout"),
+                              ("IMAGEBUILD_RUNPOD_LISTING_LAG", "listing_lag")):
+            if name in environ:
+                try:
+                    kwargs.setdefault(keyword, float(environ[name]))
+                except ValueError:
+                    raise UserError(f"{name}: expected seconds like 0.5", 2) from None
         return cls(url, load_api_key(environ), **kwargs)
 
     def __repr__(self) -> str:
@@ -149,6 +162,8 @@ class Client:
             if attempt > 1:
                 self._sleep(self._backoff * 2 ** (attempt - 2) if pause is None else pause)
             pause = None
+            if not safe:
+                self.unsafe_sent += 1
             try:
                 response = self._http.request(method, path, json=json, params=params)
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:

@@ -1,23 +1,28 @@
 """`pod create` from start to ready: register SSH keys, create, wait - and never
-leave a pod billing when that fails part-way (timeout, Ctrl-C, SIGTERM, an API error)."""
+leave a pod billing when that fails part-way (timeout, ERROR, Ctrl-C, SIGTERM, an
+API error).
+
+A pod this command made that never got ready is *terminated*, not stopped: nothing
+of the user's is on it yet, while a stopped pod keeps billing for its volume (RunPod
+bills a stopped pod's volume at its stopped rate) and an ERROR pod cannot be stopped
+at all. Its log is read first, for the reason. A network volume is not the pod's: it
+stays.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
-from imagebuild.runpod import pods, sshkeys
-from imagebuild.runpod.pods import CreateOptions
+from imagebuild.errors import UserError
+from imagebuild.runpod import pods, sshkeys, volumes
+from imagebuild.runpod.pods import CreateOptions, NotReady
 
 
 def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
            on_event: Callable[[str], None], say: Callable[[str], None],
            show_logs: bool = True) -> dict:
     """The created (and, with ``wait``, ready) pod. A pod made here that does not
-    get ready is stopped again: its volume is kept, its GPU no longer billed."""
-    from imagebuild.pods.lifecycle import stop_again
-    from imagebuild.runpod.target import RunPodTarget
-
+    get ready is terminated again, after its log is read for the reason."""
     if options.ssh_keys:
         added = sshkeys.register(client, options.ssh_keys)
         if added:
@@ -25,19 +30,68 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
                 "account (kept alongside the keys already there)")
     pods.ensure_name_free(client, options.name)
     pod = None
+    sent_before = client.unsafe_sent
     try:
         pod = pods.create_pod(client, options, on_event, check_name=False)
         on_event(f"created {pod['id']} on {pod.get('gpu', {}).get('id', '?')}")
         if wait:
             pod = _wait(client, pod, timeout, on_event, show_logs)
         return pod
-    except BaseException:
-        if pod is None:  # interrupted with the create in flight: it may exist
-            with contextlib.suppress(Exception):
-                pod = pods.find_by_name(client, options.name)
+    except NotReady as error:
+        reason = error.reason or pods.log_reason(client, error.pod["id"])
+        discard(client, error.pod, say, f"it {_what(error)}", reason)
+        why = f"; its log: {reason}" if reason else ""
+        raise UserError(f"{_headline(error, timeout)}{why} - it was terminated, nothing bills for it now"
+                        ) from None
+    except KeyboardInterrupt:
+        if pod is None and client.unsafe_sent > sent_before:
+            # Interrupted with a create sent and unanswered: it may have made the pod,
+            # which RunPod lists only seconds later.
+            say(f"imagebuild: looking for pod {options.name} the interrupted create may have made "
+                f"(up to {client.listing_lag:g} s)")
+            pod = _quietly(lambda: pods.find_created(client, options.name))
         if pod is not None:
-            stop_again(RunPodTarget(client, pod), say, "it was created here and did not get ready")
+            discard(client, pod, say, "interrupted before it got ready",
+                    _quietly(lambda: pods.log_reason(client, pod["id"])) or "")
         raise
+    except BaseException:
+        if pod is not None:
+            discard(client, pod, say, "it did not get ready",
+                    _quietly(lambda: pods.log_reason(client, pod["id"])) or "")
+        raise
+
+
+def discard(client, pod: dict, say: Callable[[str], None], why: str, reason: str = "") -> None:
+    """Terminate a pod this command made that never got ready; never raises (the
+    original failure is what the user needs to see)."""
+    from imagebuild.runpod.target import RunPodTarget
+
+    kept = volumes.network_volume_id(pod)
+    volume = f"; network volume {kept} is kept" if kept else "; nothing of yours was on it yet"
+    say(f"imagebuild: terminating pod {pods.label(pod)} ({why}){volume}")
+    try:
+        RunPodTarget(client, pod).terminate()
+    except Exception as error:  # noqa: BLE001 - reported, and the caller's error wins
+        say(f"imagebuild: could not terminate pod {pods.label(pod)} ({error}); it may still be "
+            f"billing: `imagebuild pod terminate {pod['id']} --force`")
+
+
+def _what(error: NotReady) -> str:
+    return f"went {error.seen}" if error.seen in ("ERROR", "EXITED") else "did not get ready"
+
+
+def _headline(error: NotReady, timeout: float) -> str:
+    pod = error.pod
+    if error.seen in ("ERROR", "EXITED", "TERMINATED"):
+        return f"pod {pods.label(pod)} went {error.seen} instead of starting"
+    return f"pod {pods.label(pod)} not ready after {timeout:g} s; last seen: {error.seen}"
+
+
+def _quietly(call):
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        return None
 
 
 def _wait(client, pod: dict, timeout: float, on_event: Callable[[str], None],

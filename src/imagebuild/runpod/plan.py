@@ -15,9 +15,11 @@ from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import MIN_VOLUME_GB, PORT
 from imagebuild.image.state import default_image
 from imagebuild.pods import podenv
-from imagebuild.runpod import gpus, image, pricing
+from imagebuild.runpod import envsecrets, gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
+
+MAX_ENV = 50  # docs, "Environment variables": "up to 50 environment variables per Pod"
 
 
 @dataclass
@@ -39,6 +41,8 @@ class CreateFlags:
     volume: str | None = None  # network volume name or id
     registry_auth: str | None = None  # a RunPod registry credential id
     no_registry_auth: bool = False
+    secrets: Sequence[str] = ()  # NAME or VAR=NAME: env VAR from RunPod secret NAME
+    allow_plain_secret: bool = False  # send token-looking env values anyway
 
 
 def plan_create(
@@ -63,15 +67,28 @@ def plan_create(
     if flags.disk_gb is not None and flags.disk_gb < 1:
         raise SpecError(f"--disk-gb: expected 1 or more, got {disk_gb}")
     ports = _ports(flags.ports) if flags.ports is not None else list(pod.ports)
+    _tcp_and_http_only(ports, "--ports" if flags.ports is not None else "[pod] ports")
     datacenters = [d.strip() for item in flags.datacenters for d in item.split(",") if d.strip()]
     datacenters = datacenters or list(pod.datacenter)
+    if cloud == "COMMUNITY" and (flags.volume or pod.volume):
+        # Network volumes are Secure Cloud only (runpod/runpodctl#172): refused before
+        # anything is asked of RunPod.
+        which = "--volume" if flags.volume else "[pod] volume"
+        raise SpecError(f"--cloud community: network volumes ({which}) are Secure Cloud only; "
+                        f"use --cloud secure or drop {which}")
 
     env = podenv.merge(
         pod.env,
         podenv.read_env_file(flags.env_file) if flags.env_file else {},
         podenv.parse_env_flags(flags.env),
     )
-    ssh_keys = _ssh_keys(flags, env, ssh_dir, notes)
+    if not flags.allow_plain_secret:
+        envsecrets.refuse_plain(env)
+    env = podenv.merge(env, envsecrets.references(flags.secrets))
+    if len(env) > MAX_ENV:
+        raise SpecError(f"--env/--env-file/--secret/[pod] env: RunPod allows at most {MAX_ENV} environment "
+                        f"variables per pod, got {len(env)}; put the rest in a file on the volume")
+    ssh_keys = _ssh_keys(client, flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
     image_ref = flags.image or default_image(loaded)
@@ -84,6 +101,8 @@ def plan_create(
     catalog = pricing.fetch_catalog(client, cloud, gpu_count, floor)
     gpu_ids = gpus.resolve_gpus(flags.gpu or pod.gpu, catalog, gpu_count, cloud)
     gpu_ids = pricing.order_by_stock(gpu_ids, catalog)
+    if volume_id:
+        gpu_ids = _in_volume_datacenter(client, gpu_ids, catalog, datacenters[0], notes)
     notes.append(pricing.price_note(gpu_ids, catalog, gpu_count, cloud))
     registry = _registry(client, flags, image_ref, notes)
     name = flags.name or f"{spec.image.name.rsplit('/', 1)[-1]}-{secrets.token_hex(3)}"
@@ -106,6 +125,35 @@ def plan_create(
     return options, notes
 
 
+def _tcp_and_http_only(ports: list[str], field: str) -> None:
+    # Docs, "Expose ports": HTTP through RunPod's proxy or TCP on a public port; no UDP.
+    for port in ports:
+        if not port.endswith(("/tcp", "/http")):
+            raise SpecError(f"{field}: RunPod exposes tcp and http ports only, got {port}; "
+                            "use PORT/tcp or PORT/http")
+
+
+def _in_volume_datacenter(client, gpu_ids: list[str], catalog: list[dict], where: str,
+                          notes: list[str]) -> list[str]:
+    """The candidates the volume's data center offers, by its stock there (stock is per
+    data center: a GPU plentiful elsewhere may have none where the volume is)."""
+    levels = pricing.datacenter_stock(client, where)
+    names = {g["id"]: g.get("name", g["id"]) for g in catalog}
+    absent = [gpu for gpu in gpu_ids if gpu not in levels]
+    # As with the global stock: out of stock there moves last, otherwise the user's order.
+    kept = sorted((gpu for gpu in gpu_ids if gpu in levels), key=lambda gpu: levels[gpu] == "NONE")
+    if not kept:
+        offered = ", ".join(names.get(g, g) for g, level in levels.items() if level != "NONE") or "none now"
+        raise SpecError(f"--gpu: the network volume is in {where}, which offers none of "
+                        f"{', '.join(names.get(g, g) for g in gpu_ids)}; pick from what it has in stock "
+                        f"({offered})")
+    if absent:
+        missing = ", ".join(names.get(g, g) for g in absent)
+        notes.append(f"{where} (the volume's data center) has no {missing}: not tried")
+    notes.append(f"stock in {where}: " + ", ".join(f"{names.get(g, g)} {levels[g].lower()}" for g in kept))
+    return kept
+
+
 def _ports(text: str) -> list[str]:
     ports = [p.strip() for p in text.split(",") if p.strip()]
     for port in ports:
@@ -114,7 +162,7 @@ def _ports(text: str) -> list[str]:
     return ports
 
 
-def _ssh_keys(flags: CreateFlags, env: dict[str, str], ssh_dir: Path | None,
+def _ssh_keys(client, flags: CreateFlags, env: dict[str, str], ssh_dir: Path | None,
               notes: list[str]) -> list[str]:
     """Local keys to register on the account; RunPod then injects the account's keys.
 
@@ -127,6 +175,13 @@ def _ssh_keys(flags: CreateFlags, env: dict[str, str], ssh_dir: Path | None,
     text = (podenv.read_public_key(flags.public_key) if flags.public_key
             else podenv.public_keys(ssh_dir or Path.home() / ".ssh"))
     if not text:
+        # startSsh "does nothing" with no key registered (the spec's CreatePodRequest):
+        # every login would be refused, so nothing is created.
+        if not client.get("/account/ssh-keys").get("keys"):
+            raise UserError("no SSH public key: none in ~/.ssh/*.pub, no --public-key and none on your "
+                            "RunPod account, so no login to the pod would work; make one with "
+                            "`ssh-keygen -t ed25519` (or pass --public-key FILE) and run pod create again",
+                            exit_code=2)
         notes.append("no ~/.ssh/*.pub found: the pod gets the SSH keys registered with your RunPod account")
         return []
     return [line.strip() for line in text.splitlines() if line.strip()]

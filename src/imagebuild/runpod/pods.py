@@ -15,7 +15,7 @@ from imagebuild import contract
 from imagebuild.errors import UserError
 from imagebuild.pods import ssh as ssh_mod
 from imagebuild.runpod.client import RunPodError
-from imagebuild.runpod.volumes import mounts
+from imagebuild.runpod.volumes import mounts, network_volume_id
 
 SSH_PORT = "22/tcp"
 # What RunPod answers when no host has the requested GPU free (a 400).
@@ -85,6 +85,25 @@ def find_by_name(client, name: str) -> dict | None:
     return None
 
 
+def find_created(client, name: str, window: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> dict | None:
+    """The pod named ``name`` a create whose answer was lost may have made, looked for
+    over ``window`` seconds (the client's ``listing_lag``) with backoff: RunPod lists a
+    new pod only seconds after making it, so one look right away misses it. The name
+    was checked free before the create, so a pod that has it now is that create's
+    (a second create racing under the same name could fool this; names carry a
+    random suffix by default)."""
+    window = client.listing_lag if window is None else window
+    deadline = clock() + window
+    pause = 0.25
+    while True:
+        found = find_by_name(client, name)
+        if found is not None or clock() >= deadline:
+            return found
+        client.sleep(min(pause, max(0.0, deadline - clock())))
+        pause = min(pause * 2, 4.0)
+
+
 def find_pod(client, ref: str) -> dict:
     """The pod whose id or name is ``ref`` (ids win; a shared name must be told apart)."""
     found = by_id_or_name(list_pods(client), ref, "pods")
@@ -145,7 +164,7 @@ def create_pod(
                 "POST",
                 "/pods",
                 json=options.body(gpu_id),
-                recover=lambda: find_by_name(client, options.name),
+                recover=lambda: find_created(client, options.name),
             )
         except RunPodError as error:
             if error.status == 402:
@@ -186,11 +205,22 @@ def _refused_everywhere(
         last = next((e for _, e in reversed(refused) if _is_capacity(e)), refused[-1][1])
         return UserError(
             f"no pod created on {options.cloud.lower()} cloud{where} ({each}); RunPod says "
-            f'"{last.detail}" - add fallbacks (--gpu 4090,a6000,l40s), try --cloud '
-            f"{'community' if options.cloud == 'SECURE' else 'secure'}, another --datacenter, or retry later"
+            f'"{last.detail}" - {_capacity_advice(options)}'
         )
     # A rule the request breaks fails identically everywhere: the last detail is the problem.
     return UserError(f"RunPod refused the pod for every GPU tried ({each}); fix the request")
+
+
+def _capacity_advice(options: CreateOptions) -> str:
+    """Only what this request can change: a network volume fixes the data center, and
+    network volumes are Secure Cloud only, so neither is advice for a pod on one."""
+    if options.network_volume:
+        where = options.datacenters[0] if options.datacenters else "its data center"
+        return (f"the network volume ties the pod to {where}: add fallbacks {where} has "
+                "(`imagebuild gpus` lists GPUs), or retry later")
+    other = "community" if options.cloud == "SECURE" else "secure"
+    place = "another --datacenter" if options.datacenters else "a --datacenter"
+    return f"add fallbacks (--gpu 4090,a6000,l40s), try --cloud {other}, {place}, or retry later"
 
 
 def _is_capacity(error: RunPodError) -> bool:
@@ -198,6 +228,47 @@ def _is_capacity(error: RunPodError) -> bool:
 
 
 # -- waiting -----------------------------------------------------------------
+
+
+class NotReady(UserError):
+    """The pod did not get ready: ``pod`` as last seen, ``seen`` what was last seen, and
+    ``reason`` the error lines of its log (read while it still exists)."""
+
+    def __init__(self, message: str, pod: dict, seen: str, reason: str = ""):
+        super().__init__(message, exit_code=1)
+        self.pod = pod
+        self.seen = seen
+        self.reason = reason
+
+
+def log_reason(client, pod_id: str, tail: int = 30) -> str:
+    """The pod's last log lines that name an error (else its last line), for a pod
+    that failed; '' when its log cannot be read."""
+    from imagebuild.runpod import logs
+
+    try:
+        lines = [line for line in logs.read(client, pod_id, tail=tail, idle=1.0) if line.strip()]
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the failure is reported anyway
+        return ""
+    errors = [line for line in lines if "error" in line.lower() or "denied" in line.lower()]
+    return " | ".join((errors or lines)[-2:])
+
+
+def failed_message(pod: dict, reason: str) -> str:
+    """An existing pod in ERROR: what RunPod does with it and the command that ends it.
+    Never terminated here: the pod and its volume are the user's."""
+    why = f" (its log: {reason})" if reason else ""
+    cost = f"${pod.get('cost') or 0:.2f}/h"
+    volume = network_volume_id(pod)
+    if volume:
+        end = (f"`imagebuild pod terminate {pod['id']}` ends it (network volume {volume}, its "
+               "/workspace, is kept)")
+    else:
+        end = (f"`imagebuild pod terminate {pod['id']} --force` ends it and deletes its volume; "
+               f"`imagebuild pod update {pod['id']} --image REF` then `imagebuild pod start "
+               f"{pod['id']}` tries another image on the same volume")
+    return (f"pod {label(pod)} is ERROR instead of starting{why}; RunPod bills it ({cost}) "
+            f"until it is terminated and cannot stop it: {end}")
 
 
 def wait_until_ready(
@@ -221,10 +292,13 @@ def wait_until_ready(
     while True:
         pod = get_pod(client, pod["id"])
         status = pod["status"]
-        if status in ("EXITED", "ERROR", "TERMINATED"):
-            raise UserError(
+        if status == "ERROR":  # a failed image pull, usually: it bills, and waiting won't help
+            reason = log_reason(client, pod["id"])
+            raise NotReady(failed_message(pod, reason), pod, status, reason)
+        if status in ("EXITED", "TERMINATED"):
+            raise NotReady(
                 f"pod {label(pod)} is {status} instead of starting; it was left as is - "
-                f"`imagebuild pod status {pod['id']}` for details"
+                f"`imagebuild pod status {pod['id']}` for details", pod, status
             )
         seen = status
         if status == "RUNNING":
@@ -235,9 +309,9 @@ def wait_until_ready(
             on_event(seen)
             last = seen
         if clock() >= deadline:
-            raise UserError(
+            raise NotReady(
                 f"pod {label(pod)} not ready after {timeout:g} s; last seen: {last} - "
-                f"`imagebuild pod logs {pod['id']}` shows what it did"
+                f"`imagebuild pod logs {pod['id']}` shows what it did", pod, last
             )
         sleep(min(interval, max(0.0, deadline - clock())))
         interval = min(interval * 1.5, 5.0)
@@ -274,11 +348,31 @@ def start_pod(client, pod: dict) -> dict:
         if error.status != 400:
             raise
         # The stopped pod's GPU was taken on its host; the pod cannot move hosts.
+        volume = network_volume_id(pod)
+        if volume:
+            # /workspace is on the network volume, not the host: a new pod in its data
+            # center picks it up, so replacing the pod loses nothing.
+            name = _volume_name(client, volume)
+            raise UserError(
+                f'RunPod cannot start pod {label(pod)}: "{error.detail}" - its host has no free GPU now. '
+                f"Its /workspace is on network volume {name}, so replace it: `imagebuild pod terminate "
+                f"{pod['id']}` then `imagebuild pod create --volume {name}` (any host in its data center), "
+                f"or retry `imagebuild pod start {pod['id']}` later"
+            ) from None
         raise UserError(
             f'RunPod cannot start pod {label(pod)}: "{error.detail}" - its host has no free GPU now. '
             f"Retry `imagebuild pod start {pod['id']}` later, or create a new pod "
             "(this pod's volume stays on its host: copy what you need off it first)"
         ) from None
+
+
+def _volume_name(client, volume_id: str) -> str:
+    from imagebuild.runpod.volumes import list_volumes
+
+    try:
+        return next((v["name"] for v in list_volumes(client) if v["id"] == volume_id), volume_id)
+    except RunPodError:
+        return volume_id
 
 
 def _act(client, pod: dict, action: str) -> dict:

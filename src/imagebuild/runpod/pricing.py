@@ -133,3 +133,14 @@ def price_note(gpu_ids: list[str], catalog: list[dict], count: int, cloud: str) 
         parts.append(f"{count} x {gpu.get('name', gpu_id)} ${hourly:.2f}/h (stock {stock(gpu).lower()})")
     where = f"on {cloud.lower()} cloud"
     return f"price {where}: " + ("; then ".join(parts) if parts else "unknown")
+
+
+def datacenter_stock(client: Any, datacenter: str) -> dict[str, str]:
+    """``{GPU id: stock level}`` in one data center (GPUs it does not offer are absent):
+    ``GET /v2/catalog/datacenters?include=GPU_AVAILABILITY``, which the createPod
+    description names for "stock per data center"."""
+    found = client.get("/catalog/datacenters", params={"include": "GPU_AVAILABILITY"})
+    for dc in found.get("dataCenters", []):
+        if dc.get("id") == datacenter:
+            return {g["id"]: str(g.get("availability") or "NONE") for g in dc.get("gpuAvailability") or []}
+    return {}
