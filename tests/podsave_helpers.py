@@ -210,6 +210,22 @@ class Ledger:
 RESTORE = SCRIPT.parent / "pod-restore"
 
 
+def unsaved(saved) -> dict[str, str]:
+    return {u["path"]: u["reason"] for u in saved.report["inventory"]["unsaved"]}
+
+
+def assert_named(saved, path: Path | str, *words: str) -> str:
+    """Exit 1, and path (or a folder above it) listed as unsaved with these words."""
+    assert saved.rc == 1, saved.out + saved.err
+    assert saved.report["ok"] is False
+    items = unsaved(saved)
+    hit = next((p for p in items if str(path) == p or str(path).startswith(p + "/")), None)
+    assert hit, f"{path} not named in {items}"
+    for word in words:
+        assert word in items[hit], items[hit]
+    return items[hit]
+
+
 def work_files(root: Path, exclude: set[str] = frozenset()) -> dict[str, tuple]:
     """rel -> (content or link target, executable) for what a snapshot must hold: the
     work tree minus .git, embedded repositories, ignored files and `exclude`."""

@@ -22,6 +22,7 @@ from podsave_helpers import (
     AUTOSAVE,
     SCRIPT,
     Workspace,
+    assert_named,
     closed_port,
     git,
     remote_refs,
@@ -64,22 +65,6 @@ def assert_saved_exactly(workspace, saved, repo, remote, exclude=frozenset(), na
     clone = restored(workspace, remote, snapshot_ref(saved, repo), name)
     assert work_files(clone) == work_files(repo, set(exclude))
     return clone
-
-
-def unsaved(saved) -> dict[str, str]:
-    return {u["path"]: u["reason"] for u in saved.report["inventory"]["unsaved"]}
-
-
-def assert_named(saved, path: Path | str, *words: str) -> str:
-    """Exit 1, and path (or a folder above it) listed as unsaved with these words."""
-    assert saved.rc == 1, saved.out + saved.err
-    assert saved.report["ok"] is False
-    items = unsaved(saved)
-    hit = next((p for p in items if str(path) == p or str(path).startswith(p + "/")), None)
-    assert hit, f"{path} not named in {items}"
-    for word in words:
-        assert word in items[hit], items[hit]
-    return items[hit]
 
 
 def saved_ok(workspace, guard, *repos: Path):

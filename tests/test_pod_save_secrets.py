@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from podsave_helpers import AUTOSAVE, Workspace, git, remote_refs, restored, work_files
+from podsave_helpers import AUTOSAVE, Workspace, assert_named, git, remote_refs, restored, work_files
 
 pytest_plugins = ["podsave_helpers"]  # the `workspace` fixture
 
@@ -48,20 +48,6 @@ def assert_nowhere(secret: str, saved, *remotes: Path) -> None:
     assert secret not in saved.out and secret not in saved.err, "secret in pod-save's output"
     for remote in remotes:
         assert secret.encode() not in objects(remote), f"secret pushed to {remote}"
-
-
-def unsaved(saved) -> dict[str, str]:
-    return {u["path"]: u["reason"] for u in saved.report["inventory"]["unsaved"]}
-
-
-def assert_named(saved, path: Path, *words: str) -> str:
-    assert saved.rc == 1, saved.out + saved.err
-    items = unsaved(saved)
-    hit = next((p for p in items if str(path) == p or str(path).startswith(p + "/")), None)
-    assert hit, f"{path} not named in {items}"
-    for word in words:
-        assert word in items[hit], items[hit]
-    return items[hit]
 
 
 def snapshot_ref(saved, repo: Path) -> str:
