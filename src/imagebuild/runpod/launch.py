@@ -38,8 +38,8 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
             pod = _wait(client, pod, timeout, on_event, show_logs)
         return pod
     except NotReady as error:
-        reason = error.reason or pods.log_reason(client, error.pod["id"])
-        discard(client, error.pod, say, f"it {_what(error)}", reason)
+        reason = error.reason if error.reason is not None else pods.log_reason(client, error.pod["id"])
+        discard(client, error.pod, say, f"it {_what(error)}")
         why = f"; its log: {reason}" if reason else ""
         raise UserError(f"{_headline(error, timeout)}{why} - it was terminated, nothing bills for it now"
                         ) from None
@@ -51,17 +51,15 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
                 f"(up to {client.listing_lag:g} s)")
             pod = _quietly(lambda: pods.find_created(client, options.name))
         if pod is not None:
-            discard(client, pod, say, "interrupted before it got ready",
-                    _quietly(lambda: pods.log_reason(client, pod["id"])) or "")
+            discard(client, pod, say, "interrupted before it got ready")
         raise
     except BaseException:
         if pod is not None:
-            discard(client, pod, say, "it did not get ready",
-                    _quietly(lambda: pods.log_reason(client, pod["id"])) or "")
+            discard(client, pod, say, "it did not get ready")
         raise
 
 
-def discard(client, pod: dict, say: Callable[[str], None], why: str, reason: str = "") -> None:
+def discard(client, pod: dict, say: Callable[[str], None], why: str) -> None:
     """Terminate a pod this command made that never got ready; never raises (the
     original failure is what the user needs to see)."""
     from imagebuild.runpod.target import RunPodTarget

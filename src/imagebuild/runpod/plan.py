@@ -140,8 +140,7 @@ def _in_volume_datacenter(client, gpu_ids: list[str], catalog: list[dict], where
     levels = pricing.datacenter_stock(client, where)
     names = {g["id"]: g.get("name", g["id"]) for g in catalog}
     absent = [gpu for gpu in gpu_ids if gpu not in levels]
-    # As with the global stock: out of stock there moves last, otherwise the user's order.
-    kept = sorted((gpu for gpu in gpu_ids if gpu in levels), key=lambda gpu: levels[gpu] == "NONE")
+    kept = pricing.order_by_levels([gpu for gpu in gpu_ids if gpu in levels], levels)
     if not kept:
         offered = ", ".join(names.get(g, g) for g, level in levels.items() if level != "NONE") or "none now"
         raise SpecError(f"--gpu: the network volume is in {where}, which offers none of "

@@ -232,9 +232,9 @@ def _is_capacity(error: RunPodError) -> bool:
 
 class NotReady(UserError):
     """The pod did not get ready: ``pod`` as last seen, ``seen`` what was last seen, and
-    ``reason`` the error lines of its log (read while it still exists)."""
+    ``reason`` the error lines of its log (read while it still exists; None: not read yet)."""
 
-    def __init__(self, message: str, pod: dict, seen: str, reason: str = ""):
+    def __init__(self, message: str, pod: dict, seen: str, reason: str | None = None):
         super().__init__(message, exit_code=1)
         self.pod = pod
         self.seen = seen

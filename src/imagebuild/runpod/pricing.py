@@ -117,7 +117,12 @@ def alias_for(gpu: dict, catalog: list[dict]) -> str:
 def order_by_stock(gpu_ids: list[str], catalog: list[dict]) -> list[str]:
     """The user's fallback list with GPUs that are out of stock now moved last;
     otherwise the user's order stands (a stable sort)."""
-    levels = {g["id"]: stock(g) for g in catalog}
+    return order_by_levels(gpu_ids, {g["id"]: stock(g) for g in catalog})
+
+
+def order_by_levels(gpu_ids: list[str], levels: dict[str, str]) -> list[str]:
+    """``gpu_ids`` with those out of stock (or absent from ``levels``) moved last, in a
+    stable sort: the global catalog's stock or one data center's alike."""
     return sorted(gpu_ids, key=lambda gpu_id: levels.get(gpu_id, "NONE") == "NONE")
 
 
