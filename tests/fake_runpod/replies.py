@@ -19,6 +19,7 @@ class Reply:
     delay: float = 0.0  # seconds to hold the answer (or the drop) first, outside the state lock
     media: str | None = None  # a body that is not JSON (the log stream's text/event-stream)
     more: Callable[[], Iterator[bytes]] | None = None  # streamed on after the body (no length)
+    off_contract: bool = False  # deliberately off the spec (an injected fault): not validated
 
     @property
     def content_type(self) -> str:

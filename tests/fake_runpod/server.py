@@ -118,7 +118,7 @@ class FakeRunPod:
         else:
             reply = self.state.handle(method, parts.path, query, headers.get("authorization", ""), body)
         self.requests.append(Recorded(method, parts.path, query, body, reply.status, self.state.clock()))
-        if self.spec and op is not None and not reply.drop:
+        if self.spec and op is not None and not reply.drop and not reply.off_contract:
             encoded = _encode(reply)
             sent_headers = {k.lower(): v for k, v in reply.headers.items()}
             if encoded:

@@ -66,6 +66,11 @@ FAULT_KINDS = {
     "echo_key",  # 401 whose detail repeats the presented key (tests redaction)
     "slow_provisioning",  # new pods stay PROVISIONING for params["seconds"]
     "status",  # a problem with params["status"] (402, 403, 422, 503...); params["gpu_ids"]: only these
+    # A 200 whose body is params["body"] (text, or JSON of another shape), off the spec. Users
+    # of RunPod's APIs met an empty 200 body (runpod/runpod-python#36: "JSONDecodeError:
+    # Expecting value: line 1 column 1") and bodies of another shape than documented
+    # (runpod/runpod-python#26: "is not guaranteed to have an 'output' key").
+    "off_contract",
 }
 TITLES = {400: "Bad Request", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
           409: "Conflict", 422: "Unprocessable Entity", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -203,6 +208,9 @@ class RunPodState:
                 return reply
             if step == "server_error" or (step is None and self._take("server_error", method, path)):
                 return problem(500, "Internal Server Error", "upstream failure, please retry")
+            fault = None if (method, path) == ("POST", "/v2/pods") else self._take("off_contract", method, path)
+            if fault:  # a create does its work first (see create)
+                return _off_contract(fault)
             gpu_id = ((body or {}).get("gpu") or {}).get("id") if isinstance(body, dict) else None
             fault = self._take("status", method, path,
                                lambda f: gpu_id in f.params.get("gpu_ids", [gpu_id]))
@@ -343,6 +351,9 @@ class RunPodState:
         fault = self._take("timeout_after_create", method, path) if step is None else None
         if fault or step == "timeout_after_create":
             return Reply(0, drop=True, delay=float(fault.params.get("seconds", 5)) if fault else 5.0)
+        fault = self._take("off_contract", method, path) if step is None else None
+        if fault:
+            return _off_contract(fault)
         return Reply(201, self.view(pod))
 
     def _create_rules(self, body: dict) -> Reply | None:
@@ -557,6 +568,10 @@ class RunPodState:
             "createdAt": pod.created_at,
             "startedAt": pod.started_at,
         }
+
+
+def _off_contract(fault: Fault) -> Reply:
+    return Reply(200, fault.params.get("body", ""), media="application/json", off_contract=True)
 
 
 def _pod_id() -> str:

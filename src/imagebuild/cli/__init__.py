@@ -11,7 +11,6 @@ import sys
 import typer
 
 from imagebuild import __version__
-from imagebuild.errors import UserError
 
 app = typer.Typer(
     name="imagebuild",
@@ -53,22 +52,8 @@ def _register() -> None:
     from imagebuild.cli import volume as _volume  # noqa: F401
 
 
-def _terminated(signum, frame) -> None:
-    # SIGTERM (a closed terminal, a killed CI job) takes the Ctrl-C path: every
-    # pod a command started is stopped again on the way out.
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    import signal
+    from imagebuild.cli.boundary import run
 
-    signal.signal(signal.SIGTERM, _terminated)
     _register()
-    try:
-        app()
-    except UserError as error:
-        typer.echo(f"imagebuild: error: {error}", err=True)
-        sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("imagebuild: interrupted", err=True)
-        sys.exit(130)
+    sys.exit(run(lambda: app(prog_name="imagebuild", standalone_mode=False)))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, output_folder, print_json
 
 BASE_OPTION = typer.Option(None, "--base", help="Base image instead of the spec's image.base.")
 CACHE_TO_OPTION = typer.Option(
@@ -73,6 +73,7 @@ def render(
     from imagebuild.image.lock import lock_path, read_lock
     from imagebuild.image.render import plan_build, write_plan
 
+    output_folder(out)
     spec = _spec(spec_path, base, physx_gpu)
     lock = read_lock(lock_path(load(spec_path).path))
     plan = plan_build(spec, lock=lock if lock is not None and not lock.stale(spec) else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,22 @@ def load(spec_path: Path | None):
     return load_spec(spec_path)
 
 
+def output_folder(path: Path, flag: str = "--out") -> Path:
+    """A folder the command may write into, checked before any work is done."""
+    from imagebuild.errors import SpecError
+
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{flag}: {path} is a file; give a folder to write into")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SpecError(f"{flag}: {existing} is a file, so {path} cannot be created; choose another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(f"{flag}: {existing} is not writable; choose another folder")
+    return path
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -41,7 +58,7 @@ def is_terminal() -> bool:
 
 def can_ask() -> bool:
     """Whether a person can answer a question: stdin is a terminal."""
-    return sys.stdin.isatty()
+    return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
 
 
 def confirm(question: str) -> bool:

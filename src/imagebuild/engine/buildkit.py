@@ -156,10 +156,26 @@ def build(
         stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
     )
     assert process.stdout is not None
-    for raw in process.stdout:
-        line = raw.rstrip("\n")
-        status = tracker.feed(line)
-        if status:
-            on_line(status)
-    if process.wait() != 0:
+    try:
+        for raw in process.stdout:
+            line = raw.rstrip("\n")
+            status = tracker.feed(line)
+            if status:
+                on_line(status)
+        code = process.wait()
+    except BaseException:
+        # Ctrl-C / SIGTERM / a failing progress display: the build must not run
+        # on behind the user's back (BuildKit cancels the build when its client goes).
+        _end(process)
+        raise
+    if code != 0:
         raise BuildFailed(*tracker.failure())
+
+
+def _end(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

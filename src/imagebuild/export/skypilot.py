@@ -15,13 +15,13 @@ SkyPilot secret references (`NAME: null`), filled at launch by
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagebuild import contract
 from imagebuild.errors import SpecError
+from imagebuild.fileio import all_or_none, write_atomic
 from imagebuild.image.spec import ENV_NAME
 
 CLOUDS = ("runpod", "any")
@@ -282,25 +282,19 @@ def dump(body: dict) -> str:
     return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write(bodies: list[dict], out: Path, folder: bool) -> list[Path]:
     """The file ``out``; or, for a sweep or when ``out`` is a folder, NAME.yaml files in it."""
     if not folder and not out.is_dir():
         if not out.parent.is_dir():
             raise SpecError(f"--out: {out.parent} is not a folder")
-        _write(out, dump(bodies[0]))
+        write_atomic(out, dump(bodies[0]))
         return [out]
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out: {out} is a file; a sweep writes one task per file into a folder")
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for body in bodies:
-        path = out / f"{body['name']}.yaml"
-        _write(path, dump(body))
-        paths.append(path)
+    with all_or_none([]) as paths:
+        for body in bodies:
+            path = out / f"{body['name']}.yaml"
+            write_atomic(path, dump(body))
+            paths.append(path)
     return paths

@@ -32,6 +32,11 @@ from imagebuild.image.render import (
 from imagebuild.image.spec import Spec
 
 # apt's words for a locked version the mirror no longer has.
+# pip, uv, curl and apt word an untrusted certificate differently.
+_TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL certificate problem"
+                          r"|self[- ]signed certificate in certificate chain|invalid peer certificate",
+                          re.IGNORECASE)
+_HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _APT_GONE = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
 # Output of a failed FROM: the base could not be pulled.
 _PULL_FAILURES = ("failed to resolve source metadata", "resolve image config", "pull access denied",
@@ -294,13 +299,14 @@ class Builder:
             )
         except dockercli.BuildFailed as failure:
             self.reporter.failed(name)
-            raise self._explain(plan, name, failure) from None
+            raise self._explain(plan, name, failure, self.ca_cert) from None
         seconds = time.monotonic() - started
         self.reporter.finished(name, False, seconds)
         return LayerResult(name, layer_plan.image, False, seconds)
 
     @staticmethod
-    def _explain(plan: BuildPlan, name: str, failure: dockercli.BuildFailed) -> UserError:
+    def _explain(plan: BuildPlan, name: str, failure: dockercli.BuildFailed,
+                 ca_cert: Path | None = None) -> UserError:
         text = "\n".join(failure.lines)
         if name == "system" and any(marker in text for marker in _PULL_FAILURES) \
                 and ("FROM" in failure.step or "(before" in failure.step or "resolve" in text):
@@ -310,4 +316,10 @@ class Builder:
             return UserError(f"the lock pins {gone.group(2)}={gone.group(1)}, which the apt mirror no "
                              "longer has; refresh it with `imagebuild lock --upgrade system`")
         tail = "\n    ".join(failure.lines) if failure.lines else "(no output)"
-        return UserError(f"layer {name} failed at step {failure.step}; last output:\n    {tail}")
+        hint = ""
+        if _TLS_FAILURE.search(text):
+            hint = (" - a TLS certificate was not trusted (a TLS-intercepting proxy?): rerun with "
+                    f"--ca-cert {_HOST_CA_BUNDLE}" if ca_cert is None else
+                    f" - a TLS certificate was not trusted even with --ca-cert {ca_cert}: "
+                    "check that the bundle holds the proxy's CA")
+        return UserError(f"layer {name} failed at step {failure.step}{hint}; last output:\n    {tail}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebuild.errors import SpecError, UserError
+from imagebuild.fileio import write_atomic
 from imagebuild.image.spec import Spec
 
 try:  # Python 3.11+
@@ -164,10 +165,7 @@ def read_lock(path: Path) -> Lock | None:
 
 
 def write_lock(path: Path, lock: Lock) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(lock.text(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, lock.text())
 
 
 def check_locked(lock: Lock | None, spec: Spec, origin: str) -> Lock:

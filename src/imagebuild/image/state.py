@@ -7,11 +7,11 @@ It holds no secrets.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from imagebuild.errors import SpecError, UserError
+from imagebuild.fileio import write_atomic
 
 STATE_FILENAME = ".imagebuild-state.json"
 # The lock of the pushed image, beside the state: the recipe to rebuild that digest.
@@ -46,10 +46,7 @@ def write_state(directory: Path, **values: Any) -> Path:
     path = state_path(directory)
     state = read_state(directory)
     state.update(values)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def pushed_image(directory: Path) -> str | None:

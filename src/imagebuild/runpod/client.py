@@ -185,7 +185,14 @@ class Client:
                     pause = wait
                     continue
                 if 200 <= status < 300:
-                    return self._json(response)
+                    try:
+                        return self._json(response)
+                    except RunPodError:
+                        # It happened, but the answer is unreadable: find what it made.
+                        found = recover() if recover is not None and not safe else None
+                        if found is None:
+                            raise
+                        return found
                 if status < 500:
                     raise self._error(response)
                 failure = f"RunPod failed {method} {path} ({self._problem_line(response)})"
@@ -223,16 +230,28 @@ class Client:
         return recover()
 
     def _json(self, response: httpx.Response) -> Any:
-        if response.status_code == 204 or not response.content:
+        call = f"{response.request.method} {response.request.url.path}"
+        if response.status_code == 204:
             return None
+        if not response.content:
+            # Only a DELETE or a pod action may answer without a body; an empty 200
+            # elsewhere (a proxy in front, an outage page) would read as "no pods".
+            if response.request.method == "DELETE" or call.endswith("/action"):
+                return None
+            raise RunPodError(f"RunPod answered {call} with an empty body; try again, and check "
+                              "RUNPOD_API_URL if it persists")
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             raise RunPodError(
-                f"RunPod answered {response.request.method} {response.request.url.path} with something "
+                f"RunPod answered {call} with something "
                 f"that is not JSON ({response.headers.get('content-type', 'no content type')}); "
                 "is RUNPOD_API_URL right?"
             ) from None
+        if not isinstance(data, dict):  # every v2 answer with a body is an object
+            raise RunPodError(f"RunPod answered {call} with a JSON {type(data).__name__}, not an object; "
+                              "is RUNPOD_API_URL right?")
+        return data
 
     def _retry_after(self, response: httpx.Response) -> float:
         try:
@@ -285,3 +304,17 @@ class Client:
         if not isinstance(data, dict):
             return {}
         return {k: self._key.redact(v) if isinstance(v, str) else v for k, v in data.items()}
+
+
+def listed(answer: Any, key: str, call: str) -> list[dict]:
+    """The objects under ``answer[key]`` (``{"pods": [...]}``), each with a string ``id``;
+    one line naming the field when RunPod's answer has another shape."""
+    items = (answer or {}).get(key, [])
+    if not isinstance(items, list):
+        raise RunPodError(f"RunPod's answer to {call}: field {key!r} is a {type(items).__name__}, "
+                          "not a list; try again, and check RUNPOD_API_URL if it persists")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise RunPodError(f"RunPod's answer to {call}: {key}[{index}] has no string 'id'; try "
+                              "again, and check RUNPOD_API_URL if it persists")
+    return items

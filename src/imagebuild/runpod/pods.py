@@ -14,7 +14,7 @@ from typing import Any
 from imagebuild import contract
 from imagebuild.errors import UserError
 from imagebuild.pods import ssh as ssh_mod
-from imagebuild.runpod.client import RunPodError
+from imagebuild.runpod.client import RunPodError, listed
 from imagebuild.runpod.volumes import mounts, network_volume_id
 
 SSH_PORT = "22/tcp"
@@ -71,7 +71,7 @@ class CreateOptions:
 
 
 def list_pods(client) -> list[dict]:
-    return list(client.get("/pods").get("pods", []))
+    return listed(client.get("/pods"), "pods", "GET /pods")
 
 
 def get_pod(client, pod_id: str) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagebuild.errors import SpecError
+from imagebuild.runpod.client import listed
 from imagebuild.runpod.gpus import resolve_gpu
 
 CLOUDS = ("secure", "community")
@@ -34,7 +35,7 @@ def fetch_catalog(
     }
     if min_cuda:
         params["minCudaVersion"] = min_cuda
-    return list(client.get("/catalog/gpus", params=params).get("gpus", []))
+    return listed(client.get("/catalog/gpus", params=params), "gpus", "GET /catalog/gpus")
 
 
 def stock(gpu: dict) -> str:

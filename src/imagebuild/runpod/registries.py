@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.runpod.client import RunPodError
+from imagebuild.runpod.client import RunPodError, listed
 
 
 def registry_of(image: str) -> str:
@@ -64,7 +64,7 @@ def credential_name(registry: str, username: str, password: str) -> str:
 
 
 def _listed(client) -> list[dict]:
-    return list(client.get("/registries").get("registries", []))
+    return listed(client.get("/registries"), "registries", "GET /registries")
 
 
 def _find(client, name: str) -> dict | None:

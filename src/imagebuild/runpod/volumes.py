@@ -10,13 +10,13 @@ idempotent by name.
 from __future__ import annotations
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.runpod.client import RunPodError
+from imagebuild.runpod.client import RunPodError, listed
 
 MIN_GB, MAX_GB = 10, 4096  # the spec's bounds for a network volume
 
 
 def list_volumes(client) -> list[dict]:
-    return list(client.get("/network-volumes").get("networkVolumes", []))
+    return listed(client.get("/network-volumes"), "networkVolumes", "GET /network-volumes")
 
 
 def find_by_name(client, name: str) -> dict | None:
