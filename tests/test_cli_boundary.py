@@ -246,3 +246,28 @@ def test_an_untrusted_certificate_in_a_build_step_names_ca_cert():
     assert "even with --ca-cert /etc/my-ca.pem" in given
     other = buildkit.BuildFailed("[2/5] RUN false", ["exit code: 1"])
     assert "--ca-cert" not in str(Builder._explain(None, "python", other))
+
+
+# -- help ------------------------------------------------------------------------------
+
+
+def _commands(node, path=()):
+    yield path
+    for name, sub in sorted(getattr(node, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_never_shows_type_names(capsys):
+    # `--secret <list[str]>`, `POD <str>`, `--idle-minutes <int range>`: what a value
+    # is goes in its name (N, PATH, FILE, POD), not in Python's words.
+    from imagebuild.cli import command
+
+    tree = command()
+    seen = 0
+    for path in _commands(tree):
+        assert tree.main([*path, "--help"], prog_name="imagebuild", standalone_mode=False) == 0
+        text = capsys.readouterr().out
+        seen += 1
+        for word in ("<str>", "<int", "<list", "<float>", "<path>", "<file>", "<bool>"):
+            assert word not in text, (path, word, text)
+    assert seen > 20

@@ -52,8 +52,45 @@ def _register() -> None:
     from imagebuild.cli import volume as _volume  # noqa: F401
 
 
+def _plain_metavars(command) -> None:
+    """Help that says ``--gpu-count N`` and ``--secret SECRET``, not typer's type names
+    (``<int>``, ``<list[str]>``): a metavar for every value that has none."""
+    from pathlib import Path
+
+    for param in command.params:
+        if param.param_type_name == "argument":
+            # The name says it (POD, IMAGE); typer would add "<str>" after it.
+            param.display_type_rich = lambda ctx: None
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        kind = param.type_descriptor.annotation
+        if param.param_type_name == "argument":
+            continue
+        if kind is int:
+            param.metavar = "N"
+        elif kind is float:
+            param.metavar = "SECONDS" if "timeout" in param.name else "X"
+        elif kind is Path:
+            param.metavar = "FILE" if param.name.endswith("_path") else "PATH"
+        else:
+            longest = max(param.opts, key=len).lstrip("-")
+            param.metavar = longest.upper()
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+
+
+def command():
+    """The whole command tree, ready to run (``imagebuild`` is the program's name)."""
+    import typer.main
+
+    _register()
+    tree = typer.main.get_command(app)
+    _plain_metavars(tree)
+    return tree
+
+
 def main() -> None:
     from imagebuild.cli.boundary import run
 
-    _register()
-    sys.exit(run(lambda: app(prog_name="imagebuild", standalone_mode=False)))
+    tree = command()
+    sys.exit(run(lambda: tree.main(prog_name="imagebuild", standalone_mode=False)))

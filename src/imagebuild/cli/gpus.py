@@ -62,24 +62,23 @@ def _cuda_floor(image: str | None, spec_path: Path | None) -> str | None:
 
 
 def _print_table(found, clouds: tuple[str, ...], count: int, floor: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from imagebuild.cli import tables
 
-    table = Table(box=None, pad_edge=False)
-    table.add_column("--gpu")
-    table.add_column("ID")
-    table.add_column("VRAM", justify="right")
-    for cloud in clouds:
-        table.add_column(f"{cloud.upper()} $/H", justify="right")
-        table.add_column("STOCK")
+    # Narrow: RunPod's long GPU id shortens first, then the stock levels give way;
+    # the alias to type, the memory and the prices stay whole.
+    columns = [tables.Column("--gpu"), tables.Column("ID", squeeze=1, keep=12),
+               tables.Column("VRAM", right=True)]
+    for rank, cloud in enumerate(clouds, start=2):
+        columns += [tables.Column(f"{cloud.upper()} $/H", right=True),
+                    tables.Column("STOCK", squeeze=rank)]
+    rows = []
     for offer in found:
         cells = [offer.alias, offer.id, f"{offer.memory} GB"]
         for cloud in clouds:
             price = offer.price[cloud]
             cells += [f"{price:.2f}" if price is not None else "-", offer.stock[cloud].lower()]
-        table.add_row(*cells)
-    console = Console(soft_wrap=True)
-    console.print(table)
+        rows.append(cells)
+    tables.echo(columns, rows)
     what = f"{count} GPUs" if count > 1 else "1 GPU"
     cuda = f", hosts with CUDA {floor} or newer" if floor else ""
-    console.print(f"prices per hour for {what}{cuda}; stock is RunPod's level now")
+    typer.echo(f"prices per hour for {what}{cuda}; stock is RunPod's level now")

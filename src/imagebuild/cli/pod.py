@@ -105,6 +105,16 @@ def _say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _pod_columns():
+    from imagebuild.cli.tables import Column
+
+    # On a narrow terminal the id shortens first (the full id is in --json), then SSH,
+    # uptime and GPU give way; name, status and price are always whole.
+    return (Column("ID", squeeze=1, keep=6), Column("NAME"), Column("STATUS"),
+            Column("GPU", squeeze=4, keep=8), Column("$/H", right=True),
+            Column("UPTIME", squeeze=3), Column("SSH", squeeze=2))
+
+
 @pod_app.command("list")
 def list_(json_out: bool = JSON_OPTION) -> None:
     """List your pods: id, name, status, GPU, $/h, uptime, SSH endpoint."""
@@ -119,27 +129,17 @@ def list_(json_out: bool = JSON_OPTION) -> None:
     if not pods:
         typer.echo("no pods")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in view.COLUMNS:
-        table.add_column(
-            column, justify="right" if column == "$/H" else "left", no_wrap=column == "ID"
-        )
+    from imagebuild.cli import tables
     from imagebuild.runpod import spend
 
     idle = spend.idle_for(pods)
-    for pod in pods:
-        table.add_row(*view.row(pod, idle.get(pod["id"])))
-    console = Console(soft_wrap=True)
-    console.print(table)
-    console.print(f"total ${spend.hourly_total(pods):.2f}/h")
+    tables.echo(_pod_columns(), [view.row(pod, idle.get(pod["id"])) for pod in pods])
+    typer.echo(f"total ${spend.hourly_total(pods):.2f}/h")
     for pod in pods:
         if idle.get(pod["id"], 0) >= spend.IDLE_WARN_S:
-            console.print(f"warning: {pod.get('name')} ({pod['id']}) has used 0% GPU for "
-                          f"{view.uptime(idle[pod['id']])} at ${pod.get('cost', 0):.2f}/h; "
-                          f"imagebuild pod stop {pod['id']}")
+            typer.echo(f"warning: {pod.get('name')} ({pod['id']}) has used 0% GPU for "
+                       f"{view.uptime(idle[pod['id']])} at ${pod.get('cost', 0):.2f}/h; "
+                       f"imagebuild pod stop {pod['id']}")
 
 
 @pod_app.command("status")

@@ -59,8 +59,9 @@ class LiveReporter:
         self.verb = verb
         self.rows: dict[str, list[str]] = {name: ["waiting", "", ""] for name in layers}
         self.started_at: dict[str, float] = {}
-        self.live = Live(self._table(), console=Console(stderr=True), refresh_per_second=8,
-                         transient=False)
+        console = Console(stderr=True)
+        self.width = console.width
+        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
 
     def __enter__(self) -> LiveReporter:
         self.live.__enter__()
@@ -74,9 +75,14 @@ class LiveReporter:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold")
-        for column in ("layer", "state", "time", "last output"):
-            table.add_column(column, no_wrap=True, overflow="ellipsis",
-                             max_width=90 if column == "last output" else None)
+        # On a narrow terminal only the last output gives way: layer, state and time
+        # are short and are what the table is for.
+        fixed = [("layer", max([len(name) for name in self.rows] + [len("layer")])),
+                 ("state", len("up to date")), ("time", 6)]
+        for column, width in fixed:
+            table.add_column(column, no_wrap=True, min_width=width)
+        room = self.width - sum(width for _, width in fixed) - 2 * (len(fixed) + 1)
+        table.add_column("last output", no_wrap=True, overflow="ellipsis", max_width=max(8, min(90, room)))
         for name, (state, seconds, last) in self.rows.items():
             if state in ("building", "pushing") and name in self.started_at:
                 seconds = f"{time.monotonic() - self.started_at[name]:.0f}s"

@@ -347,7 +347,7 @@ def format_validation_error(origin: str, error: ValidationError) -> str:
     kind = first["type"]
     given = first.get("input")
     if kind == "extra_forbidden":
-        message = "unknown key; check its spelling against the README's spec reference"
+        message = "unknown key; check its spelling against the README's \"Every key of the spec\""
     elif kind == "value_error":
         message = str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
     elif kind == "literal_error":

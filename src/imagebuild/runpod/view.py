@@ -5,7 +5,6 @@ from __future__ import annotations
 from imagebuild import contract
 from imagebuild.pods import ssh
 
-COLUMNS = ("ID", "NAME", "STATUS", "GPU", "$/H", "UPTIME", "SSH")
 MASK = "***"
 
 
@@ -51,7 +50,8 @@ def _address(target: ssh.Endpoint) -> str:
 
 
 def row(pod: dict, idle_s: int | None = None) -> tuple[str, ...]:
-    """A `pod list` row; ``idle_s``: seconds at 0 % GPU, marked past an hour."""
+    """A `pod list` row (ID, NAME, STATUS, GPU, $/H, UPTIME, SSH); ``idle_s``: seconds
+    at 0 % GPU, marked past an hour."""
     from imagebuild.runpod.spend import IDLE_WARN_S
 
     runtime = pod.get("runtime") or {}
