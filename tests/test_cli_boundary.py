@@ -271,3 +271,25 @@ def test_help_never_shows_type_names(capsys):
         for word in ("<str>", "<int", "<list", "<float>", "<path>", "<file>", "<bool>"):
             assert word not in text, (path, word, text)
     assert seen > 20
+
+
+# -- waits -------------------------------------------------------------------------------
+
+
+def test_api_retries_are_said_as_they_happen(fake_runpod, pod_cli: PodCli):
+    # A struggling API is never a silent wait: each pause says which try, how long, why.
+    fake_runpod.inject("server_error", times=2, method="GET", path="/v2/pods")
+    result = pod_cli("pod", "list", "--json")
+    assert result.code == 0 and json.loads(result.stdout) == [], result.output
+    said = [line for line in result.stderr.splitlines() if "retry" in line]
+    assert len(said) == 2 and said[0].startswith("imagebuild: RunPod: retry 2/4 in "), result.stderr
+    assert "500 Internal Server Error" in said[0] and said[1].startswith("imagebuild: RunPod: retry 3/4")
+
+
+@pytest.mark.docker
+def test_layers_against_an_image_that_is_not_here_is_an_error(test_base, tmp_path):
+    done = imagebuild("layers", test_base, "--against", "imagebuild-test/no-such:typo", cwd=tmp_path)
+    one_line(done, 2, "--against", "imagebuild-test/no-such:typo")
+    assert done.stdout == ""
+    same = imagebuild("layers", test_base, "--against", test_base, "--json", cwd=tmp_path)
+    assert same.returncode == 0 and not any(la["new"] for la in json.loads(same.stdout)["layers"])

@@ -163,6 +163,8 @@ def locked_project(tmp_path_factory, test_base) -> Path:
     args = ["lock", "--spec", str(spec)] + (["--ca-cert", str(ca_bundle())] if ca_bundle() else [])
     done = imagebuild(*args)
     assert done.returncode == 0, done.stderr
+    for section in ("base", "system", "python", "node", "sim"):  # each wait is said as it starts
+        assert f"imagebuild: resolving {section} (" in done.stderr, done.stderr
     return folder
 
 

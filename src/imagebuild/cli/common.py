@@ -48,6 +48,13 @@ def output_folder(path: Path, flag: str = "--out") -> Path:
     return path
 
 
+def runpod_client():
+    """The RunPod client every command uses: retries are said on stderr as they happen."""
+    from imagebuild.runpod.client import Client
+
+    return Client.from_env(on_retry=lambda line: typer.echo(f"imagebuild: {line}", err=True))
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json, runpod_client
 from imagebuild.errors import SpecError
 
 
@@ -26,7 +26,6 @@ def gpus(
 ) -> None:
     """RunPod's GPU types: the --gpu alias, VRAM, $/h per cloud and stock now, cheapest first."""
     from imagebuild.runpod import pricing
-    from imagebuild.runpod.client import Client
 
     clouds = pricing.CLOUDS if cloud is None else (cloud.strip().lower(),)
     if clouds[0] not in pricing.CLOUDS:
@@ -36,7 +35,7 @@ def gpus(
     if max_price is not None and max_price <= 0:
         raise SpecError(f"--max-price: expected USD per hour above 0, got {max_price}")
     floor = _cuda_floor(image, spec_path)
-    with Client.from_env() as client:
+    with runpod_client() as client:
         catalogs = {c: pricing.fetch_catalog(client, c, count, floor) for c in clouds}
     found = pricing.select(pricing.offers(catalogs, count), max_price, min_vram)
     if as_json:

@@ -8,6 +8,7 @@ import typer
 
 from imagebuild.cli import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
+from imagebuild.errors import UserError
 
 
 @app.command()
@@ -27,6 +28,9 @@ def layers(
         spec = load(spec_path).spec
         image = f"{spec.image.name}:{spec.image.version}"
     engine = connect()
+    if against and engine.image(against) is None:  # a typo would mark every layer new
+        raise UserError(f"--against: image {against} is not in the local engine; pull it or name a "
+                        "built one (`docker images`)", 2)
     previous = diff_ids(engine, against) if against else None
     found = inventory(engine, image, previous)
     if as_json:

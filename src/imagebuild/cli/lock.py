@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -47,8 +48,13 @@ def lock(
     from imagebuild.engine import connect
     from imagebuild.image.resolve import resolve_lock
 
-    resolved = resolve_lock(spec, connect(), previous,
-                            upgrade=(names or []) if upgrade else None, ca_cert=ca_cert)
+    started = time.monotonic()
+
+    def say(section: str) -> None:  # resolving takes 6-35 s: never a silent wait
+        typer.echo(f"imagebuild: resolving {section} ({time.monotonic() - started:.0f} s so far)", err=True)
+
+    resolved = resolve_lock(spec, connect(), previous, upgrade=(names or []) if upgrade else None,
+                            ca_cert=ca_cert, on_section=say)
     if previous is not None and resolved.text() == previous.text():
         typer.echo(f"{path.name}: up to date")
         return
@@ -58,4 +64,4 @@ def lock(
 
         for line in format_changes(diff_locks(previous, resolved)):
             typer.echo(line)
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {path} in {time.monotonic() - started:.1f} s")

@@ -11,7 +11,15 @@ from collections.abc import Callable, Iterator
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, is_terminal, print_json, sub_app
+from imagebuild.cli.common import (
+    JSON_OPTION,
+    can_ask,
+    confirm,
+    is_terminal,
+    print_json,
+    runpod_client,
+    sub_app,
+)
 from imagebuild.errors import UserError
 
 pod_app = sub_app(
@@ -40,9 +48,7 @@ FORCE_SAVE_HELP = "Go ahead even if the save failed or could not run (says what 
 
 
 def _client():
-    from imagebuild.runpod.client import Client
-
-    return Client.from_env()
+    return runpod_client()  # pod_create shares it
 
 
 @contextlib.contextmanager

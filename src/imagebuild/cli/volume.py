@@ -8,18 +8,12 @@ from __future__ import annotations
 import typer
 
 from imagebuild.cli import app
-from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json, sub_app
+from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json, runpod_client, sub_app
 from imagebuild.errors import UserError
 
 volume_app = sub_app(
     app, "volume", "Network volumes: a /workspace that outlives its pods (pod create --volume NAME)."
 )
-
-
-def _client():
-    from imagebuild.runpod.client import Client
-
-    return Client.from_env()
 
 
 @volume_app.command("create")
@@ -32,7 +26,7 @@ def create(
     """Create a network volume (idempotent by name); billed for storage until removed."""
     from imagebuild.runpod.volumes import ensure_volume
 
-    with _client() as client:
+    with runpod_client() as client:
         volume, made = ensure_volume(client, name, size, datacenter)
     if json_out:
         print_json(volume)
@@ -52,7 +46,7 @@ def list_(json_out: bool = JSON_OPTION) -> None:
     from imagebuild.runpod.pods import list_pods
     from imagebuild.runpod.volumes import list_volumes, network_volume_id
 
-    with _client() as client:
+    with runpod_client() as client:
         volumes = list_volumes(client)
         pods = list_pods(client) if volumes else []
     if json_out:
@@ -76,7 +70,7 @@ def remove(
     """Delete a network volume and everything on it (refused while a pod uses it)."""
     from imagebuild.runpod.volumes import find_volume, remove_volume, users
 
-    with _client() as client:
+    with runpod_client() as client:
         found = find_volume(client, volume)
         label = f"{found['name']} ({found['id']})"
         if not yes:

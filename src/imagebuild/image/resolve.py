@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,11 @@ echo "Have python3 $(dpkg-query -W -f='${Version}' python3 2>/dev/null || true)"
 
 
 def resolve_lock(spec: Spec, engine: Engine, previous: Lock | None = None,
-                 upgrade: Iterable[str] | None = None, ca_cert: Path | None = None) -> Lock:
+                 upgrade: Iterable[str] | None = None, ca_cert: Path | None = None,
+                 on_section: Callable[[str], None] = lambda section: None) -> Lock:
     """A lock for ``spec``. Sections of ``previous`` whose inputs did not change and
-    that ``upgrade`` does not name are kept as they are; ``upgrade=[]`` means all."""
+    that ``upgrade`` does not name are kept as they are; ``upgrade=[]`` means all.
+    ``on_section`` is told each section before it is resolved (seconds each)."""
     wanted = spec_inputs(spec)
     names = None if upgrade is None else {n.lower() for n in upgrade}
     old = previous.data if previous else {}
@@ -61,6 +63,8 @@ def resolve_lock(spec: Spec, engine: Engine, previous: Lock | None = None,
                 and not _names_section(names, section, old)
                 and (source is None or data[source] == old.get(source)))
         # A later section reads what an earlier one resolved (sim constrains by python).
+        if not keep:
+            on_section(section)
         data[section] = old[section] if keep else getattr(resolver, section)(data, old)
     return Lock(data)
 

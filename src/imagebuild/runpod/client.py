@@ -74,8 +74,11 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         listing_lag: float = LISTING_LAG_S,
+        on_retry: Callable[[str], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        # Told before each pause between attempts: a hung API is never a silent wait.
+        self._on_retry = on_retry or (lambda line: None)
         self.listing_lag = listing_lag
         self.sleep = sleep
         self.unsafe_sent = 0  # non-idempotent requests sent so far (one may have taken effect)
@@ -160,7 +163,9 @@ class Client:
         pause = None  # set by a 429's Retry-After; else exponential backoff
         for attempt in range(1, self._attempts + 1):
             if attempt > 1:
-                self._sleep(self._backoff * 2 ** (attempt - 2) if pause is None else pause)
+                wait = self._backoff * 2 ** (attempt - 2) if pause is None else pause
+                self._on_retry(f"RunPod: retry {attempt}/{self._attempts} in {wait:.0f} s: {failure}")
+                self._sleep(wait)
             pause = None
             if not safe:
                 self.unsafe_sent += 1
