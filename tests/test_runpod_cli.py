@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from conftest import record_push
 from fake_runpod import CAPACITY_TEXT, BannerBackend, FakeRunPod
 
-from imagebuild.image.state import write_state
 from imagebuild.runpod import pods
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
@@ -37,7 +37,7 @@ A6000 = "NVIDIA RTX A6000"
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
     """The CLI in a project folder that has pushed IMAGE (CUDA 12.6)."""
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     return pod_cli
 
 

@@ -57,7 +57,7 @@ def skypilot(
     """
     from imagebuild.export import skypilot as sky
     from imagebuild.export.skypilot_gpus import accelerators
-    from imagebuild.image.state import default_image
+    from imagebuild.project import Project
 
     command = " ".join(ctx.args).strip()
     if not command:
@@ -67,7 +67,7 @@ def skypilot(
     if cloud not in sky.CLOUDS:
         raise SpecError(f'--cloud: expected runpod or any, got "{cloud}"')
     loaded = load(spec_path) if spec_path or not (image and gpu) else None
-    ref = sky.check_image(image) if image else default_image(loaded)
+    ref = sky.check_image(image) if image else Project(loaded).default_image()
     if not gpu:  # the spec's preference list, each with the spec's count
         pod = loaded.spec.pod
         gpu = ",".join(f"{alias}:{pod.gpu_count}" for alias in pod.gpu.split(","))

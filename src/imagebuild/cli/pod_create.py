@@ -159,10 +159,10 @@ def update(
     spec: Path | None = SPEC_OPTION,
 ) -> None:
     """Point a pod at a new image; it runs from the next start, on the same volume."""
-    from imagebuild.image.state import default_image
+    from imagebuild.project import Project
     from imagebuild.runpod import registries, updates
 
-    ref = image or default_image(load(spec))
+    ref = image or Project(load(spec)).default_image()
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")

@@ -170,6 +170,20 @@ def _requirement_name(requirement: str) -> str:
     return _normalise(requirement)
 
 
+def check_options(up_to: str | None, registry_cache: RegistryCache | None, no_cache: bool,
+                  ca_cert: Path | None, cli: dockercli.DockerCLI | None = None) -> dockercli.DockerCLI | None:
+    """One line for a build option that cannot work, before anything resolves or builds;
+    the BuildKit client, when the options needed one to be found."""
+    if up_to is not None and up_to not in LAYER_NAMES:
+        raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
+    if registry_cache is not None:
+        cli = cli or dockercli.find_cli()
+        registry_cache.check(cli, no_cache)
+    if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
+        raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
+    return cli
+
+
 def plan_for(engine: Engine, spec: Spec, lock: Lock) -> BuildPlan:
     """What ``spec`` at ``lock`` builds on this engine (layers, tags, final image): the
     one planning call of build, push and local pods. The lock must pin the base the
@@ -223,13 +237,7 @@ class Builder:
         registry_cache: RegistryCache | None = None,
         lock: Lock | None = None,
     ) -> BuildResult:
-        if up_to is not None and up_to not in LAYER_NAMES:
-            raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
-        if registry_cache is not None:
-            self.cli = self.cli or dockercli.find_cli()
-            registry_cache.check(self.cli, no_cache)
-        if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
-            raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
+        self.cli = check_options(up_to, registry_cache, no_cache, ca_cert, self.cli)
         self.ca_cert = ca_cert
         plan = self.plan(spec, lock)
         result = BuildResult(plan=plan)

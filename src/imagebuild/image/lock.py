@@ -124,22 +124,6 @@ def lock_path(spec_path: Path | None) -> Path:
     return spec_path.with_suffix(".lock") if spec_path else Path.cwd() / LOCK_FILENAME
 
 
-def resolved_path(spec_path: Path | None) -> Path:
-    """Where `build` keeps the lock it resolved on the fly (no lock file), for `push`."""
-    path = lock_path(spec_path)
-    return path.with_name(f".{path.stem}-resolved.lock")
-
-
-def current_lock(spec_path: Path | None, spec: Spec) -> Lock | None:
-    """The lock the last build of this spec used: its lock file when that fits the
-    spec, else the one `build` resolved on the fly, else None."""
-    for path in (lock_path(spec_path), resolved_path(spec_path)):
-        found = read_lock(path)
-        if found is not None and not found.stale(spec):
-            return found
-    return None
-
-
 def parse_lock(text: str, origin: str) -> Lock:
     try:
         data = tomllib.loads(text)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import MIN_VOLUME_GB, PORT
-from imagebuild.image.state import default_image
 from imagebuild.pods import podenv
+from imagebuild.project import Project
 from imagebuild.runpod import envsecrets, gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
@@ -91,8 +91,9 @@ def plan_create(
     ssh_keys = _ssh_keys(client, flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
-    image_ref = flags.image or default_image(loaded)
-    floor = image.cuda_floor(image_ref, loaded.directory)
+    project = Project(loaded)
+    image_ref = flags.image or project.default_image()
+    floor = image.cuda_floor(image_ref, project.pushed_cuda(image_ref))
     if floor:
         notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")
     else:
