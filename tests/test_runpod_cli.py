@@ -161,6 +161,21 @@ def test_without_a_pushed_image_create_says_to_push(pod_cli, fake_runpod):
     assert created(fake_runpod) == []
 
 
+def test_two_specs_in_one_folder_each_run_their_own_push(pod_cli, fake_runpod):
+    """`push --spec other.toml` records other.toml's image, never the folder's: a pod of
+    imagebuild.toml does not run it."""
+    other_image = "registry.example/you/other@sha256:" + "cd" * 32
+    for name in ("imagebuild", "other"):
+        (pod_cli.workdir / f"{name}.toml").write_text(f'[image]\nname = "registry.example/you/{name}"\n')
+    record_push(pod_cli.workdir, "other.toml", image=other_image, cuda="12.6")
+    refused = pod_cli("pod", "create", "--no-wait", "--gpu", "4090", "--spec", "imagebuild.toml")
+    assert refused.code == 2 and "nothing pushed from" in refused.stderr, refused.output
+    assert "imagebuild.toml yet" in refused.stderr and created(fake_runpod) == []
+    assert pod_cli("pod", "create", "--no-wait", "--gpu", "4090", "--spec", "other.toml").code == 0
+    (body,) = created(fake_runpod)
+    assert body["image"] == other_image and body["gpu"]["minCudaVersion"] == "12.6"
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
