@@ -21,9 +21,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagebuild.errors import UserError
+from pydantic import ValidationError
+
+from imagebuild.errors import SpecError, UserError
 from imagebuild.image.lock import Lock, lock_path, read_lock
-from imagebuild.image.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME, SPEC_FILENAME, LoadedSpec, Spec
+from imagebuild.image.spec import (
+    PHYSX_DOWNLOAD,
+    PHYSX_VOLUME,
+    SPEC_FILENAME,
+    LoadedSpec,
+    PodSection,
+    Spec,
+    format_validation_error,
+)
 from imagebuild.image.state import read_json, write_json
 
 STATE_DIR = ".imagebuild"  # beside the spec; `push` leaves it out of the git commit's "dirty"
@@ -80,6 +90,26 @@ class BuildRecord:
             raise UserError(f"{origin}: not a build record this imagebuild reads; run `imagebuild "
                             "build` again to rewrite it")
         return record
+
+
+# The flag of each [pod] key a command may set: flags and spec share the model's bounds.
+POD_FLAGS = {"gpu": "--gpu", "gpu_count": "--gpu-count", "volume_gb": "--volume-gb",
+             "disk_gb": "--disk-gb", "cloud": "--cloud", "datacenter": "--datacenter",
+             "volume": "--volume", "ports": "--ports", "idle_stop": "--idle-stop",
+             "idle_stop_requires_save": "--idle-stop-requires-save"}
+
+
+def pod_settings(spec_pod: PodSection, flags: dict[str, Any]) -> PodSection:
+    """The spec's ``[pod]`` with the flags given (not None) over it, validated by the
+    spec's own model: one set of bounds, a bad flag named as the flag."""
+    unknown = set(flags) - set(POD_FLAGS)
+    if unknown:
+        raise TypeError(f"not [pod] keys: {sorted(unknown)}")
+    data = {**spec_pod.model_dump(), **{key: value for key, value in flags.items() if value is not None}}
+    try:
+        return PodSection.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(format_validation_error("flags", error, POD_FLAGS)) from None
 
 
 def state_file(spec_file: Path, suffix: str) -> Path:

@@ -340,8 +340,9 @@ _EXPECTED = {
 }
 
 
-def format_validation_error(origin: str, error: ValidationError) -> str:
-    """The first problem of a pydantic error as one line naming file and key."""
+def format_validation_error(origin: str, error: ValidationError, names: dict[str, str] | None = None) -> str:
+    """The first problem of a pydantic error as one line naming file and key (or, for a
+    key in ``names``, the flag that set it, as ``--gpu-count: ...``)."""
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     kind = first["type"]
@@ -356,6 +357,8 @@ def format_validation_error(origin: str, error: ValidationError) -> str:
         message = f"{_EXPECTED[kind]}, got {_describe(given)}"
     else:
         message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {_describe(given)}"
+    if names and location in names:
+        return f"{names[location]}: {message}"
     return f"{origin}: {location}: {message}" if location else f"{origin}: {message}"
 
 
