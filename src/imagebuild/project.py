@@ -225,7 +225,8 @@ class Project:
         if lock is not None:  # the lock the image was built from, beside its digest
             self.pushed_lock_path.parent.mkdir(parents=True, exist_ok=True)
             write_lock(self.pushed_lock_path, lock)
-            values.update(lock=self.pushed_lock_path.name, lock_sha256=lock.sha256())
+            where = self.pushed_lock_path.relative_to(self.spec_file.parent)  # from the spec's folder
+            values.update(lock=str(where), lock_sha256=lock.sha256())
         return write_json(self.push_path, values, merge=False)
 
     def pushed_image(self) -> str | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
 
 BASE_OPTION = typer.Option(

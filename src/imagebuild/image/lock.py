@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.image.spec import Spec
+from imagebuild.image.spec import BASE_APT_PACKAGES, Spec
 
 try:  # Python 3.11+
     import tomllib
@@ -33,8 +33,6 @@ _HEADER = ("# imagebuild.lock: what `imagebuild build` installs, resolved by `im
 
 def spec_inputs(spec: Spec) -> dict[str, Any]:
     """What the spec asks of each locked section (the open ends a lock pins)."""
-    from imagebuild.image.render import BASE_APT_PACKAGES
-
     return {
         "base": {"image": spec.image.base},
         "system": {"packages": sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages))},

@@ -22,6 +22,14 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 SPEC_FILENAME = "imagebuild.toml"
+# Apt packages every pod needs, on Ubuntu and Debian alike: the system layer installs them
+# beside system.packages, and the lock pins them (here, where render and lock both read it).
+BASE_APT_PACKAGES = (
+    "openssh-server", "tmux", "git", "git-lfs", "curl", "ca-certificates", "build-essential",
+    "python3", "python3-venv", "rsync", "less", "nano", "procps", "sudo", "locales",
+    "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
+    "libxext6", "libosmesa6", "tini", "rclone",
+)
 DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
 # simulators.physx_gpu values besides a zip's path.
 PHYSX_DOWNLOAD, PHYSX_VOLUME = "download", "volume"
