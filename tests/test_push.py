@@ -368,7 +368,7 @@ def test_two_specs_in_one_folder_never_run_each_others_image(first_push, project
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip() == (f"imagebuild: error: --image: nothing pushed from {other} yet; "
                                       "run `imagebuild push` first or pass --image")
-    assert f"image: {first_push[0]['image']}" in export(project, "imagebuild.toml").stdout
+    assert f"image_id: docker:{first_push[0]['image']}" in export(project, "imagebuild.toml").stdout
     # A build record of another image (copied over, or image.name edited after the build).
     records = project / ".imagebuild"
     (project / "other.lock").write_text((project / "imagebuild.lock").read_text())

@@ -153,7 +153,7 @@ def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod
     shutil.copy(CI_SPEC, spec)
     write_lock(tmp_path / "imagebuild.lock", built.plan.lock)
     project = Project(load_spec(spec))  # the local build, recorded as `imagebuild build` does
-    project.record_build(built.plan.spec, built.image, {r.name: r.image for r in built.layers},
+    project.record_build(built.plan.spec, built.image, [r.image for r in built.layers],
                          built.plan.lock)
     base = os.environ.get("IMAGEBUILD_TEST_BASE")
     args = ["--spec", str(spec), "--public-key", f"{key}.pub"]

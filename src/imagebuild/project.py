@@ -46,7 +46,7 @@ class BuildRecord:
 
     image: str  # name:content-hash of the final layer
     version_image: str  # name:image.version, the tag build also set
-    layers: dict[str, str]  # layer name -> its image, in build order
+    layers: list[str]  # each layer's image (name:<layer>-<hash>), in build order
     spec_sha256: str  # Spec.digest() of the spec file as it was read (before --base/--physx-gpu)
     lock_sha256: str
     base: dict[str, str]  # the base image given to the build and the lock's id/digest of it
@@ -71,7 +71,7 @@ class BuildRecord:
     @property
     def layer_images(self) -> list[str]:
         """The intermediate layers' images (all but the final one)."""
-        return list(self.layers.values())[:-1]
+        return self.layers[:-1]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,7 +86,8 @@ class BuildRecord:
         except TypeError:
             raise UserError(f"{origin}: not a build record this imagebuild reads; run `imagebuild "
                             "build` again to rewrite it") from None
-        if record.format != RECORD_FORMAT or ":" not in record.image.rsplit("/", 1)[-1]:
+        if (record.format != RECORD_FORMAT or ":" not in record.image.rsplit("/", 1)[-1]
+                or not isinstance(record.layers, list)):
             raise UserError(f"{origin}: not a build record this imagebuild reads; run `imagebuild "
                             "build` again to rewrite it")
         return record
@@ -169,12 +170,12 @@ class Project:
 
     # -- the build record -------------------------------------------------------
 
-    def record_build(self, built_spec: Spec, image: str, layers: dict[str, str], lock: Lock) -> BuildRecord:
+    def record_build(self, built_spec: Spec, image: str, layers: list[str], lock: Lock) -> BuildRecord:
         """Write what a build of the whole image made (atomically): push and pods read it."""
         zip_path = built_spec.simulators.physx_gpu
         record = BuildRecord(
             image=image, version_image=f"{built_spec.image.name}:{built_spec.image.version}",
-            layers=dict(layers), spec_sha256=self.spec.digest(), lock_sha256=lock.sha256(),
+            layers=list(layers), spec_sha256=self.spec.digest(), lock_sha256=lock.sha256(),
             base={"image": built_spec.image.base, **lock.base},
             physx_zip_sha256=None if zip_path in (PHYSX_DOWNLOAD, PHYSX_VOLUME) else _file_sha256(zip_path),
             built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

@@ -127,7 +127,7 @@ def build(
     else:
         result = run(PlainReporter())
     if result.layers[-1].name == LAYER_NAMES[-1]:  # the whole image: what push and pods use
-        project.record_build(spec, result.image, {r.name: r.image for r in result.layers}, lock)
+        project.record_build(spec, result.image, [r.image for r in result.layers], lock)
     physx = result.physx_gpu(engine)
     sizes = inventory(engine, result.image, previous)
     if as_json:
