@@ -20,6 +20,7 @@ from imagebuild.engine import Engine, base_unavailable
 from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.lock import Lock
+from imagebuild.image.pkgname import canonical, requirement_name
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.render import (
     LAYER_NAMES,
@@ -151,23 +152,13 @@ def _parse_versions(files: dict[str, str], spec: Spec) -> dict[str, dict[str, st
                 versions.setdefault(layer, {})[key] = value
     freeze = files.get("sim-freeze.txt", "")
     wanted = {
-        _requirement_name(r) for r in [*spec.simulators.packages, *spec.python.packages]
+        requirement_name(r) for r in [*spec.simulators.packages, *spec.python.packages]
     }
     for line in freeze.splitlines():
         name, _, version = line.partition("==")
-        if _normalise(name) in wanted:
+        if canonical(name) in wanted:
             versions.setdefault("packages", {})[name] = version
     return versions
-
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("_", "-").replace(".", "-")
-
-
-def _requirement_name(requirement: str) -> str:
-    for stop in "[<>=!~; ":
-        requirement = requirement.split(stop, 1)[0]
-    return _normalise(requirement)
 
 
 def check_options(up_to: str | None, registry_cache: RegistryCache | None, no_cache: bool,

@@ -23,6 +23,7 @@ from typing import Any
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import UserError
 from imagebuild.image.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
+from imagebuild.image.pkgname import canonical
 from imagebuild.image.spec import Spec
 
 NPM_REGISTRY = os.environ.get("npm_config_registry",  # noqa: SIM112 - npm's own name
@@ -200,7 +201,7 @@ def parse_requirements(text: str) -> dict[str, dict[str, Any]]:
         line = raw.strip().rstrip("\\").strip()
         match = _REQ.match(line)
         if match:
-            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            name = canonical(match.group(1))
             current = packages[name] = {"version": match.group(2), "hashes": []}
         elif line.startswith("--hash=") and current is not None:
             current["hashes"].append(line.removeprefix("--hash="))
