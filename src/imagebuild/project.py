@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from imagebuild import imageref
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.lock import Lock, lock_path, read_lock
 from imagebuild.image.spec import (
@@ -57,16 +58,16 @@ class BuildRecord:
 
     @property
     def repository(self) -> str:
-        return self.image.rsplit(":", 1)[0]
+        return imageref.parse(self.image).repository
 
     @property
     def tag(self) -> str:
         """The content-hash tag of the final image."""
-        return self.image.rsplit(":", 1)[1]
+        return imageref.parse(self.image).tag or ""
 
     @property
     def version(self) -> str:
-        return self.version_image.rsplit(":", 1)[1]
+        return imageref.parse(self.version_image).tag or ""
 
     @property
     def layer_images(self) -> list[str]:
@@ -86,7 +87,7 @@ class BuildRecord:
         except TypeError:
             raise UserError(f"{origin}: not a build record this imagebuild reads; run `imagebuild "
                             "build` again to rewrite it") from None
-        if (record.format != RECORD_FORMAT or ":" not in record.image.rsplit("/", 1)[-1]
+        if (record.format != RECORD_FORMAT or not record.tag
                 or not isinstance(record.layers, list)):
             raise UserError(f"{origin}: not a build record this imagebuild reads; run `imagebuild "
                             "build` again to rewrite it")

@@ -90,5 +90,6 @@ def skypilot(
 
 
 def _image_name(ref: str) -> str:
-    last = ref.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-._") or "pod"
+    from imagebuild import imageref
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", imageref.parse(ref).name).strip("-._") or "pod"

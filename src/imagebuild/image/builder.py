@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract
+from imagebuild import contract, imageref
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
@@ -80,7 +80,7 @@ class LayerResult:
 
     @property
     def tag(self) -> str:
-        return self.image.rsplit(":", 1)[1]
+        return imageref.parse(self.image).tag or ""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract
+from imagebuild import contract, imageref
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.progress import Reporter, SilentReporter
@@ -133,9 +133,7 @@ def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) 
 
 
 def _registry(repository: str) -> str:
-    from docker.auth import resolve_repository_name
-
-    return resolve_repository_name(repository)[0]
+    return imageref.parse(repository).registry
 
 
 def explain(message: str, repository: str, attempts: int = 1) -> str:
@@ -226,7 +224,8 @@ class Pusher:
 
     def push(self, reference: str) -> TagPush:
         """Push ``repository:tag`` (retrying transient failures); its digest."""
-        repository, tag = reference.rsplit(":", 1)
+        ref = imageref.parse(reference)
+        repository, tag = ref.repository, ref.tag or "latest"
         for attempt in range(1, self.attempts + 1):
             try:
                 result = self._push_once(repository, tag)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__, contract
+from imagebuild import __version__, contract, imageref
 from imagebuild.image import chunks as chunking
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
@@ -69,7 +69,7 @@ class LayerPlan:
 
     @property
     def tag(self) -> str:
-        return self.image.rsplit(":", 1)[1]
+        return imageref.parse(self.image).tag or ""
 
 
 @dataclass(frozen=True)

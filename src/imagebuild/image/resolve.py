@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from imagebuild import imageref
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import UserError
 from imagebuild.image.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
@@ -101,7 +102,8 @@ class _Resolver:
         if image is None and not self.engine.pull(_with_tag(reference)):
             raise base_unavailable(reference)
         image = image or self.engine.image(reference)
-        digests = [d for d in (image.attrs.get("RepoDigests") or []) if d.split("@")[0] in reference]
+        digests = [d for d in (image.attrs.get("RepoDigests") or [])
+                   if imageref.parse(d).repository in reference]
         return {"image": reference, "id": image.id, **({"digest": digests[0]} if digests else {})}
 
     def system(self, data: dict, old: dict) -> dict:
@@ -223,5 +225,4 @@ def _run_uv(args: list[str], ca_cert: Path | None) -> str:
 
 
 def _with_tag(reference: str) -> str:
-    last = reference.rsplit("/", 1)[-1]
-    return reference if ":" in last else f"{reference}:latest"
+    return imageref.parse(reference).with_tag()

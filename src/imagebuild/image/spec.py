@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from imagebuild import imageref
 from imagebuild.errors import SpecError
 
 try:  # Python 3.11+
@@ -324,8 +325,7 @@ class LoadedSpec(BaseModel):
 
 
 def _has_tag(reference: str) -> bool:
-    last = reference.rsplit("/", 1)[-1]
-    return ":" in last
+    return imageref.parse(reference).tag is not None
 
 
 def _describe(value: object) -> str:
