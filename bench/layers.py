@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from build import build_parser  # noqa: E402  bench/build.py
 from registry import Registry, remove_repository_tags  # noqa: E402
 
-from build import build_parser  # noqa: E402  bench/build.py
 from imagebuild.engine import connect  # noqa: E402
 from imagebuild.image import chunks  # noqa: E402
 from imagebuild.image.builder import Builder  # noqa: E402

@@ -24,9 +24,9 @@ from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
+from build import build_parser  # bench/build.py
 from second_engine import docker_host, second_engine  # bench/second_engine.py
 
-from build import build_parser  # bench/build.py
 from imagebuild.engine import connect
 from imagebuild.image.builder import Builder
 from imagebuild.image.layerscan import differing_paths, layer_entries

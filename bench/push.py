@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO / "tests"))
 from registry import Registry, remove_repository_tags  # noqa: E402
 
 from imagebuild.engine import connect  # noqa: E402
-from imagebuild.image.builder import Builder  # noqa: E402
 from imagebuild.image.push import Pusher, PushResult, push_built  # noqa: E402
 from imagebuild.image.spec import load_spec  # noqa: E402
+from imagebuild.project import Project  # noqa: E402
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -65,16 +65,22 @@ def main() -> None:
     rows = []
     with Registry() as registry, tempfile.TemporaryDirectory(prefix="bench-push-") as scratch:
         spec_file = spec_for(registry, args.spec, args.base, Path(scratch))
-        spec = load_spec(spec_file).spec
+        project = Project(load_spec(spec_file))
+        spec = project.spec
         print(f"building {spec.image.name} (BuildKit cache makes this quick after a first "
               "build)...", file=sys.stderr)
-        plan = Builder(engine).build(spec, ca_cert=args.ca_cert).plan
+        build = [sys.executable, "-m", "imagebuild", "build", "--spec", str(spec_file)]
+        built = subprocess.run(build + (["--ca-cert", str(args.ca_cert)] if args.ca_cert else []),
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            sys.exit(f"build failed: {built.stderr.strip()[-2000:]}")
+        image = project.built().image  # the build record push reads
         auth = {"username": registry.username, "password": registry.password}
-        layers = len(engine.client.images.get(plan.image).attrs["RootFS"]["Layers"])
+        layers = len(engine.client.images.get(image).attrs["RootFS"]["Layers"])
         for label in ("first push (empty registry)", "second push, unchanged"):
             stored = registry.stored_bytes()
             started = time.perf_counter()
-            result = push_built(engine, plan, Path(scratch), pusher=Pusher(engine, auth=auth))
+            result = push_built(engine, project, pusher=Pusher(engine, auth=auth))
             seconds = time.perf_counter() - started
             pushed, existing = counts(result)
             rows.append((label, seconds, len(result.tags), pushed, existing,
@@ -91,7 +97,7 @@ def main() -> None:
         cli_uploaded = re.search(r"\((\d+) layers uploaded", done.stderr)
         remove_repository_tags(engine, spec.image.name)  # this run's port only
 
-    print(f"image: {plan.image} ({layers} filesystem layers)")
+    print(f"image: {image} ({layers} filesystem layers)")
     header = ("push", "seconds", "tags", '"Pushed"', '"already exists"', "registry +bytes",
               "engine bytes read")
     print("| " + " | ".join(header) + " |")

@@ -27,6 +27,14 @@ def ca_bundle() -> Path | None:
     return HOST_CA_BUNDLE if HOST_CA_BUNDLE.exists() else None
 
 
+def record_push(folder: Path, spec: str = "imagebuild.toml", **values) -> Path:
+    """Record a push of ``folder/spec`` as `imagebuild push` does (image, cuda, ...)."""
+    from imagebuild.image.state import write_json
+    from imagebuild.project import state_file
+
+    return write_json(state_file(folder / spec, "push.json"), values)
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -88,8 +89,10 @@ def test_no_workspace_and_sshd_has_no_baked_host_keys(pod_image):
     assert done.stdout.strip() == "1000"
 
 
-def test_rebuild_without_change_builds_nothing(engine, built):
-    done = imagebuild("build", "--spec", str(CI_SPEC), "--base", os.environ.get(
+def test_rebuild_without_change_builds_nothing(engine, built, tmp_path):
+    spec = tmp_path / "ci.toml"  # the lock and build record the CLI writes land beside it
+    shutil.copy(CI_SPEC, spec)
+    done = imagebuild("build", "--spec", str(spec), "--base", os.environ.get(
         "IMAGEBUILD_TEST_BASE", "imagebuild-test/debian:bookworm"), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -177,7 +180,8 @@ def test_failed_build_names_layer_step_and_output(engine, built, ci_spec):
 
 
 def test_unpullable_base_says_how_to_pass_base(tmp_path):
-    done = imagebuild("build", "--spec", str(CI_SPEC), "--base", "registry.invalid/none/base:1")
+    shutil.copy(CI_SPEC, tmp_path / "ci.toml")
+    done = imagebuild("build", "--spec", str(tmp_path / "ci.toml"), "--base", "registry.invalid/none/base:1")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "cannot pull the base image registry.invalid/none/base:1" in done.stderr

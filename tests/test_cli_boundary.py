@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import record_push
 
 from imagebuild.engine import buildkit
-from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli
@@ -150,7 +150,7 @@ def _interrupted(process: subprocess.Popen, signum: int) -> tuple[int, str]:
 def test_an_interrupted_command_says_so(fake_runpod, pod_cli: PodCli, signum, code, words):
     # A create waiting for its pod: the wait is cut short and the pod it made is
     # terminated on the way out (it never became ready, nothing is on it).
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     fake_runpod.inject("slow_provisioning", seconds=600)
     process = subprocess.Popen(pod_cli.argv("pod", "create", "--name", "cut"), cwd=pod_cli.workdir,
                                env=pod_cli.full_env(), stdin=subprocess.DEVNULL,
@@ -193,7 +193,7 @@ def test_an_interrupted_build_ends_its_docker_build(tmp_path):
 
 
 def test_terminate_with_stdin_closed_refuses_naming_yes(fake_runpod, pod_cli: PodCli):
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     assert pod_cli("pod", "create", "--name", "kept", "--no-wait").code == 0
     done = subprocess.run(["bash", "-c", 'exec 0<&-; exec "$@"', "_", *pod_cli.argv(
         "pod", "terminate", "kept", "--force")], cwd=pod_cli.workdir, env=pod_cli.full_env(),
@@ -221,7 +221,7 @@ def test_an_answer_of_another_shape_is_one_line(fake_runpod, pod_cli: PodCli, bo
 def test_an_unreadable_create_answer_finds_the_pod_it_made(fake_runpod, pod_cli: PodCli):
     # The pod was made (RunPod's side) but the answer is an empty 200: it is looked up
     # by name, never sent again, and reported - not left billing unseen.
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     fake_runpod.inject("off_contract", method="POST", path="/v2/pods", body="")
     result = pod_cli("pod", "create", "--name", "shape", "--no-wait")
     assert len(fake_runpod.calls("POST", "/v2/pods")) == 1

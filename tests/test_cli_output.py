@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from conftest import record_push
+
 from imagebuild.cli import tables
-from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli
@@ -19,7 +20,7 @@ NAMES = ("uxh-pod-seed-1", "uxh-pod-seed-2")
 
 
 def _two_pods(cli: PodCli) -> None:
-    write_state(cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(cli.workdir, image=IMAGE, cuda="12.6")
     for name in NAMES:
         assert cli("pod", "create", "--name", name, "--no-wait").code == 0
 

@@ -4,7 +4,6 @@ credentials. Hostile input is one line, exit 2, and nothing written."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import docker, unique_name
+from conftest import docker, record_push, unique_name
 from skypilot_venv import ensure_venv, load_tasks, runpod_launch
 
 from imagebuild.export import skypilot as sky
@@ -137,9 +136,9 @@ def test_default_image_is_the_pushed_digest(sky_python, tmp_path):
                                               '[pod]\ngpu = "4090,l40s"\ngpu_count = 2\n')
     refused = export("--", "true", cwd=tmp_path)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == (f"imagebuild: error: --image: nothing pushed from {tmp_path} yet; "
+    assert refused.stderr.strip() == (f"imagebuild: error: --image: nothing pushed from {tmp_path / 'imagebuild.toml'} yet; "
                                       "run `imagebuild push` first or pass --image")
-    (tmp_path / ".imagebuild-state.json").write_text(json.dumps({"image": IMAGE}))
+    record_push(tmp_path, image=IMAGE)
     paths = exported(tmp_path, "--", "true")
     [task] = load_tasks(sky_python, paths, tmp_path / "home")["tasks"]
     assert task["image"] == IMAGE
@@ -161,7 +160,7 @@ def test_gpu_aliases(alias, expected):
     assert accelerators(alias) == expected
 
 
-STATE = json.dumps({"image": IMAGE})
+STATE = {"image": IMAGE}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -199,7 +198,7 @@ STATE = json.dumps({"image": IMAGE})
     (["--gpu", "4090", "--idle-minutes", "0", "--", "true"], None),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
-    (tmp_path / ".imagebuild-state.json").write_text(STATE)
+    record_push(tmp_path, **STATE)
     out = tmp_path / "out"
     done = export("--out", str(out), *args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr

@@ -123,6 +123,38 @@ def test_the_build_says_and_the_label_records_the_source(engine, baked, test_bas
     assert again.stdout.strip() == result["image"]
 
 
+@pytest.mark.slow
+def test_push_after_a_build_with_the_zip_pushes_that_build(baked, test_base, tmp_path):
+    """`build --physx-gpu ZIP` then a bare `push`: push reads the build record instead of
+    planning again (without the zip it would get another tag and call the image unbuilt)."""
+    from registry import Registry, remove_repository_tags
+
+    from imagebuild.engine import connect
+
+    _, archive, _ = baked
+    server = Registry().start()
+    name = f"{server.host}/imagebuild-test/physx"
+    spec = sapien_spec(tmp_path)
+    spec.write_text(spec.read_text().replace('name = "imagebuild-test/pod"', f'name = "{name}"'))
+    try:
+        built = imagebuild("build", "--spec", spec, "--base", test_base, "--physx-gpu", archive,
+                           "--ca-cert", ca_bundle() or "/dev/null")
+        assert built.returncode == 0, built.stderr[-3000:]
+        record = json.loads((tmp_path / ".imagebuild" / "imagebuild.build.json").read_text())
+        assert record["image"] == built.stdout.strip()
+        assert record["physx_zip_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert record["base"]["image"] == test_base
+        env = {**os.environ, "IMAGEBUILD_REGISTRY_USERNAME": server.username,
+               "IMAGEBUILD_REGISTRY_PASSWORD": server.password}
+        pushed = subprocess.run([sys.executable, "-m", "imagebuild", "push", "--spec", str(spec), "--json"],
+                                capture_output=True, text=True, timeout=600, env=env)
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        assert json.loads(pushed.stdout)["tags"][0] == record["image"]
+    finally:
+        server.close()
+        remove_repository_tags(connect(), name)
+
+
 def test_a_pod_of_the_baked_image_keeps_the_baked_library(baked):
     volume = unique_name("ib-physx-ws")
     try:

@@ -51,11 +51,9 @@ def docker_config(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, registry, test_base, built) -> Path:
-    """A git repository holding the test spec named for the registry, built."""
+    """A git repository holding the test spec named for the registry, built by the CLI
+    (which writes the lock, committed as users do, and the build record push reads)."""
     from imagebuild.engine import connect
-    from imagebuild.image.builder import Builder
-    from imagebuild.image.lock import write_lock
-    from imagebuild.image.progress import PlainReporter
     from imagebuild.image.spec import load_spec
 
     folder = tmp_path_factory.mktemp("project")
@@ -69,8 +67,11 @@ def project(tmp_path_factory, registry, test_base, built) -> Path:
     subprocess.run([*git, "commit", "-qm", "spec"], check=True)
     spec = load_spec(folder / "imagebuild.toml").spec
     engine = connect()
-    result = Builder(engine, reporter=PlainReporter()).build(spec, ca_cert=ca_bundle())
-    write_lock(folder / "imagebuild.lock", result.plan.lock)  # committed, as users do: push finds the build's lock
+    done = subprocess.run([*IMAGEBUILD, "build", "--spec", str(folder / "imagebuild.toml"),
+                           "--ca-cert", str(ca_bundle() or "/dev/null")],
+                          capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "imagebuild: wrote imagebuild.lock (no lock beside the spec yet): commit it" in done.stderr
     subprocess.run([*git, "add", "imagebuild.lock"], check=True)
     subprocess.run([*git, "commit", "-qm", "lock"], check=True)
     yield folder
@@ -96,7 +97,7 @@ def imagebuild(project: Path, *args: str, env: dict | None = None, password: str
 
 
 def state(project: Path) -> dict:
-    path = project / ".imagebuild-state.json"
+    path = project / ".imagebuild" / "imagebuild.push.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -320,8 +321,9 @@ def test_dirty_tree_tags_the_commit_dirty(first_push, project, registry, docker_
 
     clean = git_commit(project)
     assert clean and not clean.endswith("-dirty")
-    (project / ".imagebuild-state.json").write_text(
-        (project / ".imagebuild-state.json").read_text())  # push's own file: not "dirty"
+    pushed = project / ".imagebuild" / "imagebuild.push.json"
+    subprocess.run(["git", "-C", str(project), "add", "-f", str(pushed)], check=True)
+    pushed.write_text(pushed.read_text() + " ")  # imagebuild's own files, even tracked: not "dirty"
     assert git_commit(project) == clean
     spec = project / "imagebuild.toml"
     original = spec.read_text()
@@ -348,6 +350,37 @@ def test_stale_image_is_refused(first_push, project, registry):
     assert done.returncode == 1
     assert "is not built" in done.stderr and "imagebuild build" in done.stderr
     assert state(project) == before
+
+
+def export(project: Path, spec: str) -> subprocess.CompletedProcess:
+    """The image a pod of ``spec`` runs, as `export skypilot` (no RunPod needed) writes it."""
+    return subprocess.run([*IMAGEBUILD, "export", "skypilot", "--spec", str(project / spec), "--gpu", "4090",
+                           "--", "true"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_two_specs_in_one_folder_never_run_each_others_image(first_push, project, registry):
+    """The push of imagebuild.toml is its own: a pod of other.toml (same folder, never
+    built or pushed) does not get it, and other.toml cannot push imagebuild.toml's build."""
+    other = project / "other.toml"
+    other.write_text((project / "imagebuild.toml").read_text().replace(
+        "imagebuild-test/pod", "imagebuild-test/other"))
+    refused = export(project, "other.toml")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == (f"imagebuild: error: --image: nothing pushed from {other} yet; "
+                                      "run `imagebuild push` first or pass --image")
+    assert f"image_id: docker:{first_push[0]['image']}" in export(project, "imagebuild.toml").stdout
+    # A build record of another image (copied over, or image.name edited after the build).
+    records = project / ".imagebuild"
+    (project / "other.lock").write_text((project / "imagebuild.lock").read_text())
+    (records / "other.build.json").write_text((records / "imagebuild.build.json").read_text())
+    done = subprocess.run([*IMAGEBUILD, "push", "--spec", str(other)], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"imagebuild: error: {registry.host}/imagebuild-test/other (this spec's image) is not built as "
+        f"the spec reads now: the last build made {registry.host}/imagebuild-test/pod, the spec names "
+        f"{registry.host}/imagebuild-test/other; run `imagebuild build --spec {other}` again")
+    assert not (records / "other.push.json").exists()
 
 
 def test_bad_tag_is_bad_input(project, registry):

@@ -146,10 +146,15 @@ def test_library_find_stop_start_and_endpoint(engine, pod_image, names, key, tmp
 def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod_image, names, key,
                                                               tmp_path):
     from imagebuild.image.lock import write_lock
+    from imagebuild.image.spec import load_spec
+    from imagebuild.project import Project
 
     spec = tmp_path / "imagebuild.toml"
     shutil.copy(CI_SPEC, spec)
-    write_lock(tmp_path / "imagebuild.lock", built.plan.lock)  # the local build: the lock's tags
+    write_lock(tmp_path / "imagebuild.lock", built.plan.lock)
+    project = Project(load_spec(spec))  # the local build, recorded as `imagebuild build` does
+    project.record_build(built.plan.spec, built.image, [r.image for r in built.layers],
+                         built.plan.lock)
     base = os.environ.get("IMAGEBUILD_TEST_BASE")
     args = ["--spec", str(spec), "--public-key", f"{key}.pub"]
     if base is None:  # the fixture's image is this spec's build
@@ -157,7 +162,7 @@ def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod
     pushed = f"imagebuild-test/pushed:{unique_name('t')}"
     docker("tag", pod_image, pushed)
     try:
-        (tmp_path / ".imagebuild-state.json").write_text(json.dumps({"image": pushed}))
+        project.record_push(None, image=pushed)
         assert run_json(*args, "--name", names())["image"] == pushed
     finally:
         docker("rmi", pushed, check=False)

@@ -12,11 +12,11 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import record_push
 from fake_runpod import BannerBackend
 from test_runpod_cli import fake_ssh
 
 from imagebuild.errors import UserError
-from imagebuild.image.state import write_state
 from imagebuild.runpod import pods, sshkeys
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
@@ -36,7 +36,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly00000000000000000
 
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     return pod_cli
 
 
@@ -187,7 +187,7 @@ def test_registry_auth_flags(cli, fake_runpod):
 def test_update_points_the_pod_at_the_pushed_image(cli, fake_runpod):
     assert cli("pod", "create", "--name", "up", "--image", "ghcr.io/lab/old:v1").code == 0
     (pod,) = fake_runpod.pods.values()
-    write_state(cli.workdir, image=NEW_IMAGE, cuda="12.6")
+    record_push(cli.workdir, image=NEW_IMAGE, cuda="12.6")
     running = cli("pod", "update", "up")
     assert running.code == 0, running.output
     assert NEW_IMAGE in running.stdout and "unchanged until the next start" in running.stdout

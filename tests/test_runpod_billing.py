@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from conftest import record_push
 from fake_runpod import BannerBackend, FakeRunPod
-
-from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli
@@ -35,7 +34,7 @@ MATRIX = [(kind, failure) for kind in ("create", "start", "terminate") for failu
 
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     return pod_cli
 
 

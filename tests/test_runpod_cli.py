@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from conftest import record_push
 from fake_runpod import CAPACITY_TEXT, BannerBackend, FakeRunPod
 
-from imagebuild.image.state import write_state
 from imagebuild.runpod import pods
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
@@ -37,7 +37,7 @@ A6000 = "NVIDIA RTX A6000"
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
     """The CLI in a project folder that has pushed IMAGE (CUDA 12.6)."""
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     return pod_cli
 
 
@@ -161,6 +161,21 @@ def test_without_a_pushed_image_create_says_to_push(pod_cli, fake_runpod):
     assert created(fake_runpod) == []
 
 
+def test_two_specs_in_one_folder_each_run_their_own_push(pod_cli, fake_runpod):
+    """`push --spec other.toml` records other.toml's image, never the folder's: a pod of
+    imagebuild.toml does not run it."""
+    other_image = "registry.example/you/other@sha256:" + "cd" * 32
+    for name in ("imagebuild", "other"):
+        (pod_cli.workdir / f"{name}.toml").write_text(f'[image]\nname = "registry.example/you/{name}"\n')
+    record_push(pod_cli.workdir, "other.toml", image=other_image, cuda="12.6")
+    refused = pod_cli("pod", "create", "--no-wait", "--gpu", "4090", "--spec", "imagebuild.toml")
+    assert refused.code == 2 and "nothing pushed from" in refused.stderr, refused.output
+    assert "imagebuild.toml yet" in refused.stderr and created(fake_runpod) == []
+    assert pod_cli("pod", "create", "--no-wait", "--gpu", "4090", "--spec", "other.toml").code == 0
+    (body,) = created(fake_runpod)
+    assert body["image"] == other_image and body["gpu"]["minCudaVersion"] == "12.6"
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
@@ -168,7 +183,7 @@ def test_without_a_pushed_image_create_says_to_push(pod_cli, fake_runpod):
         (["--gpu", "4090,a7000"], 'no GPU "a7000"'),
         (["--env", "1BAD=x"], "--env: expected NAME=VALUE"),
         (["--env", "NOEQUALS"], "without '='"),
-        (["--volume-gb", "5"], "smallest volume is 10 GB"),
+        (["--volume-gb", "5"], "--volume-gb: input should be greater than or equal to 10, got 5"),
         (["--ports", "22"], "--ports"),
         (["--cloud", "moon"], "--cloud"),
         (["--env-file", "missing.env"], "--env-file"),
@@ -179,6 +194,38 @@ def test_bad_create_flags_are_one_line_and_create_nothing(cli, fake_runpod, flag
     assert result.code == 2, result.output
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert created(fake_runpod) == []
+
+
+# Each [pod] key out of bounds, as a flag and as the spec's key: one set of bounds (the
+# spec's model), one line naming where the value came from, no pod.
+POD_KEYS_OUT_OF_BOUNDS = [
+    ("gpu_count", "0", "input should be greater than or equal to 1, got 0"),
+    ("gpu_count", "9", "input should be less than or equal to 8, got 9"),
+    ("volume_gb", "5", "input should be greater than or equal to 10, got 5"),
+    ("volume_gb", "4001", "input should be less than or equal to 4000, got 4001"),
+    ("disk_gb", "4", "input should be greater than or equal to 5, got 4"),
+    ("disk_gb", "1001", "input should be less than or equal to 1000, got 1001"),
+    ("cloud", "moon", "expected 'secure' or 'community', got \"moon\""),
+    ("ports", "22", 'expected ports like "22/tcp'),
+    ("idle_stop", "5s", "expected at least 10s, got '5s'"),
+    ("idle_stop", "soon", "expected a duration like 45m, 2h or 1h30m, got 'soon'"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), POD_KEYS_OUT_OF_BOUNDS)
+def test_pod_keys_share_one_set_of_bounds_as_flags_and_in_the_spec(pod_cli, fake_runpod, key, value,
+                                                                     expected):
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    flag = pod_cli("pod", "create", "--no-wait", f"--{key.replace('_', '-')}", value)
+    spec_value = f'["{value}"]' if key == "ports" else value if value.isdigit() else f'"{value}"'
+    (pod_cli.workdir / "imagebuild.toml").write_text(f"[pod]\n{key} = {spec_value}\n")
+    spec = pod_cli("pod", "create", "--no-wait")
+    for result, where in ((flag, f"--{key.replace('_', '-')}"), (spec, f"imagebuild.toml: pod.{key}")):
+        assert result.code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"imagebuild: error: {where}: "), result.stderr
+        assert expected in lines[0], result.stderr
     assert created(fake_runpod) == []
 
 

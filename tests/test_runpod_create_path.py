@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from conftest import record_push
 from fake_runpod import CAPACITY_TEXT, BannerBackend, FakeRunPod
-
-from imagebuild.image.state import write_state
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli
@@ -37,7 +36,7 @@ FAST = {"IMAGEBUILD_RUNPOD_LISTING_LAG": "4", "IMAGEBUILD_RUNPOD_TIMEOUT": "1.5"
 
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     pod_cli.env.update(FAST)
     return pod_cli
 

@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
+from conftest import record_push
 from fake_runpod import FakeRunPod
 
 from imagebuild.errors import SpecError
-from imagebuild.image.state import write_state
 from imagebuild.runpod.client import Client, RunPodError
 from imagebuild.runpod.credentials import ApiKey
 from imagebuild.runpod.gpus import resolve_gpu, resolve_gpus
@@ -106,7 +106,7 @@ def test_gpus_lists_both_clouds_cheapest_first_with_stock(pod_cli, fake_runpod):
 
 
 def test_gpus_json_filters_price_for_the_count_and_aliases_that_resolve(pod_cli, fake_runpod, catalog):
-    write_state(pod_cli.workdir, image="registry.example/pod@sha256:" + "cd" * 32, cuda="12.6")
+    record_push(pod_cli.workdir, image="registry.example/pod@sha256:" + "cd" * 32, cuda="12.6")
     result = pod_cli("gpus", "--json", "--cloud", "community", "--count", "2", "--max-price", "1.6",
                      "--min-vram", "40")
     assert result.code == 0, result.output

@@ -9,8 +9,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-
-from imagebuild.image.state import write_state
+from conftest import record_push
 
 if TYPE_CHECKING:
     from fake_runpod.fixtures import PodCli
@@ -22,7 +21,7 @@ IMAGE = "registry.example/you/research-pod@sha256:" + "ef" * 32
 
 @pytest.fixture
 def cli(pod_cli: PodCli) -> PodCli:
-    write_state(pod_cli.workdir, image=IMAGE, cuda="12.6")
+    record_push(pod_cli.workdir, image=IMAGE, cuda="12.6")
     return pod_cli
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, output_folder, print_json
 
 BASE_OPTION = typer.Option(None, "--base", help="Base image instead of the spec's image.base.")
@@ -40,23 +40,6 @@ def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = Non
     # A bad zip is bad input: say so before a lock is resolved or anything is built.
     physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
     return spec
-
-
-def _lock_for_build(spec_file: Path | None, spec, locked: bool):
-    """The lock a build installs, or None (resolved for this build), and what to say then."""
-    from imagebuild.image.lock import check_locked, lock_path, read_lock
-
-    path = lock_path(spec_file)
-    lock = read_lock(path)
-    if locked:
-        return check_locked(lock, spec, str(path)), None
-    if lock is not None and lock.stale(spec):
-        return None, (f"imagebuild: {path.name} is stale ({lock.stale(spec)}): resolving a lock for "
-                      "this build; run `imagebuild lock` to keep it")
-    if lock is None:
-        return None, (f"imagebuild: no {path.name} beside the spec: resolving one for this build; "
-                      "run `imagebuild lock` to pin it")
-    return lock, None
 
 
 @app.command()
@@ -105,46 +88,47 @@ def build(
     physx_gpu: Path | None = PHYSX_GPU_OPTION,
     locked: bool = typer.Option(
         False, "--locked", help="Refuse to build unless the spec's lock (imagebuild.lock "
-        "beside imagebuild.toml) exists and matches the spec."),
+        "beside imagebuild.toml) exists and matches the spec (CI: never write the lock)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build the image's layers in order with BuildKit (unchanged layers are reused).
 
-    With a lock beside the spec (`imagebuild lock`), the build installs exactly what it
-    pins; without one, a lock is resolved for this build, kept for `push` and baked into
-    the image."""
+    The build installs exactly what the lock beside the spec (SPEC.lock) pins. The first
+    build writes that lock, and a build after a spec change updates it (and says so);
+    `--locked` refuses both. The build is recorded in .imagebuild/SPEC.build.json for
+    `push`, `run` and `pod create`."""
     from imagebuild.engine import connect
-    from imagebuild.image.builder import Builder, RegistryCache, read_secret_sources
+    from imagebuild.image.builder import Builder, RegistryCache, check_options, read_secret_sources
     from imagebuild.image.layers import diff_ids, inventory, table
     from imagebuild.image.progress import LiveReporter, PlainReporter
     from imagebuild.image.registry_auth import credentials
     from imagebuild.image.render import LAYER_NAMES
+    from imagebuild.project import Project
 
-    loaded = load(spec_path)
+    project = Project(load(spec_path))
     spec = _spec(spec_path, base, physx_gpu)
-    lock, notice = _lock_for_build(loaded.path, spec, locked)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
+    check_options(layer, registry_cache, no_cache, ca_cert)
     engine = connect()
-    options = dict(ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
-                   registry_cache=registry_cache, lock=lock)
-    pulling = dict(pull=pull, pull_auth=credentials() if pull else None)
-
-    def say() -> None:
+    lock, notice = project.lock_for_build(spec, engine, locked, ca_cert)
+    if notice:
         typer.echo(notice, err=True)
-
     previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
+    pull_auth = credentials() if pull else None
+
+    def run(reporter):
+        return Builder(engine, reporter=reporter, pull=pull, pull_auth=pull_auth).build(
+            spec, ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
+            registry_cache=registry_cache, lock=lock)
 
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
-            builder = Builder(engine, reporter=reporter, on_resolve=say, **pulling)
-            result = builder.build(spec, **options)
+            result = run(reporter)
     else:
-        result = Builder(engine, reporter=PlainReporter(), on_resolve=say, **pulling).build(spec, **options)
-    if lock is None:  # what this build resolved, for `push` to find and record
-        from imagebuild.image.lock import resolved_path, write_lock
-
-        write_lock(resolved_path(loaded.path), result.plan.lock)
+        result = run(PlainReporter())
+    if result.layers[-1].name == LAYER_NAMES[-1]:  # the whole image: what push and pods use
+        project.record_build(spec, result.image, [r.image for r in result.layers], lock)
     physx = result.physx_gpu(engine)
     sizes = inventory(engine, result.image, previous)
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, print_json
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import SPEC_OPTION, load
 from imagebuild.errors import SpecError
 
@@ -57,7 +57,7 @@ def skypilot(
     """
     from imagebuild.export import skypilot as sky
     from imagebuild.export.skypilot_gpus import accelerators
-    from imagebuild.image.state import default_image
+    from imagebuild.project import Project
 
     command = " ".join(ctx.args).strip()
     if not command:
@@ -67,7 +67,7 @@ def skypilot(
     if cloud not in sky.CLOUDS:
         raise SpecError(f'--cloud: expected runpod or any, got "{cloud}"')
     loaded = load(spec_path) if spec_path or not (image and gpu) else None
-    ref = sky.check_image(image) if image else default_image(loaded)
+    ref = sky.check_image(image) if image else Project(loaded).default_image()
     if not gpu:  # the spec's preference list, each with the spec's count
         pod = loaded.spec.pod
         gpu = ",".join(f"{alias}:{pod.gpu_count}" for alias in pod.gpu.split(","))
@@ -90,5 +90,6 @@ def skypilot(
 
 
 def _image_name(ref: str) -> str:
-    last = ref.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-._") or "pod"
+    from imagebuild import imageref
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", imageref.parse(ref).name).strip("-._") or "pod"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json, runpod_client
 from imagebuild.errors import SpecError
 
@@ -49,13 +49,14 @@ def gpus(
 
 def _cuda_floor(image: str | None, spec_path: Path | None) -> str | None:
     """The CUDA version the pod's image needs: the pushed image's, else the spec's."""
-    from imagebuild.image.state import pushed_image
+    from imagebuild.project import Project
     from imagebuild.runpod.image import cuda_floor, normalize_cuda
 
     loaded = load(spec_path)
-    image = image or pushed_image(loaded.directory)
+    project = Project(loaded)
+    image = image or project.pushed_image()
     if image:
-        return cuda_floor(image, loaded.directory)
+        return cuda_floor(image, project.pushed_cuda(image))
     cuda = loaded.spec.cuda_version
     return normalize_cuda(cuda) if cuda else None
 

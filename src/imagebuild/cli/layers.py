@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.errors import UserError
 

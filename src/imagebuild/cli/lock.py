@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import SPEC_OPTION, load
 from imagebuild.errors import UserError
 

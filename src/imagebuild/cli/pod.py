@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import (
     JSON_OPTION,
     can_ask,

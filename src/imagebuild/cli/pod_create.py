@@ -104,19 +104,15 @@ def create(
     A pod that does not get ready (timeout, ERROR, Ctrl-C, an error) is terminated again, after
     its log is read: nothing bills for it (a network volume is kept).
     """
-    from dataclasses import fields
-
-    from imagebuild.pods import idlestop
     from imagebuild.runpod.plan import CreateFlags
 
-    arguments = dict(locals())
-    loaded = load(spec)
-    idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
-                                idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
-    arguments["env"] = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
-    # The flags named as CreateFlags' fields (typer passes them as this function's arguments).
-    flags = CreateFlags(**{field.name: arguments[field.name] for field in fields(CreateFlags)})
-    _print_created(_launch(loaded, flags, wait, timeout), wait, json_out)
+    flags = CreateFlags(
+        gpu=gpu, gpu_count=gpu_count, name=name, image=image, volume_gb=volume_gb, disk_gb=disk_gb,
+        cloud=cloud, datacenters=datacenters, env=env, env_file=env_file, ports=ports,
+        public_key=public_key, volume=volume, registry_auth=registry_auth,
+        no_registry_auth=no_registry_auth, secrets=secrets, allow_plain_secret=allow_plain_secret,
+        idle_stop=idle_stop, idle_stop_requires_save=idle_stop_requires_save)
+    _print_created(_launch(load(spec), flags, wait, timeout), wait, json_out)
 
 
 def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
@@ -159,10 +155,10 @@ def update(
     spec: Path | None = SPEC_OPTION,
 ) -> None:
     """Point a pod at a new image; it runs from the next start, on the same volume."""
-    from imagebuild.image.state import default_image
+    from imagebuild.project import Project
     from imagebuild.runpod import registries, updates
 
-    ref = image or default_image(load(spec))
+    ref = image or Project(load(spec)).default_image()
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, is_terminal, load, print_json
-from imagebuild.errors import UserError
 
 BASE_OPTION = typer.Option(
-    None, "--base", metavar="IMAGE", help="Base image the image was built on (as given to `build --base`).")
+    None, "--base", metavar="IMAGE", help="Refuse unless the last build was on this base (the "
+    "build record knows the base; the flag is not needed).")
 TAG_OPTION = typer.Option([], "--tag", metavar="TAG", help="Extra tag to push (repeatable).")
 LAYERS_OPTION = typer.Option(
     False, "--layers", help="Also push the intermediate layer images (system, python, node, "
@@ -28,35 +28,30 @@ def push(
 ) -> None:
     """Push the spec's built image and record its digest for `pod create` and `run`.
 
-    Push never builds: it publishes exactly the image `imagebuild build` made, and
-    refuses with one line when the spec's image is missing or stale (run `imagebuild
-    build` first). Tags pushed: the content hash, image.version (or "latest"), the
+    Push never builds: it publishes exactly the image the last `imagebuild build` of
+    this spec made (its record, .imagebuild/SPEC.build.json), and refuses with one
+    line when there is none or the spec or its lock changed since (run `imagebuild
+    build`). Tags pushed: the content hash, image.version (or "latest"), the
     git commit of the spec's repository (`-dirty` when tracked files changed) and
     each --tag. The digest (name@sha256:...) is printed and written to
-    .imagebuild-state.json next to the spec only after every tag is pushed.
+    .imagebuild/SPEC.push.json beside the spec only after every tag is pushed.
     Credentials: those `docker login` stored, or IMAGEBUILD_REGISTRY_USERNAME and
     IMAGEBUILD_REGISTRY_PASSWORD. Transient registry failures are retried (4 tries).
     """
     from imagebuild.engine import connect
-    from imagebuild.image.builder import plan_for
-    from imagebuild.image.lock import current_lock
     from imagebuild.image.progress import LiveReporter, PlainReporter
     from imagebuild.image.push import Pusher, push_built
     from imagebuild.image.registry_auth import credentials
+    from imagebuild.project import Project
 
-    loaded = load(spec_path)
-    spec = loaded.spec.with_base(base) if base else loaded.spec
+    project = Project(load(spec_path))
+    project.built(base)  # one line before any credential or engine is asked for
     auth = credentials()
     engine = connect()
-    lock = current_lock(loaded.path, spec)
-    if lock is None:
-        raise UserError("this spec's image is not built: no lock matches the spec (imagebuild.lock or "
-                        "the one `imagebuild build` resolved); run `imagebuild build` first, then push")
-    plan = plan_for(engine, spec, lock)
 
     def run(reporter, say):
         pusher = Pusher(engine, auth=auth, reporter=reporter, say=say)
-        return push_built(engine, plan, loaded.directory, tag, layers=layers, pusher=pusher)
+        return push_built(engine, project, tag, layers=layers, pusher=pusher, base=base)
 
     if is_terminal() and not as_json:
         with LiveReporter([], verb="push") as live:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.errors import SpecError
 
@@ -34,9 +34,9 @@ def run(
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
-    from imagebuild.image.state import default_image
     from imagebuild.pods import idlestop, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
+    from imagebuild.project import Project
 
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")
@@ -56,7 +56,7 @@ def run(
         if existing is not None and loaded.path is None:
             image = existing.image  # no spec here: the pod keeps its image
         else:
-            image = default_image(loaded, engine)
+            image = Project(loaded).default_image(engine)
         if idle_stop is None:  # the spec's default applies to the pod the spec describes
             env_vars.update(idlestop.pod_env(
                 None, loaded.spec.pod.idle_stop,

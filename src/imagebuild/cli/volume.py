@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from imagebuild.cli import app
+from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, can_ask, confirm, print_json, runpod_client, sub_app
 from imagebuild.errors import UserError
 

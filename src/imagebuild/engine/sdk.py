@@ -11,6 +11,7 @@ import os
 import tarfile
 from typing import Any
 
+from imagebuild import imageref
 from imagebuild.errors import UserError
 
 
@@ -55,9 +56,9 @@ class Engine:
         (not there, no access, registry unreachable): the caller builds instead."""
         import docker.errors
 
-        repository, tag = reference.rsplit(":", 1)
+        ref = imageref.parse(reference)
         try:
-            self.client.images.pull(repository, tag=tag, auth_config=auth)
+            self.client.images.pull(ref.repository, tag=ref.digest or ref.tag, auth_config=auth)
         except docker.errors.APIError:
             return False
         return self.exists(reference)
@@ -65,9 +66,9 @@ class Engine:
     def tag(self, source: str, target: str) -> None:
         import docker.errors
 
-        repository, tag = target.rsplit(":", 1)
+        ref = imageref.parse(target)
         try:
-            tagged = self.client.images.get(source).tag(repository, tag)
+            tagged = self.client.images.get(source).tag(ref.repository, ref.tag)
         except docker.errors.ImageNotFound:
             raise UserError(f"image {source} is not in the local engine; build it first") from None
         except docker.errors.APIError as error:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract
+from imagebuild import contract, imageref
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.engine import buildkit as dockercli
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.lock import Lock
+from imagebuild.image.pkgname import canonical, requirement_name
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.render import (
     LAYER_NAMES,
@@ -84,7 +85,7 @@ class LayerResult:
 
     @property
     def tag(self) -> str:
-        return self.image.rsplit(":", 1)[1]
+        return imageref.parse(self.image).tag or ""
 
 
 @dataclass
@@ -156,23 +157,27 @@ def _parse_versions(files: dict[str, str], spec: Spec) -> dict[str, dict[str, st
                 versions.setdefault(layer, {})[key] = value
     freeze = files.get("sim-freeze.txt", "")
     wanted = {
-        _requirement_name(r) for r in [*spec.simulators.packages, *spec.python.packages]
+        requirement_name(r) for r in [*spec.simulators.packages, *spec.python.packages]
     }
     for line in freeze.splitlines():
         name, _, version = line.partition("==")
-        if _normalise(name) in wanted:
+        if canonical(name) in wanted:
             versions.setdefault("packages", {})[name] = version
     return versions
 
 
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("_", "-").replace(".", "-")
-
-
-def _requirement_name(requirement: str) -> str:
-    for stop in "[<>=!~; ":
-        requirement = requirement.split(stop, 1)[0]
-    return _normalise(requirement)
+def check_options(up_to: str | None, registry_cache: RegistryCache | None, no_cache: bool,
+                  ca_cert: Path | None, cli: dockercli.DockerCLI | None = None) -> dockercli.DockerCLI | None:
+    """One line for a build option that cannot work, before anything resolves or builds;
+    the BuildKit client, when the options needed one to be found."""
+    if up_to is not None and up_to not in LAYER_NAMES:
+        raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
+    if registry_cache is not None:
+        cli = cli or dockercli.find_cli()
+        registry_cache.check(cli, no_cache)
+    if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
+        raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
+    return cli
 
 
 def plan_for(engine: Engine, spec: Spec, lock: Lock) -> BuildPlan:
@@ -228,13 +233,7 @@ class Builder:
         registry_cache: RegistryCache | None = None,
         lock: Lock | None = None,
     ) -> BuildResult:
-        if up_to is not None and up_to not in LAYER_NAMES:
-            raise SpecError(f"--layer: expected one of {', '.join(LAYER_NAMES)}, got {up_to!r}")
-        if registry_cache is not None:
-            self.cli = self.cli or dockercli.find_cli()
-            registry_cache.check(self.cli, no_cache)
-        if ca_cert is not None and not (ca_cert.is_file() and os.access(ca_cert, os.R_OK)):
-            raise SpecError(f"--ca-cert: {ca_cert} is not a readable file; pass a PEM CA bundle")
+        self.cli = check_options(up_to, registry_cache, no_cache, ca_cert, self.cli)
         self.ca_cert = ca_cert
         plan = self.plan(spec, lock)
         result = BuildResult(plan=plan)

@@ -28,6 +28,7 @@ from typing import Any
 
 from imagebuild.errors import SpecError
 from imagebuild.image.lock import LOCK_FILENAME, requirements_text
+from imagebuild.image.pkgname import canonical
 
 # The GPU stack: torch and the CUDA wheels it pins. Changes rarely.
 _STABLE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|jax|jaxlib"
@@ -93,10 +94,6 @@ class Chunk:
         return requirements_text(self.packages)
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def bucket_count(small: int) -> int:
     return next((count for most, count in BUCKET_TIERS if small <= most), BUCKETS)
 
@@ -136,9 +133,9 @@ def plan_chunks(layer: str, packages: dict[str, dict[str, Any]]) -> list[Chunk]:
         if not _VALID_NAME.match(name):
             raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] has {name!r}, not a package name; "
                             "regenerate the lock with `imagebuild lock`")
-    by_name = {_normalise(name): name for name in packages}
+    by_name = {canonical(name): name for name in packages}
     if len(by_name) < len(packages):  # one would silently replace the other
-        twice = sorted(n for n in packages if [_normalise(m) for m in packages].count(_normalise(n)) > 1)
+        twice = sorted(n for n in packages if [canonical(m) for m in packages].count(canonical(n)) > 1)
         raise SpecError(f"{LOCK_FILENAME}: [{layer}.packages] names one package twice "
                         f"({', '.join(twice)}); regenerate the lock with `imagebuild lock`")
     own = _own_chunks(set(by_name))

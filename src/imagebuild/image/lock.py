@@ -16,7 +16,7 @@ from typing import Any
 
 from imagebuild.errors import SpecError, UserError
 from imagebuild.fileio import write_atomic
-from imagebuild.image.spec import Spec
+from imagebuild.image.spec import BASE_APT_PACKAGES, Spec
 
 try:  # Python 3.11+
     import tomllib
@@ -34,8 +34,6 @@ _HEADER = ("# imagebuild.lock: what `imagebuild build` installs, resolved by `im
 
 def spec_inputs(spec: Spec) -> dict[str, Any]:
     """What the spec asks of each locked section (the open ends a lock pins)."""
-    from imagebuild.image.render import BASE_APT_PACKAGES
-
     return {
         "base": {"image": spec.image.base},
         "system": {"packages": sorted(set(BASE_APT_PACKAGES) | set(spec.system.packages))},
@@ -123,22 +121,6 @@ def _show(value: Any) -> str:
 def lock_path(spec_path: Path | None) -> Path:
     """The lock of a spec file: its name with ``.lock`` (the default spec: ./imagebuild.lock)."""
     return spec_path.with_suffix(".lock") if spec_path else Path.cwd() / LOCK_FILENAME
-
-
-def resolved_path(spec_path: Path | None) -> Path:
-    """Where `build` keeps the lock it resolved on the fly (no lock file), for `push`."""
-    path = lock_path(spec_path)
-    return path.with_name(f".{path.stem}-resolved.lock")
-
-
-def current_lock(spec_path: Path | None, spec: Spec) -> Lock | None:
-    """The lock the last build of this spec used: its lock file when that fits the
-    spec, else the one `build` resolved on the fly, else None."""
-    for path in (lock_path(spec_path), resolved_path(spec_path)):
-        found = read_lock(path)
-        if found is not None and not found.stale(spec):
-            return found
-    return None
 
 
 def parse_lock(text: str, origin: str) -> Lock:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebuild.errors import SpecError
+from imagebuild.image.pkgname import requirement_name
 from imagebuild.image.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
 
 LIBRARY = "libPhysXGpu_64.so"
@@ -34,14 +35,8 @@ class PhysxPlan:
     zip_bytes: bytes = b""
 
 
-def _dist_name(requirement: str) -> str:
-    for stop in "[<>=!~; ":
-        requirement = requirement.split(stop, 1)[0]
-    return requirement.strip().lower().replace("_", "-").replace(".", "-")
-
-
 def installs_sapien(packages: list[str]) -> bool:
-    return any(_dist_name(r) in SAPIEN_DISTS for r in packages)
+    return any(requirement_name(r) in SAPIEN_DISTS for r in packages)
 
 
 def read_zip(path: Path) -> bytes:

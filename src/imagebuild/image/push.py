@@ -5,8 +5,9 @@ tags, follows the stream per layer, turns the engine's errors into one line,
 retries the transient ones with a bounded backoff, and reports the digest only
 once every tag is in the registry: never a half-pushed image as a success.
 
-Push never builds: it publishes exactly the image `imagebuild build` made (and the
-user tested) and refuses when the spec's image is missing or stale.
+Push never builds nor plans: it publishes exactly the image the spec's build record
+names (what `imagebuild build` made and the user tested) and refuses when that record
+is missing or no longer the build of the spec and lock as they are.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract
+from imagebuild import contract, imageref
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
-from imagebuild.image.lock import write_lock
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.registry_auth import PASSWORD_ENV, USERNAME_ENV, is_auth_failure, scrub
-from imagebuild.image.render import BuildPlan
 from imagebuild.image.spec import DOCKER_TAG
-from imagebuild.image.state import PUSHED_LOCK, STATE_FILENAME, write_state
+from imagebuild.project import STATE_DIR, BuildRecord, Project
 
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
 BACKOFF_S = 2.0
@@ -103,7 +102,7 @@ def git_commit(directory: Path) -> str | None:
     """Short commit of the repository holding ``directory``, ``-dirty`` when tracked
     files differ from it; None outside a repository (or without git).
 
-    The files push itself writes (state, pushed lock) are left out, so pushing twice
+    The files imagebuild writes beside the spec (``.imagebuild/``) are left out, so pushing twice
     from a clean tree gives the same tag.
     """
     def git(*args: str) -> subprocess.CompletedProcess | None:
@@ -117,27 +116,24 @@ def git_commit(directory: Path) -> str | None:
     head = git("rev-parse", "--short", "HEAD")
     if head is None or head.returncode != 0 or not head.stdout.strip():
         return None
-    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_FILENAME}",
-               f":(top,exclude,glob)**/{PUSHED_LOCK}")
+    diff = git("diff", "--quiet", "HEAD", "--", f":(top,exclude,glob)**/{STATE_DIR}/**")
     dirty = diff is None or diff.returncode != 0
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def image_tags(plan: BuildPlan, directory: Path, extra: Iterable[str] = ()) -> list[str]:
+def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) -> list[str]:
     """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
     for tag in extra:
         if not DOCKER_TAG.match(tag):
             raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
                             "(letters, digits, _ . -; at most 128)")
     commit = git_commit(directory)
-    tags = [plan.final.tag, plan.spec.image.version, *([commit] if commit else []), *extra]
+    tags = [record.tag, record.version, *([commit] if commit else []), *extra]
     return list(dict.fromkeys(tags))
 
 
 def _registry(repository: str) -> str:
-    from docker.auth import resolve_repository_name
-
-    return resolve_repository_name(repository)[0]
+    return imageref.parse(repository).registry
 
 
 def explain(message: str, repository: str, attempts: int = 1) -> str:
@@ -228,7 +224,8 @@ class Pusher:
 
     def push(self, reference: str) -> TagPush:
         """Push ``repository:tag`` (retrying transient failures); its digest."""
-        repository, tag = reference.rsplit(":", 1)
+        ref = imageref.parse(reference)
+        repository, tag = ref.repository, ref.tag or "latest"
         for attempt in range(1, self.attempts + 1):
             try:
                 result = self._push_once(repository, tag)
@@ -272,42 +269,38 @@ class Pusher:
         return result
 
 
-def push_built(engine: Engine, plan: BuildPlan, directory: Path, extra_tags: Iterable[str] = (),
-               layers: bool = False, pusher: Pusher | None = None) -> PushResult:
-    """Push the plan's built image under all its tags; record the digest next to the spec."""
-    if not engine.exists(plan.image):
-        raise UserError(
-            f"{plan.image} (this spec's image) is not built; the spec or its base changed since "
-            "the last build, or it never ran: run `imagebuild build` with the same --spec/--base, "
-            "then push")
-    name = plan.spec.image.name
-    tags = image_tags(plan, directory, extra_tags)
-    layer_images = [p.image for p in plan.layers[:-1]] if layers else []
+def push_built(engine: Engine, project: Project, extra_tags: Iterable[str] = (), layers: bool = False,
+               pusher: Pusher | None = None, base: str | None = None) -> PushResult:
+    """Push what the spec's last build made (its build record: never planned again) under
+    all its tags; record the digest beside the spec only once every tag is pushed."""
+    record = project.built(base)
+    if not engine.exists(record.image):
+        raise UserError(f"{record.image} (this spec's last build) is no longer in the engine: run "
+                        f"`{project.build_command}` again, then push")
+    tags = image_tags(record, project.spec_file.parent, extra_tags)
+    layer_images = record.layer_images if layers else []
     for image in layer_images:
         if not engine.exists(image):
-            raise UserError(f"layer image {image} is not in the engine: run `imagebuild build` "
+            raise UserError(f"layer image {image} is not in the engine: run `{project.build_command}` "
                             "to restore it, then push --layers")
     pusher = pusher or Pusher(engine)
-    result = PushResult(image="", tags=[f"{name}:{tag}" for tag in tags], layers=layer_images)
+    result = PushResult(image="", tags=[f"{record.repository}:{tag}" for tag in tags], layers=layer_images)
     # Layers first: the final image's push then finds them in the registry.
     for image in layer_images:
         result.pushes.append(pusher.push(image))
     digests = set()
     for reference in result.tags:
-        if reference != plan.image:
-            engine.tag(plan.image, reference)
+        if reference != record.image:
+            engine.tag(record.image, reference)
         pushed = pusher.push(reference)
         result.pushes.append(pushed)
         digests.add(pushed.digest)
     if len(digests) != 1:
-        raise UserError(f"the registry returned different digests for the tags of {plan.image} "
+        raise UserError(f"the registry returned different digests for the tags of {record.image} "
                         f"({', '.join(sorted(digests))}); nothing recorded, push again")
-    result.image = f"{name}@{digests.pop()}"
-    result.cuda = engine.labels(plan.image).get(contract.LABEL_CUDA) or None
+    result.image = f"{record.repository}@{digests.pop()}"
+    result.cuda = engine.labels(record.image).get(contract.LABEL_CUDA) or None
     # Only now, with every tag in the registry, does the digest become the default.
-    lock = {}
-    if plan.lock is not None:  # the lock the image was built from, beside its digest
-        write_lock(directory / PUSHED_LOCK, plan.lock)
-        lock = {"lock": PUSHED_LOCK, "lock_sha256": plan.lock.sha256()}
-    write_state(directory, image=result.image, tags=result.tags, cuda=result.cuda, **lock)
+    project.record_push(project.read_lock(), image=result.image, tags=result.tags, cuda=result.cuda,
+                        built=record.image)
     return result

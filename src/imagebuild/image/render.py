@@ -18,21 +18,14 @@ from pathlib import Path
 
 import jinja2
 
-from imagebuild import __version__, contract
+from imagebuild import __version__, contract, imageref
 from imagebuild.image import chunks as chunking
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
-from imagebuild.image.spec import Spec
+from imagebuild.image.spec import BASE_APT_PACKAGES, Spec
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
 
-# Apt packages every pod needs, on Ubuntu and Debian alike.
-BASE_APT_PACKAGES = (
-    "openssh-server", "tmux", "git", "git-lfs", "curl", "ca-certificates", "build-essential",
-    "python3", "python3-venv", "rsync", "less", "nano", "procps", "sudo", "locales",
-    "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
-    "libxext6", "libosmesa6", "tini", "rclone",
-)
 SECRET_CA_BUNDLE = "ca_bundle"
 SECRETS_DIR = "/tmp/secrets"  # on the step's tmpfs /tmp
 
@@ -76,7 +69,7 @@ class LayerPlan:
 
     @property
     def tag(self) -> str:
-        return self.image.rsplit(":", 1)[1]
+        return imageref.parse(self.image).tag or ""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from imagebuild import imageref
 from imagebuild.engine import Engine, base_unavailable
 from imagebuild.errors import UserError
 from imagebuild.image.lock import FORMAT, PYTHON_PLATFORM, SECTIONS, Lock, spec_inputs
+from imagebuild.image.pkgname import canonical
 from imagebuild.image.spec import Spec
 
 NPM_REGISTRY = os.environ.get("npm_config_registry",  # noqa: SIM112 - npm's own name
@@ -104,7 +106,8 @@ class _Resolver:
         if image is None and not self.engine.pull(_with_tag(reference)):
             raise base_unavailable(reference)
         image = image or self.engine.image(reference)
-        digests = [d for d in (image.attrs.get("RepoDigests") or []) if d.split("@")[0] in reference]
+        digests = [d for d in (image.attrs.get("RepoDigests") or [])
+                   if imageref.parse(d).repository in reference]
         return {"image": reference, "id": image.id, **({"digest": digests[0]} if digests else {})}
 
     def system(self, data: dict, old: dict) -> dict:
@@ -204,7 +207,7 @@ def parse_requirements(text: str) -> dict[str, dict[str, Any]]:
         line = raw.strip().rstrip("\\").strip()
         match = _REQ.match(line)
         if match:
-            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            name = canonical(match.group(1))
             current = packages[name] = {"version": match.group(2), "hashes": []}
         elif line.startswith("--hash=") and current is not None:
             current["hashes"].append(line.removeprefix("--hash="))
@@ -226,5 +229,4 @@ def _run_uv(args: list[str], ca_cert: Path | None) -> str:
 
 
 def _with_tag(reference: str) -> str:
-    last = reference.rsplit("/", 1)[-1]
-    return reference if ":" in last else f"{reference}:latest"
+    return imageref.parse(reference).with_tag()

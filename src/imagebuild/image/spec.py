@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from imagebuild import imageref
 from imagebuild.errors import SpecError
 
 try:  # Python 3.11+
@@ -22,6 +23,14 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 SPEC_FILENAME = "imagebuild.toml"
+# Apt packages every pod needs, on Ubuntu and Debian alike: the system layer installs them
+# beside system.packages, and the lock pins them (here, where render and lock both read it).
+BASE_APT_PACKAGES = (
+    "openssh-server", "tmux", "git", "git-lfs", "curl", "ca-certificates", "build-essential",
+    "python3", "python3-venv", "rsync", "less", "nano", "procps", "sudo", "locales",
+    "libglib2.0-0", "libvulkan1", "vulkan-tools", "libegl1", "libgl1", "libglvnd0", "libglx0",
+    "libxext6", "libosmesa6", "tini", "rclone",
+)
 DEFAULT_BASE = "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
 # simulators.physx_gpu values besides a zip's path.
 PHYSX_DOWNLOAD, PHYSX_VOLUME = "download", "volume"
@@ -316,8 +325,7 @@ class LoadedSpec(BaseModel):
 
 
 def _has_tag(reference: str) -> bool:
-    last = reference.rsplit("/", 1)[-1]
-    return ":" in last
+    return imageref.parse(reference).tag is not None
 
 
 def _describe(value: object) -> str:
@@ -340,8 +348,9 @@ _EXPECTED = {
 }
 
 
-def format_validation_error(origin: str, error: ValidationError) -> str:
-    """The first problem of a pydantic error as one line naming file and key."""
+def format_validation_error(origin: str, error: ValidationError, names: dict[str, str] | None = None) -> str:
+    """The first problem of a pydantic error as one line naming file and key (or, for a
+    key in ``names``, the flag that set it, as ``--gpu-count: ...``)."""
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     kind = first["type"]
@@ -356,6 +365,8 @@ def format_validation_error(origin: str, error: ValidationError) -> str:
         message = f"{_EXPECTED[kind]}, got {_describe(given)}"
     else:
         message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {_describe(given)}"
+    if names and location in names:
+        return f"{names[location]}: {message}"
     return f"{origin}: {location}: {message}" if location else f"{origin}: {message}"
 
 

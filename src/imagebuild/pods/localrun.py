@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagebuild import contract
+from imagebuild import contract, imageref
 from imagebuild.engine import Engine
 from imagebuild.errors import SpecError, UserError
 from imagebuild.pods.ssh import Endpoint, forget_host_key
@@ -57,9 +57,7 @@ def volume_name(name: str) -> str:
 
 def default_name(image: str) -> str:
     """A pod name from an image reference: ``ghcr.io/you/research-pod:tag`` → research-pod."""
-    repository = image.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1].split(":", 1)[0]
-    name = re.sub(r"[^a-z0-9-]+", "-", last.lower()).strip("-")[:42].strip("-")
+    name = re.sub(r"[^a-z0-9-]+", "-", imageref.parse(image).name.lower()).strip("-")[:42].strip("-")
     return name or "pod"
 
 

@@ -1,4 +1,5 @@
-"""What `imagebuild pod ...` acts on: the ``Target`` interface and local pods (``local:NAME``).
+"""What `imagebuild pod ...` acts on: local pods (``local:NAME``) and `resolve`; the ``Target``
+interface is :mod:`imagebuild.pods.protocol`'s.
 
 RunPod pods implement it in :mod:`imagebuild.runpod.target` (imported lazily by
 :func:`resolve`: pods never depend on runpod). Both answer the same questions
@@ -10,51 +11,16 @@ so save-before-terminate is written once (:mod:`imagebuild.pods.lifecycle`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from imagebuild.errors import UserError
+from imagebuild.pods.protocol import Report, Target  # noqa: F401 (re-exported)
 from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LOCAL_PREFIX = "local:"
-Report = Callable[[str], None]
 
 _DOCKER_STATES = {"running": "running", "exited": "stopped", "created": "stopped",
                   "restarting": "starting"}
-
-
-class Target(Protocol):
-    @property
-    def label(self) -> str: ...  # for messages: "name (id)" or "local:name"
-
-    @property
-    def ref(self) -> str: ...  # what to type in a follow-up command
-
-    @property
-    def status(self) -> str: ...  # the backend's own word
-
-    @property
-    def state(self) -> str: ...  # running, stopped, starting or other
-
-    def endpoint(self) -> Endpoint | None: ...
-
-    def ssh_options(self) -> list[str]: ...
-
-    def workspace_kept(self) -> str | None: ...  # the network volume /workspace is on, if any
-
-    def refresh(self) -> None: ...
-
-    def start(self, wait: bool, timeout: float, on_event: Report) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def terminate(self) -> None: ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-    def status_lines(self) -> list[str]: ...
-
-    def close(self) -> None: ...
 
 
 def resolve(ref: str) -> Target:

@@ -1,27 +1,24 @@
 """Which image a new pod runs, and the CUDA version it needs from the host's driver.
 
 The default image is the exact digest `imagebuild push` recorded next to the
-spec. Its CUDA version (the ``imagebuild.cuda`` label, also recorded at push)
-becomes the pod's CUDA floor, so RunPod only places it on hosts whose driver can
-run it.
+spec (``imagebuild.project``, the one place that answers). Its CUDA version (the
+``imagebuild.cuda`` label, also recorded at push) becomes the pod's CUDA floor, so
+RunPod only places it on hosts whose driver can run it.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from imagebuild import contract
 from imagebuild.errors import UserError
 
 
-def cuda_floor(image: str, spec_dir: Path) -> str | None:
-    """``major.minor`` the image needs, from the push record or a local image's label."""
-    from imagebuild.image.state import read_state
-
-    state = read_state(spec_dir)
-    if state.get("image") == image and state.get("cuda"):
-        return normalize_cuda(str(state["cuda"]))
+def cuda_floor(image: str, pushed_cuda: str | None = None) -> str | None:
+    """``major.minor`` the image needs: ``pushed_cuda`` (the push record's, when the image
+    is the pushed one), else a local image's label."""
+    if pushed_cuda:
+        return normalize_cuda(pushed_cuda)
     label = local_label(image, contract.LABEL_CUDA)
     return normalize_cuda(label) if label else None
 

@@ -10,11 +10,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.image.spec import MIN_VOLUME_GB, PORT
-from imagebuild.image.state import default_image
-from imagebuild.pods import podenv
+from imagebuild.image.spec import PORT
+from imagebuild.pods import idlestop, podenv
+from imagebuild.project import Project, pod_settings
 from imagebuild.runpod import envsecrets, gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
@@ -43,34 +44,32 @@ class CreateFlags:
     no_registry_auth: bool = False
     secrets: Sequence[str] = ()  # NAME or VAR=NAME: env VAR from RunPod secret NAME
     allow_plain_secret: bool = False  # send token-looking env values anyway
+    idle_stop: str | None = None  # "45m", "off"
+    idle_stop_requires_save: bool = False  # False: the spec's pod.idle_stop_requires_save
+
+    def pod_keys(self) -> dict[str, Any]:
+        """The flags that set a ``[pod]`` key, by key (None: not given)."""
+        datacenters = [d.strip() for item in self.datacenters for d in item.split(",") if d.strip()]
+        return {"gpu": self.gpu, "gpu_count": self.gpu_count, "volume_gb": self.volume_gb,
+                "disk_gb": self.disk_gb, "cloud": self.cloud.strip().lower() if self.cloud else None,
+                "datacenter": datacenters or None, "volume": self.volume,
+                "ports": _ports(self.ports) if self.ports is not None else None,
+                "idle_stop": self.idle_stop, "idle_stop_requires_save": self.idle_stop_requires_save or None}
 
 
 def plan_create(
     loaded, client, flags: CreateFlags, ssh_dir: Path | None = None
 ) -> tuple[CreateOptions, list[str]]:
     """The validated options and notes worth telling the user (on stderr)."""
-    spec, pod = loaded.spec, loaded.spec.pod
+    spec = loaded.spec
+    # Every [pod] key in one place: the flags over the spec, checked by the spec's model.
+    pod = pod_settings(spec.pod, flags.pod_keys())
     notes: list[str] = []
-    gpu_count = flags.gpu_count if flags.gpu_count is not None else pod.gpu_count
-    volume_gb = flags.volume_gb if flags.volume_gb is not None else pod.volume_gb
-    disk_gb = flags.disk_gb if flags.disk_gb is not None else pod.disk_gb
-    cloud = (flags.cloud or pod.cloud).upper()
-    if cloud not in ("SECURE", "COMMUNITY"):
-        raise SpecError(f"--cloud: expected secure or community, got {flags.cloud!r}")
-    # The spec's values were checked when it loaded (naming the spec key): check the flags.
-    if flags.gpu_count is not None and flags.gpu_count < 1:
-        raise SpecError(f"--gpu-count: expected 1 or more, got {gpu_count}")
-    if flags.volume_gb is not None and flags.volume_gb < MIN_VOLUME_GB:
-        raise SpecError(
-            f"--volume-gb: RunPod's smallest volume is {MIN_VOLUME_GB} GB, got {volume_gb}"
-        )
-    if flags.disk_gb is not None and flags.disk_gb < 1:
-        raise SpecError(f"--disk-gb: expected 1 or more, got {disk_gb}")
-    ports = _ports(flags.ports) if flags.ports is not None else list(pod.ports)
+    gpu_count, volume_gb, disk_gb, cloud = pod.gpu_count, pod.volume_gb, pod.disk_gb, pod.cloud.upper()
+    ports = list(pod.ports)
     _tcp_and_http_only(ports, "--ports" if flags.ports is not None else "[pod] ports")
-    datacenters = [d.strip() for item in flags.datacenters for d in item.split(",") if d.strip()]
-    datacenters = datacenters or list(pod.datacenter)
-    if cloud == "COMMUNITY" and (flags.volume or pod.volume):
+    datacenters = list(pod.datacenter)
+    if cloud == "COMMUNITY" and pod.volume:
         # Network volumes are Secure Cloud only (runpod/runpodctl#172): refused before
         # anything is asked of RunPod.
         which = "--volume" if flags.volume else "[pod] volume"
@@ -81,6 +80,7 @@ def plan_create(
         pod.env,
         podenv.read_env_file(flags.env_file) if flags.env_file else {},
         podenv.parse_env_flags(flags.env),
+        idlestop.pod_env(flags.idle_stop, spec.pod.idle_stop, pod.idle_stop_requires_save),
     )
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)
@@ -91,15 +91,16 @@ def plan_create(
     ssh_keys = _ssh_keys(client, flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
-    image_ref = flags.image or default_image(loaded)
-    floor = image.cuda_floor(image_ref, loaded.directory)
+    project = Project(loaded)
+    image_ref = flags.image or project.default_image()
+    floor = image.cuda_floor(image_ref, project.pushed_cuda(image_ref))
     if floor:
         notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")
     else:
         notes.append(f"no CUDA version known for {image_ref}: any host driver accepted")
 
     catalog = pricing.fetch_catalog(client, cloud, gpu_count, floor)
-    gpu_ids = gpus.resolve_gpus(flags.gpu or pod.gpu, catalog, gpu_count, cloud)
+    gpu_ids = gpus.resolve_gpus(pod.gpu, catalog, gpu_count, cloud)
     gpu_ids = pricing.order_by_stock(gpu_ids, catalog)
     if volume_id:
         gpu_ids = _in_volume_datacenter(client, gpu_ids, catalog, datacenters[0], notes)

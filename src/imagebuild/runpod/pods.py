@@ -15,7 +15,7 @@ from imagebuild import contract
 from imagebuild.errors import UserError
 from imagebuild.pods import ssh as ssh_mod
 from imagebuild.runpod.client import RunPodError, listed
-from imagebuild.runpod.volumes import mounts, network_volume_id
+from imagebuild.runpod.volume_api import mounts, network_volume_id
 
 SSH_PORT = "22/tcp"
 # What RunPod answers when no host has the requested GPU free (a 400).
@@ -367,7 +367,7 @@ def start_pod(client, pod: dict) -> dict:
 
 
 def _volume_name(client, volume_id: str) -> str:
-    from imagebuild.runpod.volumes import list_volumes
+    from imagebuild.runpod.volume_api import list_volumes
 
     try:
         return next((v["name"] for v in list_volumes(client) if v["id"] == volume_id), volume_id)

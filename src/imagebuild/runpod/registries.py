@@ -19,19 +19,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 
+from imagebuild import imageref
 from imagebuild.errors import SpecError, UserError
 from imagebuild.runpod.client import RunPodError, listed
 
 
 def registry_of(image: str) -> str:
     """``ghcr.io`` for ``ghcr.io/you/pod@sha256:...``; ``docker.io`` for ``you/pod:v1``."""
-    from docker.auth import resolve_repository_name
-
-    repository = image.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:  # a tag, not a registry port
-        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
-    return resolve_repository_name(repository)[0]
+    return imageref.parse(image).registry
 
 
 def local_credentials(registry: str, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:

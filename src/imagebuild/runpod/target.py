@@ -1,4 +1,4 @@
-"""A RunPod pod behind the :class:`imagebuild.pods.targets.Target` interface, so
+"""A RunPod pod behind the :class:`imagebuild.pods.protocol.Target` interface, so
 `pod save/stop/terminate` share their lifecycle rules with local pods."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from imagebuild.pods import ssh
-from imagebuild.pods.targets import Report
+from imagebuild.pods.protocol import Report
 from imagebuild.runpod import pods, view, volumes
 from imagebuild.runpod.client import Client
 

@@ -10,13 +10,10 @@ idempotent by name.
 from __future__ import annotations
 
 from imagebuild.errors import SpecError, UserError
-from imagebuild.runpod.client import RunPodError, listed
+from imagebuild.runpod.client import RunPodError
+from imagebuild.runpod.volume_api import list_volumes, mounts, network_volume_id  # noqa: F401 (re-exported)
 
 MIN_GB, MAX_GB = 10, 4096  # the spec's bounds for a network volume
-
-
-def list_volumes(client) -> list[dict]:
-    return listed(client.get("/network-volumes"), "networkVolumes", "GET /network-volumes")
 
 
 def find_by_name(client, name: str) -> dict | None:
@@ -88,12 +85,3 @@ def remove_volume(client, volume: dict) -> None:
     except RunPodError as error:
         if error.status != 404:
             raise
-
-
-def network_volume_id(pod: dict) -> str | None:
-    network = (pod.get("mounts") or {}).get("network") or []
-    return network[0].get("volumeId") if network else None
-
-
-def mounts(volume_id: str, path: str) -> dict:
-    return {"network": [{"volumeId": volume_id, "path": path}]}
