@@ -344,8 +344,11 @@ def test_persistent_server_errors_fail_after_bounded_retries(cli, fake_runpod):
     result = cli("pod", "list")
     assert result.code == 1
     assert len(fake_runpod.calls("GET", "/v2/pods")) == 4
-    assert "500 Internal Server Error" in result.stderr and "try again later" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    *retries, error = result.stderr.strip().splitlines()
+    assert "500 Internal Server Error" in error and "try again later" in error
+    # Each pause is said as it starts (never a silent wait), then one error line.
+    assert [line.split(" in ")[0] for line in retries] == [
+        f"imagebuild: RunPod: retry {n}/4" for n in (2, 3, 4)], result.stderr
 
 
 def test_rejected_key(cli, fake_runpod):
