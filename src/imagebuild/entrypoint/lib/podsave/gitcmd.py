@@ -117,9 +117,6 @@ class Git:
     FLAGS: tuple[str, ...] = ("-c", "safe.directory=*", "-c", "http.lowSpeedLimit=1000",
              "-c", "http.lowSpeedTime=30", "-c", "core.quotePath=false",
              "--no-optional-locks")
-    LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
-                     "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX",
-                     "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
 
     def __init__(self, path: str, cfg: Config):
         self.path = path
@@ -129,9 +126,6 @@ class Git:
             "GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
             "SSH_ASKPASS_REQUIRE": "never", "LC_ALL": "C", "LANGUAGE": "",
         })
-        # Called from inside a git hook, these would point every command elsewhere.
-        for var in self.LOCATION_VARS:
-            self.env.pop(var, None)
         # Keep the user's ssh command (it may pick a key) and make it non-interactive.
         ssh = os.environ.get("GIT_SSH_COMMAND") or self.try_out("config", "core.sshCommand")
         self.env["GIT_SSH_COMMAND"] = (ssh.strip() or "ssh") + (
