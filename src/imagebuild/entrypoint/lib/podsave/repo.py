@@ -15,6 +15,7 @@ from .refs import Push, RemoteView, local_path, push_all, set_status
 from .snapshot import SnapshotBuilder
 
 SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
+AUTOSTASHES = ("rebase-merge/autostash", "rebase-apply/autostash", "MERGE_AUTOSTASH")
 
 
 class RepoSaver:
@@ -176,20 +177,24 @@ class RepoSaver:
                 self.report["refs"].append(item)
                 self._add(sha, item["ref"], item, self.default)
 
-    def _plan_special_heads(self) -> None:
-        """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
-        paths = self.git.try_out("rev-parse", *[a for name in SPECIAL_HEADS
+    def _git_files(self, names: tuple[str, ...]) -> dict[str, list[str]]:
+        """name -> the commits named in that file of the git dir (absent: left out)."""
+        paths = self.git.try_out("rev-parse", *[a for name in names
                                                  for a in ("--git-path", name)]).splitlines()
-        for name, rel in zip(SPECIAL_HEADS, paths, strict=False):
-            path = os.path.join(self.path, rel)
+        found = {}
+        for name, rel in zip(names, paths, strict=False):
             try:
-                with open(path) as f:
+                with open(os.path.join(self.path, rel)) as f:
                     shas = [ln.split()[0] for ln in f if ln.strip()]
             except OSError:
                 continue
+            found[name] = [sha for sha in shas if self.git.has_commit(sha)]
+        return found
+
+    def _plan_special_heads(self) -> None:
+        """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
+        for name, shas in self._git_files(SPECIAL_HEADS).items():
             for n, sha in enumerate(shas):
-                if not self.git.has_commit(sha):
-                    continue
                 label = name.lower().replace("_", "-") + (f"-{n}" if n else "")
                 item = {"name": name if not n else f"{name} {n}", "commit": sha,
                         "ref": f"{self.snapshot_ref}-{label}", "remote": self.default}
@@ -197,14 +202,23 @@ class RepoSaver:
                 self._add(sha, item["ref"], item, self.default)
 
     def _plan_stashes(self) -> None:
-        shas = self.git.try_out("stash", "list", "--format=%H").split()
-        for n, sha in enumerate(shas):
-            ref = f"{self.snapshot_ref}-stash-{n}"
+        """Stash entries, and the autostash a stopped `rebase/merge --autostash` keeps
+        outside the stash list (the user's uncommitted edits, in no work tree)."""
+        entries = [(f"stash-{n}", f"stash@{{{n}}}", sha) for n, sha in
+                   enumerate(self.git.try_out("stash", "list", "--format=%H").split())]
+        for name, shas in self._git_files(AUTOSTASHES).items():
+            kind = "merge" if name == "MERGE_AUTOSTASH" else "rebase"
+            entries += [(f"autostash-{kind}", f"autostash of the stopped {kind}", sha)
+                        for sha in shas[:1]]
+        for suffix, label, sha in entries:
+            ref = f"{self.snapshot_ref}-{suffix}"
             sha, withheld = uncommitted.clean_stash(self.git, sha, self.secret_allowed)
-            self.report["skipped_files"] += [{**w, "path": f"stash@{{{n}}}:{w['path']}"}
+            self.report["skipped_files"] += [{**w, "path": f"{label}:{w['path']}"}
                                              for w in withheld]
             item = {"ref": ref, "commit": sha, "remote": self.default,
                     "status": "pending", "reason": None}
+            if suffix.startswith("autostash"):
+                item["name"] = label
             if withheld:
                 item["withheld"] = [w["path"] for w in withheld]
             self.report["stashes"].append(item)
