@@ -136,6 +136,20 @@ def test_tag_whose_name_the_remote_holds_elsewhere_is_saved_beside(workspace, le
     assert git(remote, "cat-file", "-t", sha) == "commit"
 
 
+def test_tag_an_upstream_remote_holds_is_not_copied_to_origin(workspace, ledger):
+    repo, remote = pushed(workspace)
+    upstream = workspace.bare("upstream")
+    git(repo, "remote", "add", "upstream", str(upstream), env=workspace.env)
+    git(repo, "tag", "-a", "-m", "their release", "v0", env=workspace.env)
+    git(repo, "push", "-q", "upstream", "main", "v0", env=workspace.env)
+
+    saved = workspace.save("--json")
+
+    assert saved.rc == 0, saved.out + saved.err
+    assert "refs/tags/v0" not in remote_refs(remote)
+    assert [r["status"] for r in saved.repo(repo)["refs"]] == ["up-to-date"]
+
+
 # ------------------------------------------------------------------ git-lfs
 
 

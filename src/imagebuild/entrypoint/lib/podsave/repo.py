@@ -118,7 +118,7 @@ class RepoSaver:
                 self.problems.append(f"{remote}: {view.error}")
             self.explained.add(id(item))
             return
-        if view.has(sha):
+        if view.has(sha, peel=not dst.startswith("refs/tags/")):
             if "ahead" in item:
                 item["ahead"] = 0
             set_status(item, "up-to-date")
@@ -157,13 +157,28 @@ class RepoSaver:
             ref, kind, sha, peeled_kind, peeled = line.split("\0")
             if ref.startswith(("refs/heads/", "refs/remotes/")) or ref == "refs/stash":
                 continue
-            if peeled_kind == "commit":
-                kind, sha = "commit", peeled
-            if kind != "commit":
-                continue
             label = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else \
                 ref.removeprefix("refs/")
             what = "tag" if ref.startswith("refs/tags/") else "ref"
+            if what == "tag" and kind == "tag":
+                # An annotated tag: its own object (the message) goes as that tag, and
+                # with it what it points at (a commit, or another tag). Beside it when
+                # the remote's tag of that name is another.
+                beside = "refs/tags/" + self.autosave("tag", label).removeprefix("refs/heads/")
+                item = {"name": f"tag {label}", "ref": ref, "commit": sha,
+                        "remote": self.default}
+                self.report["refs"].append(item)
+                if self._tag_elsewhere(sha):
+                    set_status(item, "up-to-date")
+                    continue
+                self._add(sha, ref, item, self.default, fallback=beside)
+                continue
+            if kind == "tag":  # a tag object outside refs/tags: the commit it leads to
+                sha = peeled if peeled_kind == "commit" else \
+                    self.git.try_out("rev-parse", "-q", "--verify", f"{ref}^{{commit}}")
+                kind = "commit" if sha else "tag"
+            if kind != "commit":
+                continue
             dst = self.autosave(what, label)
             item = {"name": f"{what} {label}", "ref": dst, "commit": sha,
                     "remote": self.default}
@@ -176,6 +191,13 @@ class RepoSaver:
                         "remote": self.default}
                 self.report["refs"].append(item)
                 self._add(sha, item["ref"], item, self.default)
+
+    def _tag_elsewhere(self, sha: str) -> bool:
+        """Another remote off the pod (a fork's upstream) has this tag object already:
+        it is saved, and not copied onto the user's remote."""
+        if not self.default or sha in self.view(self.default).refs.values():
+            return False
+        return any(sha in self.view(r).refs.values() for r in self.remotes if r != self.default)
 
     def _git_files(self, names: tuple[str, ...]) -> dict[str, list[str]]:
         """name -> the commits named in that file of the git dir (absent: left out)."""
