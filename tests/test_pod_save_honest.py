@@ -164,6 +164,11 @@ def lfs_repo(workspace: Workspace) -> tuple[Path, Path, bytes, str]:
     return repo, remote, content, hashlib.sha256(content).hexdigest()
 
 
+# What `git lfs install` puts in ~/.gitconfig, for the fresh clone (HOME is empty).
+LFS_FILTER = ["-c", "filter.lfs.process=git-lfs filter-process", "-c", "filter.lfs.required=true",
+              "-c", "filter.lfs.smudge=git-lfs smudge -- %f"]
+
+
 def in_store(remote: Path, oid: str) -> Path:
     return remote / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
 
@@ -186,7 +191,7 @@ def test_lfs_object_that_never_reached_the_store_is_pushed_there(workspace, ledg
     no_secret(saved)
     assert in_store(remote, oid).read_bytes() == content
     clone = workspace.root / "clone"
-    git(workspace.root, "clone", "-q", str(remote), str(clone), env=workspace.env)
+    git(workspace.root, *LFS_FILTER, "clone", "-q", str(remote), str(clone), env=workspace.env)
     assert (clone / "model.pt").read_bytes() == content  # smudged from the store
 
 

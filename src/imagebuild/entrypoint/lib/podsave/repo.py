@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from . import uncommitted
+from . import lfs, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
@@ -38,6 +38,7 @@ class RepoSaver:
         self.explained: set[int] = set()  # failed items whose cause is in problems
         self.gitlinks: dict[str, str] = {}
         self.views: dict[str, RemoteView] = {}
+        self.sent: list[tuple[str, dict]] = []  # (commit, item) of what goes to a remote
 
     def save(self) -> dict:
         try:
@@ -64,6 +65,10 @@ class RepoSaver:
                     self._snapshot_failed(str(e))
         if not self.remotes and (self.head or self.pushes):
             self.problems.append(self.no_remote)
+        try:  # LFS content before the refs that point to it, as LFS's pre-push hook does
+            self._save_lfs()
+        except GitError as e:
+            self.problems.append(str(e))
         self._push_all()
 
     def _pick_remotes(self) -> None:
@@ -112,6 +117,7 @@ class RepoSaver:
             self.explained.add(id(item))
             return
         view = self.view(remote)
+        self.sent.append((sha, item))
         if view.error:
             set_status(item, "failed", view.error)
             if f"{remote}: {view.error}" not in self.problems:  # one problem per remote
@@ -267,6 +273,7 @@ class RepoSaver:
         if self.default and not self.view(self.default).error and \
                 self._same_snapshot_exists(item):
             set_status(item, "up-to-date")
+            self.sent.append((item["commit"], item))
             return
         self._add(commit, self.snapshot_ref, item, self.default)
 
@@ -330,6 +337,28 @@ class RepoSaver:
         return item["reason"] or self.report["reason"]
 
     # -- pushing and the verdict
+
+    def _save_lfs(self) -> None:
+        """The LFS objects of every commit that goes to (or is on) a remote, pushed to
+        that remote's LFS store; those that do not get there are named with their size
+        and the work-tree files holding them."""
+        for remote in sorted({i["remote"] for _, i in self.sent if i.get("remote")}):
+            tips = [sha for sha, i in self.sent if i.get("remote") == remote and
+                    i["status"] != "failed"]
+            entry = lfs.save(self.git, remote, tips, self.cfg.dry_run)
+            if entry is None:
+                continue
+            unsaved = entry.pop("unsaved")
+            self.report.setdefault("lfs", []).append(entry)
+            if not unsaved:
+                continue
+            why = f"git-lfs content not in the LFS store of {remote}: {entry['reason']}"
+            self.problems.append(f"{len(unsaved)} git-lfs object(s), "
+                                 f"{sum(s for s, _ in unsaved.values())} bytes: {why}")
+            self.explained.add(id(entry))
+            self.report["skipped_files"] += [
+                {"path": rel, "bytes": size, "reason": why} for size, rel in unsaved.values()
+                if os.path.lexists(os.path.join(self.path, rel))]
 
     def _push_all(self) -> None:
         by_remote: dict[str, list[Push]] = {}
