@@ -295,3 +295,67 @@ def test_repo_of_a_uid_without_passwd_entry_gets_no_root_owned_files(tmp_path):
         assert res.returncode == 0, res.stderr
     finally:
         shutil.rmtree(root)
+
+
+@needs_root
+def test_folder_the_repo_owner_cannot_read_is_named_not_clean():
+    root = Path(tempfile.mkdtemp(prefix="pod-save-unreadable-"))
+    try:
+        root.chmod(0o755)
+        workspace = Workspace(root)
+        remote = workspace.bare("theirs")
+        repo = workspace.repo("theirs", remote)
+        subprocess.run(["chown", "-R", "nobody:", str(root)], check=True)
+        private = repo / "private"  # root's, inside nobody's repository
+        private.mkdir(mode=0o700)
+        (private / "run.csv").write_bytes(b"1,2,3\n" * 1000)
+        workspace.env["HOME"] = "/nonexistent"
+
+        saved = workspace.save("--json")
+
+        no_secret(saved)
+        reason = assert_named(saved, private / "run.csv", "cannot read")
+        entry = next(u for u in saved.report["inventory"]["unsaved"] if u["reason"] == reason)
+        assert entry["bytes"] >= 6000
+        assert saved.repo(repo)["status"] == "failed"
+    finally:
+        shutil.rmtree(root)
+
+
+# ------------------------------------------------------------------ off the volume
+
+
+@pytest.mark.parametrize("where", ["/dev/shm", "/tmp"])
+def test_results_symlinked_off_the_volume_are_named_with_what_they_hold(workspace, where):
+    if not os.path.isdir(where):
+        pytest.skip(f"no {where}")
+    outside = Path(tempfile.mkdtemp(prefix="pod-save-off-", dir=where))
+    try:
+        (outside / "metrics.csv").write_bytes(b"0.9\n" * 2048)
+        (workspace.path / "results").symlink_to(outside)
+
+        saved = workspace.save("--json")
+
+        no_secret(saved)
+        reason = assert_named(saved, outside / "metrics.csv", "off the volume")
+        assert ("RAM" if where == "/dev/shm" else "disk") in reason
+        entry = next(u for u in saved.report["inventory"]["unsaved"] if u["reason"] == reason)
+        assert entry["bytes"] == 4 * 2048 and entry["path"].startswith(where)
+    finally:
+        shutil.rmtree(outside)
+
+
+# ------------------------------------------------------------------ odd names
+
+
+def test_file_whose_name_ends_in_cr_is_saved_beside_its_twin(workspace, ledger):
+    repo, remote = pushed(workspace)
+    (repo / "data.csv").write_text("the twin\n")
+    (repo / "data.csv\r").write_text("the one ending in CR\n")
+
+    saved = workspace.save("--json")
+
+    assert saved.rc == 0, saved.out + saved.err
+    snap = saved.repo(repo)["snapshot"]["ref"]
+    assert git(remote, "show", f"{snap}:data.csv") == "the twin"
+    assert git(remote, "show", f"{snap}:data.csv\r") == "the one ending in CR"
