@@ -225,6 +225,53 @@ def test_lfs_store_unreachable_is_named_with_its_size(workspace, ledger):
     assert not in_store(remote, oid).exists()
 
 
+# ------------------------------------------------------------------ git-annex
+
+needs_annex = pytest.mark.skipif(shutil.which("git-annex") is None, reason="git-annex missing")
+
+
+def annex_repo(workspace: Workspace) -> tuple[Path, Path, bytes]:
+    """A repository whose data.bin is annexed: its content only in .git/annex/objects,
+    the branch and the git-annex branch pushed."""
+    repo, remote = pushed(workspace, "annexed")
+    git(repo, "annex", "init", "-q", "pod", env=workspace.env)
+    content = os.urandom(48 * 1024)
+    (repo / "data.bin").write_bytes(content)
+    git(repo, "annex", "add", "-q", "data.bin", env=workspace.env)
+    git(repo, "commit", "-q", "-m", "data", env=workspace.env)
+    git(repo, "push", "-q", "origin", "main", "git-annex", env=workspace.env)
+    return repo, remote, content
+
+
+@needs_annex
+def test_annex_content_only_on_the_pod_is_copied_to_the_remote(workspace, ledger):
+    repo, remote, content = annex_repo(workspace)
+
+    saved = workspace.save("--json")
+
+    assert saved.rc == 0, saved.out + saved.err
+    no_secret(saved)
+    clone = workspace.root / "clone"
+    git(workspace.root, "clone", "-q", str(remote), str(clone), env=workspace.env)
+    git(clone, "annex", "get", "-q", "data.bin", env=workspace.env)
+    assert (clone / "data.bin").read_bytes() == content
+
+
+@needs_annex
+def test_annex_content_the_remote_cannot_hold_is_named_with_its_size(workspace, ledger):
+    repo, remote, content = annex_repo(workspace)
+    git(repo, "config", "remote.origin.annex-ignore", "true", env=workspace.env)  # GitHub's case
+
+    saved = workspace.save("--json")
+
+    assert saved.rc == 1, saved.out + saved.err
+    no_secret(saved)
+    report = saved.repo(repo)
+    assert report["status"] == "failed" and "git-annex" in report["reason"]
+    assert f"{len(content)} bytes" in report["reason"]
+    assert [f["path"] for f in report["skipped_files"]] == ["data.bin"]
+
+
 # ------------------------------------------------------------------ environment
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from . import lfs, uncommitted
+from . import annex, lfs, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
@@ -54,8 +54,9 @@ class RepoSaver:
         self._pick_remotes()
         self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
         self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
-        steps = [self._plan_branches, self._plan_refs, self._plan_stashes] \
-            if self.shared_refs else []
+        # Annex content first: copying it updates the git-annex branch pushed below.
+        steps = [self._save_annex, self._plan_branches, self._plan_refs,
+                 self._plan_stashes] if self.shared_refs else []
         for step in steps + [self._plan_special_heads, self._plan_snapshot]:
             try:  # one failed step never cancels the others' pushes
                 step()
@@ -304,15 +305,35 @@ class RepoSaver:
                 return True
         return False
 
-    def _commit(self, tree: str) -> str:
-        git = self.git
+    def _identity(self) -> dict[str, str]:
+        """Who commits (commit-tree, git-annex's branch): a fresh pod may have no one
+        configured."""
         env = {}
-        # commit-tree needs an identity; a fresh pod may have none configured.
-        if not git.try_out("config", "user.name"):
+        if not self.git.try_out("config", "user.name"):
             env.update(GIT_AUTHOR_NAME="pod-save", GIT_COMMITTER_NAME="pod-save")
-        if not git.try_out("config", "user.email"):
+        if not self.git.try_out("config", "user.email"):
             email = f"pod-save@{self.cfg.pod_id}"
             env.update(GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_EMAIL=email)
+        return env
+
+    def _save_annex(self) -> None:
+        """git-annex content that is only in .git/annex/objects: copied to the remote,
+        or named with its size (annex.py)."""
+        entry = annex.save(self.git, self.default, self._identity(), self.cfg.dry_run)
+        if entry is None:
+            return
+        unsaved, files = entry.pop("unsaved"), entry.pop("files")
+        self.report["annex"] = entry
+        if unsaved:
+            why = f"git-annex content only in .git/annex/objects: {entry['reason']}"
+            self.problems.append(f"{len(unsaved)} git-annex key(s), "
+                                 f"{sum(unsaved.values())} bytes: {why}")
+            self.report["skipped_files"] += [{"path": rel, "bytes": size, "reason": why}
+                                             for rel, size in files.items()]
+
+    def _commit(self, tree: str) -> str:
+        git = self.git
+        env = self._identity()
         where = self.head_branch or ("detached HEAD" if self.head else "no commits yet")
         message = (
             f"pod-save: uncommitted work on {where}, pod {self.cfg.pod_id}, "
@@ -355,7 +376,6 @@ class RepoSaver:
             why = f"git-lfs content not in the LFS store of {remote}: {entry['reason']}"
             self.problems.append(f"{len(unsaved)} git-lfs object(s), "
                                  f"{sum(s for s, _ in unsaved.values())} bytes: {why}")
-            self.explained.add(id(entry))
             self.report["skipped_files"] += [
                 {"path": rel, "bytes": size, "reason": why} for size, rel in unsaved.values()
                 if os.path.lexists(os.path.join(self.path, rel))]
