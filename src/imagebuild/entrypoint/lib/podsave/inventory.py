@@ -150,8 +150,9 @@ class Classifier:
 def _parents(path: str, workspace: str):
     """Folders above path, innermost first, up to (not including) the workspace."""
     d = os.path.dirname(path)
+    outside = not path.startswith(workspace + os.sep)
     while d not in (workspace, "/", "") and d != os.path.dirname(d):
         yield d
-        if os.path.ismount(d):  # off the volume: one mount's files stay one group
+        if outside and os.path.ismount(d):  # off the volume: a mount's files, one group
             return
         d = os.path.dirname(d)
