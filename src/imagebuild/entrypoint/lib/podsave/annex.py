@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 
-from .gitcmd import Git, git_reason
+from .gitcmd import Git, common_dir, git_reason
 
 
 def objects_dir(git: Git) -> str | None:
-    common = git.try_out("rev-parse", "--git-common-dir")
-    path = os.path.join(git.path, common, "annex", "objects") if common else None
+    common = common_dir(git.path)
+    path = os.path.join(common, "annex", "objects") if common else None
     return path if path and os.path.isdir(path) else None
 
 

@@ -105,6 +105,27 @@ def git_reason(res: Result, text: str | None = None, *, remote: bool = True) -> 
     return redact(detail)[:240]
 
 
+def common_dir(path: str) -> str | None:
+    """A work tree's common git dir, read from disk (no git process): .git, or where a
+    `gitdir:` file (linked worktree, submodule, --separate-git-dir) and its commondir
+    lead."""
+    dot = os.path.join(path, ".git")
+    if os.path.isdir(dot):
+        return dot
+    try:
+        with open(dot, encoding="utf-8", errors="replace") as f:
+            gitdir = os.path.join(path, f.readline().removeprefix("gitdir:").strip())
+    except OSError:
+        return None
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as f:
+            return os.path.normpath(os.path.join(gitdir, f.read().strip()))
+    except FileNotFoundError:
+        return gitdir if os.path.isdir(gitdir) else None
+    except OSError:
+        return None
+
+
 class GitError(Exception):
     pass
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from .gitcmd import Git, git_reason
+from .gitcmd import Git, common_dir, git_reason
 from .uncommitted import read_blobs
 
 POINTER_MAX = 1024  # a pointer file is ~130 bytes; git-lfs never reads one over 1 KiB
@@ -21,14 +21,19 @@ CHUNK = 200  # object ids per `git lfs push` command line
 
 
 def store_dir(git: Git) -> str | None:
-    """This repository's local LFS store, when it has one."""
-    common = git.try_out("rev-parse", "--git-common-dir")
-    custom = git.try_out("config", "lfs.storage")
-    root = os.path.join(git.path, common) if common else None
-    path = os.path.join(git.path, custom) if custom else (
-        os.path.join(root, "lfs") if root else None)
-    path = os.path.join(path, "objects") if path else None
-    return path if path and os.path.isdir(path) else None
+    """This repository's local LFS store, when it has one (lfs.storage honoured)."""
+    common = common_dir(git.path)
+    if common is None:
+        return None
+    path = os.path.join(common, "lfs")
+    try:
+        with open(os.path.join(common, "config"), encoding="utf-8", errors="replace") as f:
+            if re.search(r"^\s*\[lfs\]", f.read(), re.M | re.I):  # may set lfs.storage
+                path = os.path.join(git.path, git.try_out("config", "lfs.storage") or path)
+    except OSError:
+        pass
+    path = os.path.join(path, "objects")
+    return path if os.path.isdir(path) else None
 
 
 def local_object(store: str, oid: str) -> str:
