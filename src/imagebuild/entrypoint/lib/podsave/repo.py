@@ -325,11 +325,9 @@ class RepoSaver:
         unsaved, files = entry.pop("unsaved"), entry.pop("files")
         self.report["annex"] = entry
         if unsaved:
-            why = f"git-annex content only in .git/annex/objects: {entry['reason']}"
-            self.problems.append(f"{len(unsaved)} git-annex key(s), "
-                                 f"{sum(unsaved.values())} bytes: {why}")
-            self.report["skipped_files"] += [{"path": rel, "bytes": size, "reason": why}
-                                             for rel, size in files.items()]
+            self._name_unsaved(f"{len(unsaved)} git-annex key(s)", sum(unsaved.values()),
+                               f"git-annex content only in .git/annex/objects: "
+                               f"{entry['reason']}", files)
 
     def _commit(self, tree: str) -> str:
         git = self.git
@@ -373,12 +371,19 @@ class RepoSaver:
             self.report.setdefault("lfs", []).append(entry)
             if not unsaved:
                 continue
-            why = f"git-lfs content not in the LFS store of {remote}: {entry['reason']}"
-            self.problems.append(f"{len(unsaved)} git-lfs object(s), "
-                                 f"{sum(s for s, _ in unsaved.values())} bytes: {why}")
-            self.report["skipped_files"] += [
-                {"path": rel, "bytes": size, "reason": why} for size, rel in unsaved.values()
-                if os.path.lexists(os.path.join(self.path, rel))]
+            self._name_unsaved(f"{len(unsaved)} git-lfs object(s)",
+                               sum(size for size, _ in unsaved.values()),
+                               f"git-lfs content not in the LFS store of {remote}: "
+                               f"{entry['reason']}",
+                               {rel: size for size, rel in unsaved.values()
+                                if os.path.lexists(os.path.join(self.path, rel))})
+
+    def _name_unsaved(self, what: str, size: int, why: str, files: dict[str, int]) -> None:
+        """Content outside git's objects (LFS, annex) that did not reach the remote: the
+        repository fails, and each work-tree file holding it is named with its size."""
+        self.problems.append(f"{what}, {size} bytes: {why}")
+        self.report["skipped_files"] += [{"path": rel, "bytes": n, "reason": why}
+                                         for rel, n in files.items()]
 
     def _push_all(self) -> None:
         by_remote: dict[str, list[Push]] = {}
