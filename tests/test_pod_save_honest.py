@@ -3,7 +3,8 @@ remote (restorable), or exit 1 with the thing named and its size. Real repositor
 real bare remotes, a real git-lfs store (git-lfs's standalone file transfer for a local
 remote), rclone to a local folder, a uid without a passwd entry.
 
-Each test also checks that no test secret appears in any output.
+Where a scenario holds a test token (a stashed edit, a URL, an inherited variable), the
+test also checks it reaches no output and no remote.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ def ledger():
     assert book.lost() == []
 
 
-def no_secret(saved) -> None:
+def no_secret(saved, *remotes: Path) -> None:
+    """SECRET is in no output and in no object of any of remotes."""
     assert SECRET not in saved.out + saved.err
+    for remote in remotes:
+        objects = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"],
+                                 cwd=remote, capture_output=True, check=True).stdout
+        assert SECRET.encode() not in objects, f"the test secret reached {remote}"
 
 
 def pushed(workspace: Workspace, name: str = "proj") -> tuple[Path, Path]:
@@ -62,6 +68,7 @@ def test_autostash_of_a_stopped_rebase_or_merge_reaches_the_remote(workspace, le
     if how == "rebase":
         git(repo, "switch", "-q", "topic", env=workspace.env)
     (repo / "notes.md").write_text("a week of uncommitted analysis\n")
+    (repo / ".gitignore").write_text(f"*.log\n# token = {SECRET}\n")  # edit with a token
     ledger.file(repo, remote, "notes.md")
     args = ["rebase", "--autostash", "main"] if how == "rebase" else \
         ["merge", "--autostash", "--no-edit", "topic"]
@@ -71,9 +78,10 @@ def test_autostash_of_a_stopped_rebase_or_merge_reaches_the_remote(workspace, le
 
     saved = workspace.save("--json")
 
-    no_secret(saved)
+    no_secret(saved, remote)
     autostash = [s for s in saved.repo(repo)["stashes"] if "autostash" in s["ref"]]
     assert autostash and autostash[0]["status"] == "pushed", saved.repo(repo)
+    assert autostash[0]["withheld"] == [".gitignore"]  # the token's file, named
     ref = autostash[0]["ref"]
     assert git(remote, "show", f"{ref}:notes.md") == "a week of uncommitted analysis"
     # Restorable the way git keeps it: `git stash apply` of that commit in a fresh clone.
@@ -96,7 +104,6 @@ def test_annotated_tag_object_is_pushed_as_a_tag(workspace, ledger):
     saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
-    no_secret(saved)
     assert remote_refs(remote)["refs/tags/v1"] == tag
     assert "93.1% success" in git(remote, "cat-file", "tag", tag)
 
@@ -188,7 +195,6 @@ def test_lfs_object_that_never_reached_the_store_is_pushed_there(workspace, ledg
     saved = workspace.save("--json", env={"GIT_LFS_SKIP_PUSH": "1"})
 
     assert saved.rc == 0, saved.out + saved.err
-    no_secret(saved)
     assert in_store(remote, oid).read_bytes() == content
     clone = workspace.root / "clone"
     git(workspace.root, *LFS_FILTER, "clone", "-q", str(remote), str(clone), env=workspace.env)
@@ -213,12 +219,13 @@ def test_lfs_content_of_the_snapshot_reaches_the_store(workspace, ledger):
 @needs_lfs
 def test_lfs_store_unreachable_is_named_with_its_size(workspace, ledger):
     repo, remote, content, oid = lfs_repo(workspace)
-    git(repo, "config", "lfs.url", f"http://127.0.0.1:{closed_port()}/lfs", env=workspace.env)
+    git(repo, "config", "lfs.url", f"http://pod:{SECRET}@127.0.0.1:{closed_port()}/lfs",
+        env=workspace.env)  # a token in the store's URL, as some hosts hand them out
     git(repo, "push", "-q", "--no-verify", "origin", "main", env=workspace.env)
 
     saved = workspace.save("--json", env={"POD_SAVE_GIT_TIMEOUT": "20"})
 
-    no_secret(saved)
+    no_secret(saved, remote)
     reason = assert_named(saved, repo / "model.pt", "LFS")
     entry = next(u for u in saved.report["inventory"]["unsaved"] if u["reason"] == reason)
     assert entry["bytes"] >= len(content)
@@ -250,7 +257,6 @@ def test_annex_content_only_on_the_pod_is_copied_to_the_remote(workspace, ledger
     saved = workspace.save("--json")
 
     assert saved.rc == 0, saved.out + saved.err
-    no_secret(saved)
     clone = workspace.root / "clone"
     git(workspace.root, "clone", "-q", str(remote), str(clone), env=workspace.env)
     git(clone, "annex", "get", "-q", "data.bin", env=workspace.env)
@@ -265,11 +271,24 @@ def test_annex_content_the_remote_cannot_hold_is_named_with_its_size(workspace, 
     saved = workspace.save("--json")
 
     assert saved.rc == 1, saved.out + saved.err
-    no_secret(saved)
     report = saved.repo(repo)
     assert report["status"] == "failed" and "git-annex" in report["reason"]
     assert f"{len(content)} bytes" in report["reason"]
     assert [f["path"] for f in report["skipped_files"]] == ["data.bin"]
+
+
+@needs_annex
+def test_annex_content_without_git_annex_installed_is_named(workspace, ledger):
+    repo, remote, content = annex_repo(workspace)
+    bin_dir = workspace.root / "bin"  # a PATH with git but no git-annex
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git"))
+
+    saved = workspace.save("--json", env={"PATH": str(bin_dir)})
+
+    assert saved.rc == 1, saved.out + saved.err
+    reason = saved.repo(repo)["reason"]
+    assert "git-annex is not installed" in reason and f"{len(content)} bytes" in reason
 
 
 # ------------------------------------------------------------------ environment
@@ -299,13 +318,14 @@ def test_git_variables_in_the_environment_do_not_narrow_the_snapshot(workspace, 
     hide = workspace.root / "hide"
     hide.write_text("*.py\n")
     env = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "core.excludesFile",
-           "GIT_CONFIG_VALUE_0": str(hide), "GIT_CONFIG_KEY_1": "push.default",
-           "GIT_CONFIG_VALUE_1": "nothing", "GIT_NAMESPACE": "elsewhere",
+           "GIT_CONFIG_VALUE_0": str(hide), "GIT_CONFIG_KEY_1": "http.extraHeader",
+           "GIT_CONFIG_VALUE_1": f"X-Token: {SECRET}", "GIT_NAMESPACE": "elsewhere",
            "GIT_REPLACE_REF_BASE": "refs/elsewhere/"}
 
     saved = workspace.save("--json", env=env)
 
     assert saved.rc == 0, saved.out + saved.err
+    no_secret(saved, remote)
     assert ledger.not_on_remote() == []
 
 
@@ -360,7 +380,6 @@ def test_folder_the_repo_owner_cannot_read_is_named_not_clean():
 
         saved = workspace.save("--json")
 
-        no_secret(saved)
         reason = assert_named(saved, private / "run.csv", "cannot read")
         entry = next(u for u in saved.report["inventory"]["unsaved"] if u["reason"] == reason)
         assert entry["bytes"] >= 6000
@@ -383,7 +402,6 @@ def test_results_symlinked_off_the_volume_are_named_with_what_they_hold(workspac
 
         saved = workspace.save("--json")
 
-        no_secret(saved)
         reason = assert_named(saved, outside / "metrics.csv", "off the volume")
         assert ("RAM" if where == "/dev/shm" else "disk") in reason
         entry = next(u for u in saved.report["inventory"]["unsaved"] if u["reason"] == reason)
