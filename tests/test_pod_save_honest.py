@@ -92,6 +92,22 @@ def test_autostash_of_a_stopped_rebase_or_merge_reaches_the_remote(workspace, le
     assert (clone / "notes.md").read_text() == "a week of uncommitted analysis\n"
 
 
+def test_autostash_kept_as_a_ref_is_scanned_like_a_stash_entry(workspace, ledger):
+    repo, remote = pushed(workspace)
+    (repo / "README.md").write_text("uncommitted plan\n")
+    (repo / ".gitignore").write_text(f"*.log\n# token = {SECRET}\n")
+    sha = git(repo, "stash", "create", env=workspace.env)
+    git(repo, "update-ref", "refs/autostash", sha, env=workspace.env)  # what tools leave
+    git(repo, "reset", "-q", "--hard", env=workspace.env)
+
+    saved = workspace.save("--json")
+
+    no_secret(saved, remote)
+    [entry] = [s for s in saved.repo(repo)["stashes"] if "autostash" in s["ref"]]
+    assert entry["status"] == "pushed" and entry["withheld"] == [".gitignore"]
+    assert git(remote, "show", f"{entry['ref']}:README.md") == "uncommitted plan"
+
+
 # ------------------------------------------------------------------ tags
 
 

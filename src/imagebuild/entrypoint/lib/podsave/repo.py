@@ -39,6 +39,7 @@ class RepoSaver:
         self.gitlinks: dict[str, str] = {}
         self.views: dict[str, RemoteView] = {}
         self.sent: list[tuple[str, dict]] = []  # (commit, item) of what goes to a remote
+        self.stash_refs: list[tuple[str, str]] = []  # refs/NAME (a *stash* name), commit
 
     def save(self) -> dict:
         try:
@@ -167,6 +168,9 @@ class RepoSaver:
             label = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else \
                 ref.removeprefix("refs/")
             what = "tag" if ref.startswith("refs/tags/") else "ref"
+            if what == "ref" and "stash" in label.rsplit("/", 1)[-1].lower():
+                self.stash_refs.append((label, sha))  # refs/autostash: uncommitted work
+                continue
             if what == "tag" and kind == "tag":
                 # An annotated tag: its own object (the message) goes as that tag, and
                 # with it what it points at (a commit, or another tag). Beside it when
@@ -231,14 +235,17 @@ class RepoSaver:
                 self._add(sha, item["ref"], item, self.default)
 
     def _plan_stashes(self) -> None:
-        """Stash entries, and the autostash a stopped `rebase/merge --autostash` keeps
-        outside the stash list (the user's uncommitted edits, in no work tree)."""
+        """Stash entries, the autostash a stopped `rebase/merge --autostash` keeps outside
+        the stash list, and refs named like a stash (refs/autostash): uncommitted edits
+        in no work tree, scanned for secrets like any stash."""
         entries = [(f"stash-{n}", f"stash@{{{n}}}", sha) for n, sha in
                    enumerate(self.git.try_out("stash", "list", "--format=%H").split())]
         for name, shas in self._git_files(AUTOSTASHES).items():
             kind = "merge" if name == "MERGE_AUTOSTASH" else "rebase"
             entries += [(f"autostash-{kind}", f"autostash of the stopped {kind}", sha)
                         for sha in shas[:1]]
+        entries += [("stash-" + label.replace("/", "-"), f"refs/{label}", sha)
+                    for label, sha in self.stash_refs]
         for suffix, label, sha in entries:
             ref = f"{self.snapshot_ref}-{suffix}"
             sha, withheld = uncommitted.clean_stash(self.git, sha, self.secret_allowed)
@@ -246,7 +253,7 @@ class RepoSaver:
                                              for w in withheld]
             item = {"ref": ref, "commit": sha, "remote": self.default,
                     "status": "pending", "reason": None}
-            if suffix.startswith("autostash"):
+            if not label.startswith("stash@"):
                 item["name"] = label
             if withheld:
                 item["withheld"] = [w["path"] for w in withheld]
