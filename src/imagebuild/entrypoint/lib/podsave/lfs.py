@@ -29,7 +29,8 @@ def store_dir(git: Git) -> str | None:
     try:
         with open(os.path.join(common, "config"), encoding="utf-8", errors="replace") as f:
             if re.search(r"^\s*\[lfs\]", f.read(), re.M | re.I):  # may set lfs.storage
-                path = os.path.join(git.path, git.try_out("config", "lfs.storage") or path)
+                # relative to the git dir, as git-lfs reads it
+                path = os.path.join(common, git.try_out("config", "lfs.storage") or path)
     except OSError:
         pass
     path = os.path.join(path, "objects")
