@@ -12,7 +12,7 @@ import os
 import re
 
 from .gitcmd import Git, common_dir, git_reason
-from .uncommitted import read_blobs
+from .uncommitted import _blobs  # the batched blob reader the secret scan uses
 
 POINTER_MAX = 1024  # a pointer file is ~130 bytes; git-lfs never reads one over 1 KiB
 _POINTER = re.compile(rb"^version https://git-lfs\.github\.com/spec/v1\n"
@@ -58,7 +58,7 @@ def referenced(git: Git, tips: list[str]) -> dict[str, tuple[int, str]]:
                                          if len(ln.split()) == 3)
              if kind == "blob" and int(size) <= POINTER_MAX]
     found = {}
-    for sha, data in read_blobs(git, small) if small else ():
+    for sha, data in _blobs(git, small) if small else ():
         m = _POINTER.match(data)
         if m:
             found[m.group(1).decode()] = (int(m.group(2)), paths[sha])

@@ -27,7 +27,7 @@ def tree_entries(git: Git, commit: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def read_blobs(git: Git, shas: list[str]):
+def _blobs(git: Git, shas: list[str]):
     """(sha, bytes) for each blob, read in batches of at most BATCH_BYTES."""
     sizes = {}
     check = git.out("cat-file", "--batch-check=%(objectname) %(objectsize)",
@@ -69,7 +69,7 @@ def scan(git: Git, blobs: dict[str, str], on_disk: dict[str, str] | None = None,
         else:
             by_sha.setdefault(sha, []).append(rel)
     unread = set(by_sha)
-    for sha, data in read_blobs(git, sorted(by_sha)) if by_sha else ():
+    for sha, data in _blobs(git, sorted(by_sha)) if by_sha else ():
         unread.discard(sha)
         rule = secrets.scan(data)
         for rel in by_sha[sha] if rule else ():
