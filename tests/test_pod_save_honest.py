@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from podsave_helpers import Ledger, Workspace, assert_named, closed_port, git, remote_refs
+from test_pod_save_hostile import sshd  # noqa: F401 -- the real sshd fixture
 
 pytest_plugins = ["podsave_helpers"]  # the `workspace` fixture
 
@@ -320,7 +321,8 @@ def test_rclone_variables_in_the_environment_do_not_narrow_the_sync(workspace):
     workspace.policy(f'[[sync]]\npath = "results"\nremote = "{target}"\n')
 
     saved = workspace.save("--json", env={"RCLONE_EXCLUDE": "*.bin", "RCLONE_MAX_SIZE": "1k",
-                                          "RCLONE_DRY_RUN": "true"})
+                                          "RCLONE_DRY_RUN": "true",
+                                          "RCLONE_LOCAL_SKIP_LINKS": "true"})
 
     assert saved.rc == 0, saved.out + saved.err
     assert (target / "model.bin").read_bytes() == (results / "model.bin").read_bytes()
@@ -343,6 +345,25 @@ def test_git_variables_in_the_environment_do_not_narrow_the_snapshot(workspace, 
     assert saved.rc == 0, saved.out + saved.err
     no_secret(saved, remote)
     assert ledger.not_on_remote() == []
+
+
+@needs_rclone
+def test_rclone_backend_options_in_the_environment_are_kept(workspace, sshd):  # noqa: F811
+    """A `:sftp:` remote whose host and user come only from RCLONE_SFTP_* (how keys for
+    connection-string remotes are often given) still reaches its server."""
+    (workspace.path / "results").mkdir()
+    (workspace.path / "results" / "m.csv").write_text("1,2\n")
+    target = workspace.root / "over-sftp"
+    workspace.policy(f'[[sync]]\npath = "results"\nremote = ":sftp:{target}"\n')
+
+    port, key = sshd
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout
+    saved = workspace.save("--json", env={
+        "RCLONE_SFTP_HOST": "127.0.0.1", "RCLONE_SFTP_PORT": str(port),
+        "RCLONE_SFTP_USER": user.strip(), "RCLONE_SFTP_KEY_FILE": str(key)})
+
+    assert saved.rc == 0, saved.out + saved.err
+    assert (target / "m.csv").read_text() == "1,2\n"
 
 
 # ------------------------------------------------------------------ ownership

@@ -100,7 +100,12 @@ _KEPT_GIT = frozenset({
     "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY", "GIT_SSL_NO_VERIFY",
     "GIT_HTTP_USER_AGENT", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
     "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"})
-_KEPT_RCLONE = re.compile(r"RCLONE_(CONFIG(_.*)?|PASSWORD_COMMAND|CA_CERT)")
+# rclone: its config, and the options of remote backends (`:s3:bucket` remotes take
+# their keys from RCLONE_S3_*); not its global flags (filters, sizes, ages, --dry-run)
+# nor the local backend's (links, one file system), which narrow the copy.
+_KEPT_RCLONE = re.compile(
+    r"RCLONE_(CONFIG(_.*)?|PASSWORD_COMMAND|CA_CERT|(S3|B2|GCS|AZUREBLOB|AZUREFILES|SFTP"
+    r"|SWIFT|WEBDAV|FTP|HTTP|SMB|HDFS|DRIVE|DROPBOX|ONEDRIVE|BOX|PCLOUD|MEGA|CRYPT)_.+)")
 
 
 def _narrows(name: str) -> bool:
