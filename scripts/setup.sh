@@ -8,7 +8,7 @@ need=()
 for tool in dockerd:docker.io debootstrap:debootstrap docker-registry:docker-registry \
             docker-compose:docker-compose htpasswd:apache2-utils ssh:openssh-client \
             git:git iptables:iptables gcc:gcc rclone:rclone sshd:openssh-server git-lfs:git-lfs \
-            git-crypt:git-crypt; do
+            git-crypt:git-crypt git-annex:git-annex; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

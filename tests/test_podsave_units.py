@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src/imagebuild/ent
 
 from podsave import policy, proc, snapshot  # noqa: E402
 from podsave.config import load_config  # noqa: E402
-from podsave.gitcmd import Git  # noqa: E402
+from podsave.gitcmd import Git, common_dir  # noqa: E402
 
 SAMPLE = """
 # a comment
@@ -115,3 +115,16 @@ def test_vendored_secret_rules_all_compile_and_name_no_value():
     assert why == "looks like a secret (rule AWSKeyDetector-1)" and value not in why
     assert secrets.reason("deploy.py", b"print('hello')\n") is None
     assert secrets.credential_file("a/kaggle.json") and not secrets.credential_file("id_rsa.pub")
+
+
+def test_common_dir_is_read_from_disk_for_every_kind_of_work_tree(tmp_path):
+    main = tmp_path / "main"
+    main.mkdir()
+    git(main, "init", "-q")
+    git(main, "commit", "-q", "--allow-empty", "-m", "c")
+    git(main, "worktree", "add", "-q", str(tmp_path / "linked"))
+    git(tmp_path, "init", "-q", "--separate-git-dir", str(tmp_path / "sep.git"), "apart")
+    assert common_dir(str(main)) == str(main / ".git")
+    assert common_dir(str(tmp_path / "linked")) == str(main / ".git")
+    assert common_dir(str(tmp_path / "apart")) == str(tmp_path / "sep.git")
+    assert common_dir(str(tmp_path / "nowhere")) is None

@@ -105,6 +105,27 @@ def git_reason(res: Result, text: str | None = None, *, remote: bool = True) -> 
     return redact(detail)[:240]
 
 
+def common_dir(path: str) -> str | None:
+    """A work tree's common git dir, read from disk (no git process): .git, or where a
+    `gitdir:` file (linked worktree, submodule, --separate-git-dir) and its commondir
+    lead."""
+    dot = os.path.join(path, ".git")
+    if os.path.isdir(dot):
+        return dot
+    try:
+        with open(dot, encoding="utf-8", errors="replace") as f:
+            gitdir = os.path.join(path, f.readline().removeprefix("gitdir:").strip())
+    except OSError:
+        return None
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as f:
+            return os.path.normpath(os.path.join(gitdir, f.read().strip()))
+    except FileNotFoundError:
+        return gitdir if os.path.isdir(gitdir) else None
+    except OSError:
+        return None
+
+
 class GitError(Exception):
     pass
 
@@ -117,9 +138,6 @@ class Git:
     FLAGS: tuple[str, ...] = ("-c", "safe.directory=*", "-c", "http.lowSpeedLimit=1000",
              "-c", "http.lowSpeedTime=30", "-c", "core.quotePath=false",
              "--no-optional-locks")
-    LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
-                     "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX",
-                     "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
 
     def __init__(self, path: str, cfg: Config):
         self.path = path
@@ -129,9 +147,6 @@ class Git:
             "GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
             "SSH_ASKPASS_REQUIRE": "never", "LC_ALL": "C", "LANGUAGE": "",
         })
-        # Called from inside a git hook, these would point every command elsewhere.
-        for var in self.LOCATION_VARS:
-            self.env.pop(var, None)
         # Keep the user's ssh command (it may pick a key) and make it non-interactive.
         ssh = os.environ.get("GIT_SSH_COMMAND") or self.try_out("config", "core.sshCommand")
         self.env["GIT_SSH_COMMAND"] = (ssh.strip() or "ssh") + (

@@ -21,6 +21,31 @@ def ignored(saver) -> set[str]:
     return {p for p in out.split("\0") if p}
 
 
+def _mounts() -> dict[str, str]:
+    """mount point -> file system type."""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as f:
+            return {p[1].replace("\\040", " "): p[2] for p in (ln.split() for ln in f)
+                    if len(p) > 2}
+    except OSError:
+        return {}
+
+
+def off_volume(path: str) -> str:
+    """Where a file that a symlink leads to off the volume lives, and what a stop does
+    to it (/dev/shm: RAM; /tmp, /root: the container's disk, wiped)."""
+    mounts = _mounts()
+    point = max((m for m in mounts if path.startswith(m.rstrip("/") + "/")), key=len,
+                default="/")
+    if mounts.get(point) in ("tmpfs", "ramfs"):
+        kind = f"in RAM ({point}), gone when the pod stops"
+    elif point == "/":
+        kind = "on the container's disk, wiped when the pod stops"
+    else:
+        kind = f"on {point}, not kept with the volume"
+    return f"off the volume: {kind}"
+
+
 def _covered(rel: str, paths: set[str]) -> bool:
     parts = rel.split("/")
     return rel in paths or any("/".join(parts[:n]) + "/" in paths for n in range(1, len(parts)))
@@ -67,17 +92,21 @@ class Classifier:
         root = next((r for r in self.roots if path.startswith(r + os.sep)), None)
         if root is None:
             secret = secret_reason(path, rel)
-            return f"{secret}: not in git, never pushed (keep a copy elsewhere, or discard " \
-                   "it in .pod/save.toml)" if secret else \
-                "not in a git repository, not synced, not in .pod/save.toml"
+            where = "" if rel != path else off_volume(path) + "; "
+            return where + (f"{secret}: not in git, never pushed (keep a copy elsewhere, or "
+                            "discard it in .pod/save.toml)" if secret else
+                            "not in a git repository, not synced, not in .pod/save.toml")
         return self._in_repo(root, path[len(root) + 1:])
 
     def _in_repo(self, root: str, rel: str) -> str | None:
         if _covered(rel, self.ignored[root]):
             return "ignored by git and not synced (declare it in .pod/save.toml: sync, " \
                    "a hook, or discard)"
-        if rel in self.skipped[root]:
-            return self.skipped[root][rel]
+        skipped = self.skipped[root]
+        hit = rel if rel in skipped else next(  # "dir/": a whole folder left out
+            (p for p in skipped if p.endswith("/") and rel.startswith(p)), None)
+        if hit:
+            return skipped[hit]
         problem = self.savers[root].tree_problem()
         return f"git: {problem}" if problem else None
 
@@ -121,6 +150,9 @@ class Classifier:
 def _parents(path: str, workspace: str):
     """Folders above path, innermost first, up to (not including) the workspace."""
     d = os.path.dirname(path)
+    outside = not path.startswith(workspace + os.sep)
     while d not in (workspace, "/", "") and d != os.path.dirname(d):
         yield d
+        if outside and os.path.ismount(d):  # off the volume: a mount's files, one group
+            return
         d = os.path.dirname(d)

@@ -74,24 +74,52 @@ class Owner:
 
 
 def owner_of(path: str) -> Owner | None:
-    """The non-root owner of path when we are root, else None (run as ourselves)."""
+    """The non-root owner of path when we are root, else None (run as ourselves). An
+    owner without a passwd entry is still that uid: run as root, git would leave
+    root-owned objects in its .git that its owner's next `git add` cannot write beside."""
     if os.geteuid() != 0:
         return None
     try:
-        uid = os.stat(path).st_uid
-        if uid == 0:
-            return None
-        pw = pwd.getpwuid(uid)
-    except (OSError, KeyError):
-        return None  # an owner without a passwd entry: stay root (safe.directory=*)
-    return Owner(uid, pw.pw_gid, pw.pw_name, pw.pw_dir)
+        st = os.stat(path)
+    except OSError:
+        return None
+    if st.st_uid == 0:
+        return None
+    try:
+        pw = pwd.getpwuid(st.st_uid)
+    except KeyError:
+        return Owner(st.st_uid, st.st_gid, "", "/nonexistent")  # no home, no groups
+    return Owner(st.st_uid, pw.pw_gid, pw.pw_name, pw.pw_dir)
+
+
+# Inherited variables that change what git or rclone copies and checks (GIT_CONFIG_*,
+# GIT_NAMESPACE, GIT_LFS_SKIP_PUSH, RCLONE_EXCLUDE, RCLONE_DRY_RUN, ...) are dropped;
+# kept are only those that say how to reach and log in to a remote, and who commits.
+_KEPT_GIT = frozenset({
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_PROXY_COMMAND",
+    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY", "GIT_SSL_NO_VERIFY",
+    "GIT_HTTP_USER_AGENT", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"})
+# rclone: its config, and the options of remote backends (`:s3:bucket` remotes take
+# their keys from RCLONE_S3_*); not its global flags (filters, sizes, ages, --dry-run)
+# nor the local backend's (links, one file system), which narrow the copy.
+_KEPT_RCLONE = re.compile(
+    r"RCLONE_(CONFIG(_.*)?|PASSWORD_COMMAND|CA_CERT|(S3|B2|GCS|AZUREBLOB|AZUREFILES|SFTP"
+    r"|SWIFT|WEBDAV|FTP|HTTP|SMB|HDFS|DRIVE|DROPBOX|ONEDRIVE|BOX|PCLOUD|MEGA|CRYPT)_.+)")
+
+
+def _narrows(name: str) -> bool:
+    if name.startswith("GIT_"):
+        return name not in _KEPT_GIT
+    return name.startswith("RCLONE_") and not _KEPT_RCLONE.fullmatch(name)
 
 
 def process_env(owner: Owner | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not _narrows(k)}
     if owner:
         # The owner's HOME holds their ~/.ssh, ~/.gitconfig, ~/.netrc, ~/.git-credentials.
-        env.update(HOME=owner.home, USER=owner.name, LOGNAME=owner.name)
+        user = owner.name or str(owner.uid)
+        env.update(HOME=owner.home, USER=user, LOGNAME=user)
     env.update(extra or {})
     return env
 
@@ -99,8 +127,8 @@ def process_env(owner: Owner | None, extra: dict[str, str] | None = None) -> dic
 def _ids(owner: Owner | None) -> dict:
     if not owner:
         return {}
-    return {"user": owner.uid, "group": owner.gid,
-            "extra_groups": os.getgrouplist(owner.name, owner.gid)}
+    groups = os.getgrouplist(owner.name, owner.gid) if owner.name else [owner.gid]
+    return {"user": owner.uid, "group": owner.gid, "extra_groups": groups}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -56,13 +56,16 @@ class RemoteView:
         self.tips = [ln.split()[0] for ln in known.splitlines() if ln.endswith(" commit")]
         self._cache: dict[str, bool] = {}
 
-    def has(self, sha: str) -> bool:
-        """True when sha is one of the remote's tips or an ancestor of one."""
+    def has(self, sha: str, peel: bool = True) -> bool:
+        """True when sha is one of the remote's tips or an ancestor of one. peel=False
+        (a tag object): only as a tip; its commit being there does not hold its message."""
+        if sha in self.refs.values():
+            return True
+        if not peel:
+            return False
         if sha in self._cache:
             return self._cache[sha]
-        if sha in self.refs.values():
-            found = True
-        elif not self.tips:
+        if not self.tips:
             found = False
         else:
             stdin = (sha + "\n" + "".join(f"^{t}\n" for t in self.tips)).encode()
@@ -79,6 +82,8 @@ class RemoteView:
     def fast_forward(self, dst: str, sha: str) -> bool:
         """dst is absent on the remote, or its tip is an ancestor of sha."""
         there = self.refs.get(dst)
+        if dst.startswith("refs/tags/"):  # a tag never moves
+            return there is None or there == sha
         return there is None or there == sha or self.git.run(
             "merge-base", "--is-ancestor", there, sha).rc == 0
 

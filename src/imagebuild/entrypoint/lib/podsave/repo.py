@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from . import uncommitted
+from . import annex, lfs, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
@@ -15,6 +15,7 @@ from .refs import Push, RemoteView, local_path, push_all, set_status
 from .snapshot import SnapshotBuilder
 
 SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
+AUTOSTASHES = ("rebase-merge/autostash", "rebase-apply/autostash", "MERGE_AUTOSTASH")
 
 
 class RepoSaver:
@@ -37,6 +38,8 @@ class RepoSaver:
         self.explained: set[int] = set()  # failed items whose cause is in problems
         self.gitlinks: dict[str, str] = {}
         self.views: dict[str, RemoteView] = {}
+        self.sent: list[tuple[str, dict]] = []  # (commit, item) of what goes to a remote
+        self.stash_refs: list[tuple[str, str]] = []  # refs/NAME (a *stash* name), commit
 
     def save(self) -> dict:
         try:
@@ -52,8 +55,9 @@ class RepoSaver:
         self._pick_remotes()
         self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
         self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
-        steps = [self._plan_branches, self._plan_refs, self._plan_stashes] \
-            if self.shared_refs else []
+        # Annex content first: copying it updates the git-annex branch pushed below.
+        steps = [self._save_annex, self._plan_branches, self._plan_refs,
+                 self._plan_stashes] if self.shared_refs else []
         for step in steps + [self._plan_special_heads, self._plan_snapshot]:
             try:  # one failed step never cancels the others' pushes
                 step()
@@ -63,6 +67,10 @@ class RepoSaver:
                     self._snapshot_failed(str(e))
         if not self.remotes and (self.head or self.pushes):
             self.problems.append(self.no_remote)
+        try:  # LFS content before the refs that point to it, as LFS's pre-push hook does
+            self._save_lfs()
+        except GitError as e:
+            self.problems.append(str(e))
         self._push_all()
 
     def _pick_remotes(self) -> None:
@@ -111,13 +119,14 @@ class RepoSaver:
             self.explained.add(id(item))
             return
         view = self.view(remote)
+        self.sent.append((sha, item))
         if view.error:
             set_status(item, "failed", view.error)
             if f"{remote}: {view.error}" not in self.problems:  # one problem per remote
                 self.problems.append(f"{remote}: {view.error}")
             self.explained.add(id(item))
             return
-        if view.has(sha):
+        if view.has(sha, peel=not dst.startswith("refs/tags/")):
             if "ahead" in item:
                 item["ahead"] = 0
             set_status(item, "up-to-date")
@@ -156,13 +165,31 @@ class RepoSaver:
             ref, kind, sha, peeled_kind, peeled = line.split("\0")
             if ref.startswith(("refs/heads/", "refs/remotes/")) or ref == "refs/stash":
                 continue
-            if peeled_kind == "commit":
-                kind, sha = "commit", peeled
-            if kind != "commit":
-                continue
             label = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else \
                 ref.removeprefix("refs/")
             what = "tag" if ref.startswith("refs/tags/") else "ref"
+            if what == "ref" and "stash" in label.rsplit("/", 1)[-1].lower():
+                self.stash_refs.append((label, sha))  # refs/autostash: uncommitted work
+                continue
+            if what == "tag" and kind == "tag":
+                # An annotated tag: its own object (the message) goes as that tag, and
+                # with it what it points at (a commit, or another tag). Beside it when
+                # the remote's tag of that name is another.
+                beside = "refs/tags/" + self.autosave("tag", label).removeprefix("refs/heads/")
+                item = {"name": f"tag {label}", "ref": ref, "commit": sha,
+                        "remote": self.default}
+                self.report["refs"].append(item)
+                if self._tag_elsewhere(sha):
+                    set_status(item, "up-to-date")
+                    continue
+                self._add(sha, ref, item, self.default, fallback=beside)
+                continue
+            if kind == "tag":  # a tag object outside refs/tags: the commit it leads to
+                sha = peeled if peeled_kind == "commit" else \
+                    self.git.try_out("rev-parse", "-q", "--verify", f"{ref}^{{commit}}")
+                kind = "commit" if sha else "tag"
+            if kind != "commit":
+                continue
             dst = self.autosave(what, label)
             item = {"name": f"{what} {label}", "ref": dst, "commit": sha,
                     "remote": self.default}
@@ -176,20 +203,31 @@ class RepoSaver:
                 self.report["refs"].append(item)
                 self._add(sha, item["ref"], item, self.default)
 
-    def _plan_special_heads(self) -> None:
-        """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
-        paths = self.git.try_out("rev-parse", *[a for name in SPECIAL_HEADS
+    def _tag_elsewhere(self, sha: str) -> bool:
+        """Another remote off the pod (a fork's upstream) has this tag object already:
+        it is saved, and not copied onto the user's remote."""
+        if not self.default or sha in self.view(self.default).refs.values():
+            return False
+        return any(sha in self.view(r).refs.values() for r in self.remotes if r != self.default)
+
+    def _git_files(self, names: tuple[str, ...]) -> dict[str, list[str]]:
+        """name -> the commits named in that file of the git dir (absent: left out)."""
+        paths = self.git.try_out("rev-parse", *[a for name in names
                                                  for a in ("--git-path", name)]).splitlines()
-        for name, rel in zip(SPECIAL_HEADS, paths, strict=False):
-            path = os.path.join(self.path, rel)
+        found = {}
+        for name, rel in zip(names, paths, strict=False):
             try:
-                with open(path) as f:
+                with open(os.path.join(self.path, rel)) as f:
                     shas = [ln.split()[0] for ln in f if ln.strip()]
             except OSError:
                 continue
+            found[name] = [sha for sha in shas if self.git.has_commit(sha)]
+        return found
+
+    def _plan_special_heads(self) -> None:
+        """MERGE_HEAD & co.: commits a merge, cherry-pick or revert in progress holds."""
+        for name, shas in self._git_files(SPECIAL_HEADS).items():
             for n, sha in enumerate(shas):
-                if not self.git.has_commit(sha):
-                    continue
                 label = name.lower().replace("_", "-") + (f"-{n}" if n else "")
                 item = {"name": name if not n else f"{name} {n}", "commit": sha,
                         "ref": f"{self.snapshot_ref}-{label}", "remote": self.default}
@@ -197,14 +235,26 @@ class RepoSaver:
                 self._add(sha, item["ref"], item, self.default)
 
     def _plan_stashes(self) -> None:
-        shas = self.git.try_out("stash", "list", "--format=%H").split()
-        for n, sha in enumerate(shas):
-            ref = f"{self.snapshot_ref}-stash-{n}"
+        """Stash entries, the autostash a stopped `rebase/merge --autostash` keeps outside
+        the stash list, and refs named like a stash (refs/autostash): uncommitted edits
+        in no work tree, scanned for secrets like any stash."""
+        entries = [(f"stash-{n}", f"stash@{{{n}}}", sha) for n, sha in
+                   enumerate(self.git.try_out("stash", "list", "--format=%H").split())]
+        for name, shas in self._git_files(AUTOSTASHES).items():
+            kind = "merge" if name == "MERGE_AUTOSTASH" else "rebase"
+            entries += [(f"autostash-{kind}", f"autostash of the stopped {kind}", sha)
+                        for sha in shas[:1]]
+        entries += [("stash-" + label.replace("/", "-"), f"refs/{label}", sha)
+                    for label, sha in self.stash_refs]
+        for suffix, label, sha in entries:
+            ref = f"{self.snapshot_ref}-{suffix}"
             sha, withheld = uncommitted.clean_stash(self.git, sha, self.secret_allowed)
-            self.report["skipped_files"] += [{**w, "path": f"stash@{{{n}}}:{w['path']}"}
+            self.report["skipped_files"] += [{**w, "path": f"{label}:{w['path']}"}
                                              for w in withheld]
             item = {"ref": ref, "commit": sha, "remote": self.default,
                     "status": "pending", "reason": None}
+            if not label.startswith("stash@"):
+                item["name"] = label
             if withheld:
                 item["withheld"] = [w["path"] for w in withheld]
             self.report["stashes"].append(item)
@@ -231,6 +281,7 @@ class RepoSaver:
         if self.default and not self.view(self.default).error and \
                 self._same_snapshot_exists(item):
             set_status(item, "up-to-date")
+            self.sent.append((item["commit"], item))
             return
         self._add(commit, self.snapshot_ref, item, self.default)
 
@@ -261,15 +312,33 @@ class RepoSaver:
                 return True
         return False
 
-    def _commit(self, tree: str) -> str:
-        git = self.git
+    def _identity(self) -> dict[str, str]:
+        """Who commits (commit-tree, git-annex's branch): a fresh pod may have no one
+        configured."""
         env = {}
-        # commit-tree needs an identity; a fresh pod may have none configured.
-        if not git.try_out("config", "user.name"):
+        if not self.git.try_out("config", "user.name"):
             env.update(GIT_AUTHOR_NAME="pod-save", GIT_COMMITTER_NAME="pod-save")
-        if not git.try_out("config", "user.email"):
+        if not self.git.try_out("config", "user.email"):
             email = f"pod-save@{self.cfg.pod_id}"
             env.update(GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_EMAIL=email)
+        return env
+
+    def _save_annex(self) -> None:
+        """git-annex content that is only in .git/annex/objects: copied to the remote,
+        or named with its size (annex.py)."""
+        entry = annex.save(self.git, self.default, self._identity(), self.cfg.dry_run)
+        if entry is None:
+            return
+        unsaved, files = entry.pop("unsaved"), entry.pop("files")
+        self.report["annex"] = entry
+        if unsaved:
+            self._name_unsaved(f"{len(unsaved)} git-annex key(s)", sum(unsaved.values()),
+                               f"git-annex content only in .git/annex/objects: "
+                               f"{entry['reason']}", files)
+
+    def _commit(self, tree: str) -> str:
+        git = self.git
+        env = self._identity()
         where = self.head_branch or ("detached HEAD" if self.head else "no commits yet")
         message = (
             f"pod-save: uncommitted work on {where}, pod {self.cfg.pod_id}, "
@@ -294,6 +363,34 @@ class RepoSaver:
         return item["reason"] or self.report["reason"]
 
     # -- pushing and the verdict
+
+    def _save_lfs(self) -> None:
+        """The LFS objects of every commit that goes to (or is on) a remote, pushed to
+        that remote's LFS store; those that do not get there are named with their size
+        and the work-tree files holding them."""
+        for remote in sorted({i["remote"] for _, i in self.sent if i.get("remote")}):
+            tips = [sha for sha, i in self.sent if i.get("remote") == remote and
+                    i["status"] != "failed"]
+            entry = lfs.save(self.git, remote, tips, self.cfg.dry_run)
+            if entry is None:
+                continue
+            unsaved = entry.pop("unsaved")
+            self.report.setdefault("lfs", []).append(entry)
+            if not unsaved:
+                continue
+            self._name_unsaved(f"{len(unsaved)} git-lfs object(s)",
+                               sum(size for size, _ in unsaved.values()),
+                               f"git-lfs content not in the LFS store of {remote}: "
+                               f"{entry['reason']}",
+                               {rel: size for size, rel in unsaved.values()
+                                if os.path.lexists(os.path.join(self.path, rel))})
+
+    def _name_unsaved(self, what: str, size: int, why: str, files: dict[str, int]) -> None:
+        """Content outside git's objects (LFS, annex) that did not reach the remote: the
+        repository fails, and each work-tree file holding it is named with its size."""
+        self.problems.append(f"{what}, {size} bytes: {why}")
+        self.report["skipped_files"] += [{"path": rel, "bytes": n, "reason": why}
+                                         for rel, n in files.items()]
 
     def _push_all(self) -> None:
         by_remote: dict[str, list[Push]] = {}

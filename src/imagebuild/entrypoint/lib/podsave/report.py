@@ -37,6 +37,12 @@ def _repo_lines(repo: dict, rel) -> list[str]:
             label = item.get("name") or "stash " + item["ref"].removeprefix("refs/heads/")
             out.append(f"      {item['status']:<10} {label}"
                        + (f": {item['reason']}" if item["reason"] else ""))
+    for kind, e in [("git-lfs", e) for e in repo.get("lfs", [])] + (
+            [("git-annex", repo["annex"])] if repo.get("annex") else []):
+        count = e.get("objects", e.get("keys"))
+        out.append(f"      {e['status']:<10} {kind} content, {count} object(s), "
+                   f"{_size(e['bytes'])}, to {e['remote']}"
+                   + (f": {e['reason']}" if e["reason"] else ""))
     for f in repo["skipped_files"]:
         out.append(f"      not saved  {f['path']} ({_size(f['bytes'])}): {f['reason']}")
     return out

@@ -9,6 +9,7 @@ while we read) are left out one by one and reported; the rest is still saved.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -50,10 +51,12 @@ class Snapshot:
 
 
 def _quote(rel: str) -> str:
-    """A path for --stdin-paths: C-quoted when it has a newline, quote or backslash."""
-    if not re.search(r'[\n"\\]', rel) and not rel.startswith('"'):
+    """A path for --stdin-paths: C-quoted when it has a newline, CR (git drops a CR
+    before the newline: "a\\r" would be read as its twin "a"), quote or backslash."""
+    if not re.search(r'[\n\r"\\]', rel) and not rel.startswith('"'):
         return rel
-    return '"' + rel.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return '"' + rel.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") \
+        .replace("\r", "\\r") + '"'
 
 
 class SnapshotBuilder:
@@ -74,8 +77,12 @@ class SnapshotBuilder:
     def build(self) -> Snapshot:
         staged, sparse = self._index()
         self.committed = uncommitted.tree_entries(self.git, self.head) if self.head else {}
-        others = [p for p in self._z("ls-files", "-z", "--others", "--exclude-standard")
-                  if not p.endswith("/")]  # "sub/": a repository of its own
+        listing = self.git.run("ls-files", "-z", "--others", "--exclude-standard")
+        if listing.rc != 0:
+            raise GitError(f"git ls-files: {git_reason(listing, remote=False)}")
+        others = [p for p in listing.out.split("\0")
+                  if p and not p.endswith("/")]  # "sub/": a repository of its own
+        self._unreadable(listing.err)
         entries: dict[str, tuple[str, str]] = {}  # path -> (mode, sha)
         regular: dict[str, str] = {}  # path -> mode, hashed below
         filters = self._filters(list(staged) + others)
@@ -95,6 +102,22 @@ class SnapshotBuilder:
         tree = self._write_tree(entries)
         changed = self._changed(tree, len(entries))
         return Snapshot(tree, changed, self.skipped, self.gitlinks)
+
+    def _unreadable(self, err: str) -> None:
+        """Folders git could not open as the repository's owner: nothing in them is in
+        the snapshot, so they are named, with what they hold."""
+        owner = self.git.owner
+        who = "pod-save's user" if owner is None else f"the repository's owner " \
+            f"({owner.name or 'uid ' + str(owner.uid)})"
+        for rel in re.findall(r"could not open directory '(.*)': ", err):
+            size = 0
+            for top, _, names in os.walk(os.path.join(self.root, rel)):
+                for name in names:
+                    with contextlib.suppress(OSError):
+                        size += os.lstat(os.path.join(top, name)).st_size
+            self.skipped.append({"path": rel.rstrip("/") + "/", "bytes": size, "reason":
+                                 f"{who} cannot read this folder, so it is in no snapshot "
+                                 f"(make it readable to them: chown or chmod)"})
 
     def _z(self, *args: str, env: dict | None = None) -> list[str]:
         return [p for p in self.git.out(*args, env=env).split("\0") if p]

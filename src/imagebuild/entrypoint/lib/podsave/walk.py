@@ -163,7 +163,9 @@ def _follow(link: str, result: Walk, queue: list[str], seen_files) -> None:
     the target anyway."""
     target = os.path.realpath(link)
     inside = (target + os.sep).startswith(result.workspace + os.sep)
-    if target == "/" or any(target == s or target.startswith(s + os.sep) for s in SYSTEM):
+    ram = target == "/dev/shm" or target.startswith("/dev/shm/")  # results kept in RAM
+    if target == "/" or not ram and any(target == s or target.startswith(s + os.sep)
+                                        for s in SYSTEM):
         return
     if os.path.isdir(target):
         if not inside:
