@@ -76,6 +76,9 @@ TITLES = {400: "Bad Request", 402: "Payment Required", 403: "Forbidden", 404: "N
 # reserved for the pod until it is terminated (issue 22: "a pod whose image pull fails
 # goes to ERROR, which still bills and cannot be stopped, only terminated").
 BILLING = ("PROVISIONING", "STARTING", "RUNNING", "ERROR")
+# updatePod's fields that make the container (ContainerConfig): changing one resets a
+# running pod. name, locked and globalNetworking do not.
+RESETTING = {"image", "args", "disk", "ports", "env", "registry", "mounts"}
 # Docs, "Environment variables": "You can configure up to 50 environment variables per Pod."
 MAX_ENV = 50
 # Docs, "Expose ports": a pod's ports are HTTP (through RunPod's proxy) or TCP (a public
@@ -98,6 +101,7 @@ class FakePod:
     logs: list[dict] = field(default_factory=list)  # {"ts", "source", "line"}
     gpu_util: int = 0  # what runtime.gpus reports for each GPU while RUNNING
     born: float = 0.0  # clock time it was created (listPods shows it listing_lag_s later)
+    resets: int = 0  # how often an update recreated its running container
 
 
 def _now_iso() -> str:
@@ -391,8 +395,18 @@ class RunPodState:
             return problem(404, "Not Found", "pod not found")
         if "registry" in body and body["registry"] and body["registry"] not in self.account.registries:
             return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
-        # The running container keeps its image: the new one is used from the next start.
         pod.request = {**pod.request, **body}
+        self._advance(pod)
+        if pod.status == "RUNNING" and RESETTING & set(body):
+            # Docs, "Update a Pod" (docs.runpod.io/api-reference/pods/PATCH/pods/podId):
+            # "Update a Pod, potentially triggering a reset"; updatePod: "Some changes
+            # apply immediately". A container setting changed on a running pod recreates
+            # its container at once: the running job and everything outside the volume
+            # are gone. A stopped pod stays stopped and starts with the change.
+            self._set(pod, "STARTING")
+            self.backend.reset(pod_id)
+            pod.resets += 1
+            self.log(pod, "system", "pod reset: recreating the container with the new settings")
         return Reply(200, self.view(pod))
 
     def log(self, pod: FakePod, source: str, line: str) -> None:
