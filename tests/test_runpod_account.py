@@ -243,11 +243,41 @@ def test_logs_and_logs_while_create_waits(cli, fake_runpod):
     shown = cli("pod", "logs", "lg")
     assert shown.code == 0 and "container started" in shown.stdout
     assert shown.stdout.splitlines()[0] == f"[system] pulling image {IMAGE}"
-    fake_runpod.state.log_hold_s = 0.3
-    followed = cli("pod", "logs", pod.id, "--follow", "--tail", "1")
-    assert followed.code == 0 and followed.stdout.count("\n") == 1
     gone = cli("pod", "logs", "local:nothing")
     assert gone.code == 1 and "docker logs" in gone.stderr
+
+
+def test_logs_follow_resumes_from_the_last_event_when_the_stream_drops(cli, fake_runpod):
+    import subprocess
+
+    assert cli("pod", "create", "--name", "fl", "--no-wait").code == 0
+    (pod,) = fake_runpod.pods.values()
+    state = fake_runpod.state
+    with state.lock:
+        for i in range(3):
+            state.log(pod, "container", f"early {i}")
+    state.log_hold_s = 0.3  # every stream ends 0.3 s after its last line: a drop, to the client
+    state.log_drops = [1, 0, 2]  # and these three end mid-way
+    follower = subprocess.Popen(cli.argv("pod", "logs", "fl", "--follow"), cwd=cli.workdir,
+                                env=cli.full_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        time.sleep(3)
+        for i in range(3):
+            with state.lock:
+                state.log(pod, "container", f"late {i}")
+            time.sleep(0.7)
+        time.sleep(2)
+        assert follower.poll() is None  # still following
+        fake_runpod.state.terminate(pod.id)  # the pod is gone: the log ends
+        stdout, stderr = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    shown = stdout.splitlines()
+    # Every line of the pod's log, once, in order (the late ones came while following).
+    assert shown == [f"[system] {e['line']}" if e["source"] == "system" else e["line"] for e in pod.logs]
+    assert shown[-3:] == ["late 0", "late 1", "late 2"] and "early 0" in shown, (shown, stderr)
+    assert len(fake_runpod.calls("GET", f"/v2/pods/{pod.id}/logs")) >= 5  # it reconnected
 
 
 def test_malformed_local_key_lines_are_not_sent(client, fake_runpod):

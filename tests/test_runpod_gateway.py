@@ -148,6 +148,21 @@ def test_save_through_the_gateway_then_direct_keeps_both_host_keys(engine, pod_i
         known = ssh_home.known()
         assert f"runpod-{pod_id}" in known and any(k.startswith("runpod-gateway.") for k in known), known
 
+        # An update resets the running pod: saved first, then a new container (the volume kept).
+        container = ContainerBackend.name(pod_id)
+        engine.client.containers.get(f"imagebuild-{container}").exec_run(
+            ["sh", "-c", "touch /root/outside && touch /workspace/inside"])
+        updated = cli("pod", "update", name, "--image", pod_image, "--yes")
+        assert updated.code == 0 and "everything is saved" in updated.stdout, updated.output
+        assert fake.pods[pod_id].resets == 1
+        deadline = time.monotonic() + 60
+        while fake.pods[pod_id].status != "RUNNING" or fake.pods[pod_id].endpoint is None:
+            assert time.monotonic() < deadline and fake.billing()
+            time.sleep(0.2)
+        after = engine.client.containers.get(f"imagebuild-{container}").exec_run(
+            ["sh", "-c", "ls /root/outside /workspace/inside 2>&1"]).output.decode()
+        assert "/workspace/inside" in after and "No such file" in after, after
+
         assert cli("pod", "terminate", name, "--yes").code == 0
         assert fake.billing() == []
     assert fake.mismatches == []

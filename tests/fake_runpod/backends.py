@@ -139,7 +139,11 @@ class ContainerBackend:
 
         name = self.name(pod_id)
         self.started.add(pod_id)
-        pod_env = {**localrun.runpod_env(name), **self.env, **env, "RUNPOD_POD_ID": pod_id}
+        from imagebuild import contract
+
+        # A RunPod pod, not a local one: without the local mark (see pod-idle-watch).
+        local = {k: v for k, v in localrun.runpod_env(name).items() if k != contract.LOCAL_POD_VAR}
+        pod_env = {**local, **self.env, **env, "RUNPOD_POD_ID": pod_id}
         pod = localrun.start(self.engine, name, image, pod_env)
         return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
 
