@@ -151,7 +151,7 @@ def test_save_through_the_gateway_then_direct_keeps_both_host_keys(engine, pod_i
         # An update resets the running pod: saved first, then a new container (the volume kept).
         container = ContainerBackend.name(pod_id)
         engine.client.containers.get(f"imagebuild-{container}").exec_run(
-            ["sh", "-c", "touch /root/outside && touch /workspace/inside"])
+            ["sh", "-c", "touch /root/outside && mkdir -p /workspace/.cache && touch /workspace/.cache/inside"])
         updated = cli("pod", "update", name, "--image", pod_image, "--yes")
         assert updated.code == 0 and "everything is saved" in updated.stdout, updated.output
         assert fake.pods[pod_id].resets == 1
@@ -160,8 +160,8 @@ def test_save_through_the_gateway_then_direct_keeps_both_host_keys(engine, pod_i
             assert time.monotonic() < deadline and fake.billing()
             time.sleep(0.2)
         after = engine.client.containers.get(f"imagebuild-{container}").exec_run(
-            ["sh", "-c", "ls /root/outside /workspace/inside 2>&1"]).output.decode()
-        assert "/workspace/inside" in after and "No such file" in after, after
+            ["sh", "-c", "ls /root/outside /workspace/.cache/inside 2>&1"]).output.decode()
+        assert "/workspace/.cache/inside" in after and "No such file" in after, after
 
         assert cli("pod", "terminate", name, "--yes").code == 0
         assert fake.billing() == []
