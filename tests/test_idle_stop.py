@@ -185,7 +185,7 @@ def test_with_an_api_key_the_stop_reaches_runpod_as_a_valid_action(scene, fake):
     # Nothing here stops this container as RunPod would: 5 s later the watcher says so,
     # and leaves it (ending PID 1 on RunPod restarts the container, still billing).
     wait_until(lambda: "waiting for RunPod (not ending it)" in idle_log(pod), 30, "the grace's end")
-    assert state(pod) == "running" and "ending the container" not in idle_log(pod)
+    assert state(pod) == "running" and "stop: ending the container" not in idle_log(pod)
     assert fake.api_key not in idle_log(pod) + pod.logs()
 
 
