@@ -24,6 +24,13 @@ class PodBackend(Protocol):
     def stop(self, pod_id: str) -> None:
         """Stop the container (the pod was stopped); it may be started again."""
 
+    def shell(self, pod_id: str) -> list[str]:
+        """The argv of an interactive shell in the running pod (what the gateway runs)."""
+
+    def reset(self, pod_id: str) -> None:
+        """The stopped container is thrown away (its volume kept): the next start makes
+        a new one from the pod's current image and env."""
+
     def remove(self, pod_id: str) -> None:
         """The pod was terminated: remove everything of it."""
 
@@ -57,6 +64,13 @@ class BannerBackend:
 
     def remove(self, pod_id: str) -> None:
         self.stop(pod_id)
+
+    def reset(self, pod_id: str) -> None:
+        self.stop(pod_id)
+
+    def shell(self, pod_id: str) -> list[str]:
+        # No container: a shell on this machine stands in for the pod's.
+        return ["/bin/bash", "--norc", "--noprofile", "-i"]
 
     def close(self) -> None:
         for pod_id in list(self._listeners):
@@ -125,7 +139,11 @@ class ContainerBackend:
 
         name = self.name(pod_id)
         self.started.add(pod_id)
-        pod_env = {**localrun.runpod_env(name), **self.env, **env, "RUNPOD_POD_ID": pod_id}
+        from imagebuild import contract
+
+        # A RunPod pod, not a local one: without the local mark (see pod-idle-watch).
+        local = {k: v for k, v in localrun.runpod_env(name).items() if k != contract.LOCAL_POD_VAR}
+        pod_env = {**local, **self.env, **env, "RUNPOD_POD_ID": pod_id}
         pod = localrun.start(self.engine, name, image, pod_env)
         return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
 
@@ -134,6 +152,21 @@ class ContainerBackend:
 
         if localrun.find(self.engine, self.name(pod_id)) is not None:
             localrun.stop(self.engine, self.name(pod_id))
+
+    def shell(self, pod_id: str) -> list[str]:
+        import os
+        import shutil
+
+        from imagebuild.pods import localrun
+
+        docker = ["env", f"DOCKER_HOST={os.environ['DOCKER_HOST']}"] if os.environ.get("DOCKER_HOST") else []
+        return [*docker, shutil.which("docker") or "docker", "exec", "-it",
+                localrun.container_name(self.name(pod_id)), "bash", "-l"]
+
+    def reset(self, pod_id: str) -> None:
+        from imagebuild.pods import localrun
+
+        localrun.remove(self.engine, self.name(pod_id), volume=False)
 
     def remove(self, pod_id: str) -> None:
         from imagebuild.pods import localrun

@@ -9,13 +9,10 @@ from imagebuild.pods import ssh
 from imagebuild.pods.protocol import Report
 from imagebuild.runpod import pods, view, volumes
 from imagebuild.runpod.client import Client
+from imagebuild.runpod.hostkeys import host_key_alias, ssh_options
 
 _RUNPOD_STATES = {"RUNNING": "running", "EXITED": "stopped", "PROVISIONING": "starting",
                   "STARTING": "starting"}
-
-
-def host_key_alias(pod_id: str) -> str:
-    return f"runpod-{pod_id}"
 
 
 class RunPodTarget:
@@ -53,8 +50,8 @@ class RunPodTarget:
         return ssh.endpoint(self.pod)
 
     def ssh_options(self) -> list[str]:
-        # RunPod recycles IP:port pairs between pods: key known_hosts by pod id.
-        return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
+        target = self.endpoint()
+        return ssh_options(self.pod, target) if target else []
 
     def workspace_kept(self) -> str | None:
         return volumes.network_volume_id(self.pod)
