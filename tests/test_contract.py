@@ -87,9 +87,12 @@ def test_the_embedded_check_sees_a_copy_in_a_shell_line(tmp_path):
 
 def test_build_steps_take_the_versions_folder_from_the_contract():
     shell = render.render_layer("system", "base", Spec()).files["build-env.sh"].decode()
-    assert shell.startswith(contract.env_file())  # the names first, then the library using them
-    library = shell[len(contract.env_file()):]
+    assert shell.startswith(contract.build_env_file())  # the names first, then the library using them
+    library = shell[len(contract.build_env_file()):]
     assert contract.VERSIONS_DIR not in library and '"$POD_VERSIONS_DIR' in library
+    # build.env carries every contract name the build steps use, and only those.
+    used = set(re.findall(r"\$\{?(POD_[A-Z_]+)", library))
+    assert used == set(contract.BUILD_NAMES), used
 
 
 def test_contract_env_is_in_the_runtime_context_and_sourced_as_written(tmp_path):

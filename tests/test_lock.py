@@ -137,10 +137,13 @@ def test_build_locked_refuses_a_missing_or_stale_lock(tmp_path):
     missing = imagebuild("build", "--locked", "--spec", str(spec))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "no lock file; run `imagebuild lock`" in missing.stderr
+    assert not (tmp_path / LOCK_FILENAME).exists()  # --locked never writes the lock (CI)
     write_lock(tmp_path / LOCK_FILENAME, sample_lock(SPEC, **{"inputs.node.claude_code": "2.0.0"}))
     stale = imagebuild("build", "--locked", "--spec", str(spec))
     assert stale.returncode == 2 and stale.stderr.count("\n") == 1, stale.stderr
     assert 'node.claude_code is "latest" in the spec but "2.0.0" in the lock' in stale.stderr
+    assert "2.0.0" in (tmp_path / LOCK_FILENAME).read_text()  # nor rewrites a stale one
+    assert not (tmp_path / ".imagebuild").exists()  # and nothing is recorded
 
 
 def test_diff_cli_between_two_lock_files(tmp_path):

@@ -164,3 +164,20 @@ def test_render_cli_writes_dockerfiles_and_plan(tmp_path):
     assert (out / "plan.json").exists()
     assert '"image": "imagebuild-test/pod:' in done.stdout
     assert os.access(out / "5-runtime" / "entrypoint" / "install.sh", os.X_OK)
+
+
+def test_a_runtime_only_contract_name_rebuilds_only_the_runtime_layer(monkeypatch):
+    """The system layer gets build.env (the names build steps use), the runtime layer
+    contract.env (all of them): a name only the pod uses changes only the runtime tag,
+    a name the build steps use changes every tag."""
+    from imagebuild import contract
+
+    spec = SPECS["ci"]
+    lock = sample_lock(spec)
+    before = [layer.image for layer in plan_build(spec, lock=lock).layers]
+    monkeypatch.setitem(contract.SHELL_NAMES, "POD_RUNTIME_ONLY_NAME", "/run/pod-x")
+    runtime_only = [layer.image for layer in plan_build(spec, lock=lock).layers]
+    assert runtime_only[:-1] == before[:-1] and runtime_only[-1] != before[-1]
+    monkeypatch.setattr(contract, "BUILD_NAMES", (*contract.BUILD_NAMES, "POD_RUNTIME_ONLY_NAME"))
+    for old, new in zip(before, [layer.image for layer in plan_build(spec, lock=lock).layers], strict=True):
+        assert old != new

@@ -102,6 +102,9 @@ class BuildResult:
         sim = [r for r in self.layers if r.name == "sim"]
         if not sim:
             return None
+        if self.layers[-1].name == "runtime":  # the runtime layer's label holds it: no container
+            versions = json.loads(engine.labels(self.image).get(contract.LABEL_VERSIONS) or "{}")
+            return versions.get("sim", {}).get("physx-gpu")
         record = engine.read_files(sim[0].image, contract.VERSIONS_DIR).get("sim", "")
         return _parse_versions({"sim": record}, self.plan.spec).get("sim", {}).get("physx-gpu")
 

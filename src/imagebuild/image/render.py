@@ -243,8 +243,9 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     files.update(_locked_files(name, lock, chunk_list, prefetch_file))
     if name == "system":
         files["stubs.tar"] = _stubs_tar(lock.epoch if lock else 0)
-        # The build steps' shell library, with the contract's names it uses above it.
-        files["build-env.sh"] = contract.env_file().encode() + _package_file("files/build-env.sh")
+        # The build steps' shell library, with the contract's names it uses above it
+        # (build.env: not contract.env, which only the runtime layer carries).
+        files["build-env.sh"] = contract.build_env_file().encode() + _package_file("files/build-env.sh")
     if name == "sim" and physx_plan.mode:
         files["bake-physx.sh"] = _package_file("files/bake-physx.sh")
         if physx_plan.zip_bytes:

@@ -1,8 +1,8 @@
 # Sourced at the start of every downloading RUN step. It exposes the build secrets
 # BuildKit mounted for that step under its tmpfs /tmp (never in a layer) to apt, pip,
 # uv, npm and curl, records resolved versions for the image labels, and normalises
-# the layer at the end of the step. imagebuild puts the host-image contract
-# (contract.env: POD_VERSIONS_DIR, ...) above these lines.
+# the layer at the end of the step. imagebuild puts the contract's names the build
+# steps use (build.env: POD_VERSIONS_DIR; contract.BUILD_NAMES) above these lines.
 
 if [ -s /tmp/secrets/ca_bundle ]; then
     # A CA bundle for TLS-intercepting proxies: every client reads one of these.
