@@ -55,6 +55,14 @@ def runpod_client():
     return Client.from_env(on_retry=lambda line: typer.echo(f"imagebuild: {line}", err=True))
 
 
+def seconds_above_0(flag: str):
+    """A typer callback: the flag's seconds are finite and above 0 (``--timeout 0``
+    would give up at once, ``nan`` never), checked while the flags are read."""
+    from imagebuild import checks
+
+    return lambda value: checks.seconds(value, flag) if value is not None else value
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

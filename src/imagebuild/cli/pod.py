@@ -18,6 +18,7 @@ from imagebuild.cli.common import (
     is_terminal,
     print_json,
     runpod_client,
+    seconds_above_0,
     sub_app,
 )
 from imagebuild.errors import UserError
@@ -31,7 +32,8 @@ pod_app = sub_app(
 
 POD_ARG = typer.Argument(..., metavar="POD", help="Pod name or id, or local:NAME for a local pod.")
 WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until the pod answers on SSH.")
-TIMEOUT_OPTION = typer.Option(900.0, "--timeout", help="Seconds to wait for SSH before giving up.")
+TIMEOUT_OPTION = typer.Option(900.0, "--timeout", callback=seconds_above_0("--timeout"),
+                              help="Seconds to wait for SSH before giving up.")
 # List-valued options live here: a mutable default inside a signature is a trap.
 DATACENTER_OPTION = typer.Option(
     [], "--datacenter", help="Preferred data center id (repeatable). [spec: pod.datacenter]"
@@ -40,7 +42,8 @@ ENV_OPTION = typer.Option([], "--env", "-e", help="NAME=VALUE for the pod (repea
 ENV_FILE_OPTION = typer.Option(None, "--env-file", dir_okay=False, help="dotenv file for the pod.")
 COMMAND_ARG = typer.Argument(None, metavar="[-- CMD...]", help="Command to run instead of a shell.")
 IDENTITY_OPTION = typer.Option(None, "--identity", "-i", help="Private key file for ssh.")
-BUDGET_OPTION = typer.Option(600.0, "--save-timeout", help="Seconds pod-save may take on the pod.")
+BUDGET_OPTION = typer.Option(600.0, "--save-timeout", callback=seconds_above_0("--save-timeout"),
+                             help="Seconds pod-save may take on the pod.")
 FORWARD_OPTION = typer.Option(
     [], "--forward", "-L", help="Forward a pod port to localhost: 8888 or LOCAL:REMOTE (repeatable)."
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from imagebuild import checks
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.cli.pod import (
     BUDGET_OPTION,
@@ -169,7 +170,7 @@ def update(
     from imagebuild.project import Project
     from imagebuild.runpod import registries, updates
 
-    ref = image or Project(load(spec)).default_image()
+    ref = checks.image_reference(image) if image is not None else Project(load(spec)).default_image()
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")

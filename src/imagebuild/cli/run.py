@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from imagebuild import checks
 from imagebuild.cli.app import app
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.errors import SpecError
@@ -41,7 +42,9 @@ def run(
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")
     if name is not None:
-        localrun.check_name(name)
+        checks.pod_name(name)
+    if image is not None:
+        checks.image_reference(image)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "

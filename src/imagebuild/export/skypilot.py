@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract
+from imagebuild import checks, contract
 from imagebuild.errors import SpecError
 from imagebuild.fileio import all_or_none, write_atomic
 from imagebuild.image.spec import ENV_NAME
@@ -38,10 +38,6 @@ _SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY
                           r"CREDENTIALS?|AUTH|PAT)(?:_|$)", re.I)
 # SkyPilot's cluster/task names.
 _TASK_NAME = re.compile(r"[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?\Z")
-# Docker's reference grammar (distribution/reference), registry port and digest included.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
-                        r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?\Z")
 _PROJECT = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}\Z")
 # An rclone remote: "name:path" or a local path; written into a TOML string in the run.
 # No "@" or ",": connection strings and URLs can carry credentials, which go in --secret.
@@ -65,12 +61,7 @@ class Export:
 
 
 def check_image(image: str) -> str:
-    # The value is not echoed: a mistyped "user:password@registry/..." would print a password.
-    ref = image.removeprefix("docker:")
-    if not _REFERENCE.match(ref):
-        raise SpecError("--image: not an image reference; expected NAME[:TAG][@sha256:DIGEST], "
-                        "e.g. ghcr.io/you/research-pod@sha256:...")
-    return ref
+    return checks.image_reference(image.removeprefix("docker:"))
 
 
 def check_name(name: str) -> str:

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imagebuild import imageref
+from imagebuild.checks import is_image_reference
 from imagebuild.errors import SpecError
 
 try:  # Python 3.11+
@@ -38,7 +39,6 @@ PHYSX_DOWNLOAD, PHYSX_VOLUME = "download", "volume"
 # Apt package names, image references and pip requirements end up inside shell
 # commands of a Dockerfile: accept only what their own grammars allow.
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.\-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:\-]+)?$")
-_IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9._\-/:@]*[a-zA-Z0-9_\-.])?$")
 _REQUIREMENT = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\- ]+\])?\s*([<>=!~]=?[^'\"`$\\;&|]*)?$"
 )
@@ -67,7 +67,7 @@ class ImageSection(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _IMAGE_REF.match(value) or "@" in value or _has_tag(value):
+        if not is_image_reference(value) or "@" in value or _has_tag(value):
             raise ValueError(
                 f'expected a repository like "ghcr.io/you/research-pod" (no tag), got {_describe(value)}'
             )
@@ -76,7 +76,7 @@ class ImageSection(_Section):
     @field_validator("base")
     @classmethod
     def _base(cls, value: str) -> str:
-        if not _IMAGE_REF.match(value):
+        if not is_image_reference(value):
             raise ValueError(f'expected an image reference like "{DEFAULT_BASE}", got {_describe(value)}')
         return value
 

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagebuild import contract, imageref
+from imagebuild import checks, contract, imageref
 from imagebuild.engine import Engine
-from imagebuild.errors import SpecError, UserError
+from imagebuild.errors import UserError
 from imagebuild.pods.ssh import Endpoint, forget_host_key
 
 LABEL = "imagebuild.pod"
@@ -35,17 +35,6 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 30
 STOP_BUDGET = 25
 READY_TIMEOUT = 60.0
-
-# Also the container's hostname: lowercase letters, digits and inner hyphens.
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
-
-
-def check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise SpecError(f"--name {name!r}: expected lowercase letters, digits and inner hyphens "
-                        "(at most 42), e.g. research-pod")
-    return name
-
 
 def container_name(name: str) -> str:
     return f"{CONTAINER_PREFIX}{name}"
@@ -271,7 +260,7 @@ def start(engine: Engine, name: str, image: str, env: Mapping[str, str], *,
           recreate: bool = False, timeout: float = READY_TIMEOUT) -> LocalPod:
     """Run pod NAME: create it, start it if stopped, or (``recreate``) replace its
     container with a new one of ``image`` on the same volume. Returns once ready."""
-    check_name(name)
+    checks.pod_name(name)  # also the container's hostname
     container = _container(engine, name)
     if container is not None and recreate:
         _remove_container(container)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imagebuild import checks
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import PORT
 from imagebuild.pods import idlestop, podenv
@@ -21,6 +22,8 @@ from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
 
 MAX_ENV = 50  # docs, "Environment variables": "up to 50 environment variables per Pod"
+# The pod variables imagebuild sets from its own flags: not to be given by --env too.
+HOST_SET = {idlestop.IDLE_STOP: "--idle-stop", idlestop.REQUIRES_SAVE: "--idle-stop-requires-save"}
 
 
 @dataclass
@@ -47,6 +50,21 @@ class CreateFlags:
     idle_stop: str | None = None  # "45m", "off"
     idle_stop_requires_save: bool = False  # False: the spec's pod.idle_stop_requires_save
 
+    def check(self) -> None:
+        """The flags' own values, before anything is asked of RunPod: an empty string is
+        never "not given" (``--gpu ""`` would land on the default GPU)."""
+        for flag, value in (("--gpu", self.gpu), ("--cloud", self.cloud), ("--ports", self.ports),
+                            ("--idle-stop", self.idle_stop), ("--volume", self.volume),
+                            ("--registry-auth", self.registry_auth)):
+            if value is not None:
+                checks.non_empty(value, flag)
+        for item in self.datacenters:
+            checks.non_empty(item, "--datacenter")
+        if self.name is not None:
+            checks.pod_name(self.name)
+        if self.image is not None:
+            checks.image_reference(self.image)
+
     def pod_keys(self) -> dict[str, Any]:
         """The flags that set a ``[pod]`` key, by key (None: not given)."""
         datacenters = [d.strip() for item in self.datacenters for d in item.split(",") if d.strip()]
@@ -62,6 +80,7 @@ def plan_create(
 ) -> tuple[CreateOptions, list[str]]:
     """The validated options and notes worth telling the user (on stderr)."""
     spec = loaded.spec
+    flags.check()
     # Every [pod] key in one place: the flags over the spec, checked by the spec's model.
     pod = pod_settings(spec.pod, flags.pod_keys())
     notes: list[str] = []
@@ -76,10 +95,13 @@ def plan_create(
         raise SpecError(f"--cloud community: network volumes ({which}) are Secure Cloud only; "
                         f"use --cloud secure or drop {which}")
 
+    given = {"[pod] env": dict(pod.env),
+             "--env-file": podenv.read_env_file(flags.env_file) if flags.env_file else {},
+             "--env": podenv.parse_env_flags(flags.env)}
+    for where, values in given.items():
+        checks.user_env(values, where, HOST_SET)
     env = podenv.merge(
-        pod.env,
-        podenv.read_env_file(flags.env_file) if flags.env_file else {},
-        podenv.parse_env_flags(flags.env),
+        *given.values(),
         idlestop.pod_env(flags.idle_stop, spec.pod.idle_stop, pod.idle_stop_requires_save),
     )
     if not flags.allow_plain_secret:
@@ -105,6 +127,7 @@ def plan_create(
     if volume_id:
         gpu_ids = _in_volume_datacenter(client, gpu_ids, catalog, datacenters[0], notes)
     notes.append(pricing.price_note(gpu_ids, catalog, gpu_count, cloud))
+    notes.append(_what_it_keeps(pod, volume_id, env))
     registry = _registry(client, flags, image_ref, notes)
     name = flags.name or f"{spec.image.name.rsplit('/', 1)[-1]}-{secrets.token_hex(3)}"
     options = CreateOptions(
@@ -124,6 +147,14 @@ def plan_create(
         ssh_keys=ssh_keys,
     )
     return options, notes
+
+
+def _what_it_keeps(pod, volume_id: str | None, env: dict[str, str]) -> str:
+    """The settings besides the GPU that cost money or end the pod, said before it is made."""
+    volume = f"network volume {pod.volume}" if volume_id else f"volume {pod.volume_gb} GB"
+    idle = env.get(idlestop.IDLE_STOP, idlestop.OFF)
+    return (f"container disk {pod.disk_gb} GB (wiped at restart), {volume} at /workspace "
+            f"(bills while stopped), idle stop: {idle}")
 
 
 def _tcp_and_http_only(ports: list[str], field: str) -> None:

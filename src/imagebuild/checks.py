@@ -1,0 +1,73 @@
+"""Checks of single flag values, shared by every command that takes them, run before
+the first request that costs money: each failure is one SpecError naming the flag.
+
+(The ``[pod]`` keys are checked by the spec's own model, flags and spec alike: see
+``imagebuild.project.pod_settings``.)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from imagebuild.errors import SpecError
+
+# Docker's reference grammar (distribution/reference): a first part is a registry only
+# when it has a dot or a port or is localhost; the path is lowercase; tag, digest.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|localhost)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)"
+_REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+                        r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?\Z")
+# A pod's name: also a local pod's container hostname, so the same rule for every pod.
+_POD_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
+# What RunPod sets in every pod (RUNPOD_POD_ID, RUNPOD_API_KEY, RUNPOD_PUBLIC_IP, ...):
+# a value given for one would mislead the pod (the idle watcher stops RUNPOD_POD_ID).
+_RUNPOD_PREFIX = "RUNPOD_"
+
+
+def non_empty(value: str, flag: str) -> str:
+    if not value.strip():
+        raise SpecError(f"{flag}: empty; give a value or leave the flag out")
+    return value.strip()
+
+
+def is_image_reference(value: str) -> bool:
+    return bool(_REFERENCE.match(value))
+
+
+def image_reference(value: str, flag: str = "--image") -> str:
+    """An image reference as docker reads it (the value is not echoed when it could
+    hold a password: ``user:password@registry/...`` is a common slip)."""
+    non_empty(value, flag)
+    if not is_image_reference(value):
+        shown = f' "{value}"' if "@" not in value.split("/")[0] else ""
+        raise SpecError(f"{flag}{shown}: not an image reference; expected NAME[:TAG][@sha256:DIGEST] "
+                        "in lowercase, e.g. ghcr.io/you/research-pod@sha256:...")
+    return value
+
+
+def pod_name(value: str, flag: str = "--name") -> str:
+    non_empty(value, flag)
+    if not _POD_NAME.match(value):
+        raise SpecError(f"{flag} {value!r}: expected lowercase letters, digits and inner hyphens "
+                        "(at most 42), e.g. research-pod")
+    return value
+
+
+def seconds(value: float, flag: str) -> float:
+    """A wait in seconds: finite and above 0 (0 would give up at once, nan never)."""
+    if not math.isfinite(value) or value <= 0:
+        raise SpecError(f"{flag}: expected seconds above 0, like 900, got {value}")
+    return value
+
+
+def user_env(env: Mapping[str, str], where: str, host_set: Mapping[str, str]) -> None:
+    """Variables the user gives a pod may not be ones RunPod sets, nor ones imagebuild
+    sets from a flag (``host_set``: variable -> that flag)."""
+    for name in env:
+        if name.startswith(_RUNPOD_PREFIX):
+            raise SpecError(f"{where}: {name} is set by RunPod in every pod; leave it out "
+                            "(a RunPod secret goes in with --secret NAME)")
+        if name in host_set:
+            raise SpecError(f"{where}: {name} is set by imagebuild; use {host_set[name]} instead")
