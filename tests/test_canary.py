@@ -1,0 +1,108 @@
+"""pod-canary on real containers of the test image, with a stand-in GPU host
+(tests/gpu_standin.py): each injected fault fails its named check, a healthy host passes,
+and a pod without a GPU skips unless it needs one."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from conftest import docker
+from gpu_standin import HEALTHY, install
+
+STANDIN = "/opt/gpu-standin"
+IMAGE_CUDA = {"CUDA_VERSION": "12.8.1"}  # what an nvidia/cuda base sets (the test image's spec names none)
+
+
+def canary(image: str, scenario: dict | None, *, env: dict[str, str] | None = None,
+           mounts: tuple[str, ...] = (), tmp_path=None, args: str = "--json") -> tuple[int, dict | str]:
+    """pod-canary in a throwaway container; the stand-in's tools first on PATH."""
+    argv = ["run", "--rm", "--entrypoint", "bash"]
+    if scenario is not None:
+        argv += ["-v", f"{install(tmp_path / 'standin', scenario)}:{STANDIN}:ro"]
+    for mount in mounts:
+        argv += ["--mount", mount]
+    for key, value in {**IMAGE_CUDA, **(env or {})}.items():
+        argv += ["-e", f"{key}={value}"]
+    done = docker(*argv, image, "-c", f'PATH={STANDIN}:$PATH exec pod-canary {args}', check=False, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    if args != "--json":
+        return done.returncode, done.stdout
+    return done.returncode, json.loads(done.stdout)
+
+
+def verdicts(report: dict) -> dict[str, str]:
+    return {check["name"]: check["verdict"] for check in report["checks"]}
+
+
+def figure(report: dict, name: str) -> str:
+    return next(check["figure"] for check in report["checks"] if check["name"] == name)
+
+
+def test_a_healthy_host_passes_every_check_within_30_s(pod_image, tmp_path):
+    code, report = canary(pod_image, HEALTHY, tmp_path=tmp_path)
+    assert code == 0 and report["verdict"] == "pass", report
+    assert verdicts(report) == {"driver": "pass", "gpu-count": "pass", "torch": "skip", "vulkan": "pass",
+                                "egl": "pass", "physx": "skip"}, report
+    assert "CUDA 13.0 >= the image's CUDA 12.8" in figure(report, "driver")
+    assert "NVIDIA H200/PCIe/SSE2" in figure(report, "egl")  # MuJoCo is baked into the test image
+    assert report["seconds"] < 30 and all(check["seconds"] <= check["limit_s"] for check in report["checks"])
+    assert report["gpus"][0]["uuid"] == HEALTHY["gpus"][0]["uuid"]
+
+
+def test_the_lines_name_each_check_and_its_time(pod_image, tmp_path):
+    code, text = canary(pod_image, HEALTHY, tmp_path=tmp_path, args="")
+    lines = text.splitlines()
+    assert code == 0 and lines[-1].startswith("pod-canary: pass in "), text
+    assert lines[0].startswith("PASS  driver ") and "limit 10 s)" in lines[0], text
+    assert len(lines) == 7, text
+
+
+def _with(**changes) -> dict:
+    scenario = copy.deepcopy(HEALTHY)
+    scenario.update(changes)
+    return scenario
+
+
+TWICE = [HEALTHY["vulkan"][0], HEALTHY["vulkan"][0]]
+DRIVER_ICD = '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.4.312"}}'
+
+
+@pytest.mark.parametrize(("fault", "scenario", "env", "extra_icd", "mounts", "failed", "words"), [
+    ("an old driver", _with(driver="520.61.05", cuda="11.8"), {}, False, (), "driver",
+     "CUDA 11.8 is older than the image's CUDA 12.8"),
+    ("a missing GPU", HEALTHY, {"RUNPOD_GPU_COUNT": "2"}, False, (), "gpu-count",
+     "nvidia-smi lists 1 GPU(s) (NVIDIA H200); the pod was given 2"),
+    ("a duplicate Vulkan ICD file", HEALTHY, {}, True, (), "vulkan", "2 Vulkan ICD files load the NVIDIA driver"),
+    ("a GPU listed twice", _with(vulkan=TWICE), {}, False, (), "vulkan", "the same GPU more than once"),
+    ("lavapipe-only Vulkan (the image's real loader)", {k: v for k, v in HEALTHY.items() if k != "vulkan"},
+     {}, False, (), "vulkan", "Vulkan lists no GPU, only llvmpipe"),
+    ("a missing EGL vendor file", HEALTHY, {}, False, ("type=tmpfs,destination=/usr/share/glvnd/egl_vendor.d",),
+     "egl", "no EGL vendor file loads the NVIDIA driver"),
+])
+def test_each_fault_fails_its_named_check(pod_image, tmp_path, fault, scenario, env, extra_icd, mounts,
+                                          failed, words):
+    if extra_icd:  # the runtime injected the driver's own file; the image's copy is still there
+        icd = tmp_path / "nvidia_icd.json"
+        icd.write_text(DRIVER_ICD)
+        mounts = (*mounts, f"type=bind,source={icd},destination=/etc/vulkan/icd.d/nvidia_icd.json,readonly")
+    code, report = canary(pod_image, scenario, env=env, mounts=mounts, tmp_path=tmp_path)
+    assert code == 1 and report["verdict"] == "fail", (fault, report)
+    assert [name for name, verdict in verdicts(report).items() if verdict == "fail"] == [failed], (fault, report)
+    assert words in figure(report, failed), (fault, figure(report, failed))
+
+
+def test_a_pod_without_a_gpu_skips_unless_it_needs_one(pod_image, tmp_path):
+    code, report = canary(pod_image, None, env={"RUNPOD_GPU_COUNT": "0"})
+    assert code == 0 and report["verdict"] == "skip", report
+    assert set(verdicts(report).values()) == {"skip"} and "no NVIDIA GPU" in figure(report, "driver")
+    code, report = canary(pod_image, None, env={"POD_REQUIRE_GPU": "1"})
+    assert code == 1 and verdicts(report)["driver"] == "fail", report
+    assert "the pod needs one" in figure(report, "driver")
+
+
+def test_the_real_egl_probe_fails_in_one_line_without_the_nvidia_driver(pod_image):
+    done = docker("run", "--rm", "--entrypoint", "pod-gpu-probe", pod_image, "egl", check=False, timeout=120)
+    assert done.returncode == 1 and done.stdout == "", done
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("egl: "), done.stderr
