@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import time
 
 import pytest
-from conftest import docker
+from conftest import docker, unique_name
 from gpu_standin import HEALTHY, install
 
 STANDIN = "/opt/gpu-standin"
@@ -102,3 +105,77 @@ def test_a_pod_without_a_gpu_skips_unless_it_needs_one(pod_image, tmp_path):
     code, report = canary(pod_image, None, env={"POD_REQUIRE_GPU": "1"})
     assert code == 1 and verdicts(report)["driver"] == "fail", report
     assert "the pod needs one" in figure(report, "driver")
+
+
+# -- at every start: the entrypoint, `imagebuild run`, `pod status` -------------------------
+
+PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _wait_for(container: str, script: str, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = docker("exec", container, "sh", "-c", script, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout
+        time.sleep(1)
+    raise AssertionError(f"{script!r} gave nothing within {timeout} s:\n" + docker("logs", container).stdout)
+
+
+def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(pod_image, tmp_path):
+    """A pod on a host whose Vulkan lists the GPU twice: SSH is ready first, then the
+    canary's verdict lands in the status file, the log, a login line, the volume's record."""
+    name, volume = unique_name("ib-canary"), unique_name("ib-canary-ws")
+    standin = install(tmp_path / "standin", _with(vulkan=TWICE))
+    env = {**IMAGE_CUDA, "PATH": f"{STANDIN}:{PATH}", "RUNPOD_POD_ID": "canary-pod", "RUNPOD_DC_ID": "EU-RO-1",
+           "RUNPOD_GPU_COUNT": "1"}
+    argv = ["run", "-d", "--name", name, "-v", f"{volume}:/workspace", "-v", f"{standin}:{STANDIN}:ro"]
+    for key, value in env.items():
+        argv += ["-e", f"{key}={value}"]
+    docker(*argv, pod_image)
+    try:
+        status = _wait_for(name, "sed -n 2p /run/pod-status | grep -v running")
+        assert status.splitlines() == ["canary: fail: vulkan"], status
+        assert docker("exec", name, "head", "-n1", "/run/pod-status").stdout.strip() == "ready"
+        log = docker("exec", name, "cat", "/workspace/.pod/logs/entrypoint.log").stdout
+        assert log.index("pod ready in") < log.index("canary: ") < log.index("canary: FAIL  vulkan"), log
+        assert "canary: a GPU check failed" in log
+        report = json.loads(docker("exec", name, "cat", "/run/pod-canary.json").stdout)
+        assert verdicts(report)["vulkan"] == "fail" and verdicts(report)["driver"] == "pass"
+        login = docker("exec", name, "bash", "-ic", "true", check=False)
+        assert "pod-canary: the GPU check FAILED at this start (vulkan: " in login.stderr, login.stderr
+        assert "FAILED" not in docker("exec", name, "bash", "-c", "true").stderr  # scripts stay quiet
+        (record,) = [json.loads(line) for line in
+                     docker("exec", name, "cat", "/workspace/.pod/provenance.jsonl").stdout.splitlines()]
+        assert record["gpus"] == [{"name": "NVIDIA H200", "uuid": HEALTHY["gpus"][0]["uuid"]}]
+        assert record["driver"] == "580.159.04" and record["cuda"] == "13.0"
+        assert record["runpod"] == {"pod_id": "canary-pod", "data_center": "EU-RO-1", "gpu_count": "1"}
+        assert record["canary"]["verdict"] == "fail" and record["canary"]["checks"]["vulkan"] == "fail"
+        assert record["image"]["name"] == "imagebuild-test/pod" and len(record["image"]["lock_sha256"]) == 64
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("volume", "rm", "-f", volume, check=False)
+
+
+def test_imagebuild_run_and_pod_status_show_the_canary(pod_image, engine, tmp_path):
+    from imagebuild.pods import localrun
+
+    name = unique_name("ibcanary")
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    try:
+        done = imagebuild("run", "--image", pod_image, "--name", name, "--public-key", f"{key}.pub")
+        assert done.returncode == 0, done.stderr
+        assert "canary   skip (no NVIDIA GPU" in done.stdout, done.stdout  # a CPU-only local pod
+        shown = imagebuild("pod", "status", f"local:{name}")
+        assert shown.returncode == 0 and "canary   skip (no NVIDIA GPU" in shown.stdout, shown.stdout + shown.stderr
+        found = json.loads(imagebuild("pod", "status", f"local:{name}", "--json").stdout)["canary"]
+        assert found["status"].startswith("skip") and found["report"]["verdict"] == "skip"
+        assert found["provenance"]["runpod"]["pod_id"] == name and found["provenance"]["gpus"] == []
+    finally:
+        localrun.remove(engine, name, volume=True)
+
+
+def imagebuild(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imagebuild", *args], capture_output=True, text=True,
+                          timeout=240, stdin=subprocess.DEVNULL)

@@ -145,11 +145,14 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 @pod_app.command("status")
 def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     """Show one pod (by name or id, or local:NAME)."""
+    from imagebuild.pods import canary
+
     target = _lookup(pod)
+    found = canary.read(target) if target.state == "running" else canary.Canary(error="not running")
     if json_out:
-        print_json(target.to_json())
+        print_json({**target.to_json(), "canary": found.to_json()})
         return
-    for line in target.status_lines():
+    for line in [*target.status_lines(), *canary.status_lines(found)]:
         typer.echo(line)
 
 
