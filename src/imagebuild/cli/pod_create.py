@@ -96,17 +96,23 @@ def create(
     idle_stop_requires_save: bool = IDLE_STOP_REQUIRES_SAVE_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
+    canary_mode: str | None = typer.Option(
+        None, "--canary", metavar="off|warn|require", help="After SSH, wait for the pod's GPU check: "
+        "require (default) terminates a pod whose check failed and creates it again elsewhere (same GPU "
+        "once more, then the next --gpu choice); warn keeps it and says what failed. [spec: pod.canary]"),
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
-    """Create a pod from the pushed image and wait until SSH answers.
+    """Create a pod from the pushed image and wait until SSH answers and its GPU check passed.
 
     A pod that does not get ready (timeout, ERROR, Ctrl-C, an error) is terminated again, after
-    its log is read: nothing bills for it (a network volume is kept).
+    its log is read: nothing bills for it (a network volume is kept). So is one whose GPU check
+    (pod-canary) failed: the pod is created again on another host.
     """
     from dataclasses import fields
 
     from imagebuild.pods import idlestop
+    from imagebuild.runpod import hostcheck
     from imagebuild.runpod.plan import CreateFlags
 
     arguments = dict(locals())
@@ -116,11 +122,16 @@ def create(
     arguments["env"] = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
     # The flags named as CreateFlags' fields (typer passes them as this function's arguments).
     flags = CreateFlags(**{field.name: arguments[field.name] for field in fields(CreateFlags)})
-    _print_created(_launch(loaded, flags, wait, timeout), wait, json_out)
+    mode = canary_mode or loaded.spec.pod.canary
+    if mode not in hostcheck.MODES:
+        raise UserError(f"--canary {mode}: expected one of {', '.join(hostcheck.MODES)}")
+    _print_created(_launch(loaded, flags, wait, timeout, mode), wait, json_out)
 
 
-def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
-    """Plan the pod (notes printed), create it, and wait for it: the one library call."""
+def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off") -> dict:
+    """Plan the pod (notes printed), create it, and wait for it (and its GPU check): the one
+    library call."""
+    from imagebuild.runpod import hostcheck
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import plan_create
 
@@ -130,6 +141,9 @@ def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
             _say(f"imagebuild: {note}")
         with _progress(f"pod {options.name}") as report:
             try:
+                if wait and mode != "off":
+                    return hostcheck.create_checked(client, options, mode=mode, timeout=timeout,
+                                                    on_event=report, say=_say)
                 return launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
             except KeyboardInterrupt:
                 raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None

@@ -104,11 +104,12 @@ def _parsed(output: str, nonce: str, error: str) -> Canary:
 
 
 def wait(ask, timeout: float = WAIT_TIMEOUT, on_event=lambda text: None) -> Canary:
-    """Until the pod's canary finished (or ``timeout``): the last answer of ``ask()``."""
+    """Until the pod's canary finished (or ``timeout``): the last answer of ``ask()``. A pod
+    that cannot be asked (its sshd answered already) is not asked again."""
     deadline = time.monotonic() + timeout
     while True:
         found = ask()
-        if found.finished or time.monotonic() > deadline:
+        if found.finished or found.error or time.monotonic() > deadline:
             return found
         on_event(f"GPU canary: {found.line or found.error or 'not started yet'}")
         time.sleep(_POLL)
