@@ -80,7 +80,7 @@ def test_a_bad_host_is_terminated_and_the_pod_made_again(engine, pod_image, ssh_
     assert (bad, "EXITED") not in ledger  # terminated, not stopped: a stopped pod bills its disk
     assert list(kept.values()) == ["RUNNING"] and bad not in kept  # only the good pod bills
     assert gpus[:2] == ["NVIDIA GeForce RTX 4090"] * 2, gpus
-    assert f"terminating pod canary-" in result.stderr and "its GPU check failed: driver: no NVIDIA GPU" \
+    assert "terminating pod canary-" in result.stderr and "its GPU check failed: driver: no NVIDIA GPU" \
         in result.stderr, result.stderr
     assert "creating pod" in result.stderr and "again on NVIDIA GeForce RTX 4090 (attempt 2)" in result.stderr
 

@@ -76,7 +76,7 @@ def create_checked(client, options: CreateOptions, *, mode: str, timeout: float,
                 raise
             raise UserError(f"{_lines(attempts)}\n  then: {error}") from None
         target = RunPodTarget(client, pod)
-        found = canary.wait(lambda: canary.read(target), canary_timeout, on_event)
+        found = canary.wait(lambda target=target: canary.read(target), canary_timeout, on_event)
         failure = _failure(found, canary_timeout)
         if failure is None:
             if found.error:
@@ -93,7 +93,8 @@ def create_checked(client, options: CreateOptions, *, mode: str, timeout: float,
         tries[gpu] = tries.get(gpu, 0) + 1
         choices = _next_choices(choices, gpu, tries[gpu])
         if choices:
-            say(f"imagebuild: creating pod {options.name} again on {choices[0]} (attempt {len(attempts) + 1})")
+            say(f"imagebuild: creating pod {options.name} again on {choices[0]} "
+                f"(attempt {len(attempts) + 1})")
     raise UserError(f"{_lines(attempts)}\n  (--canary warn keeps such a pod; `imagebuild pod create "
                     "--gpu OTHER` tries another GPU)")
 

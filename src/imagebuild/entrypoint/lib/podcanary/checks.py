@@ -46,7 +46,8 @@ def check_gpu_count(ctx: Context, limit: float) -> tuple[str, str]:
     if ctx.expected is None:
         return ("pass" if found else "fail"), f"{found} GPU(s) {names} (the pod's GPU count is not given)"
     if found != ctx.expected:
-        return "fail", f"nvidia-smi lists {found} GPU(s) ({names or 'none'}); the pod was given {ctx.expected}"
+        return "fail", (f"nvidia-smi lists {found} GPU(s) ({names or 'none'}); "
+                        f"the pod was given {ctx.expected}")
     return "pass", f"{found} GPU(s): {names}"
 
 
@@ -97,11 +98,12 @@ def check_vulkan(ctx: Context, limit: float) -> tuple[str, str]:
     if not gpus:
         return "fail", f"Vulkan lists no GPU, only {', '.join(software) or 'nothing'} (CPU rendering)"
     names = [device.get("deviceName", "?") for device in gpus]
-    uuids = [device.get("deviceUUID", name) for device, name in zip(gpus, names)]
+    uuids = [device.get("deviceUUID", name) for device, name in zip(gpus, names, strict=True)]
     if len(set(uuids)) < len(uuids):
         return "fail", f"Vulkan lists the same GPU more than once: {', '.join(names)}"
     if len(gpus) != len(ctx.driver.gpus):
-        return "fail", f"Vulkan lists {len(gpus)} GPU(s) ({', '.join(names)}); nvidia-smi {len(ctx.driver.gpus)}"
+        return "fail", (f"Vulkan lists {len(gpus)} GPU(s) ({', '.join(names)}); "
+                        f"nvidia-smi {len(ctx.driver.gpus)}")
     also = f" (also {', '.join(software)}, not used for rendering)" if software else ""
     return "pass", f"each GPU once: {', '.join(names)}{also}"
 
@@ -114,7 +116,7 @@ def check_egl(ctx: Context, limit: float) -> tuple[str, str]:
     report = facts.probe("egl", limit)
     if "NVIDIA" not in report.get("vendor", ""):
         return "fail", f"EGL context from {report.get('vendor') or 'no vendor'}, not NVIDIA's"
-    figure = f"EGL {report.get('version')} context from {report['vendor']} ({report.get('devices')} device(s))"
+    figure = f"EGL {report.get('version')} context from {report['vendor']} ({report.get('devices')} devices)"
     if "mujoco" not in report.get("baked", []):
         return "pass", figure
     frame = facts.probe("mujoco", limit, env={**os.environ, "MUJOCO_GL": "egl"})

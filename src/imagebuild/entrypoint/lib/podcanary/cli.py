@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -23,10 +24,8 @@ def main(argv: list[str] | None = None, doc: str = "") -> int:
     else:
         report = runner.run_checks(set(args.check) if args.check else None)
         if not args.check:
-            try:
+            with contextlib.suppress(OSError):  # not root: printed; the entrypoint's file stays
                 start.write_report(report)
-            except OSError:
-                pass  # not root: the report is printed, the entrypoint's file stays
     if args.json:
         print(json.dumps(report, indent=2))
     else:

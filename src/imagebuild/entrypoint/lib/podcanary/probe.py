@@ -54,9 +54,11 @@ def egl() -> dict:
     lib.eglQueryString.restype = ctypes.c_char_p
     lib.eglQueryString.argtypes = [ctypes.c_void_p, ctypes.c_int]
     vendor = (lib.eglQueryString(display, EGL_VENDOR) or b"").decode()
-    attributes = (ctypes.c_int * 5)(EGL_SURFACE_TYPE, EGL_PBUFFER_BIT, EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT, EGL_NONE)
+    attributes = (ctypes.c_int * 5)(EGL_SURFACE_TYPE, EGL_PBUFFER_BIT, EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT,
+                                    EGL_NONE)
     config, configs = ctypes.c_void_p(), ctypes.c_int()
-    lib.eglChooseConfig.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.eglChooseConfig.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                                    ctypes.c_void_p]
     lib.eglCreateContext.restype = ctypes.c_void_p
     lib.eglCreateContext.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     lib.eglBindAPI(EGL_OPENGL_API)
@@ -149,8 +151,8 @@ def main(argv: list[str]) -> int:
     try:
         report = PROBES[argv[0]]()
     except Exception as error:  # noqa: BLE001 (one line for the canary, not a traceback)
-        print(f"{argv[0]}: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
-              file=sys.stderr)
+        detail = (str(error).strip().splitlines() or [""])[0]
+        print(f"{argv[0]}: {type(error).__name__}: {detail}", file=sys.stderr)
         return 1
     print(json.dumps(report))
     return 0

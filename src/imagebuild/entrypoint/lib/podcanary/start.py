@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 
-from podcanary import provenance, runner
 from podsave import contract
+
+from podcanary import provenance, runner
 
 
 def write_atomic(path: str, text: str) -> None:
