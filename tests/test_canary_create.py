@@ -3,6 +3,7 @@ real pods of the test image behind it (its ContainerBackend), reached over real 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 
@@ -30,7 +31,16 @@ class Hosts(ContainerBackend):
         self.hosts = list(hosts)
 
     def start(self, pod_id: str, image: str, env: dict[str, str]):
+        from imagebuild.pods import localrun
+
         host = self.hosts.pop(0) if self.hosts else {}
+        name = self.name(pod_id)
+        if host and localrun.find(self.engine, name) is not None:
+            # A resumed pod whose host changed while it was stopped (a driver update, a GPU
+            # lost): the container is made again with the host's variables, on the same volume.
+            pod_env = {**localrun.runpod_env(name), **self.env, **env, **host, "RUNPOD_POD_ID": pod_id}
+            pod = localrun.recreate(self.engine, name, image, pod_env)
+            return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
         return super().start(pod_id, image, {**env, **host})
 
 
@@ -50,22 +60,26 @@ def ssh_wrapper(tmp_path_factory):
     return root / "bin", key.with_suffix(".pub").read_text().strip()
 
 
-def _create(engine, pod_image, ssh_wrapper, tmp_path, hosts, *flags: str):
+@contextlib.contextmanager
+def _fake(engine, ssh_wrapper, tmp_path, hosts):
+    """The fake RunPod on ``hosts``, and the CLI (its ssh uses the wrapper's key)."""
     from fake_runpod.fixtures import PodCli
 
-    bin_dir, public_key = ssh_wrapper
-    backend = Hosts(engine, {}, hosts)
-    with FakeRunPod(backend=backend) as fake:
+    with FakeRunPod(backend=Hosts(engine, {}, hosts)) as fake:
         cli = PodCli(fake, tmp_path / "home", tmp_path)
-        cli.env["PATH"] = f"{bin_dir}:{cli.env['PATH']}"
-        name = unique_name("canary")
-        result = cli("pod", "create", "--image", pod_image, "--gpu", "4090,3090", "--name", name,
-                     "--public-key", public_key, "--timeout", "120", *flags, timeout=600)
+        cli.env["PATH"] = f"{ssh_wrapper[0]}:{cli.env['PATH']}"
+        yield fake, cli
+        assert fake.mismatches == [], fake.mismatches
+
+
+def _create(engine, pod_image, ssh_wrapper, tmp_path, hosts, *flags: str):
+    with _fake(engine, ssh_wrapper, tmp_path, hosts) as (fake, cli):
+        result = cli("pod", "create", "--image", pod_image, "--gpu", "4090,3090", "--name", unique_name("canary"),
+                     "--public-key", ssh_wrapper[1], "--timeout", "120", *flags, timeout=600)
         kept = {pod_id: pod.status for pod_id, pod in fake.pods.items()}
         ledger = list(fake.state.ledger)
         gpus = [recorded.body["gpu"]["id"] for recorded in fake.requests
                 if recorded.method == "POST" and recorded.path.endswith("/pods")]
-        assert fake.mismatches == [], fake.mismatches
     return result, kept, ledger, gpus
 
 
@@ -100,3 +114,22 @@ def test_canary_warn_keeps_the_pod_and_says_what_failed(engine, pod_image, ssh_w
     result, kept, ledger, _ = _create(engine, pod_image, ssh_wrapper, tmp_path, [BAD_HOST], "--canary", "warn")
     assert result.code == 0 and list(kept.values()) == ["RUNNING"] and _terminated(ledger) == []
     assert "warning: the GPU check failed on pod" in result.stderr and "(--canary warn)" in result.stderr
+
+
+def test_pod_start_on_a_bad_host_says_what_failed_and_the_choices(engine, pod_image, ssh_wrapper, tmp_path):
+    with _fake(engine, ssh_wrapper, tmp_path, [{}, BAD_HOST]) as (fake, cli):
+        name = unique_name("canary")
+        created = cli("pod", "create", "--image", pod_image, "--gpu", "4090", "--name", name,
+                      "--public-key", ssh_wrapper[1], "--timeout", "120", timeout=600)
+        assert created.code == 0, created.output
+        assert cli("pod", "stop", name).code == 0
+        started = cli("pod", "start", name, timeout=300)
+        assert started.code == 1, started.output
+        assert "is running, but its GPU check failed on this host: driver: no NVIDIA GPU" in started.stderr
+        (pod_id,) = fake.pods
+        assert f"`imagebuild pod terminate {pod_id}` (pod-save runs first; /workspace is this pod's own volume" \
+            in started.stderr, started.stderr  # no network volume: terminating loses /workspace, said so
+        assert "or keep working on it as it is" in started.stderr and "Traceback" not in started.output
+        assert [pod.status for pod in fake.pods.values()] == ["RUNNING"]  # nothing done behind the user's back
+        shown = cli("pod", "status", name)
+        assert "canary   fail: driver" in shown.stdout, shown.output

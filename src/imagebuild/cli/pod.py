@@ -183,10 +183,14 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    from imagebuild.pods import lifecycle
+    from imagebuild.pods import canary, lifecycle
 
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.start(target, _ui(), wait, timeout)
+        # The host it resumed on may have changed since (a driver update): never continue silently.
+        failure = canary.after_start(target, canary.wait(lambda: canary.read(target))) if wait else None
+    if failure:
+        raise UserError(failure)
     state = "ready" if wait else "starting"
     _done(target, json_out, f"pod {target.label} {state}: imagebuild pod ssh {target.ref}")
 

@@ -128,3 +128,20 @@ def status_lines(found: Canary) -> list[str]:
         gpus = ", ".join(f"{gpu['name']} ({gpu['uuid']})" for gpu in record["gpus"])
         lines.append(f"host     {gpus}; driver {record.get('driver')}, CUDA {record.get('cuda')}")
     return lines
+
+
+def after_start(target: Any, found: Canary) -> str | None:
+    """`pod start`: what failed on the host the pod resumed on, and the choices (None: no failure).
+    A resumed pod keeps its machine (RunPod), so starting again does not help."""
+    if found.verdict != "fail":
+        return None
+    failed = "; ".join(found.failed_checks()) or found.line
+    volume = target.workspace_kept()
+    terminate = f"`imagebuild pod terminate {target.ref}` (pod-save runs first"
+    elsewhere = (f"{terminate}), then `imagebuild pod create --volume {volume}`: a new host, the same "
+                 "/workspace" if volume else
+                 f"{terminate}; /workspace is this pod's own volume and goes with it), then "
+                 "`imagebuild pod create`")
+    return (f"pod {target.label} is running, but its GPU check failed on this host: {failed}. Choices: "
+            f"{elsewhere}; or keep working on it as it is (what failed stays broken: e.g. training "
+            "on the CPU)")
