@@ -116,7 +116,8 @@ def check_egl(ctx: Context, limit: float) -> tuple[str, str]:
     report = facts.probe("egl", limit)
     if "NVIDIA" not in report.get("vendor", ""):
         return "fail", f"EGL context from {report.get('vendor') or 'no vendor'}, not NVIDIA's"
-    figure = f"EGL {report.get('version')} context from {report['vendor']} ({report.get('devices')} device(s))"
+    figure = (f"EGL {report.get('version')} context from {report['vendor']} "
+              f"({report.get('devices')} device(s))")
     if "mujoco" not in report.get("baked", []):
         return "pass", figure
     frame = facts.probe("mujoco", limit, env={**os.environ, "MUJOCO_GL": "egl"})
