@@ -179,3 +179,18 @@ def test_imagebuild_run_and_pod_status_show_the_canary(pod_image, engine, tmp_pa
 def imagebuild(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imagebuild", *args], capture_output=True, text=True,
                           timeout=240, stdin=subprocess.DEVNULL)
+
+
+def test_a_pod_whose_image_has_no_canary_is_not_waited_for(engine, test_base):
+    """An image built before pod-canary: `imagebuild run` and `pod create` go on at once."""
+    from imagebuild.pods import canary
+
+    container = engine.client.containers.run(test_base, ["sleep", "120"], detach=True, remove=True)
+    try:
+        started = time.monotonic()
+        found = canary.wait(lambda: canary.read_container(container), timeout=60)
+        assert found.line == "none" and found.finished and time.monotonic() - started < 20, found
+        assert canary.status_lines(found) == ["canary   - (this image has no pod-canary: rebuild it with "
+                                              "this imagebuild)"]
+    finally:
+        container.kill()

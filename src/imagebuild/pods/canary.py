@@ -18,7 +18,8 @@ from imagebuild import contract
 from imagebuild.pods.podsave import CONNECT_TIMEOUT, parse
 from imagebuild.pods.ssh import invocation
 
-FINAL = ("pass", "fail", "skip", "off")  # the first word of a finished canary's line
+FINAL = ("pass", "fail", "skip", "off", "none")  # the first word of a finished canary's line
+NONE = "none"  # what the pod says when its image has no pod-canary (built before it)
 WAIT_TIMEOUT = 120.0  # after SSH answers: the canary's own 30 s, a slow first import, the log
 _POLL = 3.0
 _SPLIT = "--canary-part--"
@@ -52,6 +53,7 @@ class Canary:
 
 def _script(nonce: str) -> str:
     return (f"printf '%s-%s\\n' {nonce} BEGIN; sed -n 2p {contract.STATUS_FILE} 2>/dev/null; "
+            f"command -v pod-canary >/dev/null 2>&1 || echo {contract.CANARY_STATUS_PREFIX} {NONE}; "
             f"echo {_SPLIT}; cat {contract.CANARY_RESULT} 2>/dev/null; echo {_SPLIT}; "
             f"tail -n1 {contract.PROVENANCE} 2>/dev/null; printf '%s-%s %s\\n' {nonce} END 0")
 
@@ -99,7 +101,8 @@ def _parsed(output: str, nonce: str, error: str) -> Canary:
     if body is None:
         return Canary(error=error)
     parts = (body.split(_SPLIT) + ["", ""])[:3]
-    line = parts[0].strip().removeprefix(contract.CANARY_STATUS_PREFIX).strip()
+    line = parts[0].strip().splitlines()[-1] if parts[0].strip() else ""
+    line = line.removeprefix(contract.CANARY_STATUS_PREFIX).strip()
     return Canary(line, _json(parts[1].strip()), _json(parts[2].strip()))
 
 
@@ -119,8 +122,10 @@ def status_lines(found: Canary) -> list[str]:
     """`pod status`: the canary's verdict, its failed checks, where the result came from."""
     if found.error:
         return [f"canary   - ({found.error})"]
+    if found.line == NONE:
+        return ["canary   - (this image has no pod-canary: rebuild it with this imagebuild)"]
     if not found.line:
-        return ["canary   - (this image has no pod-canary, or it has not started)"]
+        return ["canary   - (it has not started yet)"]
     lines = [f"canary   {found.line}"]
     lines += [f"         {failure}" for failure in found.failed_checks()]
     record = found.provenance or {}
