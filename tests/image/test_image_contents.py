@@ -75,3 +75,20 @@ ldconfig -p | grep -oE 'lib(vulkan|EGL|GLX)\\.so\\.[0-9]+ ' | sort -u
         assert library in out, f"{library} is not in ld.so's cache"
     env = dict(item.split("=", 1) for item in image_config.get("Env") or [])
     assert env.get("NVIDIA_DRIVER_CAPABILITIES") == "all", "graphics needs all driver capabilities"
+
+
+def test_the_canary_ran_at_this_start(pod):
+    """The entrypoint ran pod-canary after ready: a verdict in the status file's second line
+    and the report (on a machine without a GPU every check skips; tests/image/test_image_gpu
+    requires a pass on a GPU runner)."""
+    import time
+
+    deadline = time.monotonic() + 90
+    while (line := pod.sh("sed -n 2p /run/pod-status").strip()) in ("", "canary: running") \
+            and time.monotonic() < deadline:
+        time.sleep(1)
+    report = json.loads(pod.sh("cat /run/pod-canary.json"))
+    assert line.startswith(f"canary: {report['verdict']}"), (line, report["verdict"])
+    assert report["verdict"] in ("pass", "skip"), report
+    assert [check["name"] for check in report["checks"]] == ["driver", "gpu-count", "torch", "vulkan", "egl",
+                                                             "physx"]

@@ -57,3 +57,16 @@ def test_maniskill_gpu_physics_256_envs_with_rgb(pod, gpu, image_versions):
     assert result["rgb"][0] == 256 and result["rgb"][-1] == 3, result
     # Reported, not asserted: speed targets live in bench/ (figures in bench/README.md).
     print(f"\nphysx_cuda PickCube-v1, 256 envs, RGB obs: {result['env_steps_per_s']} env-steps/s")
+
+
+def test_the_gpu_canary_passes_within_30_s(pod, gpu):
+    """pod-canary, as the entrypoint ran it at this start and run again now: on a GPU
+    host every check passes (or skips what the image does not bake), within 30 s."""
+    import json
+
+    report = json.loads(pod.sh("POD_REQUIRE_GPU=1 pod-canary --json || true"))
+    failed = [f"{check['name']}: {check['figure']}" for check in report["checks"] if check["verdict"] == "fail"]
+    assert report["verdict"] == "pass" and failed == [], failed
+    assert report["seconds"] <= 30, report["seconds"]
+    assert pod.sh("sed -n 2p /run/pod-status").strip() == "canary: pass"
+    print("\n" + pod.sh("pod-canary"))  # the figures and times, for bench/README.md

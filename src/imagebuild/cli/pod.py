@@ -154,11 +154,14 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 @pod_app.command("status")
 def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     """Show one pod (by name or id, or local:NAME)."""
+    from imagebuild.pods import canary
+
     target = _lookup(pod)
+    found = canary.read(target) if target.state == "running" else canary.Canary(error="not running")
     if json_out:
-        print_json(target.to_json())
+        print_json({**target.to_json(), "canary": found.to_json()})
         return
-    for line in target.status_lines():
+    for line in [*target.status_lines(), *canary.status_lines(found)]:
         typer.echo(line)
 
 
@@ -189,10 +192,14 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Resume a stopped pod (on the same host, where its volume lives)."""
-    from imagebuild.pods import lifecycle
+    from imagebuild.pods import canary, lifecycle
 
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.start(target, _ui(), wait, timeout)
+        # The host it resumed on may have changed since (a driver update): never continue silently.
+        failure = canary.after_start(target, canary.wait(lambda: canary.read(target))) if wait else None
+    if failure:
+        raise UserError(failure)
     state = "ready" if wait else "starting"
     _done(target, json_out, f"pod {target.label} {state}: imagebuild pod ssh {target.ref}")
 

@@ -102,14 +102,20 @@ def create(
     idle_stop_requires_save: bool = IDLE_STOP_REQUIRES_SAVE_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
+    canary_mode: str | None = typer.Option(
+        None, "--canary", metavar="off|warn|require", help="After SSH, wait for the pod's GPU check: "
+        "require (default) terminates a pod whose check failed and creates it again elsewhere (same GPU "
+        "once more, then the next --gpu choice); warn keeps it and says what failed. [spec: pod.canary]"),
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
-    """Create a pod from the pushed image and wait until SSH answers.
+    """Create a pod from the pushed image and wait until SSH answers and its GPU check passed.
 
     A pod that does not get ready (timeout, ERROR, Ctrl-C, an error) is terminated again, after
-    its log is read: nothing bills for it (a network volume is kept).
+    its log is read: nothing bills for it (a network volume is kept). So is one whose GPU check
+    (pod-canary) failed: the pod is created again on another host.
     """
+    from imagebuild.runpod import hostcheck
     from imagebuild.runpod.plan import CreateFlags
 
     flags = CreateFlags(
@@ -118,11 +124,17 @@ def create(
         public_key=public_key, volume=volume, registry_auth=registry_auth,
         no_registry_auth=no_registry_auth, secrets=secrets, allow_plain_secret=allow_plain_secret,
         idle_stop=idle_stop, idle_stop_requires_save=idle_stop_requires_save)
-    _print_created(_launch(load(spec), flags, wait, timeout), wait, json_out)
+    loaded = load(spec)
+    mode = canary_mode or loaded.spec.pod.canary
+    if mode not in hostcheck.MODES:
+        raise UserError(f"--canary {mode}: expected one of {', '.join(hostcheck.MODES)}", 2)
+    _print_created(_launch(loaded, flags, wait, timeout, mode), wait, json_out)
 
 
-def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
-    """Plan the pod (notes printed), create it, and wait for it: the one library call."""
+def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off") -> dict:
+    """Plan the pod (notes printed), create it, and wait for it (and its GPU check): the one
+    library call."""
+    from imagebuild.runpod import hostcheck
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import plan_create
 
@@ -132,6 +144,9 @@ def _launch(loaded, flags, wait: bool, timeout: float) -> dict:
             _say(f"imagebuild: {note}")
         with _progress(f"pod {options.name}") as report:
             try:
+                if wait and mode != "off":
+                    return hostcheck.create_checked(client, options, mode=mode, timeout=timeout,
+                                                    on_event=report, say=_say)
                 return launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
             except KeyboardInterrupt:
                 raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None

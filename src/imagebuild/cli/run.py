@@ -35,7 +35,7 @@ def run(
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
-    from imagebuild.pods import idlestop, localrun
+    from imagebuild.pods import canary, idlestop, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
     from imagebuild.project import Project
 
@@ -74,8 +74,9 @@ def run(
             typer.echo(f"note: pod {name} runs {existing.image}; --recreate switches it to {image}", err=True)
         pod = localrun.start(engine, name, image or existing.image, env)
 
+    found = localrun.wait_canary(engine, pod)
     if as_json:
-        print_json(pod.to_json())
+        print_json({**pod.to_json(), "canary": found.to_json()})
         return
     identity = None
     if public_key and public_key.endswith(".pub") and Path(public_key[:-4]).expanduser().is_file():
@@ -83,5 +84,7 @@ def run(
     typer.echo(f"pod {pod.name} is ready: container {pod.container}, volume {pod.volume} at /workspace")
     if pod.ssh:
         typer.echo(" ".join(pod.ssh.command(alias=pod.container, identity=identity)))
+    for line in canary.status_lines(found):
+        typer.echo(line)
     if pod.jupyter_port and env_vars.get("JUPYTER_PASSWORD"):
         typer.echo(f"jupyter: http://127.0.0.1:{pod.jupyter_port}/ (if the image has JupyterLab)")

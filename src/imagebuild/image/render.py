@@ -253,6 +253,9 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
     if name == "runtime":
         files.update(_entrypoint_files())
         files[f"entrypoint/{contract.ENV_FILE}"] = contract.env_file().encode()
+        files[f"entrypoint/{contract.IMAGE_ENV_FILE}"] = contract.image_env_file(
+            name=spec.image.name, cuda=spec.cuda_version, spec_hash=spec.digest(),
+            lock_sha256=lock.sha256() if lock else "").encode()
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
 
 

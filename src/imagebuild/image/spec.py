@@ -211,6 +211,8 @@ class PodSection(_Section):
     env: dict[str, str] = Field(default_factory=dict)
     idle_stop: str | None = None  # "45m": the pod stops itself after that long idle
     idle_stop_requires_save: bool = False
+    # After create: a host whose GPU canary fails is replaced (require), named (warn), or not asked.
+    canary: Literal["off", "warn", "require"] = "require"
 
     @field_validator("idle_stop")
     @classmethod

@@ -115,6 +115,14 @@ def _container(engine: Engine, name: str) -> Any | None:
     return container
 
 
+def wait_canary(engine: Engine, pod: LocalPod, timeout: float | None = None):
+    """The GPU canary of a started local pod, once it finished (a CPU pod skips in a second)."""
+    from imagebuild.pods import canary
+
+    container = engine.client.containers.get(pod.container_id)
+    return canary.wait(lambda: canary.read_container(container), timeout or canary.WAIT_TIMEOUT)
+
+
 def find(engine: Engine, name: str) -> LocalPod | None:
     """The local pod NAME (running or not), or None."""
     container = _container(engine, name)
@@ -226,9 +234,10 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
 
 
 def _entrypoint_status(container: Any) -> str:
-    """The one word the entrypoint wrote to its status file ("" before it did). An
-    image from before the status file says ready by its marker alone."""
-    script = (f"cat {contract.STATUS_FILE} 2>/dev/null || "
+    """The one word the entrypoint wrote to its status file's first line ("" before it
+    did; the canary's line follows). An image from before the status file says ready by
+    its marker alone."""
+    script = (f"head -n1 {contract.STATUS_FILE} 2>/dev/null || "
               f"{{ test -e {contract.READY_MARKER} && echo {contract.STATUS_READY}; }}")
     found = container.exec_run(["sh", "-c", script])
     return found.output.decode("utf-8", "replace").strip() if found.exit_code == 0 else ""

@@ -87,3 +87,10 @@ new-project() {
     pod-venv "$dir/.venv" || return 1
     proj "${name%/}"
 }
+
+# A GPU check that failed at this start: pod-canary's line (its file is named in contract.env).
+_pod_canary_motd=$(sed -n 's/^POD_CANARY_MOTD=//p' /usr/local/lib/imagebuild/entrypoint/contract.env 2>/dev/null)
+if [ -n "$_pod_canary_motd" ] && [ -r "$_pod_canary_motd" ] && [[ $- == *i* ]]; then
+    cat "$_pod_canary_motd" >&2
+fi
+unset _pod_canary_motd
