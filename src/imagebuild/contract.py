@@ -28,6 +28,11 @@ STATUS_NO_SSH = "no-ssh"  # the start steps ran but sshd never accepted a connec
 KEEPALIVE_DIR = "/run/pod-keepalive"
 IDLE_STATE = "/run/pod-idle-watch"
 
+# Continuous save: the interval the host sets (pod create/run --save-every) and the
+# save status record every pod-save writes (on the volume: it outlives a crash).
+SAVE_EVERY_ENV = "POD_SAVE_EVERY"
+SAVE_STATUS = "/workspace/.pod/save-status.json"
+
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"  # per-layer resolved versions
@@ -54,6 +59,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_STATUS_NO_SSH": STATUS_NO_SSH,
     "POD_KEEPALIVE_DEFAULT": KEEPALIVE_DIR,
     "POD_IDLE_STATE": IDLE_STATE,
+    "POD_SAVE_STATUS": SAVE_STATUS,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,

@@ -145,11 +145,14 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 @pod_app.command("status")
 def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     """Show one pod (by name or id, or local:NAME)."""
+    from imagebuild.pods import autosave
+
     target = _lookup(pod)
+    saved = autosave.read_status(target)
     if json_out:
-        print_json(target.to_json())
+        print_json({**target.to_json(), "save": saved})
         return
-    for line in target.status_lines():
+    for line in target.status_lines() + autosave.lines(saved):
         typer.echo(line)
 
 

@@ -51,6 +51,10 @@ ALLOW_PLAIN_SECRET_OPTION = typer.Option(
     False, "--allow-plain-secret", help="Send env values that look like tokens in clear anyway "
     "(they are readable in the pod's config)."
 )
+SAVE_EVERY_OPTION = typer.Option(
+    None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this often "
+    "(15m, 1h; off) [default: .pod/save.toml's [save] every]."
+)
 IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
     False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."
 )
@@ -94,6 +98,7 @@ def create(
     no_registry_auth: bool = NO_REGISTRY_AUTH_OPTION,
     idle_stop: str | None = IDLE_STOP_OPTION,
     idle_stop_requires_save: bool = IDLE_STOP_REQUIRES_SAVE_OPTION,
+    save_every: str | None = SAVE_EVERY_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
@@ -106,13 +111,14 @@ def create(
     """
     from dataclasses import fields
 
-    from imagebuild.pods import idlestop
+    from imagebuild.pods import autosave, idlestop
     from imagebuild.runpod.plan import CreateFlags
 
     arguments = dict(locals())
     loaded = load(spec)
     idle_env = idlestop.pod_env(idle_stop, loaded.spec.pod.idle_stop,
                                 idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save)
+    idle_env.update(autosave.pod_env(save_every))
     arguments["env"] = [*env, *(f"{key}={value}" for key, value in idle_env.items())]
     # The flags named as CreateFlags' fields (typer passes them as this function's arguments).
     flags = CreateFlags(**{field.name: arguments[field.name] for field in fields(CreateFlags)})

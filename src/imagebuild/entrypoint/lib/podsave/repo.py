@@ -18,6 +18,8 @@ SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
 
 
 class RepoSaver:
+    snapshot_builder = SnapshotBuilder  # incremental.py's hashes through a stat cache
+
     def __init__(self, path: str, cfg: Config, nested: list[str], *, shared_refs: bool,
                  snapshot_ref: str, secret_allowed, wanted: set[str] | None = None):
         self.git = Git(path, cfg)
@@ -211,7 +213,7 @@ class RepoSaver:
             self._add(sha, ref, item, self.default)
 
     def _plan_snapshot(self) -> None:
-        snap = SnapshotBuilder(self.git, self.head, [os.path.relpath(p, self.path)
+        snap = self.snapshot_builder(self.git, self.head, [os.path.relpath(p, self.path)
                                for p in self.nested], self.cfg.max_file_bytes,
                                self.secret_allowed, self._own_state()).build()
         self.gitlinks = snap.gitlinks
