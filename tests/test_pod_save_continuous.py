@@ -66,6 +66,8 @@ def test_an_unchanged_workspace_is_not_saved_again_and_one_change_saves_one_repo
     assert again.returncode == 0, again.stdout + again.stderr
     assert {r.name: snapshots(workspace.remotes / f"{r.name}.git") for r in repos} == pushed
     assert "incremental save: saved" in again.stdout
+    assert (record(workspace)["last_save"]["repos_saved"],
+            record(workspace)["last_save"]["repos_kept"]) == (0, 3)
 
     (repos[1] / "work.py").write_text("print('b, edited')\n")
     time.sleep(1.1)
@@ -73,6 +75,8 @@ def test_an_unchanged_workspace_is_not_saved_again_and_one_change_saves_one_repo
     assert third.returncode == 0, third.stdout + third.stderr
     after = {r.name: snapshots(workspace.remotes / f"{r.name}.git") for r in repos}
     assert after["a"] == pushed["a"] and after["c"] == pushed["c"]
+    assert (record(workspace)["last_save"]["repos_saved"],
+            record(workspace)["last_save"]["repos_kept"]) == (1, 2)
     assert len(after["b"]) == 2
     newest = after["b"][-1]
     shown = git(workspace.remotes / "b.git", "show", f"{newest}:work.py")

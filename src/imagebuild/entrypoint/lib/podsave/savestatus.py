@@ -67,6 +67,8 @@ def from_report(report: dict, mode: str, started: float, seconds: float) -> dict
             "unsaved_files": sum(_count_files(u["path"]) for u in unsaved),
             "unsaved_bytes": inv["unsaved_bytes"], "oldest_unsaved": min(times, default=None),
             "failed_repos": failed_repos, "error": None,
+            "repos_saved": len(report.get("incremental", {}).get("saved", report["repos"])),
+            "repos_kept": len(report.get("incremental", {}).get("kept", [])),
             "snapshots": {r["path"]: r["snapshot"]["ref"] for r in report["repos"]
                           if r.get("snapshot") and r["snapshot"]["status"] in
                           ("pushed", "up-to-date")}}
@@ -75,7 +77,8 @@ def from_report(report: dict, mode: str, started: float, seconds: float) -> dict
 def failed_save(error: str, mode: str, started: float, seconds: float) -> dict:
     return {"at": started, "time": iso(started), "mode": mode, "seconds": round(seconds, 3),
             "verdict": "failed", "unsaved_files": None, "unsaved_bytes": None,
-            "oldest_unsaved": None, "failed_repos": [], "error": error, "snapshots": {}}
+            "oldest_unsaved": None, "failed_repos": [], "error": error, "snapshots": {},
+            "repos_saved": 0, "repos_kept": 0}
 
 
 def record(path: str, last_save: dict | None, pending: dict | None = None,

@@ -26,7 +26,10 @@ def file_stat(path: str) -> list[int] | None:
 
 
 def trusted(entry: list[int] | None, now: list[int] | None, taken_at: float) -> bool:
-    """The cached stat still describes the file: equal, and not racily clean."""
+    """The cached stat still describes the file: equal, and not racily clean (or
+    absent then and now)."""
+    if entry is None and now is None:
+        return True
     if entry is None or now is None or entry != now:
         return False
     return entry[0] // 1_000_000_000 < int(taken_at) and \
@@ -66,8 +69,11 @@ def git_state(work_tree: str) -> dict[str, list[int] | None]:
     for gitdir in git_dirs(work_tree):
         for name in _GIT_FILES:
             found[os.path.join(gitdir, name)] = file_stat(os.path.join(gitdir, name))
-        for top, dirs, files in os.walk(os.path.join(gitdir, "refs")):
-            dirs.sort()
+        refs = os.path.join(gitdir, "refs")
+        for top, dirs, files in os.walk(refs):
+            # Remote-tracking refs hold nothing only the pod has, and pod-save's own
+            # pushes move them (refs/remotes/origin/autosave/...).
+            dirs[:] = sorted(d for d in dirs if not (top == refs and d == "remotes"))
             for name in sorted(files):
                 path = os.path.join(top, name)
                 found[path] = file_stat(path)
@@ -114,8 +120,9 @@ class StatCache:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".statcache-", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": VERSION, "repos": self.repos, "blobs": self.blobs,
-                       "extra": self.extra}, f)
+            # dumps, not dump: the C encoder (dump streams through the Python one).
+            f.write(json.dumps({"version": VERSION, "repos": self.repos,
+                                "blobs": self.blobs, "extra": self.extra}))
         os.replace(tmp, self.path)
 
     def blob(self, repo: str, rel: str, now: list[int] | None, flags: str,
