@@ -27,7 +27,7 @@ n=0
 while :; do
     n=$((n + 1))
     printf 'step %s\n' "$n" >"steps/step-$n.txt"
-    printf '%s %s\n' "$n" "$EPOCHREALTIME" >>/workspace/steps.log
+    printf '%s %s\n' "$n" "$EPOCHREALTIME" >>/workspace/code/steps.log
     if [ $((n % 3)) = 0 ]; then git add -A && git commit -qm "step $n"; fi
     sleep %STEP%
 done
@@ -84,7 +84,7 @@ def test_a_killed_pod_loses_at_most_every_plus_one_save(pod_image, keys, remote_
         docker("kill", "-s", "KILL", old.name)
         killed_at = time.time()
 
-        truth = old.on_volume("cat /workspace/steps.log; echo ===; "
+        truth = old.on_volume("cat /workspace/code/steps.log; echo ===; "
                               "cat /workspace/.pod/save-status.json; echo ===; "
                               "cat /workspace/.pod/logs/autosave.log")
         steps_log, status_json, autosave_log = truth.stdout.split("===\n")

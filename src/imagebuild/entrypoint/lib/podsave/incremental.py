@@ -80,13 +80,16 @@ class CachedRepo:
 
 def _files_by_repo(found) -> dict[str, list[str]]:
     """Every walked file under each repository (a nested one's files count for both:
-    a change there makes both dirty, which is safe)."""
-    roots = sorted(found.repos, key=len, reverse=True)
+    a change there makes both dirty, which is safe). Looked up folder by folder
+    upwards, not repository by repository: 200 repositories cost the same as one."""
     out: dict[str, list[str]] = {r: [] for r in found.repos}
+    stop = os.path.dirname(found.workspace)
     for path, _ in found.files:
-        for root in roots:
-            if path.startswith(root + os.sep):
-                out[root].append(path)
+        folder = os.path.dirname(path)
+        while folder not in (stop, "/", ""):
+            if folder in out:
+                out[folder].append(path)
+            folder = os.path.dirname(folder)
     return out
 
 
