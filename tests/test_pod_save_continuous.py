@@ -249,3 +249,44 @@ def test_restore_needs_a_ref_or_latest(workspace):
     assert "give an autosave REF, or --latest" in res.stderr
     assert "Traceback" not in res.stderr
     assert GIT_IDENTITY  # the helpers' identity is what the repos above were made with
+
+
+def test_a_save_that_worked_is_not_failed_by_an_unwritable_pod_folder(workspace):
+    repo = workspace.repo("ro", workspace.bare("ro"))
+    (repo / "x.txt").write_text("x\n")
+    pod_dir = workspace.path / ".pod"
+    pod_dir.mkdir(parents=True, exist_ok=True)
+    (pod_dir / "save-status.json").mkdir()  # cannot be replaced by a file: the write fails
+    (pod_dir / "autosave").write_text("")  # nor can the stat cache's folder be made
+    saved = workspace.save("--json")
+    assert saved.rc == 0, saved.err
+    res = autosave(workspace, "--once")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "internal error" not in res.stdout + res.stderr
+
+
+def test_the_watcher_saves_at_once_then_every_interval_at_low_priority(workspace):
+    repo = workspace.repo("watched", workspace.bare("watched"))
+    (repo / "a.txt").write_text("a\n")
+    proc = subprocess.Popen([sys.executable, str(AUTOSAVE)], env={**workspace.env,
+                            "POD_SAVE_EVERY": "10s"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(snapshots(workspace.remotes / "watched.git")) < 1 and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+        nice = int(Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        assert nice >= 10
+        (repo / "b.txt").write_text("b\n")
+        while len(snapshots(workspace.remotes / "watched.git")) < 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(snapshots(workspace.remotes / "watched.git")) == 2
+        info = status(workspace)
+        assert info["every_s"] == 10 and info["watcher"] == "running"
+        assert info["verdict"] == "saved"
+    finally:
+        proc.kill()
+        out = proc.communicate()[0]
+    assert "full save: saved" in out and "incremental save: saved" in out, out

@@ -117,30 +117,37 @@ def watch(log) -> None:
     lower_priority()
     cfg = load_config(None, False)
     status = savestatus.path_for(cfg.workspace)
-    last_save = last_full = 0.0
+    times = {"save": 0.0, "full": 0.0}  # time.monotonic() of the last ones
     while True:
         try:
-            every = every_seconds(cfg.workspace)
-        except UserError as e:
-            log(f"autosave off: {e}")
-            every = None
-        if every is None:
-            savestatus.record(status, None, watcher="off")
-            time.sleep(CHECK_S)
-            continue
-        now = time.monotonic()
-        if now - last_save >= every:
-            full = not last_full or now - last_full >= FULL_EVERY_S
-            result = save_once(full, every)
-            last_save = now
-            last_full = now if full else last_full
-            s = result["status"]
-            log(f"{s['mode']} save: {s['verdict']} in {s['seconds']:g} s"
-                + (f" ({s['error']})" if s["error"] else ""))
-        else:
-            savestatus.record(status, None, pending(cfg.workspace), every_s=every,
-                              watcher="running")
-        time.sleep(max(1.0, min(CHECK_S, every - (time.monotonic() - last_save))))
+            wait = _tick(cfg.workspace, status, times, log)
+        except Exception as e:  # noqa: BLE001 -- the watcher outlives any one bad tick
+            log(f"autosave: {type(e).__name__}: {redact(str(e))}"[:300])
+            wait = CHECK_S
+        time.sleep(wait)
+
+
+def _tick(workspace: str, status: str, times: dict, log) -> float:
+    """One look: save when due, else refresh "pending"; seconds until the next look."""
+    try:
+        every = every_seconds(workspace)
+    except UserError as e:
+        log(f"autosave off: {e}")
+        every = None
+    if every is None:
+        savestatus.record(status, None, watcher="off")
+        return CHECK_S
+    now = time.monotonic()
+    if now - times["save"] >= every:
+        full = not times["full"] or now - times["full"] >= FULL_EVERY_S
+        s = save_once(full, every)["status"]
+        times["save"] = now
+        times["full"] = now if full else times["full"]
+        log(f"{s['mode']} save: {s['verdict']} in {s['seconds']:g} s"
+            + (f" ({s['error']})" if s["error"] else ""))
+    else:
+        savestatus.record(status, None, pending(workspace), every_s=every, watcher="running")
+    return max(1.0, min(CHECK_S, every - (time.monotonic() - times["save"])))
 
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:

@@ -186,4 +186,7 @@ def _remember(cache: StatCache, savers: dict, states: dict, taken_at: float, ful
         cache.blobs.pop(gone, None)
     if full:
         cache.extra = {"hooks": hook_reports, "sync": syncs, "full_at": taken_at}
-    cache.write()
+    try:
+        cache.write()
+    except OSError:
+        pass  # not writable for this user: the next save is a full one, nothing is lost

@@ -82,8 +82,10 @@ def failed_save(error: str, mode: str, started: float, seconds: float) -> dict:
 
 
 def record(path: str, last_save: dict | None, pending: dict | None = None,
-           every_s: float | None = None, watcher: str | None = None) -> dict:
-    """Merge into the record on disk: a manual save keeps the watcher's settings."""
+           every_s: float | None = None, watcher: str | None = None) -> dict | None:
+    """Merge into the record on disk: a manual save keeps the watcher's settings.
+    Best effort: a save that worked is not failed for its record (a read-only
+    volume, a .pod the user running pod-save cannot write); None then."""
     old = read(path) or {}
     rec = {"version": VERSION, "updated_at": time.time(),
            "every_s": every_s if every_s is not None or watcher else old.get("every_s"),
@@ -92,7 +94,10 @@ def record(path: str, last_save: dict | None, pending: dict | None = None,
            "pending": pending if pending is not None else
            ({"files": 0, "bytes": 0, "oldest_change": None} if last_save else
             old.get("pending"))}
-    write(path, rec)
+    try:
+        write(path, rec)
+    except OSError:
+        return None
     return rec
 
 
