@@ -121,8 +121,8 @@ def test_a_killed_pod_loses_at_most_every_plus_one_save(pod_image, keys, remote_
 
 def test_save_every_reaches_the_pod_and_pod_status_shows_the_last_save(pod_image, names, key):  # noqa: F811
     name = names()
-    run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
-             "--save-every", "10s")
+    pod = run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub",
+                   "--save-every", "10s")
     deadline = time.monotonic() + 90
     while True:
         done = imagebuild("pod", "status", f"local:{name}", "--json")
@@ -137,6 +137,8 @@ def test_save_every_reaches_the_pod_and_pod_status_shows_the_last_save(pod_image
     assert human.returncode == 0, human.stderr
     assert "autosave every 10 s" in human.stdout, human.stdout
     assert "unsaved  " in human.stdout, human.stdout
+    login = docker("exec", "-u", "dev", pod["container"], "bash", "-lic", "true", check=False)
+    assert "save     last " in login.stdout and "autosave every 10 s" in login.stdout, login
     bad = imagebuild("run", "--image", pod_image, "--name", names(), "--public-key",
                      f"{key}.pub", "--save-every", "soon")
     assert bad.returncode == 2 and "--save-every" in bad.stderr and "Traceback" not in bad.stderr
