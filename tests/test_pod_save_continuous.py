@@ -242,6 +242,25 @@ def test_restore_latest_does_not_go_back_behind_a_later_commit(workspace):
     assert (clone / "draft.txt").read_text() == "final\n"
 
 
+def test_restore_latest_brings_back_what_a_later_commit_left_out(workspace):
+    repo = workspace.repo("partly", workspace.bare("partly"))
+    (repo / "a.txt").write_text("a, saved\n")
+    (repo / "b.txt").write_text("b, only in the autosave\n")
+    (repo / "README.md").unlink()
+    assert autosave(workspace, "--once").returncode == 0
+    workspace.commit(repo, "a.txt", "a, committed later\n")  # b.txt is still uncommitted
+    git(repo, "push", "-q", "origin", "main", env=workspace.env)
+    clone = workspace.root / "fresh"
+    git(workspace.root, "clone", "-q", str(workspace.remotes / "partly.git"), str(clone),
+        env=workspace.env)
+    res = _restore_latest(workspace, cwd=clone)
+    assert res.returncode == 0, res.stderr
+    assert "restored 2 file(s)" in res.stdout, res.stdout
+    assert (clone / "a.txt").read_text() == "a, committed later\n"  # never back in time
+    assert (clone / "b.txt").read_text() == "b, only in the autosave\n"
+    assert not (clone / "README.md").exists()
+
+
 def test_restore_needs_a_ref_or_latest(workspace):
     res = subprocess.run([sys.executable, str(RESTORE)], cwd=workspace.root, env=workspace.env,
                          capture_output=True, text=True, timeout=30, check=False)

@@ -51,16 +51,32 @@ def newest(top: str, remote: str) -> tuple[str | None, str]:
     return pick[2], why
 
 
-def superseded(top: str, remote: str, branch: str) -> bool:
-    """The snapshot's parent is behind a branch of the remote that the clone has
-    checked out: the user committed (and pod-save pushed) after that snapshot, so
-    restoring it would go back in time."""
-    _git(top, "fetch", "-q", remote, f"+refs/heads/{branch}:refs/pod-restore/{branch}")
-    parent = _git(top, "rev-parse", "-q", "--verify", f"refs/pod-restore/{branch}^").stdout.strip()
+def fetch(top: str, remote: str, branch: str) -> str:
+    """The snapshot fetched under refs/pod-restore/; its commit."""
+    res = _git(top, "fetch", "-q", remote, f"+refs/heads/{branch}:refs/pod-restore/{branch}")
+    if res.returncode != 0:
+        raise RuntimeError(f"git fetch {remote} {branch}: "
+                           + (res.stderr.strip().splitlines() or ["failed"])[-1])
+    return _git(top, "rev-parse", f"refs/pod-restore/{branch}").stdout.strip()
+
+
+def _changed(top: str, old: str, new: str) -> list[str]:
+    out = _git(top, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def behind_head(top: str, snapshot: str) -> list[str] | None:
+    """None when HEAD is the snapshot's parent (or unrelated to it): restore it whole.
+    Else HEAD has commits made after the snapshot (committed and pushed later): the
+    paths whose saved change no later commit touched, the work that exists only in
+    the snapshot (empty: nothing to restore)."""
+    parent = _git(top, "rev-parse", "-q", "--verify", f"{snapshot}^").stdout.strip()
     head = _git(top, "rev-parse", "-q", "--verify", "HEAD").stdout.strip()
-    if not parent or not head or parent == head:
-        return False
-    return _git(top, "merge-base", "--is-ancestor", parent, head).returncode == 0
+    if not parent or not head or parent == head or \
+            _git(top, "merge-base", "--is-ancestor", parent, head).returncode != 0:
+        return None
+    later = set(_changed(top, parent, head))
+    return [p for p in _changed(top, parent, snapshot) if p not in later]
 
 
 def clones(workspace: str) -> list[str]:

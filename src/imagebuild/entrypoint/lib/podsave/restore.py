@@ -94,11 +94,30 @@ def restore_latest(cwd: str, remote: str, force: bool) -> str:
     branch, why = latest.newest(top, remote)
     if branch is None:
         return f"{top}: {why}; nothing to restore"
-    if latest.superseded(top, remote, branch):
-        return (f"{top}: {branch} is older than the checked-out commit (committed and "
-                "pushed after it); nothing to restore")
-    commit = restore(branch, remote, top, force)
-    return f"{top}: restored {branch} ({commit[:12]}, {why})"
+    commit = latest.fetch(top, remote, branch)
+    only_there = latest.behind_head(top, commit)
+    if only_there is None:
+        restore(branch, remote, top, force)
+        return f"{top}: restored {branch} ({commit[:12]}, {why})"
+    if not only_there:
+        return (f"{top}: {branch} is older than the checked-out commit, which holds all "
+                "of it (committed and pushed after it); nothing to restore")
+    _onto_head(top, commit, only_there, force)
+    return (f"{top}: restored {len(only_there)} file(s) of {branch} ({commit[:12]}) that no "
+            "later commit holds, onto the checked-out commit")
+
+
+def _onto_head(top: str, commit: str, paths: list[str], force: bool) -> None:
+    """The snapshot's version of paths (or their deletion) written over HEAD's."""
+    if not force and _git("status", "--porcelain", "--untracked-files=all", cwd=top).strip():
+        raise RuntimeError("this clone has uncommitted changes; run pod-restore in a "
+                           "fresh clone (or pass --force to write over them)")
+    wanted = set(paths)
+    entries = [e for e in _tree(commit, top) if e[2] in wanted]
+    for rel in wanted - {e[2] for e in entries}:  # deleted in the saved work tree
+        if os.path.lexists(os.path.join(top, rel)):
+            os.unlink(os.path.join(top, rel))
+    _write(top, entries, _blobs(sorted({s for m, s, _ in entries if m != "160000"}), top))
 
 
 def _workspace() -> str:
