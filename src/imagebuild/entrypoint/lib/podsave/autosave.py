@@ -7,6 +7,7 @@ Usage: see bin/pod-autosave."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -66,10 +67,8 @@ def every_seconds(workspace: str) -> float | None:
 
 def lower_priority() -> None:
     """Never in the way of training: nice 10, idle I/O class where ionice exists."""
-    try:
+    with contextlib.suppress(OSError):
         os.nice(10)
-    except OSError:
-        pass
     if shutil.which("ionice"):
         subprocess.run(["ionice", "-c", "3", "-p", str(os.getpid())], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -124,6 +124,12 @@ def save_everything(cfg: Config) -> dict:
     hook_reports = hooks.run_hooks(cfg)
     syncs = datasync.sync_data(cfg, pol)
     inv = inventory.Classifier(found, pol, savers, wandb, hook_reports, syncs).classify()
+    return make_report(cfg, pol, repos, wandb, hook_reports, syncs, inv)
+
+
+def make_report(cfg: Config, pol: policy.Policy, repos: list[dict], wandb: list[dict],
+                hook_reports: list[dict], syncs: list[dict], inv: dict) -> dict:
+    """The report (see bin/pod-save): ok when nothing failed and nothing is unsaved."""
     failed = [r for r in repos if r["status"] == "failed"]
     failed += [w for w in wandb if w["status"] == "failed"]
     failed += [h for h in hook_reports if h["status"] in ("failed", "timeout")]

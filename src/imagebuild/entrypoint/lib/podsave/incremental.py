@@ -9,6 +9,8 @@ an incremental one reuses the last full one's results for them, and says so.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import copy
 import os
 import time
 
@@ -116,9 +118,8 @@ def save(cfg: Config, full: bool = False, cache_file: str | None = None) -> dict
     dirty = [r for r in found.repos if _dirty(cache, r, states[r], full)]
     kept = {r: CachedRepo(r, cache.repos[r]["result"]) for r in found.repos if r not in dirty}
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
     if found.gitdirs:  # separate git dirs: judged against every repository, not the dirty
-        with pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
             cli._own_gitdirs(found, cli.facts_dirs(found.repos, cfg, pool))
         found.gitdirs = []
 
@@ -132,20 +133,12 @@ def save(cfg: Config, full: bool = False, cache_file: str | None = None) -> dict
         hook_reports, syncs = hooks.run_hooks(cfg), datasync.sync_data(cfg, pol)
     else:
         hook_reports, syncs = cache.extra.get("hooks", []), cache.extra.get("sync", [])
-    every = {**kept, **savers}
-    inv = inventory.Classifier(found, pol, every, wandb, hook_reports, syncs).classify()
+    inv = inventory.Classifier(found, pol, {**kept, **savers}, wandb, hook_reports, syncs).classify()
     all_repos = sorted(repos + [k.report for k in kept.values()], key=lambda r: r["path"])
-    failed = [r for r in all_repos if r["status"] == "failed"]
-    failed += [w for w in wandb if w["status"] == "failed"]
-    failed += [h for h in hook_reports if h["status"] in ("failed", "timeout")]
-    failed += [s for s in syncs if s["status"] == "failed"]
-    report = {"ok": not failed and not inv["unsaved"], "dry_run": cfg.dry_run,
-              "pod_id": cfg.pod_id, "timestamp": cfg.timestamp, "workspace": cfg.workspace,
-              "policy": pol.as_report(), "repos": all_repos, "wandb": wandb,
-              "hooks": hook_reports, "sync": syncs, "inventory": inv,
-              "incremental": {"full": full, "saved": sorted(savers), "kept": sorted(kept),
-                              "hashed": sum(getattr(getattr(s, "builder", None), "hashed", 0)
-                                            for s in savers.values())}}
+    report = cli.make_report(cfg, pol, all_repos, wandb, hook_reports, syncs, inv)
+    report["incremental"] = {
+        "full": full, "saved": sorted(savers), "kept": sorted(kept),
+        "hashed": sum(getattr(getattr(s, "builder", None), "hashed", 0) for s in savers.values())}
     if not cfg.dry_run:
         _remember(cache, savers, states, taken_at, full, hook_reports, syncs, found.repos)
     return report
@@ -162,7 +155,6 @@ def _bound(cache: StatCache):
 
 
 def _subset(found, dirty: list[str]):
-    import copy
     sub = copy.copy(found)
     sub.repos = dirty
     return sub
@@ -186,7 +178,6 @@ def _remember(cache: StatCache, savers: dict, states: dict, taken_at: float, ful
         cache.blobs.pop(gone, None)
     if full:
         cache.extra = {"hooks": hook_reports, "sync": syncs, "full_at": taken_at}
-    try:
+    # Not writable for this user: the next save is a full one; nothing is lost.
+    with contextlib.suppress(OSError):
         cache.write()
-    except OSError:
-        pass  # not writable for this user: the next save is a full one, nothing is lost
