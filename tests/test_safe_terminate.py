@@ -467,3 +467,22 @@ def test_stopped_pod_is_refused_and_start_to_save_terminates_it(cli, new_pod, re
     assert "everything is saved" in done.stdout and pod.gone()
     assert remotes.refs(name)["refs/heads/main"] == tip
     assert ledger.settle() == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pod_status_shows_the_last_save_and_what_is_unsaved(cli, new_pod, remotes, ledger, kind):
+    pod = new_pod(kind)
+    name = f"status-{kind}"
+    before = json.loads(cli("pod", "status", pod.ref, "--json").stdout)["save"]
+    assert before is not None and before["last_save"] is None, before
+    pod.repo("proj", remotes.bare(name))
+    pod.write("proj", "notes.md", "unfinished idea\n")
+    ledger.file(pod, "proj", name, "notes.md", "unfinished idea\n")
+    assert cli("pod", "save", pod.ref).code == 0
+
+    shown = json.loads(cli("pod", "status", pod.ref, "--json").stdout)["save"]
+    assert (shown["verdict"], shown["mode"], shown["unsaved_files"]) == ("saved", "manual", 0)
+    human = cli("pod", "status", pod.ref)
+    assert human.code == 0 and "save     last " in human.stdout, human.output
+    assert "manual): saved" in human.stdout and "unsaved  nothing" in human.stdout
+    assert ledger.settle() == []

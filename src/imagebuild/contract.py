@@ -39,6 +39,11 @@ IDLE_STATE = "/run/pod-idle-watch"
 # RunPod a container whose PID 1 exits is restarted on the same (billing) GPU.
 LOCAL_POD_VAR = "IMAGEBUILD_LOCAL_POD"
 
+# Continuous save: the interval the host sets (pod create/run --save-every) and the
+# save status record every pod-save writes (on the volume: it outlives a crash).
+SAVE_EVERY_ENV = "POD_SAVE_EVERY"
+SAVE_STATUS = "/workspace/.pod/save-status.json"
+
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"  # per-layer resolved versions
@@ -70,6 +75,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_KEEPALIVE_DEFAULT": KEEPALIVE_DIR,
     "POD_IDLE_STATE": IDLE_STATE,
     "POD_LOCAL_VAR": LOCAL_POD_VAR,
+    "POD_SAVE_STATUS": SAVE_STATUS,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,

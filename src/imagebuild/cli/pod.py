@@ -154,14 +154,15 @@ def list_(json_out: bool = JSON_OPTION) -> None:
 @pod_app.command("status")
 def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
     """Show one pod (by name or id, or local:NAME)."""
-    from imagebuild.pods import canary
+    from imagebuild.pods import autosave, canary
 
     target = _lookup(pod)
     found = canary.read(target) if target.state == "running" else canary.Canary(error="not running")
+    saved = autosave.read_status(target)
     if json_out:
-        print_json({**target.to_json(), "canary": found.to_json()})
+        print_json({**target.to_json(), "canary": found.to_json(), "save": saved})
         return
-    for line in [*target.status_lines(), *canary.status_lines(found)]:
+    for line in [*target.status_lines(), *canary.status_lines(found), *autosave.lines(saved)]:
         typer.echo(line)
 
 

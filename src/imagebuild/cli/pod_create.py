@@ -57,6 +57,10 @@ ALLOW_PLAIN_SECRET_OPTION = typer.Option(
     False, "--allow-plain-secret", help="Send env values that look like tokens in clear anyway "
     "(they are readable in the pod's config)."
 )
+SAVE_EVERY_OPTION = typer.Option(
+    None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this often "
+    "(15m, 1h; off) [default: .pod/save.toml's [save] every]."
+)
 IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
     False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."
 )
@@ -100,6 +104,7 @@ def create(
     no_registry_auth: bool = NO_REGISTRY_AUTH_OPTION,
     idle_stop: str | None = IDLE_STOP_OPTION,
     idle_stop_requires_save: bool = IDLE_STOP_REQUIRES_SAVE_OPTION,
+    save_every: str | None = SAVE_EVERY_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: float = TIMEOUT_OPTION,
     canary_mode: str | None = typer.Option(
@@ -123,7 +128,7 @@ def create(
         cloud=cloud, datacenters=datacenters, env=env, env_file=env_file, ports=ports,
         public_key=public_key, volume=volume, registry_auth=registry_auth,
         no_registry_auth=no_registry_auth, secrets=secrets, allow_plain_secret=allow_plain_secret,
-        idle_stop=idle_stop, idle_stop_requires_save=idle_stop_requires_save)
+        idle_stop=idle_stop, idle_stop_requires_save=idle_stop_requires_save, save_every=save_every)
     loaded = load(spec)
     mode = canary_mode or loaded.spec.pod.canary
     if mode not in hostcheck.MODES:

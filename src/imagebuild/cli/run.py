@@ -31,11 +31,14 @@ def run(
         "off). It runs pod-save first; the container exits, the volume stays. [spec: pod.idle_stop]"),
     idle_stop_requires_save: bool = typer.Option(
         False, "--idle-stop-requires-save", help="Do not idle-stop the pod when its pod-save fails."),
+    save_every: str | None = typer.Option(
+        None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this "
+        "often (15m, 1h; off) [default: .pod/save.toml's [save] every]."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
-    from imagebuild.pods import canary, idlestop, localrun
+    from imagebuild.pods import autosave, canary, idlestop, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
     from imagebuild.project import Project
 
@@ -51,6 +54,7 @@ def run(
                         "(or create one with ssh-keygen -t ed25519)")
     env_vars = read_env_file(env_file) if env_file else {}
     env_vars.update(idlestop.pod_env(idle_stop, requires_save=idle_stop_requires_save))
+    env_vars.update(autosave.pod_env(save_every))
     engine = connect()
 
     existing = localrun.find(engine, name) if name else None

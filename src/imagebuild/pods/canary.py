@@ -8,15 +8,12 @@ The pod writes it (see the entrypoint's step canary): the status file's second l
 from __future__ import annotations
 
 import json
-import secrets
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from imagebuild import contract
-from imagebuild.pods.podsave import CONNECT_TIMEOUT, parse
-from imagebuild.pods.ssh import invocation
+from imagebuild.pods import remote
 
 FINAL = ("pass", "fail", "skip", "off", "none")  # the first word of a finished canary's line
 NONE = "none"  # what the pod says when its image has no pod-canary (built before it)
@@ -51,11 +48,11 @@ class Canary:
                 **({"error": self.error} if self.error else {})}
 
 
-def _script(nonce: str) -> str:
-    return (f"printf '%s-%s\\n' {nonce} BEGIN; sed -n 2p {contract.STATUS_FILE} 2>/dev/null; "
+def _query() -> str:
+    return (f"sed -n 2p {contract.STATUS_FILE} 2>/dev/null; "
             f"command -v pod-canary >/dev/null 2>&1 || echo {contract.CANARY_STATUS_PREFIX} {NONE}; "
             f"echo {_SPLIT}; cat {contract.CANARY_RESULT} 2>/dev/null; echo {_SPLIT}; "
-            f"tail -n1 {contract.PROVENANCE} 2>/dev/null; printf '%s-%s %s\\n' {nonce} END 0")
+            f"tail -n1 {contract.PROVENANCE} 2>/dev/null; true")
 
 
 def _json(text: str) -> dict | None:
@@ -67,40 +64,24 @@ def _json(text: str) -> dict | None:
 
 
 def read(target: Any) -> Canary:
-    """The canary of a running pod (a Target): a local pod's through its container, any
-    other over SSH; never raises for what the pod does."""
-    from imagebuild.pods.targets import LocalTarget
-
-    if isinstance(target, LocalTarget):
-        return read_container(target.engine.client.containers.get(target.pod.container_id))
-    endpoint = target.endpoint()
-    if endpoint is None:
-        return Canary(error=f"pod {target.label} has no SSH endpoint (it is {target.status})")
-    nonce = secrets.token_hex(6)
-    call = invocation(endpoint, [_script(nonce)], options=[
-        *target.ssh_options(), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT:g}",
-        "-o", "LogLevel=ERROR"])
-    try:
-        done = subprocess.run(call.argv, input=call.stdin or "", capture_output=True, text=True,
-                              errors="replace", timeout=CONNECT_TIMEOUT + 20, check=False)
-    except (subprocess.TimeoutExpired, OSError) as error:
-        return Canary(error=f"cannot ask pod {target.label} over SSH: {error}")
-    why = (done.stderr.strip().splitlines() or [f"ssh exit status {done.returncode}"])[-1]
-    return _parsed(done.stdout, nonce, f"cannot ask pod {target.label} over SSH: {why}")
+    """The canary of a running pod (a Target), in its container or over SSH; never raises
+    for what the pod does."""
+    found = remote.run_on(target, _query(), timeout=remote.CONNECT_TIMEOUT + 20)
+    if found.text is None or found.exit_code != 0:
+        return Canary(error=f"cannot ask pod {target.label}: {found.error or 'the query failed'}")
+    return _parsed(found.text)
 
 
 def read_container(container: Any) -> Canary:
     """The canary of a local pod's container (docker SDK), without SSH."""
-    nonce = secrets.token_hex(6)
-    found = container.exec_run(["sh", "-c", _script(nonce)])
-    return _parsed(found.output.decode("utf-8", "replace"), nonce, f"cannot ask container {container.name}")
+    found = container.exec_run(["sh", "-c", _query()])
+    if found.exit_code != 0:
+        return Canary(error=f"cannot ask container {container.name}")
+    return _parsed(found.output.decode("utf-8", "replace"))
 
 
-def _parsed(output: str, nonce: str, error: str) -> Canary:
-    body, _ = parse(output, nonce)
-    if body is None:
-        return Canary(error=error)
-    parts = (body.split(_SPLIT) + ["", ""])[:3]
+def _parsed(text: str) -> Canary:
+    parts = (text.split(_SPLIT) + ["", ""])[:3]
     line = parts[0].strip().splitlines()[-1] if parts[0].strip() else ""
     line = line.removeprefix(contract.CANARY_STATUS_PREFIX).strip()
     return Canary(line, _json(parts[1].strip()), _json(parts[2].strip()))

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagebuild import checks
+from imagebuild import checks, contract
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import PORT
-from imagebuild.pods import idlestop, podenv
+from imagebuild.pods import autosave, idlestop, podenv
 from imagebuild.project import Project, pod_settings
 from imagebuild.runpod import envsecrets, gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
@@ -23,7 +23,8 @@ from imagebuild.runpod.pods import CreateOptions
 
 MAX_ENV = 50  # docs, "Environment variables": "up to 50 environment variables per Pod"
 # The pod variables imagebuild sets from its own flags: not to be given by --env too.
-HOST_SET = {idlestop.IDLE_STOP: "--idle-stop", idlestop.REQUIRES_SAVE: "--idle-stop-requires-save"}
+HOST_SET = {idlestop.IDLE_STOP: "--idle-stop", idlestop.REQUIRES_SAVE: "--idle-stop-requires-save",
+            contract.SAVE_EVERY_ENV: "--save-every"}
 
 
 @dataclass
@@ -49,13 +50,14 @@ class CreateFlags:
     allow_plain_secret: bool = False  # send token-looking env values anyway
     idle_stop: str | None = None  # "45m", "off"
     idle_stop_requires_save: bool = False  # False: the spec's pod.idle_stop_requires_save
+    save_every: str | None = None  # "15m", "off": continuous save (else save.toml's [save] every)
 
     def check(self) -> None:
         """The flags' own values, before anything is asked of RunPod: an empty string is
         never "not given" (``--gpu ""`` would land on the default GPU)."""
         for flag, value in (("--gpu", self.gpu), ("--cloud", self.cloud), ("--ports", self.ports),
-                            ("--idle-stop", self.idle_stop), ("--volume", self.volume),
-                            ("--registry-auth", self.registry_auth)):
+                            ("--idle-stop", self.idle_stop), ("--save-every", self.save_every),
+                            ("--volume", self.volume), ("--registry-auth", self.registry_auth)):
             if value is not None:
                 checks.non_empty(value, flag)
         for item in self.datacenters:
@@ -103,6 +105,7 @@ def plan_create(
     env = podenv.merge(
         *given.values(),
         idlestop.pod_env(flags.idle_stop, spec.pod.idle_stop, pod.idle_stop_requires_save),
+        autosave.pod_env(flags.save_every),
     )
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from . import datasync, hooks, inventory, lock, policy, wandbsync
+from . import datasync, hooks, inventory, lock, policy, savestatus, wandbsync
 from .config import Config, UserError, load_config
 from .gitcmd import Git
 from .proc import redact
@@ -83,7 +83,8 @@ def _own_gitdirs(found, known: set[str]) -> None:
                    if not any(p.startswith(d + os.sep) for d in owned)]
 
 
-def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict]:
+def save_repos(cfg: Config, pol: policy.Policy, found,
+               saver_class=RepoSaver) -> tuple[list[dict], dict]:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
     groups, wanted = _group(found.repos, cfg, pool)
     paths = [p for g in groups for p in g]
@@ -95,7 +96,7 @@ def save_repos(cfg: Config, pol: policy.Policy, found) -> tuple[list[dict], dict
         def allowed(rel: str) -> bool:
             return bool(policy.matches(found.rel(os.path.join(path, rel)), pol.allow_secrets))
 
-        return RepoSaver(path, cfg, nested, shared_refs=(n == 0), snapshot_ref=ref,
+        return saver_class(path, cfg, nested, shared_refs=(n == 0), snapshot_ref=ref,
                          secret_allowed=allowed, wanted=wanted.get(path))
 
     def save_group(group: list[str]) -> list[RepoSaver]:
@@ -123,6 +124,12 @@ def save_everything(cfg: Config) -> dict:
     hook_reports = hooks.run_hooks(cfg)
     syncs = datasync.sync_data(cfg, pol)
     inv = inventory.Classifier(found, pol, savers, wandb, hook_reports, syncs).classify()
+    return make_report(cfg, pol, repos, wandb, hook_reports, syncs, inv)
+
+
+def make_report(cfg: Config, pol: policy.Policy, repos: list[dict], wandb: list[dict],
+                hook_reports: list[dict], syncs: list[dict], inv: dict) -> dict:
+    """The report (see bin/pod-save): ok when nothing failed and nothing is unsaved."""
     failed = [r for r in repos if r["status"] == "failed"]
     failed += [w for w in wandb if w["status"] == "failed"]
     failed += [h for h in hook_reports if h["status"] in ("failed", "timeout")]
@@ -156,7 +163,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
                 print("pod-save: another pod-save is still running on this workspace; "
                       "run it again when that one has finished", file=sys.stderr)
                 return 1
+            started, t0 = time.time(), time.monotonic()
             report = save_everything(cfg)
+            if not cfg.dry_run:  # pod status and the login banner say when it last ran
+                savestatus.record(savestatus.path_for(cfg.workspace), savestatus.from_report(
+                    report, "manual", started, time.monotonic() - t0))
     except UserError as e:
         print(f"pod-save: {e}", file=sys.stderr)
         return 2

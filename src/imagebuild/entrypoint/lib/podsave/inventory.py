@@ -57,7 +57,6 @@ class Classifier:
         self.walk = walk
         self.policy = policy
         self.savers = savers  # repo path -> RepoSaver
-        self.roots = sorted(savers, key=len, reverse=True)  # innermost first
         self.ignored = {p: s.ignored.result() for p, s in savers.items()}
         self.skipped = {p: {f["path"]: f["reason"] for f in s.report["skipped_files"]}
                         for p, s in savers.items()}
@@ -89,7 +88,7 @@ class Classifier:
         if any(p.startswith("run-") and parts[i - 1] == "wandb" for i, p in
                enumerate(parts) if i):
             return None  # an online W&B run: uploaded while it ran
-        root = next((r for r in self.roots if path.startswith(r + os.sep)), None)
+        root = self._root_of(path)
         if root is None:
             secret = secret_reason(path, rel)
             where = "" if rel != path else off_volume(path) + "; "
@@ -97,6 +96,15 @@ class Classifier:
                             "discard it in .pod/save.toml)" if secret else
                             "not in a git repository, not synced, not in .pod/save.toml")
         return self._in_repo(root, path[len(root) + 1:])
+
+    def _root_of(self, path: str) -> str | None:
+        """The innermost repository holding path: its folders upwards, looked up."""
+        folder = os.path.dirname(path)
+        while folder and folder != os.path.dirname(folder):
+            if folder in self.savers:
+                return folder
+            folder = os.path.dirname(folder)
+        return None
 
     def _in_repo(self, root: str, rel: str) -> str | None:
         if _covered(rel, self.ignored[root]):

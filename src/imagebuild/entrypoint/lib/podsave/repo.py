@@ -19,6 +19,8 @@ AUTOSTASHES = ("rebase-merge/autostash", "rebase-apply/autostash", "MERGE_AUTOST
 
 
 class RepoSaver:
+    snapshot_builder = SnapshotBuilder  # incremental.py's hashes through a stat cache
+
     def __init__(self, path: str, cfg: Config, nested: list[str], *, shared_refs: bool,
                  snapshot_ref: str, secret_allowed, wanted: set[str] | None = None):
         self.git = Git(path, cfg)
@@ -261,7 +263,7 @@ class RepoSaver:
             self._add(sha, ref, item, self.default)
 
     def _plan_snapshot(self) -> None:
-        snap = SnapshotBuilder(self.git, self.head, [os.path.relpath(p, self.path)
+        snap = self.snapshot_builder(self.git, self.head, [os.path.relpath(p, self.path)
                                for p in self.nested], self.cfg.max_file_bytes,
                                self.secret_allowed, self._own_state()).build()
         self.gitlinks = snap.gitlinks

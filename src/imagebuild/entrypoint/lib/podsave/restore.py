@@ -86,19 +86,90 @@ def restore(ref: str, remote: str, cwd: str, force: bool) -> str:
     return commit
 
 
+def restore_latest(cwd: str, remote: str, force: bool) -> str:
+    """The newest autosave snapshot of this clone, restored; one line saying what."""
+    from . import latest
+
+    top = _git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip()
+    branch, why = latest.newest(top, remote)
+    if branch is None:
+        return f"{top}: {why}; nothing to restore"
+    commit = latest.fetch(top, remote, branch)
+    only_there = latest.behind_head(top, commit)
+    if only_there is None:
+        restore(branch, remote, top, force)
+        return f"{top}: restored {branch} ({commit[:12]}, {why})"
+    if not only_there:
+        return (f"{top}: {branch} is older than the checked-out commit, which holds all "
+                "of it (committed and pushed after it); nothing to restore")
+    _onto_head(top, commit, only_there, force)
+    return (f"{top}: restored {len(only_there)} file(s) of {branch} ({commit[:12]}) that no "
+            "later commit holds, onto the checked-out commit")
+
+
+def _onto_head(top: str, commit: str, paths: list[str], force: bool) -> None:
+    """The snapshot's version of paths (or their deletion) written over HEAD's."""
+    if not force and _git("status", "--porcelain", "--untracked-files=all", cwd=top).strip():
+        raise RuntimeError("this clone has uncommitted changes; run pod-restore in a "
+                           "fresh clone (or pass --force to write over them)")
+    wanted = set(paths)
+    entries = [e for e in _tree(commit, top) if e[2] in wanted]
+    for rel in wanted - {e[2] for e in entries}:  # deleted in the saved work tree
+        if os.path.lexists(os.path.join(top, rel)):
+            os.unlink(os.path.join(top, rel))
+    _write(top, entries, _blobs(sorted({s for m, s, _ in entries if m != "160000"}), top))
+
+
+def _workspace() -> str:
+    from . import contract
+    ws = os.environ.get("POD_WORKSPACE") or contract.names().get("POD_WS")
+    if not ws:
+        raise RuntimeError("POD_WORKSPACE is not set and this is not a pod image")
+    return os.path.abspath(ws)
+
+
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pod-restore", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("ref", help="the autosave branch, e.g. autosave/<pod>/<timestamp>")
+    parser.add_argument("ref", nargs="?",
+                        help="the autosave branch, e.g. autosave/<pod>/<timestamp>-<hex>")
+    parser.add_argument("--latest", action="store_true",
+                        help="the newest autosave snapshot of this clone (no REF)")
+    parser.add_argument("--all", action="store_true",
+                        help="with --latest: every clone in $POD_WORKSPACE")
     parser.add_argument("--remote", default="origin", help="where to fetch it [origin]")
     parser.add_argument("--force", action="store_true",
                         help="write over uncommitted changes in this clone")
     args = parser.parse_args(argv)
+    if bool(args.ref) == args.latest or (args.all and not args.latest):
+        parser.error("give an autosave REF, or --latest (with --all: every clone)")
+    if not args.latest:
+        try:
+            commit = restore(args.ref, args.remote, os.getcwd(), args.force)
+        except (RuntimeError, OSError) as e:
+            print(f"pod-restore: {e}", file=sys.stderr)
+            return 1
+        print(f"pod-restore: restored {args.ref} ({commit[:12]}): HEAD is its parent, the "
+              "saved work is in the work tree as uncommitted changes")
+        return 0
+    failed = 0
     try:
-        commit = restore(args.ref, args.remote, os.getcwd(), args.force)
+        trees = latest_clones() if args.all else [os.getcwd()]
     except (RuntimeError, OSError) as e:
         print(f"pod-restore: {e}", file=sys.stderr)
         return 1
-    print(f"pod-restore: restored {args.ref} ({commit[:12]}): HEAD is its parent, the saved "
-          "work is in the work tree as uncommitted changes")
-    return 0
+    for tree in trees:
+        try:
+            print(f"pod-restore: {restore_latest(tree, args.remote, args.force)}")
+        except (RuntimeError, OSError) as e:
+            failed += 1
+            print(f"pod-restore: {tree}: {e}", file=sys.stderr)
+    if args.all and not trees:
+        print(f"pod-restore: no git clones under {_workspace()}: clone the repositories "
+              "to their old paths first, then run pod-restore --latest --all")
+    return 1 if failed else 0
+
+
+def latest_clones() -> list[str]:
+    from . import latest
+    return latest.clones(_workspace())
