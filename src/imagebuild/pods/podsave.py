@@ -1,29 +1,21 @@
 """Run `pod-save --json` on a pod over SSH and read its report.
 
-The direct endpoint runs the command as ssh does. RunPod's gateway only carries
-an interactive shell (``-tt``, commands on stdin), so what comes back also holds
-the echoed input, prompts, a banner and CRLF line ends. Either way the report is
-framed by markers carrying a per-run nonce, and the markers are printed by
-``printf`` from separate words, so the echoed command line never contains them.
-The remote exit status travels inside the end marker too: the gateway's own
-exit status says nothing about the command.
+The report is framed by markers (:mod:`imagebuild.pods.framing`), so the direct
+port and RunPod's gateway (PTY, echo, banner, CRLF) give the same report.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import secrets
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imagebuild.pods.ssh import Endpoint, invocation
+from imagebuild.pods import framing
+from imagebuild.pods.framing import CONNECT_TIMEOUT, parse
+from imagebuild.pods.ssh import Endpoint
 
 DEFAULT_BUDGET = 600.0  # seconds pod-save may take (it stops itself: --budget)
-# How long ssh may take to connect and see the server's banner.
-CONNECT_TIMEOUT = float(os.environ.get("IMAGEBUILD_SSH_CONNECT_TIMEOUT") or 15)
 _MARGIN = 30.0  # beyond the budget: connecting, the report, the end of a killed step
 
 
@@ -42,27 +34,13 @@ class SaveResult:
 
 @dataclass
 class RemoteCommand:
-    nonce: str = field(default_factory=lambda: secrets.token_hex(6))
+    nonce: str = field(default_factory=framing.nonce)
     budget: float = DEFAULT_BUDGET
     dry_run: bool = False
 
     def script(self) -> str:
-        """One line: the gateway's shell prints no prompt between its parts."""
         flags = f"--json --budget {self.budget:g}" + (" --dry-run" if self.dry_run else "")
-        return (f"printf '%s-%s\\n' {self.nonce} BEGIN; pod-save {flags}; "
-                f"printf '%s-%s %s\\n' {self.nonce} END \"$?\"")
-
-
-def parse(output: str, nonce: str) -> tuple[str | None, int | None]:
-    """(the text between the markers, the remote exit status); None where missing."""
-    text = output.replace("\r", "")
-    begin = re.search(rf"{nonce}-BEGIN\n", text)
-    if begin is None:
-        return None, None
-    end = re.compile(rf"{nonce}-END (\d+)").search(text, begin.end())
-    if end is None:
-        return text[begin.end():], None  # cut off: the connection dropped or timed out
-    return text[begin.end():end.start()], int(end.group(1))
+        return framing.framed(f"pod-save {flags}", self.nonce)
 
 
 def _report(body: str) -> dict | None:
@@ -86,10 +64,7 @@ def run(target: Endpoint, *, options: Sequence[str] = (), identity: str | None =
         budget: float = DEFAULT_BUDGET, dry_run: bool = False, ssh: str = "ssh") -> SaveResult:
     """Run pod-save on the pod at ``target``; never raises for what the pod does."""
     remote = RemoteCommand(budget=budget, dry_run=dry_run)
-    call = invocation(target, [remote.script()], identity=identity, ssh=ssh, options=[
-        *options, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT:g}",
-        "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
-    ])
+    call = framing.call(target, remote.script(), options=options, identity=identity, ssh=ssh)
     where = f"{target.username}@{target.host}:{target.port}"
     limit = budget + CONNECT_TIMEOUT + _MARGIN
     try:
