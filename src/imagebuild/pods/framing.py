@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from imagebuild.pods.ssh import Endpoint, Invocation, invocation
 
@@ -57,28 +57,29 @@ def call(target: Endpoint, script: str, *, options: Sequence[str] = (),
     ])
 
 
-def stream(lines: Iterable[bytes], nonce: str, write: Callable[[bytes], None],
-           tag: str = "") -> tuple[int | None, int, bytes]:
-    """Pass on, as they come, the lines of a framed section; (its exit status or
-    None if cut off, bytes passed on, what came after the section)."""
+def stream(lines: Iterator[bytes], nonce: str, write: Callable[[bytes], None],
+           tag: str = "") -> int | None:
+    """Pass on, as they come, the lines of the next framed section of ``lines``
+    (consumed up to its end marker); its exit status, None if it was cut off."""
     mark = f"{tag}-" if tag else ""
     begin, end = f"{nonce}-{mark}BEGIN".encode(), re.compile(rf"{nonce}-{mark}END (\d+)".encode())
-    inside, sent, rest = False, 0, bytearray()
+    inside = False
     for raw in lines:
         line = raw.replace(b"\r\n", b"\n")  # the gateway's PTY; a lone \r (progress bars) stays
         if not inside:
-            if line.rstrip(b"\r\n") == begin:
-                inside = True
+            inside = line.rstrip(b"\r\n") == begin
             continue
         found = end.search(line)
         if found:
-            before = line[:found.start()]  # output without a final newline
-            if before:
-                write(before)
-                sent += len(before)
-            for more in lines:
-                rest += more
-            return int(found.group(1)), sent, bytes(rest)
+            if found.start():
+                write(line[:found.start()])  # output that did not end in a newline
+            return int(found.group(1))
         write(line)
-        sent += len(line)
-    return None, sent, bytes(rest)
+    return None
+
+
+def collect(lines: Iterator[bytes], nonce: str, tag: str = "") -> tuple[str | None, int | None]:
+    """The next framed section of ``lines`` as text, and its exit status."""
+    parts: list[bytes] = []
+    code = stream(lines, nonce, parts.append, tag)
+    return (b"".join(parts).decode("utf-8", "replace") if parts or code is not None else None), code

@@ -69,12 +69,13 @@ def boot_id() -> str:
 
 
 def process_start(pid: int) -> str | None:
-    """A process's start time (clock ticks since boot), None when it is gone."""
+    """A process's start time (clock ticks since boot), None when it is gone (or a zombie)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    return fields[19] if len(fields) > 19 and fields[0] not in ("Z", "X") else None
 
 
 def record(name: str) -> dict | None:
@@ -103,15 +104,31 @@ def exit_of(name: str, run_id: str) -> dict | None:
             "killed": len(fields) > 3 and fields[3] == "killed"}
 
 
+def line_offset(log: str, count: int) -> int:
+    """The byte of ``log`` where its last ``count`` lines start (its size for 0)."""
+    try:
+        with open(log, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - 64 * 1024)
+            handle.seek(start)
+            tail = handle.read()
+    except OSError:
+        return 0
+    end = len(tail) - 1 if tail.endswith(b"\n") else len(tail)  # a last line without \n counts
+    for _ in range(count):
+        end = tail.rfind(b"\n", 0, end)
+        if end < 0:
+            return start if start == 0 else start + tail.find(b"\n") + 1
+    return start + end + 1 if count else size
+
+
 def last_lines(log: str, count: int) -> list[str]:
     try:
         with open(log, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
-            tail = handle.read().decode("utf-8", "replace")
+            handle.seek(line_offset(log, count))
+            return handle.read().decode("utf-8", "replace").split("\n")[:count] if count else []
     except OSError:
         return []
-    return tail.splitlines()[-count:] if count else []
 
 
 def state(name: str) -> dict | None:
