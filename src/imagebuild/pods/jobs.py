@@ -95,7 +95,8 @@ def _answer(remote: Remote, body: str | None, code: int | None):
                     2 if code in (2, REFUSED, UNKNOWN, NO_TMUX) else 1)
 
 
-def _sections(remote: Remote, steps: Sequence[tuple[str, str]]) -> tuple[subprocess.Popen, str, Iterator[bytes]]:
+def _sections(remote: Remote, steps: Sequence[tuple[str, str]]
+              ) -> tuple[subprocess.Popen, str, Iterator[bytes]]:
     nonce = framing.nonce()
     script = "; ".join(framing.framed(command, nonce, tag) for tag, command in steps)
     proc = _popen(remote, script)
@@ -220,7 +221,8 @@ def table(found: list[dict]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     out = []
     for row, job in zip(rows, [None, *found], strict=True):
-        out.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        out.append("  ".join([*cells, row[4]]))
         if job and job["state"] == "lost":
             out.append("    lost when the pod restarted; the last lines of its log:")
             out += [f"    | {line}" for line in job.get("last_lines") or ["(empty)"]]

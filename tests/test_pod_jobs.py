@@ -1,0 +1,195 @@
+"""`imagebuild pod run/jobs/tail/kill` end to end: the real CLI in a subprocess, a
+real pod (a container of the test image, its sshd, tmux and volume), reached over
+its direct port and driven the way RunPod's gateway drives a shell (a PTY, the
+commands on stdin). Jobs run in tmux sessions on the pod, so they outlive the
+connection that started them; `pod jobs` tells running, exited, killed and lost
+(after a restart) apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from safe_terminate_helpers import Box
+from test_safe_terminate import _local_pod, fake, ssh_home  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.docker
+
+LOG_DIR = "/workspace/results/logs"
+
+
+@pytest.fixture(scope="module")
+def cli(fake, ssh_home, tmp_path_factory):  # noqa: F811 - fixtures
+    """The real CLI in a subprocess (``PodCli``), its ssh pointed at the test key."""
+    from fake_runpod.fixtures import PodCli
+
+    runner = PodCli(fake, ssh_home.home, tmp_path_factory.mktemp("jobs"))
+    runner.env["PATH"] = f"{ssh_home.bin}:{runner.env['PATH']}"
+    return runner
+
+
+@pytest.fixture(scope="module")
+def job_pod(engine, pod_image, ssh_home):  # noqa: F811 - ssh_home is a fixture
+    from imagebuild.pods import localrun
+
+    pod = _local_pod(engine, pod_image, ssh_home)
+    yield pod
+    localrun.remove(engine, pod.ref.removeprefix("local:"), volume=True)
+
+
+@pytest.fixture
+def pod(job_pod, engine) -> Box:
+    from imagebuild.pods import localrun
+
+    if not job_pod.running():
+        localrun.start(engine, job_pod.pod_id, job_pod.image, {})
+    return job_pod
+
+
+def jobs_of(cli, pod: Box) -> dict[str, dict]:  # noqa: F811 - cli is a fixture
+    listed = cli("pod", "jobs", pod.ref, "--json")
+    assert listed.code == 0, listed.output
+    return {job["name"]: job for job in json.loads(listed.stdout)}
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
+def test_a_detached_job_runs_on_after_the_connection_and_its_name_is_taken(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "train", "--json", "--",
+                  "sh", "-c", "echo step 1; sleep 30; echo never")
+    assert started.code == 0, started.output
+    assert json.loads(started.stdout)["log"] == f"{LOG_DIR}/train.log"
+    # The ssh that started it is gone; the job is not.
+    assert jobs_of(cli, pod)["train"]["state"] == "running"
+    assert pod.exec("tmux ls").startswith("job-train:")
+
+    again = cli("pod", "run", pod.ref, "--detach", "--name", "train", "--", "true")
+    assert again.code == 2 and again.stdout == ""
+    assert again.stderr.strip().count("\n") == 0 and "job train is running" in again.stderr
+
+    killed = cli("pod", "kill", pod.ref, "train", "--json")
+    assert killed.code == 0, killed.output
+    assert json.loads(killed.stdout)["state"] == "killed"
+    assert jobs_of(cli, pod)["train"]["state"] == "killed"
+    assert pod.run("pgrep -f 'sleep 30'").returncode == 1  # the whole process group
+    assert pod.run("tmux has-session -t job-train").returncode != 0
+
+
+def test_the_exit_code_of_a_failing_job_is_the_commands(cli, pod):  # noqa: F811
+    done = cli("pod", "run", pod.ref, "--name", "fails", "--", "sh", "-c", "echo partial; echo oops >&2; exit 3")
+    assert done.code == 3, done.output
+    assert done.stdout == "partial\noops\n"
+    job = jobs_of(cli, pod)["fails"]
+    assert (job["state"], job["exit_code"]) == ("exited", 3)
+    assert pod.exec(f"cat {LOG_DIR}/fails.log") == "partial\noops\n"
+
+
+def test_ctrl_c_and_a_dropped_connection_leave_the_job_running(cli, pod):  # noqa: F811
+    script = "echo begun; sleep 6; echo finished"
+    for how, name in (("ctrl-c", "interrupted"), ("drop", "dropped")):
+        proc = subprocess.Popen(cli.argv("pod", "run", pod.ref, "--name", name, "--", "sh", "-c", script),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=cli.full_env(), cwd=cli.workdir, start_new_session=True)
+        assert proc.stdout.readline() == "begun\n"
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:  # the pod's side of the connection goes away
+            pod.exec("pkill -f 'sshd: root@notty' || pkill -f 'sshd:.*root'")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (1, 130), (how, out, err)
+        assert f"imagebuild pod tail {pod.ref} {name} -f" in err, (how, err)
+        assert "Traceback" not in err
+        assert jobs_of(cli, pod)[name]["state"] == "running", how
+    for name in ("interrupted", "dropped"):
+        wait_for(lambda name=name: jobs_of(cli, pod)[name]["state"] == "exited", 20, f"{name} ends")
+        assert pod.exec(f"cat {LOG_DIR}/{name}.log") == "begun\nfinished\n"
+
+
+def test_tail_follows_a_growing_log_to_the_end(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "grows", "--",
+                  "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; sleep 0.5; done; exit 4")
+    assert started.code == 0, started.output
+    followed = cli("pod", "tail", pod.ref, "grows", "-f", "-n", "1000")
+    assert followed.code == 0, followed.output
+    assert followed.stdout == "".join(f"line {i}\n" for i in range(1, 6))
+
+    last = cli("pod", "tail", pod.ref, "grows", "-n", "2", "--json")
+    assert last.code == 0, last.output
+    events = [json.loads(line) for line in last.stdout.splitlines()]
+    assert events[:2] == [{"line": "line 4"}, {"line": "line 5"}]
+    assert events[2]["job"]["exit_code"] == 4
+
+
+def test_project_user_and_the_pods_shell(cli, pod):  # noqa: F811
+    pod.exec("mkdir -p /workspace/code/resrl/.venv/bin && "
+             "echo 'export VIRTUAL_ENV=/workspace/code/resrl/.venv' > /workspace/code/resrl/.venv/bin/activate && "
+             "echo 'export FROM_BASHRC_POD=yes' >> /workspace/.bashrc_pod")
+    done = cli("pod", "run", pod.ref, "--user", "dev", "--project", "resrl", "--",
+               "sh", "-c", 'id -un; pwd; echo "$VIRTUAL_ENV $FROM_BASHRC_POD $HDF5_USE_FILE_LOCKING"')
+    assert done.code == 0, done.output
+    assert done.stdout.splitlines() == ["dev", "/workspace/code/resrl",
+                                        "/workspace/code/resrl/.venv yes FALSE"]
+
+
+def test_unknown_jobs_and_bad_input_are_one_line(cli, pod):  # noqa: F811
+    for args, words in ((("tail", pod.ref, "nope"), "no job nope"),
+                        (("kill", pod.ref, "nope"), "no job nope"),
+                        (("run", pod.ref, "--name", "bad name", "--", "true"), "job name"),
+                        (("run", pod.ref, "--user", "alice", "--", "true"), "--user")):
+        result = cli("pod", *args)
+        assert result.code == 2, (args, result.output)
+        assert words in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_a_job_lost_in_a_restart_is_shown_with_its_last_lines_and_its_name_reused(cli, pod, engine):  # noqa: F811
+    from imagebuild.pods import localrun
+
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "long", "--",
+                  "sh", "-c", "echo epoch 1; echo epoch 2; sleep 300")
+    assert started.code == 0, started.output
+    wait_for(lambda: "epoch 2" in pod.exec(f"cat {LOG_DIR}/long.log"), 10, "the job's output")
+    localrun.stop(engine, pod.pod_id)
+    localrun.start(engine, pod.pod_id, pod.image, {})
+
+    lost = jobs_of(cli, pod)["long"]
+    assert lost["state"] == "lost" and lost["last_lines"][-2:] == ["epoch 1", "epoch 2"]
+    table = cli("pod", "jobs", pod.ref)
+    assert "lost" in table.stdout and "| epoch 2" in table.stdout
+
+    again = cli("pod", "run", pod.ref, "--name", "long", "--", "echo", "second run")
+    assert again.code == 0 and again.stdout == "second run\n", again.output
+    assert jobs_of(cli, pod)["long"]["state"] == "exited"
+
+
+def test_a_gateway_style_session_gives_the_same_answers(pod, ssh_home):  # noqa: F811
+    """RunPod's gateway: a PTY, the commands on stdin, echo and prompts around the
+    output. The pod's real sshd driven that way: start, follow, list, kill."""
+    from imagebuild.pods import jobs
+    from imagebuild.pods.ssh import Endpoint
+
+    remote = jobs.Remote(Endpoint("proxy", "127.0.0.1", pod.port, "root"), pod.ref,
+                         ["-o", f"HostKeyAlias={pod.name}"], None, str(ssh_home.ssh))
+    seen: list[bytes] = []
+    done = jobs.follow(remote, "via-gateway", seen.append, lines=0,
+                       start=jobs.start_args("via-gateway", ["sh", "-c", "echo one; echo two; exit 5"]))
+    assert b"".join(seen) == b"one\ntwo\n"
+    assert (done.job["state"], done.job["exit_code"]) == ("exited", 5)
+    listed = {job["name"]: job for job in jobs.call(remote, "list")}
+    assert listed["via-gateway"]["exit_code"] == 5
+
+    jobs.call(remote, *jobs.start_args("gw-sleeps", ["sleep", "60"]))
+    [killed] = jobs.call(remote, "kill", "gw-sleeps")
+    assert killed["state"] == "killed"
