@@ -28,11 +28,12 @@ LOST_LINES = 10  # the last lines of a lost job's log that `pod jobs` shows
 
 
 def jobs_dir() -> str:
-    return os.environ.get("POD_JOBS_DIR") or names()["POD_JOBS_DIR"]
+    """Empty outside an image (no contract.env, no POD_JOBS_DIR): no jobs there."""
+    return os.environ.get("POD_JOBS_DIR") or names().get("POD_JOBS_DIR", "")
 
 
 def log_dir() -> str:
-    return os.environ.get("POD_JOB_LOG_DIR") or names()["POD_JOB_LOG_DIR"]
+    return os.environ.get("POD_JOB_LOG_DIR") or names().get("POD_JOB_LOG_DIR", "")
 
 
 def session(name: str) -> str:
@@ -156,6 +157,8 @@ def state(name: str) -> dict | None:
 
 
 def all_states() -> list[dict]:
+    if not jobs_dir():
+        return []
     try:
         found = sorted(f[:-5] for f in os.listdir(jobs_dir()) if f.endswith(".json"))
     except OSError:
