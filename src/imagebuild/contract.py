@@ -22,6 +22,7 @@ CODE_DIR = "/workspace/code"  # projects; `pod run --sync` mirrors a local tree 
 JOBS_DIR = "/workspace/.pod/jobs"  # <job>.json: command, user, pid, start, exit code, end
 JOB_LOG_DIR = "/workspace/results/logs"  # <job>.log
 JOB_SESSION_PREFIX = "job-"  # the job's tmux session: job-<job>
+SYNC_DIR = "/workspace/.pod/sync"  # <repo>.json: what the last `pod run --sync` put there
 
 # What the entrypoint tells the host (all on the container disk: a restart clears them).
 READY_MARKER = "/run/pod-ready"  # exists once sshd accepts connections (users' scripts test it)
@@ -57,6 +58,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_JOBS_DIR": JOBS_DIR,
     "POD_JOB_LOG_DIR": JOB_LOG_DIR,
     "POD_JOB_SESSION_PREFIX": JOB_SESSION_PREFIX,
+    "POD_SYNC_DIR": SYNC_DIR,
     "POD_READY_MARKER": READY_MARKER,
     "POD_STATUS_FILE": STATUS_FILE,
     "POD_STATUS_STARTING": STATUS_STARTING,

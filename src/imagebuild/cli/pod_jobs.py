@@ -38,7 +38,7 @@ def _tail_hint(ref: str, name: str) -> str:
     return f"imagebuild pod tail {ref} {name} -f"
 
 
-@pod_app.command("run", context_settings={"allow_interspersed_args": False})
+@pod_app.command("run")
 def run(
     pod: str = POD_ARG,
     command: list[str] = RUN_COMMAND_ARG,
@@ -49,6 +49,10 @@ def run(
     project: str | None = typer.Option(None, "--project", "-p", help="Run in this project under "
                                        "/workspace/code, its venv active (the pod's `proj P`)."),
     user: str = typer.Option("root", "--user", help="Run as root or dev (claude's user)."),
+    sync: str | None = typer.Option(None, "--sync", metavar="DIR", help=(
+        "First mirror the git tree DIR is in (`--sync .`: the current one) into "
+        "/workspace/code/<repo> and run there: tracked and untracked-not-ignored files, "
+        "deletions too; refused if it would overwrite changes made on the pod.")),
     identity: str | None = IDENTITY_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -61,7 +65,15 @@ def run(
         raise UserError(f"--user: expected root or dev, got {user!r}", 2)
     name = name or _default_name(command)
     remote, ref = _remote(pod, identity)
-    start = jobs.start_args(name, command, user=user, project=project)
+    cwd = None
+    if sync is not None:
+        from imagebuild.pods import codesync
+
+        synced = codesync.sync(remote, sync)
+        cwd = synced["dest"]
+        _say(f"imagebuild: synced into {cwd}: {synced['copied']} file(s) copied, "
+             f"{synced['deleted']} deleted, {synced['unchanged']} unchanged")
+    start = jobs.start_args(name, command, user=user, project=project, cwd=cwd)
     if detach:
         job = jobs.call(remote, *start)
         if json_out:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -78,11 +79,11 @@ def _unreachable(remote: Remote, proc: subprocess.Popen) -> UserError:
     return UserError(f"cannot reach pod {remote.label} over SSH ({remote.endpoint}): {why}", 1)
 
 
-def _answer(remote: Remote, body: str | None, code: int | None):
+def answer(remote: Remote, body: str | None, code: int | None):
     """pod-job's JSON, or its one-line refusal as a UserError."""
     if code == 127:
-        raise UserError(f"pod-job is not on pod {remote.label}: its image predates jobs; rebuild it "
-                        "with imagebuild", 1)
+        raise UserError(f"pod-job is not on pod {remote.label}: its image predates jobs and --sync; "
+                        "rebuild it with imagebuild", 1)
     text = (body or "").strip()
     if code == 0:
         start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
@@ -91,7 +92,8 @@ def _answer(remote: Remote, body: str | None, code: int | None):
         except ValueError:
             pass
     last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "no answer")
-    raise UserError(f"pod {remote.label}: {last.removeprefix('pod-job: ')[:300]}",
+    last = re.sub(r"^pod-(job|sync): ", "", last.strip())
+    raise UserError(f"pod {remote.label}: {last[:300]}",
                     2 if code in (2, REFUSED, UNKNOWN, NO_TMUX) else 1)
 
 
@@ -114,7 +116,7 @@ def call(remote: Remote, *args: str):
         raise UserError(f"pod {remote.label} did not answer within {CALL_TIMEOUT:g} s", 1) from None
     if code is None:
         raise _unreachable(remote, proc)
-    return _answer(remote, body, code)
+    return answer(remote, body, code)
 
 
 def start_args(name: str, command: Sequence[str], *, user: str = "root", project: str | None = None,
@@ -161,7 +163,7 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
                 if code is None:
                     proc.kill()
                     raise _unreachable(remote, proc)
-                _answer(remote, body, code)
+                answer(remote, body, code)
         body, code = framing.collect(stream, nonce, "FROM")
         if code is None:
             proc.kill()
@@ -171,7 +173,7 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
         if code is None:
             return Followed(None, offset + sent if offset is not None else None)
         body, code = framing.collect(stream, nonce, "JOB")
-        return Followed(_answer(remote, body, code), None if offset is None else offset + sent)
+        return Followed(answer(remote, body, code), None if offset is None else offset + sent)
     finally:
         if proc.poll() is None:
             proc.kill()
