@@ -70,25 +70,18 @@ def invocation(
     options: Sequence[str] = (),
 ) -> Invocation:
     """ssh to any endpoint (a RunPod pod's or a local pod's); ``options`` go before the host."""
-    argv = options_argv(identity=identity, ssh=ssh, options=options)
+    argv = [ssh]
+    if identity:
+        argv += ["-i", identity]
+    # Pods are short-lived and their host keys new: trust on first use, never
+    # prompt (a prompt would hang a scripted `pod ssh POD -- cmd`).
+    argv += ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30", *options]
     if target.kind == "direct":
         argv += ["-p", str(target.port), "--", f"{target.username}@{target.host}", *command]
         return Invocation(argv, None, target)
     argv += ["-tt", "-p", str(target.port), "--", f"{target.username}@{target.host}"]
     stdin = f"{' '.join(command)}\nexit\n" if command else None
     return Invocation(argv, stdin, target)
-
-
-def options_argv(*, identity: str | None = None, ssh: str = "ssh",
-                 options: Sequence[str] = ()) -> list[str]:
-    """ssh and its options, up to the endpoint (also rsync's ``-e``)."""
-    argv = [ssh]
-    if identity:
-        argv += ["-i", identity]
-    # Pods are short-lived and their host keys new: trust on first use, never
-    # prompt (a prompt would hang a scripted `pod ssh POD -- cmd`).
-    return argv + ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30",
-                   *options]
 
 
 def probe(host: str, port: int, timeout: float = 5.0) -> tuple[bool, str]:
