@@ -15,7 +15,7 @@ import time
 
 import pytest
 from safe_terminate_helpers import Box
-from test_safe_terminate import _local_pod, fake, ssh_home  # noqa: F401 - fixtures
+from test_safe_terminate import _local_pod, fake, new_pod, ssh_home  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.docker
 
@@ -193,3 +193,56 @@ def test_a_gateway_style_session_gives_the_same_answers(pod, ssh_home):  # noqa:
     jobs.call(remote, *jobs.start_args("gw-sleeps", ["sleep", "60"]))
     [killed] = jobs.call(remote, "kill", "gw-sleeps")
     assert killed["state"] == "killed"
+
+
+def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits(cli, pod, tmp_path):  # noqa: F811
+    from safe_terminate_helpers import git
+
+    repo = tmp_path / "resnet"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("data/\n")
+    (repo / "train.py").write_text("print('v1')\n")
+    (repo / "old.py").write_text("gone soon\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "initial")
+    (repo / "notes.md").write_text("untracked, not ignored\n")
+    (repo / "data").mkdir()
+    (repo / "data" / "big.bin").write_text("ignored\n")
+
+    first = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "pwd; ls -A | sort | tr '\\n' ' '")
+    assert first.code == 0, first.output
+    assert first.stdout.splitlines() == ["/workspace/code/resnet", ".gitignore notes.md old.py train.py "]
+
+    (repo / "old.py").unlink()
+    (repo / "train.py").write_text("print('v2')\n")
+    second = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "ls -A | sort | tr '\\n' ' '; cat train.py")
+    assert second.code == 0, second.output
+    assert second.stdout.splitlines() == [".gitignore notes.md train.py ", "print('v2')"]
+
+    pod.exec("echo 'edited on the pod' >> /workspace/code/resnet/train.py")
+    (repo / "train.py").write_text("print('v3')\n")
+    refused = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "true")
+    assert refused.code == 2, refused.output
+    assert "train.py" in refused.stderr and "changes made on the pod" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0
+    assert pod.exec("cat /workspace/code/resnet/train.py") == "print('v2')\nedited on the pod\n"
+
+
+@pytest.mark.parametrize("kind", ["local", "runpod"])
+def test_terminate_refuses_while_a_job_runs_unless_kill_jobs(cli, new_pod, kind):  # noqa: F811
+    box = new_pod(kind)
+    started = cli("pod", "run", box.ref, "--detach", "--name", "sim", "--", "sleep", "120")
+    assert started.code == 0, started.output
+
+    saved = cli("pod", "save", box.ref, "--json")
+    assert json.loads(saved.stdout)["jobs"] == {"running": ["sim"]}, saved.output
+    refused = cli("pod", "terminate", box.ref, "--yes", "--force")
+    assert refused.code == 1, refused.output
+    assert "job(s) sim still running" in refused.stderr and "--kill-jobs" in refused.stderr
+    assert "jobs still running" in refused.stdout  # the save's report names it
+    assert box.running() and box.volume_exists()
+
+    done = cli("pod", "terminate", box.ref, "--yes", "--kill-jobs")
+    assert done.code == 0, done.output
+    assert "killed sim" in done.stderr and box.gone()
