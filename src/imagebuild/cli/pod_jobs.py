@@ -12,6 +12,7 @@ import time
 
 import typer
 
+from imagebuild import contract
 from imagebuild.cli.common import JSON_OPTION, print_json
 from imagebuild.cli.pod import IDENTITY_OPTION, POD_ARG, _resolve, _say, pod_app
 from imagebuild.errors import UserError
@@ -47,11 +48,11 @@ def run(
     name: str | None = typer.Option(None, "--name", help="The job's name (default: the command's "
                                     "name and the time). One running job per name."),
     project: str | None = typer.Option(None, "--project", "-p", help="Run in this project under "
-                                       "/workspace/code, its venv active (the pod's `proj P`)."),
+                                       f"{contract.CODE_DIR}, its venv active (the pod's `proj P`)."),
     user: str = typer.Option("root", "--user", help="Run as root or dev (claude's user)."),
     sync: str | None = typer.Option(None, "--sync", metavar="DIR", help=(
         "First mirror the git tree DIR is in (`--sync .`: the current one) into "
-        "/workspace/code/<repo> and run there: tracked and untracked-not-ignored files, "
+        f"{contract.CODE_DIR}/<repo> and run there: tracked and untracked-not-ignored files, "
         "deletions too; refused if it would overwrite changes made on the pod.")),
     identity: str | None = IDENTITY_OPTION,
     json_out: bool = JSON_OPTION,
