@@ -97,7 +97,8 @@ def main() -> int:
                "-o", f"HostKeyAlias={pod.container}", f"root@{pod.ssh.host}", "true"]
         cases = [
             ("`imagebuild pod run POD -- true`", [*cli, "pod", "run", ref, "--", "true"]),
-            ("`imagebuild pod run --detach POD -- true`", [*cli, "pod", "run", ref, "--detach", "--", "true"]),
+            ("`imagebuild pod run --detach POD -- true`",
+             [*cli, "pod", "run", ref, "--detach", "--", "true"]),
             ("`imagebuild pod jobs POD`", [*cli, "pod", "jobs", ref]),
             ("`ssh POD true` (one connection)", ssh),
             ("`imagebuild --version`", [*cli, "--version"]),
