@@ -11,6 +11,9 @@ for tool in dockerd:docker.io debootstrap:debootstrap docker-registry:docker-reg
             git-crypt:git-crypt; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+# The fake RunPod's SSH gateway (tests/fake_runpod/gateway.py) gives sshd its pod logins.
+[ -e /usr/lib/x86_64-linux-gnu/libnss_wrapper.so ] || dpkg -s libnss-wrapper >/dev/null 2>&1 \
+    || need+=(libnss-wrapper)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "setup: missing ${need[*]}; install them (sudo apt-get install ${need[*]})" >&2

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
 import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from conftest import unique_name
 from fake_runpod import ContainerBackend, FakeRunPod
 from safe_terminate_helpers import Box, Ledger, Remotes, git
+from ssh_helpers import SshHome, make_ssh_home
 
 pytestmark = pytest.mark.docker
 
@@ -43,34 +41,9 @@ AUTOSAVE = "refs/heads/autosave/"
 # -- fixtures ----------------------------------------------------------------------
 
 
-@dataclass
-class SshHome:
-    home: Path
-    bin: Path
-    ssh: Path  # the wrapper
-    public_key: str
-    key: Path
-    known_hosts: Path
-
-
 @pytest.fixture(scope="module")
 def ssh_home(tmp_path_factory) -> SshHome:
-    """A key pair and known_hosts in a scratch HOME. ssh reads the ~/.ssh of the
-    passwd entry, not $HOME, so an `ssh` wrapper first on PATH points it there."""
-    root = tmp_path_factory.mktemp("safe-terminate")
-    ssh_dir = root / "home" / ".ssh"
-    ssh_dir.mkdir(parents=True)
-    key = ssh_dir / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    config = ssh_dir / "config"
-    config.write_text(f"Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-                      f"  UserKnownHostsFile {ssh_dir / 'known_hosts'}\n")
-    (root / "bin").mkdir()
-    wrapper = root / "bin" / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {config} "$@"\n')
-    wrapper.chmod(0o755)
-    return SshHome(root / "home", root / "bin", wrapper, (ssh_dir / "id_ed25519.pub").read_text(), key,
-                   ssh_dir / "known_hosts")
+    return make_ssh_home(tmp_path_factory.mktemp("safe-terminate"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import json
 import stat
 from pathlib import Path
 
-from imagebuild.pods import podsave, savereport
+from imagebuild.pods import podsave, remote, savereport
 from imagebuild.pods.ssh import Endpoint
 
 NONCE = "a1b2c3d4e5f6"
@@ -36,23 +36,27 @@ REPORT = {
 }
 
 
+def remote_script() -> str:
+    return "\n".join(remote.typed_lines(podsave.command(), NONCE))
+
+
 def test_gateway_output_with_echo_prompts_and_crlf():
     body = json.dumps(REPORT, indent=2).replace("\n", "\r\n")
-    script = podsave.RemoteCommand(nonce=NONCE).script()
+    script = remote_script()
     output = (f"Welcome\r\n\x1b[?2004hroot@pod:~# {script}\r\n\x1b[?2004l\r\n{NONCE}-BEGIN\r\n"
               f"{body}\r\n{NONCE}-END 1\r\nroot@pod:~# exit\r\nlogout\r\n")
-    text, code = podsave.parse(output, NONCE)
+    text, code = remote.parse(output, NONCE)
     assert code == 1 and json.loads(text) == REPORT
 
 
 def test_the_echoed_command_line_is_not_taken_for_the_markers():
-    script = podsave.RemoteCommand(nonce=NONCE).script()
+    script = remote_script()
     assert f"{NONCE}-BEGIN" not in script and f"{NONCE}-END" not in script
-    assert podsave.parse(f"root@pod:~# {script}\r\n", NONCE) == (None, None)
+    assert remote.parse(f"root@pod:~# {script}\r\n", NONCE) == (None, None)
 
 
 def test_a_cut_off_report_has_no_exit_status():
-    text, code = podsave.parse(f"{NONCE}-BEGIN\n{{\"ok\": tr", NONCE)
+    text, code = remote.parse(f"{NONCE}-BEGIN\n{{\"ok\": tr", NONCE)
     assert code is None and text.startswith("{")
 
 

@@ -24,6 +24,9 @@ class PodBackend(Protocol):
     def stop(self, pod_id: str) -> None:
         """Stop the container (the pod was stopped); it may be started again."""
 
+    def shell(self, pod_id: str) -> list[str]:
+        """The argv of an interactive shell in the running pod (what the gateway runs)."""
+
     def remove(self, pod_id: str) -> None:
         """The pod was terminated: remove everything of it."""
 
@@ -57,6 +60,10 @@ class BannerBackend:
 
     def remove(self, pod_id: str) -> None:
         self.stop(pod_id)
+
+    def shell(self, pod_id: str) -> list[str]:
+        # No container: a shell on this machine stands in for the pod's.
+        return ["/bin/bash", "--norc", "--noprofile", "-i"]
 
     def close(self) -> None:
         for pod_id in list(self._listeners):
@@ -134,6 +141,16 @@ class ContainerBackend:
 
         if localrun.find(self.engine, self.name(pod_id)) is not None:
             localrun.stop(self.engine, self.name(pod_id))
+
+    def shell(self, pod_id: str) -> list[str]:
+        import os
+        import shutil
+
+        from imagebuild.pods import localrun
+
+        docker = ["env", f"DOCKER_HOST={os.environ['DOCKER_HOST']}"] if os.environ.get("DOCKER_HOST") else []
+        return [*docker, shutil.which("docker") or "docker", "exec", "-it",
+                localrun.container_name(self.name(pod_id)), "bash", "-l"]
 
     def remove(self, pod_id: str) -> None:
         from imagebuild.pods import localrun

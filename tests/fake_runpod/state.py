@@ -20,6 +20,7 @@ from typing import Any
 from fake_runpod import catalog
 from fake_runpod.account import Account
 from fake_runpod.backends import BannerBackend, PodBackend
+from fake_runpod.gateway import Gateway
 from fake_runpod.replies import Reply, problem
 
 # RunPod's words when no host can take the request (README of shared/runpod).
@@ -111,12 +112,20 @@ class RunPodState:
         provisioning_s: float = 0.2,
         starting_s: float = 0.2,
         backend: PodBackend | None = None,
+        gateway: Gateway | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.api_key = api_key
         self.provisioning_s = provisioning_s
         self.starting_s = starting_s
         self.backend = backend or BannerBackend()
+        # RunPod's SSH gateway (fake_runpod.gateway): None leaves ssh.proxy pointing
+        # at ssh.runpod.io, which nothing here reaches.
+        self.gateway = gateway
+        # Whether pods get a public IP. Docs (pods/configuration/use-ssh): every pod has
+        # the proxy ("basic") SSH, "but not all Pods support the full public IP method";
+        # issue 22: a community pod may have no public IP, so ssh.direct never appears.
+        self.public_ip = True
         self.clock = clock
         self.pods: dict[str, FakePod] = {}
         self.faults: list[Fault] = []
@@ -451,6 +460,8 @@ class RunPodState:
         pod = self.pods.pop(pod_id, None)
         if pod is None:
             return problem(404, "Not Found", "pod not found")
+        if self.gateway:
+            self.gateway.shut(proxy_user(pod_id))
         self.backend.remove(pod_id)
         self.ledger.append((pod_id, "TERMINATED"))
         return Reply(204)
@@ -459,6 +470,8 @@ class RunPodState:
 
     def _set(self, pod: FakePod, status: str, since: float | None = None) -> None:
         if pod.status == "RUNNING" and status != "RUNNING":
+            if self.gateway:
+                self.gateway.shut(proxy_user(pod.id))
             self.backend.stop(pod.id)
             pod.endpoint = None
             pod.running_since = None
@@ -468,6 +481,10 @@ class RunPodState:
         if status == "RUNNING":
             request = pod.request
             pod.endpoint = self.backend.start(pod.id, request.get("image", ""), dict(request.get("env", {})))
+            if self.gateway:
+                # The gateway lets in the keys the pod was given (the account's, or PUBLIC_KEY).
+                keys = str(request.get("env", {}).get("PUBLIC_KEY", "")).splitlines()
+                self.gateway.open(proxy_user(pod.id), self.backend.shell(pod.id), keys)
             pod.running_since = pod.since
             pod.started_at = _now_iso()
             self.log(pod, "container", "container started")
@@ -519,11 +536,15 @@ class RunPodState:
         if running:
             runtime = {"uptime": int(self.clock() - pod.running_since), "ports": [],
                        "gpus": [{"util": pod.gpu_util, "memoryUtil": 0}] * gpu.get("count", 1)}
-            if pod.endpoint and "22/tcp" in ports:
+            if pod.endpoint and "22/tcp" in ports and self.public_ip:
                 host, port = pod.endpoint
                 direct = {"host": host, "port": port, "username": "root", "command": f"ssh root@{host} -p {port}"}
                 runtime["ports"].append({"private": 22, "public": port, "type": "tcp", "ip": host})
-        proxy_user = f"{pod.id}-64411eb2"
+            elif "22/tcp" in ports and not self.public_ip:
+                # Mapped inside RunPod only: no public IP, no public port.
+                runtime["ports"].append({"private": 22, "public": None, "type": "tcp", "ip": None})
+        user = proxy_user(pod.id)
+        gateway = (self.gateway.host, self.gateway.port) if self.gateway else ("ssh.runpod.io", 22)
         return {
             "id": pod.id,
             "name": request["name"],
@@ -542,10 +563,10 @@ class RunPodState:
             "cudaVersion": pod.host_cuda if placed else None,
             "ssh": {
                 "proxy": {
-                    "host": "ssh.runpod.io",
-                    "port": 22,
-                    "username": proxy_user,
-                    "command": f"ssh {proxy_user}@ssh.runpod.io",
+                    "host": gateway[0],
+                    "port": gateway[1],
+                    "username": user,
+                    "command": f"ssh {user}@{gateway[0]}" + (f" -p {gateway[1]}" if gateway[1] != 22 else ""),
                 } if placed else None,
                 "direct": direct,
             },
@@ -557,6 +578,11 @@ class RunPodState:
             "createdAt": pod.created_at,
             "startedAt": pod.started_at,
         }
+
+
+def proxy_user(pod_id: str) -> str:
+    """The pod's login on the gateway (ssh.proxy.username: the pod id and a hash)."""
+    return f"{pod_id}-64411eb2"
 
 
 def _pod_id() -> str:

@@ -8,6 +8,7 @@ made on the pod since the last sync (see entrypoint/bin/pod-sync).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -18,8 +19,9 @@ from pathlib import Path
 
 from imagebuild import contract
 from imagebuild.errors import UserError
-from imagebuild.pods import framing
+from imagebuild.pods import remote as transport
 from imagebuild.pods.jobs import Remote, answer
+from imagebuild.pods.ssh import invocation
 
 MANIFEST = ".imagebuild-sync.json"  # pod-sync reads it first
 
@@ -69,21 +71,25 @@ def sync(remote: Remote, folder: str) -> dict:
     if remote.endpoint.kind != "direct":
         raise UserError(f"--sync needs pod {remote.label}'s direct SSH port (22/tcp): RunPod's gateway "
                         "carries no file transfer; expose 22/tcp, or push and pull with git", 2)
-    nonce = framing.nonce()
-    script = framing.framed(f"pod-sync apply {destination(root)} 2>&1", nonce)
-    call = framing.call(remote.endpoint, script, options=remote.options, identity=remote.identity,
-                        ssh=remote.ssh)
+    nonce = transport.new_nonce()
+    # The tar goes on ssh's stdin, so the command runs as ssh's argument (the direct
+    # endpoint), not typed in like the other calls.
+    script = transport.section(f"pod-sync apply {destination(root)} 2>&1", nonce, "SYNC")
+    call = invocation(remote.endpoint, [script], identity=remote.identity, ssh=remote.ssh,
+                      options=[*remote.options, "-o", "BatchMode=yes",
+                               "-o", f"ConnectTimeout={transport.CONNECT_TIMEOUT:g}"])
     proc = subprocess.Popen(call.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         write_tar(root, tree_files(root), proc.stdin)
     except BrokenPipeError:
-        pass
+        pass  # pod-sync refused or ended early: its answer says why
     finally:
-        proc.stdin.close()
-    out, err = proc.communicate(timeout=framing.CONNECT_TIMEOUT + 600)
-    body, code = framing.parse(out.decode("utf-8", "replace"), nonce)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    out, err = proc.communicate(timeout=transport.CONNECT_TIMEOUT + 600)
+    body, code = transport.collect(iter(out.splitlines(keepends=True)), nonce, "SYNC")
     if code is None:
-        why = (err.decode("utf-8", "replace").strip().splitlines() or ["no answer"])[-1]
+        why = transport.last_line(err.decode("utf-8", "replace")) or "no answer"
         raise UserError(f"--sync: cannot reach pod {remote.label} over SSH ({remote.endpoint}): {why}", 1)
     return answer(remote, body, code)

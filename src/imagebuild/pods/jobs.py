@@ -1,9 +1,10 @@
 """Jobs on a pod from the laptop: start, list, follow, kill, over SSH.
 
-Each call is one ssh run of the in-image ``pod-job`` (entrypoint/bin/pod-job),
-its output framed (:mod:`imagebuild.pods.framing`) so that the direct port and
-RunPod's gateway give the same answers. A job runs in a tmux session on the pod:
-it outlives the connection, Ctrl-C here only detaches.
+Each call is one ssh run of the in-image ``pod-job`` (entrypoint/bin/pod-job)
+through :mod:`imagebuild.pods.remote` (the script typed in, its output framed in
+sections), so that the direct port and RunPod's gateway give the same answers. A
+job runs in a tmux session on the pod: it outlives the connection, Ctrl-C here only
+detaches.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from imagebuild.errors import UserError
-from imagebuild.pods import framing
+from imagebuild.pods import remote as transport
 from imagebuild.pods.ssh import Endpoint
 
 CALL_TIMEOUT = 120.0  # seconds for a call that does not follow a log
@@ -60,17 +61,6 @@ def _pod_job(*args: str) -> str:
     return shlex.join(["pod-job", *args]) + " 2>&1"  # its errors inside the frame (the gateway mixes them)
 
 
-def _popen(remote: Remote, script: str) -> subprocess.Popen:
-    call = framing.call(remote.endpoint, script, options=remote.options, identity=remote.identity,
-                        ssh=remote.ssh)
-    proc = subprocess.Popen(call.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    if call.stdin is not None:
-        proc.stdin.write(call.stdin.encode())
-    proc.stdin.close()
-    return proc
-
-
 def _unreachable(remote: Remote, proc: subprocess.Popen) -> UserError:
     proc.wait()
     lines = [ln.strip() for ln in proc.stderr.read().decode("utf-8", "replace").splitlines()
@@ -99,9 +89,11 @@ def answer(remote: Remote, body: str | None, code: int | None):
 
 def _sections(remote: Remote, steps: Sequence[tuple[str, str]]
               ) -> tuple[subprocess.Popen, str, Iterator[bytes]]:
-    nonce = framing.nonce()
-    script = "; ".join(framing.framed(command, nonce, tag) for tag, command in steps)
-    proc = _popen(remote, script)
+    """One ssh run of ``steps`` (tag, command), each its own framed section."""
+    nonce = transport.new_nonce()
+    script = "\n".join(transport.section(command, nonce, tag) for tag, command in steps)
+    proc = transport.start(remote.endpoint, script, nonce, options=remote.options,
+                           identity=remote.identity, ssh=remote.ssh)
     return proc, nonce, iter(proc.stdout.readline, b"")
 
 
@@ -109,7 +101,7 @@ def call(remote: Remote, *args: str):
     """One pod-job call's JSON answer."""
     proc, nonce, lines = _sections(remote, [("OUT", _pod_job(*args))])
     try:
-        body, code = framing.collect(lines, nonce, "OUT")
+        body, code = transport.collect(lines, nonce, "OUT")
         proc.wait(timeout=CALL_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
@@ -158,21 +150,21 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
 
     try:
         if start:
-            body, code = framing.collect(stream, nonce, "START")
+            body, code = transport.collect(stream, nonce, "START")
             if code != 0:
                 if code is None:
                     proc.kill()
                     raise _unreachable(remote, proc)
                 answer(remote, body, code)
-        body, code = framing.collect(stream, nonce, "FROM")
+        body, code = transport.collect(stream, nonce, "FROM")
         if code is None:
             proc.kill()
             raise _unreachable(remote, proc)
         offset = int(body.strip()) if (body or "").strip().isdigit() else None
-        code = framing.stream(stream, nonce, counted, "LOG")
+        code = transport.stream(stream, nonce, counted, "LOG")
         if code is None:
             return Followed(None, offset + sent if offset is not None else None)
-        body, code = framing.collect(stream, nonce, "JOB")
+        body, code = transport.collect(stream, nonce, "JOB")
         return Followed(answer(remote, body, code), None if offset is None else offset + sent)
     finally:
         if proc.poll() is None:

@@ -6,6 +6,7 @@ the API sends them), so ``--json`` can print them unchanged.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -271,6 +272,13 @@ def failed_message(pod: dict, reason: str) -> str:
             f"until it is terminated and cannot stop it: {end}")
 
 
+# How long RunPod's gateway may keep refusing a pod that has no other SSH before
+# create gives up on it (the pod's sshd starts a few seconds after RUNNING).
+GATEWAY_GRACE = float(os.environ.get("IMAGEBUILD_GATEWAY_GRACE") or 60)
+# How long a RUNNING pod may go without publishing its 22/tcp before the gateway is tried.
+DIRECT_GRACE = 30.0
+
+
 def wait_until_ready(
     client,
     pod: dict,
@@ -278,17 +286,24 @@ def wait_until_ready(
     timeout: float = 900.0,
     on_event: Callable[[str], None] = lambda _: None,
     probe: Callable[[str, int], tuple[bool, str]] = ssh_mod.probe,
+    gateway: Callable[[dict], tuple[bool, str]] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
-    """Poll until the pod is RUNNING *and* sshd answers on its endpoint.
+    """Poll until the pod is RUNNING *and* SSH answers: its own sshd, or, on a pod
+    without a public IP or published 22/tcp, RunPod's gateway (``gateway``: runs a
+    no-op there; default ``gateway_login``).
 
     RUNNING alone only means the container started. On timeout the error says
-    what was seen last; stopping the pod is the caller's decision.
+    what was seen last; stopping the pod is the caller's decision. A pod the
+    gateway keeps refusing, with no other way in, is given up on after
+    ``GATEWAY_GRACE`` seconds, not the whole ``timeout``.
     """
+    gateway = gateway or gateway_login
     deadline = clock() + timeout
     interval = 0.5
     last = ""
+    running_since = refused_since = None
     while True:
         pod = get_pod(client, pod["id"])
         status = pod["status"]
@@ -302,9 +317,25 @@ def wait_until_ready(
             )
         seen = status
         if status == "RUNNING":
-            ready, seen = _ssh_ready(pod, probe)
-            if ready:
-                return pod
+            running_since = clock() if running_since is None else running_since
+            only_gateway = gateway_only(pod) or (ssh_mod.endpoint(pod, "direct") is None
+                                                 and clock() - running_since >= DIRECT_GRACE)
+            if only_gateway:
+                ready, seen = gateway(pod)
+                seen = f"RUNNING, {no_direct_ssh(pod)}: RunPod's gateway {seen}"
+                if ready:
+                    on_event(seen)
+                    return pod
+                refused_since = clock() if refused_since is None else refused_since
+                if clock() - refused_since >= GATEWAY_GRACE:
+                    raise NotReady(f"pod {label(pod)} has {no_direct_ssh(pod)} and RunPod's SSH gateway "
+                                   f"did not let this machine in for {GATEWAY_GRACE:g} s ({seen}) - "
+                                   "check the key (--public-key), or pick a pod with a public IP "
+                                   "(--cloud secure)", pod, seen)
+            else:
+                ready, seen = _ssh_ready(pod, probe)
+                if ready:
+                    return pod
         if seen != last:
             on_event(seen)
             last = seen
@@ -317,13 +348,43 @@ def wait_until_ready(
         interval = min(interval * 1.5, 5.0)
 
 
+def gateway_only(pod: dict) -> bool:
+    """Whether the gateway is the only SSH a RUNNING pod will have: no 22/tcp asked
+    for, or 22 mapped with no public IP/port (a community host without one)."""
+    if SSH_PORT not in pod.get("ports", []):
+        return True
+    ports = (pod.get("runtime") or {}).get("ports") or []
+    return any(p.get("private") == 22 and not (p.get("public") and p.get("ip")) for p in ports) \
+        and ssh_mod.endpoint(pod, "direct") is None
+
+
+def no_direct_ssh(pod: dict) -> str:
+    if SSH_PORT not in pod.get("ports", []):
+        return "no 22/tcp port"
+    return "no public IP for SSH"
+
+
+def gateway_login(pod: dict) -> tuple[bool, str]:
+    """Whether a no-op runs on the pod through RunPod's gateway, and what was seen."""
+    import shutil
+
+    from imagebuild.pods import remote
+    from imagebuild.runpod.target import ssh_options
+
+    target = ssh_mod.endpoint(pod, "proxy")
+    if target is None:
+        return False, "has no login for it yet"
+    binary = shutil.which("ssh")
+    if binary is None:
+        return False, "cannot be used: ssh not found on PATH (install the OpenSSH client)"
+    out = remote.run(target, "true", timeout=remote.CONNECT_TIMEOUT + 15, ssh=binary,
+                     options=ssh_options(pod, target))
+    return (True, f"answers ({target})") if out.ok else (False, out.error or "failed")
+
+
 def _ssh_ready(pod: dict, probe) -> tuple[bool, str]:
     direct = ssh_mod.endpoint(pod, "direct")
     if direct is None:
-        if SSH_PORT not in pod.get("ports", []):
-            # Without 22/tcp only the gateway exists, and probing it says
-            # nothing about this pod: RUNNING is all there is to know.
-            return True, "RUNNING"
         return False, "RUNNING, SSH port not published yet"
     ok, seen = probe(direct.host, direct.port)
     return ok, f"RUNNING, SSH at {direct.host}:{direct.port} {seen}"

@@ -18,6 +18,19 @@ def host_key_alias(pod_id: str) -> str:
     return f"runpod-{pod_id}"
 
 
+def gateway_host_key_alias(gateway: ssh.Endpoint) -> str:
+    """RunPod's gateway shows RunPod's host key, the same for every pod: it gets its
+    own known_hosts entry, never the pod's (``accept-new`` would refuse one of them)."""
+    return f"runpod-gateway.{gateway.host}" + (f".{gateway.port}" if gateway.port != 22 else "")
+
+
+def ssh_options(pod: dict, target: ssh.Endpoint) -> list[str]:
+    """ssh options for ``target``, one of ``pod``'s endpoints: the known_hosts name
+    of its host key (by pod id: RunPod recycles IP:port pairs between pods)."""
+    alias = gateway_host_key_alias(target) if target.kind == "proxy" else host_key_alias(pod["id"])
+    return ["-o", f"HostKeyAlias={alias}"]
+
+
 class RunPodTarget:
     def __init__(self, client: Any, pod: dict):
         self.client = client
@@ -53,8 +66,8 @@ class RunPodTarget:
         return ssh.endpoint(self.pod)
 
     def ssh_options(self) -> list[str]:
-        # RunPod recycles IP:port pairs between pods: key known_hosts by pod id.
-        return ["-o", f"HostKeyAlias={host_key_alias(self.pod['id'])}"]
+        target = self.endpoint()
+        return ssh_options(self.pod, target) if target else []
 
     def workspace_kept(self) -> str | None:
         return volumes.network_volume_id(self.pod)
