@@ -246,3 +246,75 @@ def test_terminate_refuses_while_a_job_runs_unless_kill_jobs(cli, new_pod, kind)
     done = cli("pod", "terminate", box.ref, "--yes", "--kill-jobs")
     assert done.code == 0, done.output
     assert "killed sim" in done.stderr and box.gone()
+
+
+# -- a RunPod pod without a public IP: everything through the gateway (fake_runpod.gateway) --
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    from fake_runpod.gateway import Gateway, available
+
+    if available() is not None:
+        pytest.skip(str(available()))
+    with Gateway() as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def gateway_cli(engine, pod_image, gateway, ssh_home, tmp_path_factory):  # noqa: F811
+    from fake_runpod import ContainerBackend, FakeRunPod
+    from fake_runpod.fixtures import PodCli
+    from test_safe_terminate import POD_ENV
+
+    with FakeRunPod(backend=ContainerBackend(engine, POD_ENV), gateway=gateway) as server:
+        server.state.public_ip = False  # RunPod's gateway is the only way in
+        runner = PodCli(server, ssh_home.home, tmp_path_factory.mktemp("gateway-jobs"))
+        runner.env["PATH"] = f"{ssh_home.bin}:{runner.env['PATH']}"
+        yield runner
+        for pod_id in list(server.pods):
+            from imagebuild.pods import localrun
+
+            localrun.remove(engine, ContainerBackend.name(pod_id), volume=True)
+    assert server.mismatches == [], server.mismatches
+
+
+@pytest.fixture(scope="module")
+def gateway_pod(gateway_cli, pod_image, ssh_home) -> str:  # noqa: F811
+    from conftest import unique_name
+
+    name = unique_name("gwjobs")
+    created = gateway_cli("pod", "create", "--image", pod_image, "--gpu", "4090", "--name", name,
+                          "--public-key", ssh_home.public_key.strip(), "--timeout", "120")
+    assert created.code == 0, created.output
+    assert "gateway" in created.output  # no public IP: no direct port
+    return name
+
+
+def test_jobs_through_the_gateway_work_the_same(gateway_cli, gateway_pod):
+    ran = gateway_cli("pod", "run", gateway_pod, "--name", "gw", "--json", "--",
+                      "sh", "-c", "echo one; echo two >&2; exit 5")
+    assert ran.code == 5, ran.output
+    assert json.loads(ran.stdout)["exit_code"] == 5  # --json: nothing but the job on stdout
+    assert "one\ntwo\n" in ran.stderr.replace("\r", "")
+
+    listed = gateway_cli("pod", "jobs", gateway_pod, "--json")
+    assert listed.code == 0, listed.output
+    assert {job["name"]: job["exit_code"] for job in json.loads(listed.stdout)} == {"gw": 5}
+
+    started = gateway_cli("pod", "run", gateway_pod, "-d", "--name", "gw-long", "--",
+                          "sh", "-c", "echo working; sleep 60")
+    assert started.code == 0, started.output
+    wait_for(lambda: gateway_cli("pod", "tail", gateway_pod, "gw-long").stdout == "working\n", 15,
+             "the detached job's first line through the gateway")
+    killed = gateway_cli("pod", "kill", gateway_pod, "gw-long", "--json")
+    assert killed.code == 0 and json.loads(killed.stdout)["state"] == "killed", killed.output
+
+
+def test_sync_through_the_gateway_is_refused_in_one_line(gateway_cli, gateway_pod, tmp_path):
+    from safe_terminate_helpers import git
+
+    git(tmp_path, "init", "-q")
+    refused = gateway_cli("pod", "run", gateway_pod, "--sync", str(tmp_path), "--", "true")
+    assert refused.code == 2, refused.output
+    assert "direct SSH port" in refused.stderr and refused.stderr.strip().count("\n") == 0
