@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,24 +41,6 @@ def test_image() -> str:
 
     spec = load_spec(CI_SPEC).spec.with_base(TEST_BASE)
     return Builder(connect(), reporter=PlainReporter()).build(spec, ca_cert=ca_bundle()).image
-
-
-def ssh_home(root: Path) -> tuple[dict[str, str], Path]:
-    """A scratch HOME with a key, and an `ssh` first on PATH that uses its config
-    (ssh reads the passwd entry's ~/.ssh, not $HOME's)."""
-    ssh_dir = root / "home" / ".ssh"
-    ssh_dir.mkdir(parents=True)
-    key = ssh_dir / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    config = ssh_dir / "config"
-    config.write_text(f"Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-                      f"  UserKnownHostsFile {ssh_dir / 'known_hosts'}\n")
-    (root / "bin").mkdir()
-    wrapper = root / "bin" / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {config} "$@"\n')
-    wrapper.chmod(0o755)
-    env = {**os.environ, "HOME": str(root / "home"), "PATH": f"{root / 'bin'}:{os.environ['PATH']}"}
-    return env, key
 
 
 def measure(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
@@ -88,8 +69,11 @@ def main() -> int:
     engine = connect()
     name = f"bench-run-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as scratch:
-        env, key = ssh_home(Path(scratch))
-        public = key.with_suffix(".pub").read_text().strip()
+        from ssh_helpers import make_ssh_home
+
+        home = make_ssh_home(Path(scratch))
+        env = {**os.environ, "HOME": str(home.home), "PATH": f"{home.bin}:{os.environ['PATH']}"}
+        public = home.public_key.strip()
         pod = localrun.start(engine, name, image, {**localrun.runpod_env(name), "PUBLIC_KEY": public})
         ref = f"local:{name}"
         cli = [sys.executable, "-m", "imagebuild"]
