@@ -133,6 +133,8 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
     """The job's log (after starting it with ``start``), then the job; one ssh run.
     The log is read from a byte offset the pod names first, so that a dropped
     stream can be picked up again exactly there."""
+    if start and from_byte is None:
+        from_byte = 0  # a new job's log: all of it (the job may write before the tail starts)
     where = (str(from_byte) if from_byte is not None
              else f"$({_pod_job('offset', name, '-n', str(lines))})")
     tail = ["tail", name, "--from-byte"] + (["-f"] if follow_log else [])
