@@ -105,8 +105,11 @@ def test_ctrl_c_and_a_dropped_connection_leave_the_job_running(cli, pod):  # noq
         assert proc.stdout.readline() == "begun\n"
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)
-        else:  # the pod's side of the connection goes away
-            pod.exec("pkill -f 'sshd: root@notty' || pkill -f 'sshd:.*root'")
+        else:  # the connection dies: its ssh is killed under the CLI
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+            assert children.stdout.split(), "no ssh under the CLI"
+            for child in children.stdout.split():
+                os.kill(int(child), signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode in (1, 130), (how, out, err)
         assert f"imagebuild pod tail {pod.ref} {name} -f" in err, (how, err)
