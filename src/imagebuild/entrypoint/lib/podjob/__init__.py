@@ -127,9 +127,12 @@ def last_lines(log: str, count: int) -> list[str]:
     try:
         with open(log, "rb") as handle:
             handle.seek(line_offset(log, count))
-            return handle.read().decode("utf-8", "replace").split("\n")[:count] if count else []
+            lines = handle.read().decode("utf-8", "replace").split("\n")
     except OSError:
         return []
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    return lines[-count:] if count else []
 
 
 def state(name: str) -> dict | None:
