@@ -8,7 +8,6 @@ made on the pod since the last sync (see entrypoint/bin/pod-sync).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -78,16 +77,14 @@ def sync(remote: Remote, folder: str) -> dict:
     call = invocation(remote.endpoint, [script], identity=remote.identity, ssh=remote.ssh,
                       options=[*remote.options, "-o", "BatchMode=yes",
                                "-o", f"ConnectTimeout={transport.CONNECT_TIMEOUT:g}"])
-    proc = subprocess.Popen(call.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    packed = io.BytesIO()  # a code tree: small enough to hold (data belongs in datasets/)
+    write_tar(root, tree_files(root), packed)
     try:
-        write_tar(root, tree_files(root), proc.stdin)
-    except BrokenPipeError:
-        pass  # pod-sync refused or ended early: its answer says why
-    finally:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()
-    out, err = proc.communicate(timeout=transport.CONNECT_TIMEOUT + 600)
+        done = subprocess.run(call.argv, input=packed.getvalue(), capture_output=True, check=False,
+                              timeout=transport.CONNECT_TIMEOUT + 600)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"--sync: pod {remote.label} did not take the tree within 10 minutes", 1) from None
+    out, err = done.stdout, done.stderr
     body, code = transport.collect(iter(out.splitlines(keepends=True)), nonce, "SYNC")
     if code is None:
         why = transport.last_line(err.decode("utf-8", "replace")) or "no answer"
