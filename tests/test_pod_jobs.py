@@ -219,7 +219,7 @@ def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits
 
     (repo / "old.py").unlink()
     (repo / "train.py").write_text("print('v2')\n")
-    second = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "ls -A | sort | tr '\\n' ' '; cat train.py")
+    second = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "ls -A | sort | tr '\\n' ' '; echo; cat train.py")
     assert second.code == 0, second.output
     assert second.stdout.splitlines() == [".gitignore notes.md train.py ", "print('v2')"]
 
@@ -246,7 +246,9 @@ def test_terminate_refuses_while_a_job_runs_unless_kill_jobs(cli, new_pod, kind)
     assert "jobs still running" in refused.stdout  # the save's report names it
     assert box.running() and box.volume_exists()
 
-    done = cli("pod", "terminate", box.ref, "--yes", "--kill-jobs")
+    # The job's log is in /workspace/results, which pod-save counts as not saved
+    # (no rclone sync here): --force lets it go.
+    done = cli("pod", "terminate", box.ref, "--yes", "--kill-jobs", "--force")
     assert done.code == 0, done.output
     assert "killed sim" in done.stderr and box.gone()
 
