@@ -154,6 +154,7 @@ def test_unknown_jobs_and_bad_input_are_one_line(cli, pod):  # noqa: F811
         result = cli("pod", *args)
         assert result.code == 2, (args, result.output)
         assert words in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stdout == "", result.stdout
         assert "Traceback" not in result.output
 
 

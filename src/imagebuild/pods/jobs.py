@@ -124,7 +124,7 @@ def start_args(name: str, command: Sequence[str], *, user: str = "root", project
 @dataclass
 class Followed:
     job: dict | None  # the job at the end (None: the stream dropped before)
-    offset: int | None  # the log byte after the last one passed on (None: not known)
+    offset: int  # the log byte after the last one passed on
 
 
 def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: int = 20,
@@ -137,10 +137,10 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
         from_byte = 0  # a new job's log: all of it (the job may write before the tail starts)
     where = (str(from_byte) if from_byte is not None
              else f"$({_pod_job('offset', name, '-n', str(lines))})")
-    tail = ["tail", name, "--from-byte"] + (["-f"] if follow_log else [])
+    tail = shlex.join(["pod-job", "tail", name] + (["-f"] if follow_log else []))
     steps = [("START", _pod_job(*start))] if start else []
     steps += [("FROM", f"off={where}; echo \"$off\""),
-              ("LOG", _pod_job(*tail).replace(" --from-byte", ' --from-byte "$off"', 1)),
+              ("LOG", f'case "$off" in *[!0-9]* | "") ;; *) {tail} --from-byte "$off" 2>&1 ;; esac'),
               ("JOB", _pod_job("show", name))]
     proc, nonce, stream = _sections(remote, steps)
     sent = 0
@@ -162,12 +162,14 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
         if code is None:
             proc.kill()
             raise _unreachable(remote, proc)
-        offset = int(body.strip()) if (body or "").strip().isdigit() else None
+        if not (body or "").strip().isdigit():
+            answer(remote, body, UNKNOWN)  # pod-job's own words: no such job
+        offset = int(body.strip())
         code = transport.stream(stream, nonce, counted, "LOG")
         if code is None:
-            return Followed(None, offset + sent if offset is not None else None)
+            return Followed(None, offset + sent)
         body, code = transport.collect(stream, nonce, "JOB")
-        return Followed(answer(remote, body, code), None if offset is None else offset + sent)
+        return Followed(answer(remote, body, code), offset + sent)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -179,7 +181,7 @@ def follow_reconnecting(remote: Remote, name: str, write: Callable[[bytes], None
     """`pod tail`: a dropped stream is picked up again where it stopped."""
     done = follow(remote, name, write, lines=lines, follow_log=follow_log)
     for attempt in range(RECONNECTS):
-        if done.job is not None or done.offset is None:
+        if done.job is not None:
             break
         say(f"imagebuild: the stream from pod {remote.label} dropped; reconnecting "
             f"({attempt + 1}/{RECONNECTS})")
