@@ -138,7 +138,8 @@ def follow(remote: Remote, name: str, write: Callable[[bytes], None], *, lines: 
     where = (str(from_byte) if from_byte is not None
              else f"$({_pod_job('offset', name, '-n', str(lines))})")
     tail = shlex.join(["pod-job", "tail", name] + (["-f"] if follow_log else []))
-    steps = [("START", _pod_job(*start))] if start else []
+    # Following: no need to wait for the runner (the tail waits while it starts).
+    steps = [("START", _pod_job(*start, "--no-wait"))] if start else []
     steps += [("FROM", f"off={where}; echo \"$off\""),
               ("LOG", f'case "$off" in *[!0-9]* | "") ;; *) {tail} --from-byte "$off" 2>&1 ;; esac'),
               ("JOB", _pod_job("show", name))]
