@@ -22,6 +22,7 @@ from image.pod import Pod
 from test_entrypoint import keys  # noqa: F401 - keys is a fixture
 from test_run import imagebuild, key, names, run_json  # noqa: F401 - key, names are fixtures
 
+from imagebuild.contract import LOCAL_POD_VAR
 from imagebuild.runpod import pods as rp_pods
 from imagebuild.runpod.client import Client
 from imagebuild.runpod.credentials import ApiKey
@@ -96,8 +97,11 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         "job": watched(WATCH),
         "requires-save": watched({**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
         "api": watched(api_env),
-        # RunPod refuses the stop (no such pod): the pod must still go down.
-        "api-refused": watched({**api_env, "RUNPOD_POD_ID": "no-such-pod"}),
+        # RunPod refuses the stop (no such pod): on RunPod the watcher retries, never ending
+        # the container (RunPod would restart it on the same billing GPU)...
+        "api-refused": watched({**api_env, "RUNPOD_POD_ID": "no-such-pod", "POD_IDLE_API_RETRY": "2"}),
+        # ...while a local pod (marked so by `imagebuild run`) still goes down.
+        "local-refused": watched({**api_env, "RUNPOD_POD_ID": "no-such-pod", LOCAL_POD_VAR: "1"}),
         "bad-duration": watched({**WATCH, "POD_IDLE_STOP": "soon"}),
     }
     # A download pod-save's default policy lets go (datasets/*): the save succeeds, the volume keeps it.
@@ -183,18 +187,29 @@ def test_with_an_api_key_the_stop_reaches_runpod_as_a_valid_action(scene, fake):
     log = idle_log(pod)
     assert "pod-save exited with status" in log  # a failed save does not keep it running
     assert "RunPod accepted the stop (HTTP 200)" in log
-    # This fake pod's container is not RunPod's to stop: 5 s later the watcher ends it.
-    wait_until(lambda: state(pod) == "exited", 30, "the container's end after the API stop")
-    assert "still running after the API stop; ending it" in idle_log(pod)
+    # Nothing here stops this container as RunPod would: 5 s later the watcher says so,
+    # and leaves it (ending PID 1 on RunPod restarts the container, still billing).
+    wait_until(lambda: "waiting for RunPod (not ending it)" in idle_log(pod), 30, "the grace's end")
+    assert state(pod) == "running" and "stop: ending the container" not in idle_log(pod)
     assert fake.api_key not in idle_log(pod) + pod.logs()
 
 
-def test_a_refused_api_stop_ends_the_container_instead(scene, fake):
+def test_a_refused_api_stop_on_runpod_is_retried_and_never_ends_the_container(scene, fake):
     pod = scene["pods"]["api-refused"]
+    wait_until(lambda: len(fake.calls("POST", "/v2/pods/no-such-pod/action")) >= 4, LIMIT_S + 60,
+               "the retried stops")
+    log = idle_log(pod)
+    assert "RunPod did not accept the stop (HTTP 404); not ending the container" in log
+    assert "stop: retrying in 2 s" in log and "stop: retrying in 4 s" in log, log  # backing off
+    assert state(pod) == "running" and "stop: ending the container" not in log
+    assert fake.api_key not in log + pod.logs()
+
+
+def test_a_refused_api_stop_ends_a_local_pod_instead(scene, fake):
+    pod = scene["pods"]["local-refused"]
     wait_until(lambda: state(pod) == "exited", LIMIT_S + 40, "the pod's own stop")
     log = idle_log(pod)
     assert "RunPod did not accept the stop (HTTP 404)" in log and "stop: ending the container" in log
-    assert fake.calls("POST", "/v2/pods/no-such-pod/action")
     assert fake.api_key not in log + pod.logs()
 
 

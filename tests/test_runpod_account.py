@@ -188,15 +188,43 @@ def test_update_points_the_pod_at_the_pushed_image(cli, fake_runpod):
     assert cli("pod", "create", "--name", "up", "--image", "ghcr.io/lab/old:v1").code == 0
     (pod,) = fake_runpod.pods.values()
     write_state(cli.workdir, image=NEW_IMAGE, cuda="12.6")
-    running = cli("pod", "update", "up")
-    assert running.code == 0, running.output
-    assert NEW_IMAGE in running.stdout and "unchanged until the next start" in running.stdout
-    assert [r.body for r in fake_runpod.calls("PATCH", f"/v2/pods/{pod.id}")] == [{"image": NEW_IMAGE}]
     assert cli("pod", "stop", "up").code == 0
-    stopped = cli("pod", "update", "up", "--image", "ghcr.io/lab/other:v2", "--json")
-    assert json.loads(stopped.stdout)["image"] == "ghcr.io/lab/other:v2"
+    stopped = cli("pod", "update", "up", "--json")
+    assert stopped.code == 0, stopped.output
+    assert json.loads(stopped.stdout)["image"] == NEW_IMAGE
+    assert [r.body for r in fake_runpod.calls("PATCH", f"/v2/pods/{pod.id}")] == [{"image": NEW_IMAGE}]
+    assert pod.status == "EXITED"  # changed, and left stopped
+    said = cli("pod", "update", "up", "--image", "ghcr.io/lab/other:v2")
+    assert said.code == 0 and "takes effect at the next start" in said.stdout, said.output
+    assert pod.status == "EXITED"
     missing = cli("pod", "update", "nope")
     assert missing.code == 1 and 'no pod with id or name "nope"' in missing.stderr
+
+
+def test_update_of_a_running_pod_says_it_restarts_it_and_saves_first(cli, fake_runpod):
+    """RunPod resets a running pod on PATCH (a new container: the job and everything
+    outside /workspace gone), so this is a restart, announced, confirmed, saved first."""
+    assert cli("pod", "create", "--name", "up", "--image", "ghcr.io/lab/old:v1").code == 0
+    (pod,) = fake_runpod.pods.values()
+    patches = lambda: fake_runpod.calls("PATCH", f"/v2/pods/{pod.id}")  # noqa: E731
+
+    unasked = cli("pod", "update", "up", "--image", NEW_IMAGE)  # stdin is no terminal
+    assert unasked.code == 2 and "--yes" in unasked.stderr and "restarts" in unasked.stderr, unasked.output
+    assert patches() == []
+    # The fake's pods have no sshd behind their banner: pod-save cannot run.
+    unsaved = cli("pod", "update", "up", "--image", NEW_IMAGE, "--yes")
+    assert unsaved.code == 1 and "not updated" in unsaved.stderr and "--force" in unsaved.stderr, \
+        unsaved.output
+    assert patches() == [] and pod.status == "RUNNING"
+    declined = cli("pod", "update", "up", "--image", NEW_IMAGE, "--force", tty="n\n")
+    assert declined.code == 1 and "not updated" in declined.stderr and patches() == []
+
+    forced = cli("pod", "update", "up", "--image", NEW_IMAGE, "--yes", "--force")
+    assert forced.code == 0, forced.output
+    assert "restarts the pod now" in forced.stderr and "outside /workspace" in forced.stderr
+    assert [r.body for r in patches()] == [{"image": NEW_IMAGE}]
+    assert pod.resets == 1  # the fake recreated its container
+    assert "restarted" in forced.stdout
 
 
 def test_logs_and_logs_while_create_waits(cli, fake_runpod):
@@ -215,11 +243,41 @@ def test_logs_and_logs_while_create_waits(cli, fake_runpod):
     shown = cli("pod", "logs", "lg")
     assert shown.code == 0 and "container started" in shown.stdout
     assert shown.stdout.splitlines()[0] == f"[system] pulling image {IMAGE}"
-    fake_runpod.state.log_hold_s = 0.3
-    followed = cli("pod", "logs", pod.id, "--follow", "--tail", "1")
-    assert followed.code == 0 and followed.stdout.count("\n") == 1
     gone = cli("pod", "logs", "local:nothing")
     assert gone.code == 1 and "docker logs" in gone.stderr
+
+
+def test_logs_follow_resumes_from_the_last_event_when_the_stream_drops(cli, fake_runpod):
+    import subprocess
+
+    assert cli("pod", "create", "--name", "fl", "--no-wait").code == 0
+    (pod,) = fake_runpod.pods.values()
+    state = fake_runpod.state
+    with state.lock:
+        for i in range(3):
+            state.log(pod, "container", f"early {i}")
+    state.log_hold_s = 0.3  # every stream ends 0.3 s after its last line: a drop, to the client
+    state.log_drops = [1, 0, 2]  # and these three end mid-way
+    follower = subprocess.Popen(cli.argv("pod", "logs", "fl", "--follow"), cwd=cli.workdir,
+                                env=cli.full_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        time.sleep(3)
+        for i in range(3):
+            with state.lock:
+                state.log(pod, "container", f"late {i}")
+            time.sleep(0.7)
+        time.sleep(2)
+        assert follower.poll() is None  # still following
+        fake_runpod.state.terminate(pod.id)  # the pod is gone: the log ends
+        stdout, stderr = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    shown = stdout.splitlines()
+    # Every line of the pod's log, once, in order (the late ones came while following).
+    assert shown == [f"[system] {e['line']}" if e["source"] == "system" else e["line"] for e in pod.logs]
+    assert shown[-3:] == ["late 0", "late 1", "late 2"] and "early 0" in shown, (shown, stderr)
+    assert len(fake_runpod.calls("GET", f"/v2/pods/{pod.id}/logs")) >= 5  # it reconnected
 
 
 def test_malformed_local_key_lines_are_not_sent(client, fake_runpod):

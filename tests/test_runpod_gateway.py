@@ -116,3 +116,53 @@ def test_create_gives_up_early_when_the_gateway_refuses_the_key(cli, fake, tmp_p
     assert took < 60, took
     assert "no public IP" in result.stderr and "Permission denied" in result.stderr, result.stderr
     assert "terminated" in result.stderr and fake.billing() == []
+
+
+@pytest.mark.docker
+def test_save_through_the_gateway_then_direct_keeps_both_host_keys(engine, pod_image, gateway, ssh_home,
+                                                                   tmp_path):
+    """A real pod: saved through the gateway while it has no public IP, then through its
+    own sshd once it has one. The two host keys differ; neither may refuse the other."""
+    from fake_runpod import ContainerBackend
+    from fake_runpod.fixtures import PodCli
+
+    with FakeRunPod(backend=ContainerBackend(engine), gateway=gateway) as fake:
+        fake.state.public_ip = False
+        cli = PodCli(fake, ssh_home.home, tmp_path)
+        cli.env["PATH"] = f"{ssh_home.bin}:{cli.env['PATH']}"
+        name = unique_name("gwsave")
+        created = cli("pod", "create", "--image", pod_image, "--gpu", "4090", "--name", name,
+                      "--public-key", ssh_home.public_key.strip(), "--timeout", "120")
+        assert created.code == 0, created.output
+        [pod_id] = list(fake.pods)
+
+        through_gateway = cli("pod", "save", name)
+        assert through_gateway.code == 0 and "everything is saved" in through_gateway.stdout, \
+            through_gateway.output
+        ran = cli("pod", "ssh", name, "--", "echo", "$RUNPOD_POD_ID")
+        assert ran.code == 0 and pod_id in ran.stdout, ran.output
+
+        fake.state.public_ip = True  # the pod's own sshd is published now
+        direct = cli("pod", "save", name)
+        assert direct.code == 0 and "everything is saved" in direct.stdout, direct.output
+        known = ssh_home.known()
+        assert f"runpod-{pod_id}" in known and any(k.startswith("runpod-gateway.") for k in known), known
+
+        # An update resets the running pod: saved first, then a new container (the volume kept).
+        container = ContainerBackend.name(pod_id)
+        engine.client.containers.get(f"imagebuild-{container}").exec_run(
+            ["sh", "-c", "touch /root/outside && mkdir -p /workspace/.cache && touch /workspace/.cache/inside"])
+        updated = cli("pod", "update", name, "--image", pod_image, "--yes")
+        assert updated.code == 0 and "everything is saved" in updated.stdout, updated.output
+        assert fake.pods[pod_id].resets == 1
+        deadline = time.monotonic() + 60
+        while fake.pods[pod_id].status != "RUNNING" or fake.pods[pod_id].endpoint is None:
+            assert time.monotonic() < deadline and fake.billing()
+            time.sleep(0.2)
+        after = engine.client.containers.get(f"imagebuild-{container}").exec_run(
+            ["sh", "-c", "ls /root/outside /workspace/.cache/inside 2>&1"]).output.decode()
+        assert "/workspace/.cache/inside" in after and "No such file" in after, after
+
+        assert cli("pod", "terminate", name, "--yes").code == 0
+        assert fake.billing() == []
+    assert fake.mismatches == []

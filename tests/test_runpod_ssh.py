@@ -73,3 +73,50 @@ def test_a_local_pod_is_reached_with_the_keys_it_was_started_with(tmp_path):
     (tmp_path / "broken.pub").write_bytes(b"\xff\xfe")
     assert identities_for(f"{started_with}\n{only_public}\n", tmp_path) == [tmp_path / "aaaa"]
     assert identities_for("", tmp_path) == []
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.1)
+
+
+class _Pods:
+    """getPod answers for wait_until_ready: a RUNNING pod with ``runtime_ports``."""
+
+    def __init__(self, runtime_ports):
+        self.pod = {"id": "p1", "name": "n", "status": "RUNNING", "ports": ["22/tcp"],
+                    "runtime": {"ports": runtime_ports},
+                    "ssh": {"direct": None, "proxy": PROXY}}
+
+    def get(self, path: str) -> dict:
+        return self.pod
+
+
+def _wait(pods: _Pods, gateway, timeout: float = 300):
+    from imagebuild.runpod.pods import wait_until_ready
+
+    clock = _Clock()
+    try:
+        wait_until_ready(pods, pods.pod, timeout=timeout, gateway=gateway, clock=clock, sleep=clock.sleep)
+        return "ready", clock.now
+    except Exception as error:  # noqa: BLE001 - the outcome is what is checked
+        return str(error), clock.now
+
+
+def test_no_public_ip_is_given_up_on_when_the_gateway_refuses_not_after_the_timeout():
+    refused = _Pods([{"private": 22, "public": None, "type": "tcp", "ip": None}])
+    outcome, took = _wait(refused, lambda pod: (False, "refused: Permission denied (publickey)"))
+    assert "no public IP for SSH" in outcome and "Permission denied" in outcome and took < 120, outcome
+
+
+def test_a_port_not_published_yet_is_waited_for_even_while_the_gateway_refuses():
+    late = _Pods([])  # nothing mapped yet: a direct port may still come
+    outcome, took = _wait(late, lambda pod: (False, "refused"), timeout=200)
+    assert "not ready after 200 s" in outcome and took >= 200, outcome
+    assert _wait(late, lambda pod: (True, "answers"))[0] == "ready"  # the gateway counts

@@ -34,6 +34,10 @@ STATUS_NO_SSH = "no-ssh"  # the start steps ran but sshd never accepted a connec
 # Idle stop: keepalive leases and the watcher's one-line state.
 KEEPALIVE_DIR = "/run/pod-keepalive"
 IDLE_STATE = "/run/pod-idle-watch"
+# Set to 1 in a local pod's environment (`imagebuild run`). Local pods get RUNPOD_POD_ID
+# too; this tells the idle watcher that ending the container is a stop here, while on
+# RunPod a container whose PID 1 exits is restarted on the same (billing) GPU.
+LOCAL_POD_VAR = "IMAGEBUILD_LOCAL_POD"
 
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
@@ -66,6 +70,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_STATUS_NO_SSH": STATUS_NO_SSH,
     "POD_KEEPALIVE_DEFAULT": KEEPALIVE_DIR,
     "POD_IDLE_STATE": IDLE_STATE,
+    "POD_LOCAL_VAR": LOCAL_POD_VAR,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,

@@ -27,6 +27,10 @@ class PodBackend(Protocol):
     def shell(self, pod_id: str) -> list[str]:
         """The argv of an interactive shell in the running pod (what the gateway runs)."""
 
+    def reset(self, pod_id: str) -> None:
+        """The stopped container is thrown away (its volume kept): the next start makes
+        a new one from the pod's current image and env."""
+
     def remove(self, pod_id: str) -> None:
         """The pod was terminated: remove everything of it."""
 
@@ -59,6 +63,9 @@ class BannerBackend:
             listener.close()
 
     def remove(self, pod_id: str) -> None:
+        self.stop(pod_id)
+
+    def reset(self, pod_id: str) -> None:
         self.stop(pod_id)
 
     def shell(self, pod_id: str) -> list[str]:
@@ -132,7 +139,11 @@ class ContainerBackend:
 
         name = self.name(pod_id)
         self.started.add(pod_id)
-        pod_env = {**localrun.runpod_env(name), **self.env, **env, "RUNPOD_POD_ID": pod_id}
+        from imagebuild import contract
+
+        # A RunPod pod, not a local one: without the local mark (see pod-idle-watch).
+        local = {k: v for k, v in localrun.runpod_env(name).items() if k != contract.LOCAL_POD_VAR}
+        pod_env = {**local, **self.env, **env, "RUNPOD_POD_ID": pod_id}
         pod = localrun.start(self.engine, name, image, pod_env)
         return (pod.ssh.host, pod.ssh.port) if pod.ssh else None
 
@@ -151,6 +162,11 @@ class ContainerBackend:
         docker = ["env", f"DOCKER_HOST={os.environ['DOCKER_HOST']}"] if os.environ.get("DOCKER_HOST") else []
         return [*docker, shutil.which("docker") or "docker", "exec", "-it",
                 localrun.container_name(self.name(pod_id)), "bash", "-l"]
+
+    def reset(self, pod_id: str) -> None:
+        from imagebuild.pods import localrun
+
+        localrun.remove(self.engine, self.name(pod_id), volume=False)
 
     def remove(self, pod_id: str) -> None:
         from imagebuild.pods import localrun

@@ -116,12 +116,13 @@ class FakeRunPod:
             # What RunPod does with a request off its contract (the test fails anyway).
             reply = problem(422, "Unprocessable Entity", "Request validation failed.", errors=problems[:10])
         else:
-            reply = self.state.handle(method, parts.path, query, headers.get("authorization", ""), body)
+            reply = self.state.handle(method, parts.path, query, headers.get("authorization", ""), body,
+                                      headers)
         self.requests.append(Recorded(method, parts.path, query, body, reply.status, self.state.clock()))
         if self.spec and op is not None and not reply.drop:
             encoded = _encode(reply)
             sent_headers = {k.lower(): v for k, v in reply.headers.items()}
-            if encoded:
+            if encoded or reply.more is not None:  # a stream says what it is even when empty so far
                 sent_headers["content-type"] = reply.content_type
             problems = self.spec.check_response(op, reply.status, sent_headers, encoded)
             self.mismatches += [f"response {p}" for p in problems]
@@ -155,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if body:
+        if body or reply.more is not None:
             self.send_header("Content-Type", reply.content_type)
         if reply.more is None:
             self.send_header("Content-Length", str(len(body)))

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fake_runpod import catalog
@@ -76,6 +76,9 @@ TITLES = {400: "Bad Request", 402: "Payment Required", 403: "Forbidden", 404: "N
 # reserved for the pod until it is terminated (issue 22: "a pod whose image pull fails
 # goes to ERROR, which still bills and cannot be stopped, only terminated").
 BILLING = ("PROVISIONING", "STARTING", "RUNNING", "ERROR")
+# updatePod's fields that make the container (ContainerConfig): changing one resets a
+# running pod. name, locked and globalNetworking do not.
+RESETTING = {"image", "args", "disk", "ports", "env", "registry", "mounts"}
 # Docs, "Environment variables": "You can configure up to 50 environment variables per Pod."
 MAX_ENV = 50
 # Docs, "Expose ports": a pod's ports are HTTP (through RunPod's proxy) or TCP (a public
@@ -98,6 +101,7 @@ class FakePod:
     logs: list[dict] = field(default_factory=list)  # {"ts", "source", "line"}
     gpu_util: int = 0  # what runtime.gpus reports for each GPU while RUNNING
     born: float = 0.0  # clock time it was created (listPods shows it listing_lag_s later)
+    resets: int = 0  # how often an update recreated its running container
 
 
 def _now_iso() -> str:
@@ -135,6 +139,9 @@ class RunPodState:
         self.account = Account()
         self.ledger: list[tuple[str, str]] = []  # (pod id, status) in the order they happened
         self.log_hold_s = 0.5  # how long a log stream stays open for new lines after the backfill
+        # Log streams that drop mid-way: each takes the next count and ends after that many
+        # events (issue 22: "`pod logs -f` ends silently when the stream drops").
+        self.log_drops: list[int] = []
         # A created pod shows in listPods only this long after the create (getPod by id
         # answers at once). RunPod lists a new pod "only seconds later" (transformerlab
         # #2305 above; peters/horizon#372: "a newly created pod may remain unreadable
@@ -193,7 +200,8 @@ class RunPodState:
 
     # -- dispatch ----------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], auth: str, body: Any) -> Reply:
+    def handle(self, method: str, path: str, query: dict[str, list[str]], auth: str, body: Any,
+               headers: dict[str, str] | None = None) -> Reply:
         with self.lock:
             if self._take("echo_key", method, path):
                 return problem(401, "Unauthorized", f"invalid api key {auth.removeprefix('Bearer ')}")
@@ -219,10 +227,10 @@ class RunPodState:
                 status = int(fault.params["status"])
                 detail = fault.params.get("detail", f"injected {status}")
                 return problem(status, TITLES.get(status, "Error"), detail)
-            return self._route(method, path, query, body, step)
+            return self._route(method, path, query, body, step, headers or {})
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-               step: str | None = None) -> Reply:
+               step: str | None = None, headers: dict[str, str] | None = None) -> Reply:
         parts = path.strip("/").split("/")  # ["v2", "pods", ...]
         if parts[:2] == ["v2", "pods"]:
             if len(parts) == 2:
@@ -237,7 +245,7 @@ class RunPodState:
             if len(parts) == 3 and method == "PATCH":
                 return self.update(pod_id, body)
             if len(parts) == 4 and parts[3] == "logs" and method == "GET":
-                return self.logs(pod_id, query)
+                return self.logs(pod_id, query, (headers or {}).get("last-event-id"))
         reply = self.account.route(method, parts, body)
         if reply is not None:
             return reply
@@ -391,22 +399,51 @@ class RunPodState:
             return problem(404, "Not Found", "pod not found")
         if "registry" in body and body["registry"] and body["registry"] not in self.account.registries:
             return problem(400, "Bad Request", f"registry credential {body['registry']} not found")
-        # The running container keeps its image: the new one is used from the next start.
         pod.request = {**pod.request, **body}
+        self._advance(pod)
+        if pod.status == "RUNNING" and RESETTING & set(body):
+            # Docs, "Update a Pod" (docs.runpod.io/api-reference/pods/PATCH/pods/podId):
+            # "Update a Pod, potentially triggering a reset"; updatePod: "Some changes
+            # apply immediately". A container setting changed on a running pod recreates
+            # its container at once: the running job and everything outside the volume
+            # are gone. A stopped pod stays stopped and starts with the change.
+            self._set(pod, "STARTING")
+            self.backend.reset(pod_id)
+            pod.resets += 1
+            self.log(pod, "system", "pod reset: recreating the container with the new settings")
         return Reply(200, self.view(pod))
 
     def log(self, pod: FakePod, source: str, line: str) -> None:
-        pod.logs.append({"ts": _now_iso(), "source": source, "line": line})
+        # Each event's SSE id is its ts (getPodLogs: "Log-event `id` values are the event
+        # `ts` timestamp so ... reconnects can resume with `Last-Event-ID`"): microseconds,
+        # strictly increasing, so a resume point names exactly one event.
+        ts = datetime.now(timezone.utc)
+        if pod.logs:
+            last = datetime.fromisoformat(pod.logs[-1]["ts"].replace("Z", "+00:00"))
+            ts = max(ts, last + timedelta(microseconds=1))
+        pod.logs.append({"ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": source, "line": line})
 
-    def logs(self, pod_id: str, query: dict[str, list[str]]) -> Reply:
+    def logs(self, pod_id: str, query: dict[str, list[str]], last_event_id: str | None = None) -> Reply:
+        """getPodLogs: the backfill (``tail``, or everything after ``Last-Event-ID`` /
+        ``since``), then new lines for ``log_hold_s``, then the stream ends - a drop, to
+        a client. ``log_drops``: the next streams end after that many events."""
         pod = self.pods.get(pod_id)
         if pod is None:
             return problem(404, "Not Found", "pod not found")
-        tail = int(query.get("tail", ["100"])[-1])
-        sent = len(pod.logs)
-        body = "".join(_event(e) for e in pod.logs[max(0, sent - tail):] if tail)
+        cursor = last_event_id or query.get("since", [None])[-1]
+        if cursor:
+            start = next((i for i, e in enumerate(pod.logs) if e["ts"] > cursor), len(pod.logs))
+        else:
+            tail = int(query.get("tail", ["100"])[-1])
+            start = max(0, len(pod.logs) - tail) if tail else len(pod.logs)
+        budget = self.log_drops.pop(0) if self.log_drops else None
+        first = pod.logs[start:start + budget] if budget is not None else pod.logs[start:]
+        body = "".join(_event(e) for e in first)
+        sent = start + len(first)
 
         def more():
+            if budget is not None:
+                return  # dropped mid-way: the connection closes here
             deadline = time.monotonic() + self.log_hold_s
             done = sent
             while time.monotonic() < deadline:

@@ -11,16 +11,21 @@ import typer
 
 from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.cli.pod import (
+    BUDGET_OPTION,
     DATACENTER_OPTION,
     ENV_FILE_OPTION,
     ENV_OPTION,
+    FORCE_SAVE_HELP,
+    IDENTITY_OPTION,
     POD_ARG,
     TIMEOUT_OPTION,
     WAIT_OPTION,
     _client,
+    _interruptible,
     _progress,
     _resolve,
     _say,
+    _ui,
     pod_app,
 )
 from imagebuild.errors import UserError
@@ -155,18 +160,25 @@ def update(
         None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
     ),
     registry_auth: str | None = REGISTRY_AUTH_OPTION,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Restart a running pod without asking."),
+    force: bool = typer.Option(False, "--force", help=FORCE_SAVE_HELP),
+    identity: str | None = IDENTITY_OPTION,
+    budget: float = BUDGET_OPTION,
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
-    """Point a pod at a new image; it runs from the next start, on the same volume."""
+    """Point a pod at a new image, on the same volume. RunPod restarts a running pod at
+    once to apply it (pod-save runs first); a stopped pod stays stopped."""
     from imagebuild.image.state import default_image
+    from imagebuild.pods import lifecycle
     from imagebuild.runpod import registries, updates
 
     ref = image or default_image(load(spec))
     if pod.startswith("local:"):
         raise UserError(f"{pod}: `pod update` changes RunPod pods; restart a local pod with "
                         "`imagebuild run --name NAME --image REF`")
-    with _resolve(pod) as target:
+    options = lifecycle.SaveOptions(identity=identity, budget=budget)
+    with _resolve(pod) as target, _interruptible(target):
         if registry_auth:
             registries.check_given(target.client, registry_auth)
             credential, note = registry_auth, None
@@ -174,7 +186,9 @@ def update(
             credential, note = registries.ensure(target.client, ref)
         if note:
             _say(f"imagebuild: {note}")
-        updated, when = updates.update_image(target.client, target.pod, ref, credential)
+        updated, when = lifecycle.update(
+            target, _ui(), options, lambda: updates.update_image(target.client, target.pod, ref, credential),
+            force=force, yes=yes)
     if json_out:
         from imagebuild.runpod.view import masked
 

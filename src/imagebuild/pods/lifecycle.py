@@ -6,8 +6,9 @@ its save hooks: it is refused unless the caller starts it to save, or forces.
 ``force`` terminates anyway, after saying what is lost. A /workspace on a
 network volume outlives the pod, so there a save is best effort and a stopped pod
 is not started. A pod started here is stopped again if anything after fails
-(``stop_on_failure``), and without a terminal to confirm on, terminate refuses
-before it changes anything. The CLI passes in how to talk to the user (``Ui``);
+(``stop_on_failure``). An update resets a running pod, so it saves first too.
+Without a terminal to confirm on, terminate and update refuse before they change
+anything. The CLI passes in how to talk to the user (``Ui``);
 everything else is decided here.
 """
 
@@ -17,12 +18,14 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from imagebuild.errors import UserError
 from imagebuild.pods import podsave, savereport
 from imagebuild.pods.podsave import SaveResult
 from imagebuild.pods.targets import Target
 
+T = TypeVar("T")
 
 @dataclass
 class Ui:
@@ -206,3 +209,29 @@ def stop(target: Target, ui: Ui, options: SaveOptions, *, save_first: bool = Fal
                                 "--force to stop anyway (the volume is kept)")
             ui.say(f"imagebuild: --force: stopping pod {target.label} although {why}")
     target.stop()
+
+
+def update(target: Target, ui: Ui, options: SaveOptions, apply: Callable[[], T], *,
+           force: bool = False, yes: bool = False) -> T:
+    """``apply`` a change RunPod makes by resetting a running pod (updatePod: a new
+    container, the running job and everything outside /workspace gone). A running
+    pod is saved first (refused when the save fails, unless ``force``) and the
+    restart confirmed; any other pod is changed as it is (a stopped one stays so)."""
+    if target.state != "running":
+        return apply()
+    restart = (f"pod {target.label} is running: RunPod restarts the pod now to apply this (a new "
+               "container: the running job and everything outside /workspace are lost)")
+    if not yes and not ui.can_ask:
+        raise UserError(f"{restart}; not updated: stdin is not a terminal to confirm on, add --yes",
+                        exit_code=2)
+    ui.say(f"imagebuild: {restart}; running pod-save first")
+    result = _save_and_show(target, ui, options)
+    if not result.ok:
+        why = result.error or "not everything is saved (see above)"
+        if not force:
+            raise UserError(f"pod {target.label} not updated: {why}; fix it and retry, or add --force "
+                            "to restart it anyway")
+        ui.say(f"imagebuild: --force: restarting pod {target.label} although {why}")
+    if not yes and not ui.confirm(f"Restart pod {target.label} now with the change?"):
+        raise UserError(f"pod {target.label} not updated")
+    return apply()

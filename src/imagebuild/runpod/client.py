@@ -198,11 +198,12 @@ class Client:
 
     @contextlib.contextmanager
     def stream(self, path: str, params: Mapping[str, Any] | None = None,
-               read_timeout: float | None = None) -> Iterator[httpx.Response]:
+               read_timeout: float | None = None,
+               headers: Mapping[str, str] | None = None) -> Iterator[httpx.Response]:
         """A streamed GET (server-sent events); ``read_timeout`` None waits forever."""
         try:
             with self._http.stream(
-                "GET", path, params=params, headers={"Accept": "text/event-stream"},
+                "GET", path, params=params, headers={"Accept": "text/event-stream", **(headers or {})},
                 timeout=httpx.Timeout(TIMEOUT_S, read=read_timeout),
             ) as response:
                 if response.status_code >= 400:

@@ -1,8 +1,10 @@
 """A pod's log stream (``GET /v2/pods/{id}/logs``, server-sent events).
 
-Each event's ``data`` is ``{"source": "container"|"system", "line": ..., "ts": ...}``.
-The stream never ends by itself: without ``follow`` reading stops once the
-backfill has gone quiet for ``idle`` seconds.
+Each event's ``data`` is ``{"source": "container"|"system", "line": ..., "ts": ...}``
+and its SSE ``id`` the resume point. Without ``follow`` reading stops once the
+backfill has gone quiet for ``idle`` seconds. With ``follow`` a stream that ends or
+drops is reopened from the last event seen (``Last-Event-ID``: getPodLogs resumes
+after it, so no line is shown twice or skipped), until the pod is gone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from imagebuild.runpod._httpx import httpx
@@ -18,18 +21,24 @@ from imagebuild.runpod.client import RunPodError
 IDLE_S = 2.0
 
 
-def events(lines: Iterable[str]) -> Iterator[dict]:
-    """SSE events from a stream's lines: ``data:`` lines up to a blank line make one."""
+RECONNECT_MAX_S = 5.0
+
+
+def events(lines: Iterable[str]) -> Iterator[tuple[str | None, dict]]:
+    """(id, event) from a stream's lines: ``data:`` lines up to a blank line make one."""
     data: list[str] = []
+    event_id = None
     for line in lines:
         if line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
+        elif line.startswith("id:"):
+            event_id = line[3:].strip() or None
         elif not line.strip() and data:
             with contextlib.suppress(ValueError):
                 event = json.loads("\n".join(data))
                 if isinstance(event, dict):
-                    yield event
-            data = []
+                    yield event_id, event
+            data, event_id = [], None
 
 
 def text(event: dict) -> str:
@@ -38,21 +47,49 @@ def text(event: dict) -> str:
 
 
 def read(client, pod_id: str, *, tail: int = 100, follow: bool = False, idle: float = IDLE_S,
-         on_open: Callable[[httpx.Response], None] = lambda _: None) -> Iterator[str]:
-    """The pod's log lines, oldest first; with ``follow``, new ones as they come."""
-    params = {"tail": tail}
-    try:
-        with client.stream(f"/pods/{pod_id}/logs", params=params,
-                           read_timeout=None if follow else idle) as response:
-            on_open(response)
-            for event in events(response.iter_lines()):
+         on_open: Callable[[httpx.Response], None] = lambda _: None,
+         going: Callable[[], bool] = lambda: True, sleep: Callable[[float], None] = time.sleep
+         ) -> Iterator[str]:
+    """The pod's log lines, oldest first; with ``follow``, new ones as they come,
+    across dropped streams, while ``going()`` (and until the pod is gone)."""
+    cursor: str | None = None
+    pause = 0.25
+    drops = 0
+    while True:
+        seen = ended = False
+        try:
+            for event_id, event in _stream(client, pod_id, tail, cursor, None if follow else idle, on_open):
+                cursor, seen = event_id or cursor, True
                 yield text(event)
-    except httpx.ReadTimeout:
-        return  # quiet for `idle` seconds: the backfill is over
-    except RunPodError as error:
-        if error.status == 404:
-            raise RunPodError(f"pod {pod_id} not found: it is gone, and its logs with it", 404) from None
-        raise
+            ended = True  # the server ended the stream
+        except httpx.ReadTimeout:
+            if not follow:
+                return  # quiet for `idle` seconds: the backfill is over
+        except (httpx.TransportError, httpx.StreamError, RunPodError) as error:
+            status = getattr(error, "status", None)
+            if status == 404:
+                if cursor is not None or seen:
+                    return  # followed to its end: the pod was terminated
+                raise RunPodError(f"pod {pod_id} not found: it is gone, and its logs with it", 404) from None
+            drops += 1
+            if (status is not None and status != 429 and status < 500) or (not follow and drops > 3):
+                raise
+        if not going() or (ended and not follow):
+            return
+        # The stream ended or dropped: reopen it after the last event, backing off while
+        # nothing comes.
+        pause = 0.25 if seen else min(pause * 2, RECONNECT_MAX_S)
+        sleep(pause)
+
+
+def _stream(client, pod_id: str, tail: int, cursor: str | None, read_timeout: float | None,
+            on_open) -> Iterator[tuple[str | None, dict]]:
+    # tail is ignored with a cursor (getPodLogs): the cursor drives the backfill.
+    params, headers = ({}, {"Last-Event-ID": cursor}) if cursor else ({"tail": tail}, {})
+    with client.stream(f"/pods/{pod_id}/logs", params=params, headers=headers,
+                       read_timeout=read_timeout) as response:
+        on_open(response)
+        yield from events(response.iter_lines())
 
 
 class Follower:
@@ -65,7 +102,8 @@ class Follower:
 
         def run() -> None:
             with contextlib.suppress(Exception):
-                for line in read(client, pod_id, tail=tail, follow=True, on_open=self._opened):
+                for line in read(client, pod_id, tail=tail, follow=True, on_open=self._opened,
+                                 going=lambda: not self._closed.is_set()):
                     if self._closed.is_set():
                         return
                     emit(line)

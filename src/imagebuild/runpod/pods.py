@@ -318,16 +318,17 @@ def wait_until_ready(
         seen = status
         if status == "RUNNING":
             running_since = clock() if running_since is None else running_since
-            only_gateway = gateway_only(pod) or (ssh_mod.endpoint(pod, "direct") is None
-                                                 and clock() - running_since >= DIRECT_GRACE)
-            if only_gateway:
+            definite = gateway_only(pod)
+            if definite or (ssh_mod.endpoint(pod, "direct") is None
+                            and clock() - running_since >= DIRECT_GRACE):
                 ready, seen = gateway(pod)
                 seen = f"RUNNING, {no_direct_ssh(pod)}: RunPod's gateway {seen}"
                 if ready:
                     on_event(seen)
                     return pod
                 refused_since = clock() if refused_since is None else refused_since
-                if clock() - refused_since >= GATEWAY_GRACE:
+                # Only where no direct SSH can come: a port published late still may.
+                if definite and clock() - refused_since >= GATEWAY_GRACE:
                     raise NotReady(f"pod {label(pod)} has {no_direct_ssh(pod)} and RunPod's SSH gateway "
                                    f"did not let this machine in for {GATEWAY_GRACE:g} s ({seen}) - "
                                    "check the key (--public-key), or pick a pod with a public IP "
@@ -361,7 +362,7 @@ def gateway_only(pod: dict) -> bool:
 def no_direct_ssh(pod: dict) -> str:
     if SSH_PORT not in pod.get("ports", []):
         return "no 22/tcp port"
-    return "no public IP for SSH"
+    return "no public IP for SSH" if gateway_only(pod) else f"22/tcp not published after {DIRECT_GRACE:g} s"
 
 
 def gateway_login(pod: dict) -> tuple[bool, str]:

@@ -1,9 +1,10 @@
 """`pod update`: a new image for an existing pod (``PATCH /v2/pods/{id}``).
 
-The volume stays; the container is made from the new image when the pod next
-starts. A running pod keeps running its current container until then, so the
-answer says which it is: now (a stopped pod: at its next start) or after a
-stop and start.
+The volume stays. RunPod resets a running pod to apply a new image at once (a
+new container: the job and everything outside /workspace gone; docs "Update a
+Pod": "potentially triggering a reset"), so `pod update` saves and confirms
+first (``lifecycle.update``); a stopped pod stays stopped and runs the image
+from its next start.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def update_image(client, pod: dict, image: str, registry: str | None) -> tuple[d
             raise UserError(f"RunPod refused the new image for pod {label(pod)}: "
                             f"{error.detail or error}") from None
         raise
-    if updated.get("status") == "RUNNING":
-        when = (f"the running container is unchanged until the next start: `imagebuild pod stop "
-                f"{pod['id']} --save` then `imagebuild pod start {pod['id']}`")
+    if pod.get("status") == "RUNNING":
+        when = (f"RunPod restarted the pod with it (a new container, /workspace kept): "
+                f"`imagebuild pod status {pod['id']}` shows when it is back")
     else:
         when = f"it takes effect at the next start: `imagebuild pod start {pod['id']}`"
     return updated, when
