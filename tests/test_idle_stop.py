@@ -1,6 +1,7 @@
 """Idle stop on real containers of the test image: pods with a 20 s limit, side by
 side. The idle one saves and stops itself with its volume intact; one with an SSH
-session, a CPU-busy tmux job or a pod-keepalive lease keeps running past the limit
+session, a CPU-busy tmux job, a pod-keepalive lease or a sleeping `pod run` job
+(pod-job) keeps running past the limit
 and stops once that ends; a failing save stops the pod anyway unless the save is
 required; with an API key the stop reaches the fake RunPod API as a spec-valid
 `POST /v2/pods/{id}/action` (and a container still up after it, or one whose stop
@@ -93,6 +94,7 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
         "ssh": watched(WATCH),
         "tmux": watched(WATCH),
         "keepalive": watched(WATCH),
+        "job": watched(WATCH),
         "requires-save": watched({**WATCH, "POD_IDLE_REQUIRES_SAVE": "1"}),
         "api": watched(api_env),
         # RunPod refuses the stop (no such pod): on RunPod the watcher retries, never ending
@@ -113,6 +115,8 @@ def scene(pod_image, keys, fake):  # noqa: F811 - keys is the fixture
             stderr=subprocess.DEVNULL)),
         "tmux": lambda pod: pod.exec(BUSY_LOOP, user="dev"),
         "keepalive": lambda pod: scene.update(lease=pod.exec("pod-keepalive 5m downloading", user="dev")),
+        # A job of `imagebuild pod run` that sleeps: no CPU, no session; the job itself is busy.
+        "job": lambda pod: pod.exec("pod-job start waits-for-data -- sleep 300"),
     }
     try:
         for pod in pods.values():
@@ -150,6 +154,7 @@ def test_an_idle_pod_saves_then_stops_itself_keeping_its_volume(scene):
     ("ssh", "1 SSH session(s) open"),
     ("tmux", "% of a core"),
     ("keepalive", "1 pod-keepalive lease(s) held"),
+    ("job", "1 job(s) running (pod-job)"),
 ])
 def test_a_busy_pod_keeps_running_past_the_limit(scene, which, reason):
     pod = scene["pods"][which]

@@ -184,3 +184,34 @@ def test_stop_again_never_raises_and_says_the_pod_may_bill():
     target.stop = broken
     lifecycle.stop_again(target, ui.say, "a test")
     assert any("may still be billing" in line and "pod stop fake" in line for line in ui.lines)
+
+
+RUNNING_JOB = SaveResult(report={"ok": True, "repos": [], "jobs": {"running": ["train"]}})
+
+
+@pytest.mark.parametrize("volume", [None, "vol-1"])
+def test_a_running_job_keeps_the_pod_even_with_force(saves, volume):
+    saves["result"] = RUNNING_JOB
+    target = FakeTarget(volume=volume)
+    with pytest.raises(UserError, match="train still running.*--kill-jobs"):
+        lifecycle.terminate(target, FakeUi(), OPTIONS, yes=True, force=True)
+    assert target.actions == []
+
+
+def test_kill_jobs_kills_them_before_the_save_then_terminates(saves, monkeypatch):
+    from imagebuild.pods import jobs
+
+    order: list[str] = []
+    monkeypatch.setattr(jobs, "remote_for", lambda target, identity: "remote")
+    monkeypatch.setattr(jobs, "call", lambda remote, *args: order.append(" ".join(args))
+                        or [{"name": "train"}])
+
+    def save_after_kill(endpoint, **_):
+        order.append("save")
+        return SAVED
+
+    monkeypatch.setattr(lifecycle.podsave, "run", save_after_kill)
+    target, ui = FakeTarget(), FakeUi()
+    lifecycle.terminate(target, ui, lifecycle.SaveOptions(kill_jobs=True), yes=True)
+    assert order == ["kill --all", "save"] and target.actions == ["terminate"]
+    assert any("killed train" in line for line in ui.lines)

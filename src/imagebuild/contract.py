@@ -16,6 +16,13 @@ WORKSPACE = "/workspace"
 POD_DIR = "/workspace/.pod"  # the pod's own state on the volume
 LOG_DIR = "/workspace/.pod/logs"
 FALLBACK_LOG_DIR = "/run/pod/logs"  # when /workspace is not writable
+CODE_DIR = "/workspace/code"  # projects; `pod run --sync` mirrors a local tree into CODE_DIR/<repo>
+
+# Jobs (`imagebuild pod run`, the in-image `pod-job`): one record per job, its output.
+JOBS_DIR = "/workspace/.pod/jobs"  # <job>.json: command, user, pid, start, exit code, end
+JOB_LOG_DIR = "/workspace/results/logs"  # <job>.log
+JOB_SESSION_PREFIX = "job-"  # the job's tmux session: job-<job>
+SYNC_DIR = "/workspace/.pod/sync"  # <repo>.json: what the last `pod run --sync` put there
 
 # What the entrypoint tells the host (all on the container disk: a restart clears them).
 READY_MARKER = "/run/pod-ready"  # exists once sshd accepts connections (users' scripts test it)
@@ -63,6 +70,11 @@ SHELL_NAMES: dict[str, object] = {
     "POD_STATE_DIR": POD_DIR,
     "POD_VOLUME_LOG_DIR": LOG_DIR,
     "POD_FALLBACK_LOG_DIR": FALLBACK_LOG_DIR,
+    "POD_CODE_DIR_DEFAULT": CODE_DIR,
+    "POD_JOBS_DIR": JOBS_DIR,
+    "POD_JOB_LOG_DIR": JOB_LOG_DIR,
+    "POD_JOB_SESSION_PREFIX": JOB_SESSION_PREFIX,
+    "POD_SYNC_DIR": SYNC_DIR,
     "POD_READY_MARKER": READY_MARKER,
     "POD_STATUS_FILE": STATUS_FILE,
     "POD_STATUS_STARTING": STATUS_STARTING,

@@ -23,6 +23,7 @@ def _register() -> None:
     from imagebuild.cli import lock as _lock  # noqa: F401
     from imagebuild.cli import pod as _pod  # noqa: F401
     from imagebuild.cli import pod_create as _pod_create  # noqa: F401
+    from imagebuild.cli import pod_jobs as _pod_jobs  # noqa: F401
     from imagebuild.cli import push as _push  # noqa: F401
     from imagebuild.cli import run as _run  # noqa: F401
     from imagebuild.cli import volume as _volume  # noqa: F401

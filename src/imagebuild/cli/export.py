@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from imagebuild import contract
 from imagebuild.cli.app import app
 from imagebuild.cli.common import SPEC_OPTION, load
 from imagebuild.errors import SpecError
@@ -36,7 +37,8 @@ def skypilot(
     idle_minutes: int | None = typer.Option(
         None, "--idle-minutes", min=1, help="Tear the cluster down after N idle minutes (autostop)."),
     project: str | None = typer.Option(
-        None, "--project", metavar="NAME", help="Run in /workspace/code/NAME with its .venv (`proj NAME`)."),
+        None, "--project", metavar="NAME",
+        help=f"Run in {contract.CODE_DIR}/NAME with its .venv (`proj NAME`)."),
     private_registry: bool = typer.Option(
         False, "--private-registry", help="The image needs a registry login: SkyPilot's "
         "SKYPILOT_DOCKER_USERNAME/PASSWORD/SERVER, as references given at launch."),

@@ -307,17 +307,21 @@ def terminate(
     start_to_save: bool = typer.Option(
         False, "--start-to-save", help="A stopped pod: start it, save, then terminate."
     ),
+    kill_jobs: bool = typer.Option(False, "--kill-jobs", help="Kill running jobs (`pod run`) "
+                                   "first; without it a running job stops the terminate."),
     identity: str | None = IDENTITY_OPTION,
     budget: float = BUDGET_OPTION,
     timeout: float = TIMEOUT_OPTION,
 ) -> None:
     """Save the pod's work (pod-save), then delete the pod with its /workspace volume.
 
-    Refused, with the pod and volume left as they are, unless everything is saved.
+    Refused, with the pod and volume left as they are, unless everything is saved
+    and no job runs.
     """
     from imagebuild.pods import lifecycle
 
-    options = lifecycle.SaveOptions(identity=identity, budget=budget, ready_timeout=timeout)
+    options = lifecycle.SaveOptions(identity=identity, budget=budget, ready_timeout=timeout,
+                                    kill_jobs=kill_jobs)
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.terminate(target, _ui(), options, force=force, start_to_save=start_to_save, yes=yes)
     volume = target.workspace_kept()

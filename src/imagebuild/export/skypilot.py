@@ -73,7 +73,7 @@ def check_name(name: str) -> str:
 
 def check_project(project: str) -> str:
     if not _PROJECT.match(project) or ".." in project:
-        raise SpecError(f'--project: expected a project under /workspace/code like NAME or '
+        raise SpecError(f'--project: expected a project under {contract.CODE_DIR} like NAME or '
                         f'group/NAME, got "{project}"')
     return project
 

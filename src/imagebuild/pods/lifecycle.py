@@ -43,6 +43,30 @@ class SaveOptions:
     identity: str | None = None
     budget: float = podsave.DEFAULT_BUDGET
     ready_timeout: float = 900.0  # for --start-to-save: until SSH answers
+    kill_jobs: bool = False  # terminate: kill running jobs (`pod run`) first, not refuse
+
+
+def running_jobs(result: SaveResult | None) -> list[str]:
+    """The jobs pod-save saw running (their output was still growing)."""
+    report = result.report if result is not None else None
+    return list(((report or {}).get("jobs") or {}).get("running") or [])
+
+
+def _kill_jobs(target: Target, ui: Ui, options: SaveOptions) -> None:
+    """--kill-jobs: end every running job before the save, so its output is final."""
+    from imagebuild.pods import jobs
+
+    killed = jobs.call(jobs.remote_for(target, options.identity), "kill", "--all")
+    if killed:
+        ui.say(f"imagebuild: --kill-jobs: killed {', '.join(job['name'] for job in killed)}")
+
+
+def _refuse_running_jobs(target: Target, result: SaveResult | None) -> None:
+    running = running_jobs(result)
+    if running:
+        raise UserError(f"pod {target.label} not terminated, its volume is kept: job(s) "
+                        f"{', '.join(running)} still running; wait for them (imagebuild pod jobs "
+                        f"{target.ref}), kill them (imagebuild pod kill), or add --kill-jobs")
 
 
 def save(target: Target, options: SaveOptions, dry_run: bool = False) -> SaveResult:
@@ -132,7 +156,10 @@ def terminate(target: Target, ui: Ui, options: SaveOptions, *, force: bool = Fal
 
 def _save_confirm_terminate(target: Target, ui: Ui, options: SaveOptions, *, force: bool,
                             yes: bool) -> None:
+    if options.kill_jobs and target.state == "running":
+        _kill_jobs(target, ui, options)
     result = _save_and_show(target, ui, options) if target.state == "running" else None
+    _refuse_running_jobs(target, result)
     if result is None or not result.ok:
         lost = _lost_lines(result, target)
         if not force:
@@ -155,7 +182,10 @@ def _terminate_keeping_workspace(target: Target, ui: Ui, options: SaveOptions, *
     so a stopped pod is not started to save and a failing save does not block."""
     volume = target.workspace_kept()
     if target.state == "running":
+        if options.kill_jobs:
+            _kill_jobs(target, ui, options)
         result = _save_and_show(target, ui, options)
+        _refuse_running_jobs(target, result)
         if not result.ok:
             ui.say(f"imagebuild: not everything was pushed ({result.error or 'see above'}); it stays "
                    f"on network volume {volume}")

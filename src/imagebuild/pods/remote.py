@@ -17,10 +17,10 @@ import os
 import re
 import secrets
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from imagebuild.pods.ssh import Endpoint, invocation
+from imagebuild.pods.ssh import Endpoint, Invocation, invocation
 
 # How long ssh may take to connect and see the server's banner.
 CONNECT_TIMEOUT = float(os.environ.get("IMAGEBUILD_SSH_CONNECT_TIMEOUT") or 15)
@@ -49,12 +49,8 @@ def run(target: Endpoint, script: str, *, timeout: float, options: Sequence[str]
         identity: str | None = None, ssh: str = "ssh") -> Output:
     """Run the bash ``script`` on the pod at ``target``; never raises for what the pod
     or the network does. ``options`` are ssh options (e.g. the pod's HostKeyAlias)."""
-    nonce = secrets.token_hex(6)
-    # Direct: one command argument; the gateway: the same text typed on stdin.
-    call = invocation(target, ["\n".join(typed_lines(script, nonce))], identity=identity, ssh=ssh, options=[
-        *options, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT:g}",
-        "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
-    ])
+    nonce = new_nonce()
+    call = _call(target, script, nonce, options=options, identity=identity, ssh=ssh)
     merged = call.stdin is not None  # the gateway's PTY: stderr comes back in stdout
     try:
         done = subprocess.run(call.argv, input=call.stdin or "", capture_output=True, text=True,
@@ -88,6 +84,14 @@ def run_on(pod, script: str, *, timeout: float) -> Output:
     return run(endpoint, script, timeout=timeout, options=pod.ssh_options())
 
 
+def _call(target: Endpoint, script: str, nonce: str, *, options: Sequence[str] = (),
+          identity: str | None = None, ssh: str = "ssh") -> Invocation:
+    # Direct: one command argument; the gateway: the same text typed on stdin.
+    return invocation(target, ["\n".join(typed_lines(script, nonce))], identity=identity, ssh=ssh,
+                      options=[*options, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT:g}",
+                               "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR"])
+
+
 def typed_lines(script: str, nonce: str) -> list[str]:
     """The shell lines that write ``script`` to the pod, run it, and frame its output."""
     encoded = base64.b64encode(script.encode()).decode()
@@ -116,3 +120,56 @@ def parse(output: str, nonce: str) -> tuple[str | None, int | None]:
 def last_line(text: str) -> str:
     lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
+
+
+# -- streamed runs with several sections (jobs: start, then follow a log, then the job) --
+
+
+def section(command: str, nonce: str, tag: str) -> str:
+    """``command`` framed as section ``tag`` inside a script (markers as above)."""
+    return (f"printf '%s-%s\\n' {nonce} {tag}-BEGIN; {command}; "
+            f"printf '%s-%s %s\\n' {nonce} {tag}-END \"$?\"")
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(6)
+
+
+def start(target: Endpoint, script: str, nonce: str, *, options: Sequence[str] = (),
+          identity: str | None = None, ssh: str = "ssh") -> subprocess.Popen:
+    """``run``'s transport without waiting: the ssh process, its stdout a pipe of bytes
+    holding the script's ``section``s (framed with ``nonce``); read with ``stream``/``collect``."""
+    call = _call(target, script, nonce, options=options, identity=identity, ssh=ssh)
+    proc = subprocess.Popen(call.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    if call.stdin is not None:
+        proc.stdin.write(call.stdin.encode())
+    proc.stdin.close()
+    return proc
+
+
+def stream(lines: Iterator[bytes], nonce: str, write: Callable[[bytes], None], tag: str) -> int | None:
+    """Pass on, as they come, the lines of the next section ``tag`` of ``lines``
+    (consumed up to its end marker); its exit status, None if it was cut off."""
+    begin = f"{nonce}-{tag}-BEGIN".encode()
+    end = re.compile(rf"{nonce}-{tag}-END (\d+)".encode())
+    inside = False
+    for raw in lines:
+        line = raw.replace(b"\r\n", b"\n")  # the gateway's PTY; a lone \r (progress bars) stays
+        if not inside:
+            inside = line.rstrip(b"\r\n") == begin
+            continue
+        found = end.search(line)
+        if found:
+            if found.start():
+                write(line[:found.start()])  # output that did not end in a newline
+            return int(found.group(1))
+        write(line)
+    return None
+
+
+def collect(lines: Iterator[bytes], nonce: str, tag: str) -> tuple[str | None, int | None]:
+    """The next section ``tag`` of ``lines`` as text, and its exit status."""
+    parts: list[bytes] = []
+    code = stream(lines, nonce, parts.append, tag)
+    return (b"".join(parts).decode("utf-8", "replace") if parts or code is not None else None), code

@@ -169,4 +169,8 @@ def render(report: dict, console: Any) -> None:
         total = (report.get("inventory") or {}).get("discarded_bytes")
         console.print("discarded by the policy" + (f" ({_size(total)})" if total else "")
                       + ", re-creatable: " + "; ".join(gone), markup=False)
+    running = (report.get("jobs") or {}).get("running") or []
+    if running:
+        console.print(f"jobs still running (their output may still grow after this save): "
+                      f"{', '.join(running)}", markup=False)
     console.print(summary(report))

@@ -137,7 +137,17 @@ def make_report(cfg: Config, pol: policy.Policy, repos: list[dict], wandb: list[
     return {"ok": not failed and not inv["unsaved"], "dry_run": cfg.dry_run,
             "pod_id": cfg.pod_id, "timestamp": cfg.timestamp, "workspace": cfg.workspace,
             "policy": pol.as_report(), "repos": repos, "wandb": wandb,
-            "hooks": hook_reports, "sync": syncs, "inventory": inv}
+            "hooks": hook_reports, "sync": syncs, "inventory": inv,
+            "jobs": {"running": running_jobs()}}
+
+
+def running_jobs() -> list[str]:
+    """Jobs (`pod-job`) still running: their output may still grow after this save."""
+    try:
+        import podjob
+    except ImportError:  # lib/podjob missing: an image from before jobs
+        return []
+    return podjob.running()
 
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:

@@ -66,6 +66,12 @@ def discarded_lines(inv: dict, rel) -> list[str]:
     return out
 
 
+def running_lines(report: dict) -> list[str]:
+    names = (report.get("jobs") or {}).get("running") or []
+    return [f"jobs still running (their output may still grow after this save): {', '.join(names)}"] \
+        if names else []
+
+
 def format_human(report: dict) -> str:
     ws = report["workspace"]
 
@@ -99,6 +105,7 @@ def format_human(report: dict) -> str:
         out += [f"  NOT SAVED  {rel(u['path'])} ({_size(u['bytes'])}): {u['reason']}"
                 for u in inv["unsaved"]]
     out += discarded_lines(inv, rel)
+    out += running_lines(report)
     if report["ok"]:
         out.append("everything is saved" if not report["dry_run"] else
                    "nothing found that could not be saved")

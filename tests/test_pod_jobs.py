@@ -1,0 +1,326 @@
+"""`imagebuild pod run/jobs/tail/kill` end to end: the real CLI in a subprocess, a
+real pod (a container of the test image, its sshd, tmux and volume), reached over
+its direct port and driven the way RunPod's gateway drives a shell (a PTY, the
+commands on stdin). Jobs run in tmux sessions on the pod, so they outlive the
+connection that started them; `pod jobs` tells running, exited, killed and lost
+(after a restart) apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from safe_terminate_helpers import Box
+from test_safe_terminate import _local_pod, fake, new_pod, ssh_home  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.docker
+
+LOG_DIR = "/workspace/results/logs"
+
+
+@pytest.fixture(scope="module")
+def cli(fake, ssh_home, tmp_path_factory):  # noqa: F811 - fixtures
+    """The real CLI in a subprocess (``PodCli``), its ssh pointed at the test key."""
+    from fake_runpod.fixtures import PodCli
+
+    runner = PodCli(fake, ssh_home.home, tmp_path_factory.mktemp("jobs"))
+    runner.env["PATH"] = f"{ssh_home.bin}:{runner.env['PATH']}"
+    return runner
+
+
+@pytest.fixture(scope="module")
+def job_pod(engine, pod_image, ssh_home):  # noqa: F811 - ssh_home is a fixture
+    from imagebuild.pods import localrun
+
+    pod = _local_pod(engine, pod_image, ssh_home)
+    yield pod
+    localrun.remove(engine, pod.ref.removeprefix("local:"), volume=True)
+
+
+@pytest.fixture
+def pod(job_pod, engine) -> Box:
+    from imagebuild.pods import localrun
+
+    if not job_pod.running():
+        localrun.start(engine, job_pod.pod_id, job_pod.image, {})
+    return job_pod
+
+
+def jobs_of(cli, pod: Box) -> dict[str, dict]:  # noqa: F811 - cli is a fixture
+    listed = cli("pod", "jobs", pod.ref, "--json")
+    assert listed.code == 0, listed.output
+    return {job["name"]: job for job in json.loads(listed.stdout)}
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
+def test_a_detached_job_runs_on_after_the_connection_and_its_name_is_taken(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "train", "--json", "--",
+                  "sh", "-c", "echo step 1; sleep 30; echo never")
+    assert started.code == 0, started.output
+    assert json.loads(started.stdout)["log"] == f"{LOG_DIR}/train.log"
+    # The ssh that started it is gone; the job is not.
+    assert jobs_of(cli, pod)["train"]["state"] == "running"
+    assert pod.exec("tmux ls").startswith("job-train:")
+
+    again = cli("pod", "run", pod.ref, "--detach", "--name", "train", "--", "true")
+    assert again.code == 2 and again.stdout == ""
+    assert again.stderr.strip().count("\n") == 0 and "job train is running" in again.stderr
+
+    killed = cli("pod", "kill", pod.ref, "train", "--json")
+    assert killed.code == 0, killed.output
+    assert json.loads(killed.stdout)["state"] == "killed"
+    assert jobs_of(cli, pod)["train"]["state"] == "killed"
+    assert pod.run("pgrep -f 'sleep 30'").returncode == 1  # the whole process group
+    assert pod.run("tmux has-session -t job-train").returncode != 0
+
+
+def test_the_exit_code_of_a_failing_job_is_the_commands(cli, pod):  # noqa: F811
+    done = cli("pod", "run", pod.ref, "--name", "fails", "--", "sh", "-c", "echo partial; echo oops >&2; exit 3")
+    assert done.code == 3, done.output
+    assert done.stdout == "partial\noops\n"
+    job = jobs_of(cli, pod)["fails"]
+    assert (job["state"], job["exit_code"]) == ("exited", 3)
+    assert pod.exec(f"cat {LOG_DIR}/fails.log") == "partial\noops\n"
+
+
+def test_ctrl_c_and_a_dropped_connection_leave_the_job_running(cli, pod):  # noqa: F811
+    script = "echo begun; sleep 6; echo finished"
+    for how, name in (("ctrl-c", "interrupted"), ("drop", "dropped")):
+        proc = subprocess.Popen(cli.argv("pod", "run", pod.ref, "--name", name, "--", "sh", "-c", script),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=cli.full_env(), cwd=cli.workdir, start_new_session=True)
+        assert proc.stdout.readline() == "begun\n"
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:  # the connection dies: its ssh is killed under the CLI
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+            assert children.stdout.split(), "no ssh under the CLI"
+            for child in children.stdout.split():
+                os.kill(int(child), signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (1, 130), (how, out, err)
+        assert f"imagebuild pod tail {pod.ref} {name} -f" in err, (how, err)
+        assert "Traceback" not in err
+        assert jobs_of(cli, pod)[name]["state"] == "running", how
+    for name in ("interrupted", "dropped"):
+        wait_for(lambda name=name: jobs_of(cli, pod)[name]["state"] == "exited", 20, f"{name} ends")
+        assert pod.exec(f"cat {LOG_DIR}/{name}.log") == "begun\nfinished\n"
+
+
+def test_tail_follows_a_growing_log_to_the_end(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "grows", "--",
+                  "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; sleep 0.5; done; exit 4")
+    assert started.code == 0, started.output
+    followed = cli("pod", "tail", pod.ref, "grows", "-f", "-n", "1000")
+    assert followed.code == 0, followed.output
+    assert followed.stdout == "".join(f"line {i}\n" for i in range(1, 6))
+
+    last = cli("pod", "tail", pod.ref, "grows", "-n", "2", "--json")
+    assert last.code == 0, last.output
+    events = [json.loads(line) for line in last.stdout.splitlines()]
+    assert events[:2] == [{"line": "line 4"}, {"line": "line 5"}]
+    assert events[2]["job"]["exit_code"] == 4
+
+
+def test_project_user_and_the_pods_shell(cli, pod):  # noqa: F811
+    pod.exec("mkdir -p /workspace/code/resrl/.venv/bin && "
+             "echo 'export VIRTUAL_ENV=/workspace/code/resrl/.venv' > /workspace/code/resrl/.venv/bin/activate && "
+             "echo 'export FROM_BASHRC_POD=yes' >> /workspace/.bashrc_pod")
+    done = cli("pod", "run", pod.ref, "--user", "dev", "--project", "resrl", "--",
+               "sh", "-c", 'id -un; pwd; echo "$VIRTUAL_ENV $FROM_BASHRC_POD $HDF5_USE_FILE_LOCKING"')
+    assert done.code == 0, done.output
+    assert done.stdout.splitlines() == ["dev", "/workspace/code/resrl",
+                                        "/workspace/code/resrl/.venv yes FALSE"]
+
+
+def test_unknown_jobs_and_bad_input_are_one_line(cli, pod):  # noqa: F811
+    for args, words in ((("tail", pod.ref, "nope"), "no job nope"),
+                        (("kill", pod.ref, "nope"), "no job nope"),
+                        (("run", pod.ref, "--name", "bad name", "--", "true"), "job name"),
+                        (("run", pod.ref, "--user", "alice", "--", "true"), "--user")):
+        result = cli("pod", *args)
+        assert result.code == 2, (args, result.output)
+        assert words in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stdout == "", result.stdout
+        assert "Traceback" not in result.output
+
+
+def test_a_job_lost_in_a_restart_is_shown_with_its_last_lines_and_its_name_reused(cli, pod, engine):  # noqa: F811
+    from imagebuild.pods import localrun
+
+    started = cli("pod", "run", pod.ref, "--detach", "--name", "long", "--",
+                  "sh", "-c", "echo epoch 1; echo epoch 2; sleep 300")
+    assert started.code == 0, started.output
+    wait_for(lambda: "epoch 2" in pod.exec(f"cat {LOG_DIR}/long.log"), 10, "the job's output")
+    localrun.stop(engine, pod.pod_id)
+    localrun.start(engine, pod.pod_id, pod.image, {})
+
+    lost = jobs_of(cli, pod)["long"]
+    assert lost["state"] == "lost" and lost["last_lines"][-2:] == ["epoch 1", "epoch 2"]
+    table = cli("pod", "jobs", pod.ref)
+    assert "lost" in table.stdout and "| epoch 2" in table.stdout
+
+    again = cli("pod", "run", pod.ref, "--name", "long", "--", "echo", "second run")
+    assert again.code == 0 and again.stdout == "second run\n", again.output
+    assert jobs_of(cli, pod)["long"]["state"] == "exited"
+
+
+def test_a_gateway_style_session_gives_the_same_answers(pod, ssh_home):  # noqa: F811
+    """RunPod's gateway: a PTY, the commands on stdin, echo and prompts around the
+    output. The pod's real sshd driven that way: start, follow, list, kill."""
+    from imagebuild.pods import jobs
+    from imagebuild.pods.ssh import Endpoint
+
+    remote = jobs.Remote(Endpoint("proxy", "127.0.0.1", pod.port, "root"), pod.ref,
+                         ["-o", f"HostKeyAlias={pod.name}"], None, str(ssh_home.ssh))
+    seen: list[bytes] = []
+    done = jobs.follow(remote, "via-gateway", seen.append, lines=0,
+                       start=jobs.start_args("via-gateway", ["sh", "-c", "echo one; echo two; exit 5"]))
+    assert b"".join(seen) == b"one\ntwo\n"
+    assert (done.job["state"], done.job["exit_code"]) == ("exited", 5)
+    listed = {job["name"]: job for job in jobs.call(remote, "list")}
+    assert listed["via-gateway"]["exit_code"] == 5
+
+    jobs.call(remote, *jobs.start_args("gw-sleeps", ["sleep", "60"]))
+    [killed] = jobs.call(remote, "kill", "gw-sleeps")
+    assert killed["state"] == "killed"
+
+
+def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits(cli, pod, tmp_path):  # noqa: F811
+    from safe_terminate_helpers import git
+
+    repo = tmp_path / "resnet"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("data/\n")
+    (repo / "train.py").write_text("print('v1')\n")
+    (repo / "old.py").write_text("gone soon\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "initial")
+    (repo / "notes.md").write_text("untracked, not ignored\n")
+    (repo / "data").mkdir()
+    (repo / "data" / "big.bin").write_text("ignored\n")
+
+    first = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "pwd; ls -A | sort | tr '\\n' ' '")
+    assert first.code == 0, first.output
+    assert first.stdout.splitlines() == ["/workspace/code/resnet", ".gitignore notes.md old.py train.py "]
+
+    (repo / "old.py").unlink()
+    (repo / "train.py").write_text("print('v2')\n")
+    second = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "ls -A | sort | tr '\\n' ' '; echo; cat train.py")
+    assert second.code == 0, second.output
+    assert second.stdout.splitlines() == [".gitignore notes.md train.py ", "print('v2')"]
+
+    pod.exec("echo 'edited on the pod' >> /workspace/code/resnet/train.py")
+    (repo / "train.py").write_text("print('v3')\n")
+    refused = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "true")
+    assert refused.code == 2, refused.output
+    assert "train.py" in refused.stderr and "changes made on the pod" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0
+    assert pod.exec("cat /workspace/code/resnet/train.py") == "print('v2')\nedited on the pod\n"
+
+
+@pytest.mark.parametrize("kind", ["local", "runpod"])
+def test_terminate_refuses_while_a_job_runs_unless_kill_jobs(cli, new_pod, kind):  # noqa: F811
+    box = new_pod(kind)
+    started = cli("pod", "run", box.ref, "--detach", "--name", "sim", "--", "sleep", "120")
+    assert started.code == 0, started.output
+
+    saved = cli("pod", "save", box.ref, "--json")
+    assert json.loads(saved.stdout)["jobs"] == {"running": ["sim"]}, saved.output
+    refused = cli("pod", "terminate", box.ref, "--yes", "--force")
+    assert refused.code == 1, refused.output
+    assert "job(s) sim still running" in refused.stderr and "--kill-jobs" in refused.stderr
+    assert "jobs still running" in refused.stdout  # the save's report names it
+    assert box.running() and box.volume_exists()
+
+    # The job's log is in /workspace/results, which pod-save counts as not saved
+    # (no rclone sync here): --force lets it go.
+    done = cli("pod", "terminate", box.ref, "--yes", "--kill-jobs", "--force")
+    assert done.code == 0, done.output
+    assert "killed sim" in done.stderr and box.gone()
+
+
+# -- a RunPod pod without a public IP: everything through the gateway (fake_runpod.gateway) --
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    from fake_runpod.gateway import Gateway, available
+
+    if available() is not None:
+        pytest.skip(str(available()))
+    with Gateway() as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def gateway_cli(engine, pod_image, gateway, ssh_home, tmp_path_factory):  # noqa: F811
+    from fake_runpod import ContainerBackend, FakeRunPod
+    from fake_runpod.fixtures import PodCli
+    from test_safe_terminate import POD_ENV
+
+    with FakeRunPod(backend=ContainerBackend(engine, POD_ENV), gateway=gateway) as server:
+        server.state.public_ip = False  # RunPod's gateway is the only way in
+        runner = PodCli(server, ssh_home.home, tmp_path_factory.mktemp("gateway-jobs"))
+        runner.env["PATH"] = f"{ssh_home.bin}:{runner.env['PATH']}"
+        yield runner
+        for pod_id in list(server.pods):
+            from imagebuild.pods import localrun
+
+            localrun.remove(engine, ContainerBackend.name(pod_id), volume=True)
+    assert server.mismatches == [], server.mismatches
+
+
+@pytest.fixture(scope="module")
+def gateway_pod(gateway_cli, pod_image, ssh_home) -> str:  # noqa: F811
+    from conftest import unique_name
+
+    name = unique_name("gwjobs")
+    created = gateway_cli("pod", "create", "--image", pod_image, "--gpu", "4090", "--name", name,
+                          "--public-key", ssh_home.public_key.strip(), "--timeout", "120")
+    assert created.code == 0, created.output
+    assert "gateway" in created.output  # no public IP: no direct port
+    return name
+
+
+def test_jobs_through_the_gateway_work_the_same(gateway_cli, gateway_pod):
+    ran = gateway_cli("pod", "run", gateway_pod, "--name", "gw", "--json", "--",
+                      "sh", "-c", "echo one; echo two >&2; exit 5")
+    assert ran.code == 5, ran.output
+    assert json.loads(ran.stdout)["exit_code"] == 5  # --json: nothing but the job on stdout
+    assert "one\ntwo\n" in ran.stderr.replace("\r", "")
+
+    listed = gateway_cli("pod", "jobs", gateway_pod, "--json")
+    assert listed.code == 0, listed.output
+    assert {job["name"]: job["exit_code"] for job in json.loads(listed.stdout)} == {"gw": 5}
+
+    started = gateway_cli("pod", "run", gateway_pod, "-d", "--name", "gw-long", "--",
+                          "sh", "-c", "echo working; sleep 60")
+    assert started.code == 0, started.output
+    wait_for(lambda: gateway_cli("pod", "tail", gateway_pod, "gw-long").stdout == "working\n", 15,
+             "the detached job's first line through the gateway")
+    killed = gateway_cli("pod", "kill", gateway_pod, "gw-long", "--json")
+    assert killed.code == 0 and json.loads(killed.stdout)["state"] == "killed", killed.output
+
+
+def test_sync_through_the_gateway_is_refused_in_one_line(gateway_cli, gateway_pod, tmp_path):
+    from safe_terminate_helpers import git
+
+    git(tmp_path, "init", "-q")
+    refused = gateway_cli("pod", "run", gateway_pod, "--sync", str(tmp_path), "--", "true")
+    assert refused.code == 2, refused.output
+    assert "direct SSH port" in refused.stderr and refused.stderr.strip().count("\n") == 0
