@@ -93,7 +93,10 @@ check mujoco-egl 60 env MUJOCO_GL=egl "$PY" "$(dirname "$0")/gpu_probes.py" mujo
 check sapien-render 90 "$PY" "$(dirname "$0")/gpu_probes.py" sapien
 check maniskill-gpu-physics 200 "$PY" "$(dirname "$0")/gpu_probes.py" maniskill
 # The image's own canary, from this checkout (pod-canary --check NAME runs one check).
-ENTRYPOINT_BIN=$(cd "$(dirname "$0")/../src/imagebuild/entrypoint/bin" && pwd)
-check pod-canary 60 env PATH="$ENTRYPOINT_BIN:$PATH" POD_REQUIRE_GPU=1 "$PY" "$ENTRYPOINT_BIN/pod-canary"
+if ENTRYPOINT_BIN=$(cd "$(dirname "$0")/../src/imagebuild/entrypoint/bin" 2>/dev/null && pwd); then
+    check pod-canary 60 env PATH="$ENTRYPOINT_BIN:$PATH" POD_REQUIRE_GPU=1 "$PY" "$ENTRYPOINT_BIN/pod-canary"
+else
+    result pod-canary 1 "no checkout beside this script (src/imagebuild/entrypoint/bin): copy the repository"
+fi
 echo "gpu-check: $failures check(s) failed"
 [ "$failures" -eq 0 ]

@@ -188,7 +188,7 @@ STATE = {"image": IMAGE}
       "B=" + ",".join(map(str, range(30))), "--", "true"], "--sweep: 1200 combinations; at most 1000"),
     (["--gpu", "4090", "--name", "-rm -rf", "--", "true"], '--name: "-rm -rf" is not a SkyPilot task name'),
     (["--gpu", "4090", "--project", "../../etc", "--", "true"], "--project: expected a project under"),
-    (["--gpu", "4090", "--image", "bad ref", "--", "true"], "--image: not an image reference"),
+    (["--gpu", "4090", "--image", "bad ref", "--", "true"], '--image "bad ref": not an image reference'),
     (["--gpu", "4090", "--image", "robot-user-77:registry-pa55-word@registry.example/pod", "--", "true"],
      "--image: not an image reference"),
     (["--gpu", "4090", "--typo", "--", "true"], "unknown option --typo (put COMMAND after --)"),

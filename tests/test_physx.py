@@ -256,14 +256,17 @@ def test_gpu_check_exports_what_the_image_carries_and_fails_without_a_gpu(baked,
     assert copied[:3] == ["files/10_nvidia.json", "files/nvidia_icd.json", "files/nvidia_layers.json"]
     assert len(copied) == 4 and copied[3].startswith("physx/105.") and copied[3].endswith(f"/{LIBRARY}")
     assert (tmp_path / "carry" / copied[3]).read_bytes() == library.read_bytes()
+    # The checkout as the GPU machine has it: scripts/ and the entrypoint's pod-canary beside it.
     run = docker("run", "--rm", "--entrypoint", "bash", "-e", "PYTHON=/opt/venv/bin/python",
-                 "-v", f"{scripts}:/scripts:ro", "-v", f"{tmp_path / 'carry'}:/carry:ro", image,
-                 "-c", "bash /scripts/gpu-check.sh /carry; echo status=$?", check=False)
+                 "-v", f"{scripts}:/repo/scripts:ro", "-v", f"{scripts.parent / 'src'}:/repo/src:ro",
+                 "-v", f"{tmp_path / 'carry'}:/carry:ro", image,
+                 "-c", "bash /repo/scripts/gpu-check.sh /carry; echo status=$?", check=False)
     lines = run.stdout.strip().splitlines()
     checks = [line.split(":", 1)[0] for line in lines if line.startswith(("PASS", "FAIL"))]
     assert checks == [f"FAIL {name}" for name in ("nvidia-smi", "vulkan", "egl", "mujoco-egl",
-                                                   "sapien-render", "maniskill-gpu-physics")], run.stdout
-    assert lines[-2:] == ["gpu-check: 6 check(s) failed", "status=1"], run.stdout
+                                                   "sapien-render", "maniskill-gpu-physics",
+                                                   "pod-canary")], run.stdout
+    assert lines[-2:] == ["gpu-check: 7 check(s) failed", "status=1"], run.stdout
 
 
 def test_an_empty_physx_gpu_key_is_one_line(tmp_path):

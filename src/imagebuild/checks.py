@@ -21,9 +21,12 @@ _REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
                         r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?\Z")
 # A pod's name: also a local pod's container hostname, so the same rule for every pod.
 _POD_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
-# What RunPod sets in every pod (RUNPOD_POD_ID, RUNPOD_API_KEY, RUNPOD_PUBLIC_IP, ...):
-# a value given for one would mislead the pod (the idle watcher stops RUNPOD_POD_ID).
-_RUNPOD_PREFIX = "RUNPOD_"
+# What RunPod sets in every pod about the pod itself (docs, "Environment variables": the
+# pod's metadata): a value given for one would mislead the pod (the idle watcher stops
+# RUNPOD_POD_ID). RUNPOD_API_KEY is not among them: a key may be passed with --secret.
+_RUNPOD_OWN = frozenset({"RUNPOD_POD_ID", "RUNPOD_POD_HOSTNAME", "RUNPOD_PUBLIC_IP", "RUNPOD_DC_ID",
+                         "RUNPOD_GPU_COUNT", "RUNPOD_CPU_COUNT", "RUNPOD_VOLUME_ID"})
+_RUNPOD_OWN_PREFIX = "RUNPOD_TCP_PORT_"
 
 
 def non_empty(value: str, flag: str) -> str:
@@ -66,8 +69,7 @@ def user_env(env: Mapping[str, str], where: str, host_set: Mapping[str, str]) ->
     """Variables the user gives a pod may not be ones RunPod sets, nor ones imagebuild
     sets from a flag (``host_set``: variable -> that flag)."""
     for name in env:
-        if name.startswith(_RUNPOD_PREFIX):
-            raise SpecError(f"{where}: {name} is set by RunPod in every pod; leave it out "
-                            "(a RunPod secret goes in with --secret NAME)")
+        if name in _RUNPOD_OWN or name.startswith(_RUNPOD_OWN_PREFIX):
+            raise SpecError(f"{where}: {name} is set by RunPod in every pod, about the pod; leave it out")
         if name in host_set:
             raise SpecError(f"{where}: {name} is set by imagebuild; use {host_set[name]} instead")

@@ -48,6 +48,9 @@ def run(
         checks.pod_name(name)
     if image is not None:
         checks.image_reference(image)
+    for flag, value in (("--idle-stop", idle_stop), ("--save-every", save_every)):
+        if value is not None:
+            checks.non_empty(value, flag)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "

@@ -300,9 +300,11 @@ class Spec(_Section):
         """A stable hash of what the spec puts into the image (an image label).
 
         ``[pod]`` only sets defaults for pod creation, so it is left out: editing it
-        must not rebuild anything.
+        must not rebuild anything. ``[build]`` names the secrets downloads may use, which
+        put nothing into the image (the pod's image.env carries this hash: the same
+        lock must give the same bytes, whatever secrets the build was offered).
         """
-        data = self.model_dump(mode="json", exclude={"pod"})
+        data = self.model_dump(mode="json", exclude={"pod", "build"})
         if data["simulators"]["physx_gpu"] not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
             data["simulators"]["physx_gpu"] = "zip"  # where the zip lies changes nothing built
         canonical = json.dumps(data, sort_keys=True)

@@ -195,19 +195,28 @@ def _terminate_keeping_workspace(target: Target, ui: Ui, options: SaveOptions, *
     target.terminate()
 
 
+def _saved_or_forced(target: Target, ui: Ui, options: SaveOptions, force: bool,
+                     refused: tuple[str, str], going: str) -> None:
+    """pod-save first: a failed save refuses the step (``refused``: what did not happen,
+    and what --force does), unless ``force``, which says what goes ahead anyway."""
+    result = _save_and_show(target, ui, options)
+    if result.ok:
+        return
+    why = result.error or "not everything is saved (see above)"
+    if not force:
+        raise UserError(f"pod {target.label} not {refused[0]}: {why}; fix it and retry, or add "
+                        f"--force to {refused[1]}")
+    ui.say(f"imagebuild: --force: {going} pod {target.label} although {why}")
+
+
 def stop(target: Target, ui: Ui, options: SaveOptions, *, save_first: bool = False,
          force: bool = False) -> None:
     """Stop (the volume is kept); with ``save_first`` only once pod-save succeeded."""
     if save_first:
         if target.state != "running":
             raise UserError(f"pod {target.label} is {target.status}: --save needs a running pod")
-        result = _save_and_show(target, ui, options)
-        if not result.ok:
-            why = result.error or "not everything is saved (see above)"
-            if not force:
-                raise UserError(f"pod {target.label} not stopped: {why}; fix it and retry, or add "
-                                "--force to stop anyway (the volume is kept)")
-            ui.say(f"imagebuild: --force: stopping pod {target.label} although {why}")
+        _saved_or_forced(target, ui, options, force, ("stopped", "stop anyway (the volume is kept)"),
+                         "stopping")
     target.stop()
 
 
@@ -225,13 +234,7 @@ def update(target: Target, ui: Ui, options: SaveOptions, apply: Callable[[], T],
         raise UserError(f"{restart}; not updated: stdin is not a terminal to confirm on, add --yes",
                         exit_code=2)
     ui.say(f"imagebuild: {restart}; running pod-save first")
-    result = _save_and_show(target, ui, options)
-    if not result.ok:
-        why = result.error or "not everything is saved (see above)"
-        if not force:
-            raise UserError(f"pod {target.label} not updated: {why}; fix it and retry, or add --force "
-                            "to restart it anyway")
-        ui.say(f"imagebuild: --force: restarting pod {target.label} although {why}")
+    _saved_or_forced(target, ui, options, force, ("updated", "restart it anyway"), "restarting")
     if not yes and not ui.confirm(f"Restart pod {target.label} now with the change?"):
         raise UserError(f"pod {target.label} not updated")
     return apply()
