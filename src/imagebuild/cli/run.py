@@ -44,13 +44,7 @@ def run(
 
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")
-    if name is not None:
-        checks.pod_name(name)
-    if image is not None:
-        checks.image_reference(image)
-    for flag, value in (("--idle-stop", idle_stop), ("--save-every", save_every)):
-        if value is not None:
-            checks.non_empty(value, flag)
+    _check(name, image, idle_stop, save_every)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
@@ -95,3 +89,14 @@ def run(
         typer.echo(line)
     if pod.jupyter_port and env_vars.get("JUPYTER_PASSWORD"):
         typer.echo(f"jupyter: http://127.0.0.1:{pod.jupyter_port}/ (if the image has JupyterLab)")
+
+
+def _check(name: str | None, image: str | None, idle_stop: str | None, save_every: str | None) -> None:
+    """The flags' own values, before the engine is asked for anything."""
+    if name is not None:
+        checks.pod_name(name)
+    if image is not None:
+        checks.image_reference(image)
+    for flag, value in (("--idle-stop", idle_stop), ("--save-every", save_every)):
+        if value is not None:
+            checks.non_empty(value, flag)

@@ -17,7 +17,7 @@ RUN --mount=type=tmpfs,target=/tmp \
 
 LABEL org.opencontainers.image.title="imagebuild-test/pod" \
       imagebuild.version="0.1.0" \
-      imagebuild.spec-hash="4722820e4a0afe5c9dc84e41605cef73e6286eaf50ffd7b61ec033c17e712363" \
+      imagebuild.spec-hash="fe96da2ccb4f745b4a6d755811e32d01e78aaf9afbb1412328a044a545941021" \
       imagebuild.lock-hash="5fe52b81f7dd7a57f2a164694688df152d4256406fcaa653c7628c4ee3572ca4" \
       imagebuild.cuda="" \
       imagebuild.base="imagebuild-test/debian:bookworm"

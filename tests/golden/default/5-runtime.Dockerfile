@@ -16,7 +16,7 @@ RUN --mount=type=tmpfs,target=/tmp \
 
 LABEL org.opencontainers.image.title="ghcr.io/you/research-pod" \
       imagebuild.version="0.1.0" \
-      imagebuild.spec-hash="4d7b2eaab23cbbe313c30882760c5c92ea923f202c222093a566956e98897c26" \
+      imagebuild.spec-hash="0a4c030a90413270f79488db739997d1f992e25b3ae9e7e4e834489ef55abefb" \
       imagebuild.lock-hash="" \
       imagebuild.cuda="12.8" \
       imagebuild.base="nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"
