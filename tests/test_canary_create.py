@@ -4,12 +4,11 @@ real pods of the test image behind it (its ContainerBackend), reached over real 
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 
 import pytest
 from conftest import unique_name
 from fake_runpod import ContainerBackend, FakeRunPod
+from ssh_helpers import make_ssh_home
 
 pytestmark = pytest.mark.docker
 
@@ -47,17 +46,8 @@ class Hosts(ContainerBackend):
 @pytest.fixture(scope="module")
 def ssh_wrapper(tmp_path_factory):
     """An ssh that uses a key of its own (ssh reads the real home's ~/.ssh, not $HOME's)."""
-    root = tmp_path_factory.mktemp("canary-ssh")
-    key = root / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    config = root / "config"
-    config.write_text(f"Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-                      f"  UserKnownHostsFile {root / 'known_hosts'}\n")
-    (root / "bin").mkdir()
-    wrapper = root / "bin" / "ssh"
-    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {config} "$@"\n')
-    wrapper.chmod(0o755)
-    return root / "bin", key.with_suffix(".pub").read_text().strip()
+    home = make_ssh_home(tmp_path_factory.mktemp("canary-ssh"))
+    return home.bin, home.public_key.strip()
 
 
 @contextlib.contextmanager
