@@ -210,3 +210,44 @@ def test_maniskill_imports_on_cpu(engine, built, ci_spec):
                         "gymnasium as gym; print(\"PickCube-v1\" in gym.registry)'", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("True")
+
+
+def test_a_matching_plan_key_reuses_only_layers_the_engine_has(engine, built, ci_spec):
+    """The no-op fast path: with the last build's plan key, its layer images are the
+    tags (nothing rendered), but each is still looked for in the engine; one missing, or
+    another key, and the plan is rendered as always."""
+    from imagebuild.image.builder import base_id_for
+    from imagebuild.image.render import plan_key
+
+    lock = built.plan.lock
+    key = plan_key(ci_spec, base_id_for(engine, ci_spec, lock), lock)
+    images = [layer.image for layer in built.layers]
+    reused = Builder(engine).build(ci_spec, lock=lock, known=(key, images))
+    assert reused.plan is None and reused.image == built.image and reused.plan_key == key
+    assert [layer.cached for layer in reused.layers] == [True] * 5
+    gone = [*images[:-1], "imagebuild-test/pod:not-in-the-engine"]
+    for known in ((key, gone), ("another key", images), (key, images[:-1])):
+        again = Builder(engine).build(ci_spec, lock=lock, known=known)
+        assert again.plan is not None and again.image == built.image, known
+
+
+def test_render_shows_the_tags_build_makes_or_says_why_not(engine, built, tmp_path, test_base):
+    """With the lock and the engine, render's tags are the built ones; without the lock,
+    or without an engine to ask for the base's id, each is marked and a note says why."""
+    from imagebuild.image.lock import write_lock
+
+    spec = tmp_path / "ci.toml"
+    shutil.copy(CI_SPEC, spec)
+    render = ("render", "--spec", str(spec), "--base", test_base, "--out", str(tmp_path / "out"))
+    done = imagebuild(*render)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(may differ)") == 5 and "no lock beside the spec yet" in done.stderr
+    write_lock(spec.with_suffix(".lock"), built.plan.lock)
+    done = imagebuild(*render, "--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert [layer["image"] for layer in plan["layers"]] == [layer.image for layer in built.layers]
+    assert plan["tags_final"] is True and plan["tags_unknown_because"] is None
+    done = imagebuild(*render, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(may differ)") == 5 and "base's image id" in done.stderr

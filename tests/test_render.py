@@ -181,3 +181,26 @@ def test_a_runtime_only_contract_name_rebuilds_only_the_runtime_layer(monkeypatc
     monkeypatch.setattr(contract, "BUILD_NAMES", (*contract.BUILD_NAMES, "POD_RUNTIME_ONLY_NAME"))
     for old, new in zip(before, [layer.image for layer in plan_build(spec, lock=lock).layers], strict=True):
         assert old != new
+
+
+def test_the_plan_key_follows_every_input_of_the_plan(tmp_path):
+    """A build skips rendering when its plan key is the last build's: so the key must
+    change with whatever changes a tag (the [build] secrets too, which the spec hash
+    leaves out, the base's local id, the lock, a PhysX zip's bytes)."""
+    from imagebuild.image.render import plan_key
+
+    spec, lock = SPECS["ci"], sample_lock(SPECS["ci"])
+    key = plan_key(spec, "sha256:aaa", lock)
+    assert plan_key(spec, "sha256:aaa", sample_lock(SPECS["ci"])) == key
+    secrets = spec.model_copy(update={"build": spec.build.model_copy(update={"secrets": ["UV_INDEX_URL"]})})
+    other_lock = sample_lock(SPECS["ci"])
+    other_lock.data["epoch"] = lock.epoch + 1
+    zip_path = tmp_path / "linux-so.zip"
+    zip_path.write_bytes(b"one")
+    with_zip = spec.with_physx_gpu(str(zip_path))
+    zip_key = plan_key(with_zip, "sha256:aaa", lock)
+    zip_path.write_bytes(b"two")
+    others = [plan_key(secrets, "sha256:aaa", lock), plan_key(spec, "sha256:bbb", lock),
+              plan_key(spec, None, lock), plan_key(spec, "sha256:aaa", other_lock), zip_key,
+              plan_key(with_zip, "sha256:aaa", lock)]
+    assert len({key, *others}) == len(others) + 1

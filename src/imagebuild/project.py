@@ -54,6 +54,7 @@ class BuildRecord:
     physx_zip_sha256: str | None = None  # the --physx-gpu / simulators.physx_gpu zip baked in
     built_at: str = ""
     format: int = RECORD_FORMAT
+    plan_key: str = ""  # render.plan_key: the next build with this key reuses ``layers`` unrendered
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -154,7 +155,6 @@ class Project:
         date with the spec is resolved again (keeping the pins of unchanged sections) and
         rewritten; ``locked`` (`build --locked`) refuses both instead."""
         from imagebuild.image.lock import check_locked, write_lock
-        from imagebuild.image.resolve import resolve_lock
 
         lock = self.read_lock()
         if locked:
@@ -162,6 +162,8 @@ class Project:
         reason = lock.stale(spec) if lock is not None else None
         if lock is not None and reason is None:
             return lock, None
+        from imagebuild.image.resolve import resolve_lock  # not imported by a no-op build
+
         resolved = resolve_lock(spec, engine, lock, ca_cert=ca_cert)
         write_lock(self.lock_path, resolved)
         name = self.lock_path.name
@@ -171,7 +173,8 @@ class Project:
 
     # -- the build record -------------------------------------------------------
 
-    def record_build(self, built_spec: Spec, image: str, layers: list[str], lock: Lock) -> BuildRecord:
+    def record_build(self, built_spec: Spec, image: str, layers: list[str], lock: Lock,
+                     plan_key: str = "") -> BuildRecord:
         """Write what a build of the whole image made (atomically): push and pods read it."""
         zip_path = built_spec.simulators.physx_gpu
         record = BuildRecord(
@@ -179,7 +182,7 @@ class Project:
             layers=list(layers), spec_sha256=self.spec.digest(), lock_sha256=lock.sha256(),
             base={"image": built_spec.image.base, **lock.base},
             physx_zip_sha256=None if zip_path in (PHYSX_DOWNLOAD, PHYSX_VOLUME) else _file_sha256(zip_path),
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), plan_key=plan_key)
         write_json(self.record_path, record.to_json(), merge=False)
         return record
 
@@ -187,6 +190,17 @@ class Project:
         """The last build's record as written, or None when this spec was never built."""
         data = read_json(self.record_path, "imagebuild build")
         return BuildRecord.from_json(data, self.record_path) if data else None
+
+    def known_plan(self) -> tuple[str, list[str]] | None:
+        """The last build's (plan key, layer images), for a build to skip rendering when
+        its key matches; None when there is no readable record of this spec's image."""
+        try:
+            record = self.build_record()
+        except UserError:  # an unreadable record is rewritten by this build
+            return None
+        if record is None or not record.plan_key or record.repository != self.spec.image.name:
+            return None
+        return record.plan_key, list(record.layers)
 
     def built(self, base: str | None = None) -> BuildRecord:
         """The last build's record when it is the build of this spec and lock as they are

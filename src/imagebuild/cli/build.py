@@ -52,20 +52,29 @@ def render(
 ) -> None:
     """Write each layer's Dockerfile and the plan (order, tags) without building.
 
-    With an up-to-date imagebuild.lock beside the spec, the Dockerfiles are the locked ones."""
-    from imagebuild.image.lock import lock_path, read_lock
-    from imagebuild.image.render import plan_build, write_plan
+    With an up-to-date lock beside the spec and the engine at hand, the tags are the ones
+    `imagebuild build` makes; otherwise each is marked "may differ" and a note says why."""
+    from imagebuild.engine import connect
+    from imagebuild.errors import UserError
+    from imagebuild.image.builder import plan_preview
+    from imagebuild.image.render import write_plan
+    from imagebuild.project import Project
 
     output_folder(out)
     spec = _spec(spec_path, base, physx_gpu)
-    lock = read_lock(lock_path(load(spec_path).path))
-    plan = plan_build(spec, lock=lock if lock is not None and not lock.stale(spec) else None)
+    try:
+        engine = connect()
+    except UserError:  # render needs no engine; the tags then say what they cannot know
+        engine = None
+    plan, unknown = plan_preview(spec, Project(load(spec_path)).read_lock(), engine)
     write_plan(plan, out)
     if as_json:
-        print_json(plan.to_json())
+        print_json({**plan.to_json(), "tags_final": unknown is None, "tags_unknown_because": unknown})
         return
     for index, layer in enumerate(plan.layers, start=1):
-        typer.echo(f"{index}. {layer.name:8} {layer.image}")
+        typer.echo(f"{index}. {layer.name:8} {layer.image}{'' if unknown is None else ' (may differ)'}")
+    if unknown:
+        typer.echo(f"note: these may not be the tags `imagebuild build` makes: {unknown}", err=True)
     typer.echo(f"wrote {out}/")
 
 
@@ -120,7 +129,7 @@ def build(
     def run(reporter):
         return Builder(engine, reporter=reporter, pull=pull, pull_auth=pull_auth).build(
             spec, ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
-            registry_cache=registry_cache, lock=lock)
+            registry_cache=registry_cache, lock=lock, known=project.known_plan())
 
     if is_terminal() and not as_json:
         with LiveReporter(list(LAYER_NAMES)) as reporter:
@@ -128,7 +137,7 @@ def build(
     else:
         result = run(PlainReporter())
     if result.layers[-1].name == LAYER_NAMES[-1]:  # the whole image: what push and pods use
-        project.record_build(spec, result.image, [r.image for r in result.layers], lock)
+        project.record_build(spec, result.image, [r.image for r in result.layers], lock, result.plan_key)
     physx = result.physx_gpu(engine)
     sizes = inventory(engine, result.image, previous)
     if as_json:

@@ -1,32 +1,110 @@
-"""Engine work through the docker SDK: existence, inspect, tag, reading files.
+"""Engine work: existence, inspect, tag, reading files.
 
-Building goes through the docker CLI (BuildKit, see ``dockercli``); everything
-else talks to the engine API directly.
+Inspecting and tagging images (all a no-op rebuild asks of the engine) go over the
+engine's own HTTP API on its unix socket with the standard library: importing the
+docker SDK (with requests) costs more than the whole no-op build may take. Everything
+else, and an engine that is not on a unix socket, goes through the docker SDK, made on
+first use. Building goes through the docker CLI (BuildKit, see ``buildkit``).
 """
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import os
+import socket
 import tarfile
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from imagebuild import imageref
 from imagebuild.errors import UserError
 
+_DEFAULT_HOST = "unix:///var/run/docker.sock"
+
 
 def _engine_address() -> str:
-    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return os.environ.get("DOCKER_HOST") or _DEFAULT_HOST
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class LocalImage:
+    """An image's inspect data: what callers read of the SDK's ``Image`` (id, attrs,
+    labels, history), without the SDK."""
+
+    def __init__(self, attrs: dict[str, Any], engine: Engine):
+        self.attrs = attrs
+        self._engine = engine
+
+    @property
+    def id(self) -> str:
+        return self.attrs["Id"]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return (self.attrs.get("Config") or {}).get("Labels") or {}
+
+    def history(self) -> list[dict[str, Any]]:
+        return self._engine.api("GET", f"/images/{quote(self.id, safe='')}/history") or []
 
 
 class Engine:
     """A connected Docker engine. Construct with :func:`connect`."""
 
-    def __init__(self, client: Any):
-        self.client = client
+    def __init__(self, client: Any = None, socket_path: str | None = None, timeout: float = 120):
+        self._client = client
+        self.socket_path = socket_path  # None: every call goes through the SDK
+        self.timeout = timeout
+
+    @property
+    def client(self) -> Any:
+        """The docker SDK's client, made on first use."""
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env(timeout=int(self.timeout))
+        return self._client
+
+    def api(self, method: str, path: str, query: dict[str, str] | None = None) -> Any | None:
+        """One engine API call over the unix socket: its JSON, or None on 404."""
+        connection = _UnixConnection(self.socket_path or "", self.timeout)
+        try:
+            connection.request(method, path + (f"?{urlencode(query)}" if query else ""))
+            response = connection.getresponse()
+            body = response.read()
+        except OSError:
+            raise UserError(f"no Docker engine answers at {_engine_address()}: start dockerd "
+                            "(or Docker Desktop) or set DOCKER_HOST, then retry") from None
+        finally:
+            connection.close()
+        if response.status == 404:
+            return None
+        if response.status >= 300:
+            try:
+                message = json.loads(body).get("message", "")
+            except ValueError:
+                message = body.decode("utf-8", "replace").strip()
+            raise UserError(f"docker engine error ({method} {path}): {message or response.status}")
+        return json.loads(body) if body.strip() and body.lstrip()[:1] in (b"{", b"[") else {}
 
     def image(self, reference: str) -> Any | None:
-        """The local image ``reference``, or None."""
+        """The local image ``reference`` (its id, attrs, labels, history), or None."""
+        if self.socket_path is not None:
+            if not reference:
+                return None
+            attrs = self.api("GET", f"/images/{quote(reference, safe='/:@')}/json")
+            return LocalImage(attrs, self) if attrs else None
         import docker.errors
 
         try:
@@ -64,9 +142,14 @@ class Engine:
         return self.exists(reference)
 
     def tag(self, source: str, target: str) -> None:
+        ref = imageref.parse(target)
+        if self.socket_path is not None:
+            if self.api("POST", f"/images/{quote(source, safe='/:@')}/tag",
+                        {"repo": ref.repository, "tag": ref.tag or "latest"}) is None:
+                raise UserError(f"image {source} is not in the local engine; build it first")
+            return
         import docker.errors
 
-        ref = imageref.parse(target)
         try:
             tagged = self.client.images.get(source).tag(ref.repository, ref.tag)
         except docker.errors.ImageNotFound:
@@ -106,6 +189,11 @@ def base_unavailable(reference: str) -> UserError:
 
 def connect() -> Engine:
     """Connect to the engine, or fail with one line saying how to fix it."""
+    address = _engine_address()
+    if address.startswith("unix://"):
+        engine = Engine(socket_path=address[len("unix://"):])
+        engine.api("GET", "/_ping")  # OK: not JSON, read as {}
+        return engine
     try:
         import docker
         import docker.errors

@@ -28,6 +28,7 @@ from imagebuild.image.render import (
     BuildPlan,
     LayerPlan,
     plan_build,
+    plan_key,
     write_layer,
 )
 from imagebuild.image.spec import Spec
@@ -90,8 +91,9 @@ class LayerResult:
 
 @dataclass
 class BuildResult:
-    plan: BuildPlan
+    plan: BuildPlan | None  # None: every layer reused by the plan key, nothing rendered
     layers: list[LayerResult] = field(default_factory=list)
+    plan_key: str = ""  # render.plan_key of this build: the record keeps it for the next one
 
     @property
     def image(self) -> str:
@@ -105,6 +107,7 @@ class BuildResult:
         if self.layers[-1].name == "runtime":  # the runtime layer's label holds it: no container
             versions = json.loads(engine.labels(self.image).get(contract.LABEL_VERSIONS) or "{}")
             return versions.get("sim", {}).get("physx-gpu")
+        assert self.plan is not None  # a partial build is never the reuse of a whole one
         record = engine.read_files(sim[0].image, contract.VERSIONS_DIR).get("sim", "")
         return _parse_versions({"sim": record}, self.plan.spec).get("sim", {}).get("physx-gpu")
 
@@ -183,15 +186,33 @@ def check_options(up_to: str | None, registry_cache: RegistryCache | None, no_ca
     return cli
 
 
-def plan_for(engine: Engine, spec: Spec, lock: Lock) -> BuildPlan:
-    """What ``spec`` at ``lock`` builds on this engine (layers, tags, final image): the
-    one planning call of build, push and local pods. The lock must pin the base the
-    engine has, unless it names the base by digest."""
+def base_id_for(engine: Engine, spec: Spec, lock: Lock) -> str | None:
+    """The engine's id of the spec's base (None: not here). The lock must pin the base
+    the engine has, unless it names the base by digest."""
     base_id = engine.image_id(spec.image.base)
     if base_id and not lock.base.get("digest") and base_id != lock.base["id"]:
         raise UserError(f"the lock pins the base {spec.image.base} as {lock.base['id'][:19]}, the "
                         f"engine has {base_id[:19]}; run `imagebuild lock --upgrade base`", 2)
-    return plan_build(spec, base_id=base_id, lock=lock)
+    return base_id
+
+
+def plan_for(engine: Engine, spec: Spec, lock: Lock) -> BuildPlan:
+    """What ``spec`` at ``lock`` builds on this engine (layers, tags, final image): the
+    one planning call of build, push and local pods."""
+    return plan_build(spec, base_id=base_id_for(engine, spec, lock), lock=lock)
+
+
+def plan_preview(spec: Spec, lock: Lock | None, engine: Engine | None) -> tuple[BuildPlan, str | None]:
+    """`render`'s plan: the tags `build` will make, and why they may not be (None: they
+    are). A build plans on the engine's id of the base and on an up-to-date lock; without
+    an engine or such a lock, the tags are those of what is known now."""
+    if lock is None or lock.stale(spec):
+        why = ("no lock beside the spec yet" if lock is None else "the lock is out of date with the spec")
+        return plan_build(spec), f"{why}: the first build resolves one, and every tag follows its pins"
+    if engine is None:
+        return (plan_build(spec, lock=lock), "no Docker engine to ask for the base's image id, which "
+                "every tag follows (from the system layer's up)")
+    return plan_for(engine, spec, lock), None
 
 
 class Builder:
@@ -235,11 +256,22 @@ class Builder:
         no_cache: bool = False,
         registry_cache: RegistryCache | None = None,
         lock: Lock | None = None,
+        known: tuple[str, list[str]] | None = None,
     ) -> BuildResult:
+        """Build ``spec`` at ``lock``. ``known`` is the last build's (plan key, layer
+        images): when the key is this build's, those are the tags and nothing is rendered;
+        each is still looked for in the engine, and any missing one builds as usual."""
         self.cli = check_options(up_to, registry_cache, no_cache, ca_cert, self.cli)
         self.ca_cert = ca_cert
-        plan = self.plan(spec, lock)
-        result = BuildResult(plan=plan)
+        lock = self.lock_for(spec, lock)
+        base_id = base_id_for(self.engine, spec, lock)
+        key = plan_key(spec, base_id, lock)
+        if known and known[0] == key and up_to is None and not no_cache:
+            reused = self._reuse(spec, known[1], key)
+            if reused is not None:
+                return reused
+        plan = plan_build(spec, base_id=base_id, lock=lock)
+        result = BuildResult(plan=plan, plan_key=key)
         with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
             secret_files = self._secret_files(Path(scratch), ca_cert, secrets or {})
             for layer_plan in plan.layers:
@@ -252,6 +284,18 @@ class Builder:
                     break
         if result.layers[-1].name == "runtime":
             self.engine.tag(plan.image, plan.version_image)
+        return result
+
+    def _reuse(self, spec: Spec, images: list[str], key: str) -> BuildResult | None:
+        """The whole image from the last build's layer images, when the engine has every one."""
+        if len(images) != len(LAYER_NAMES) or not all(self.engine.exists(i) for i in images):
+            return None
+        result = BuildResult(plan=None, plan_key=key)
+        for name, image in zip(LAYER_NAMES, images, strict=True):
+            self.reporter.started(name, image)
+            self.reporter.finished(name, True, 0.0)
+            result.layers.append(LayerResult(name, image, True, 0.0))
+        self.engine.tag(result.image, f"{spec.image.name}:{spec.image.version}")
         return result
 
     def _secret_files(self, scratch: Path, ca_cert: Path | None,

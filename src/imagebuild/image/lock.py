@@ -84,9 +84,16 @@ class Lock:
         return requirements_text({"uv": self.data["python"]["uv"]})
 
     def text(self) -> str:
-        import tomli_w
+        # Rendering a plan asks for the text (and its hash) once per layer; TOML writing
+        # is the slow part, so it is kept while the data (compared as JSON) is unchanged.
+        key = json.dumps(self.data, default=str)  # key order too: it is the TOML order
+        cached = self.__dict__.get("_text")
+        if cached is None or cached[0] != key:
+            import tomli_w
 
-        return _HEADER + tomli_w.dumps(self.data, multiline_strings=False)
+            cached = (key, _HEADER + tomli_w.dumps(self.data, multiline_strings=False))
+            self.__dict__["_text"] = cached
+        return cached[1]
 
     def sha256(self) -> str:
         return hashlib.sha256(self.text().encode()).hexdigest()

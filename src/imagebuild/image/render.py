@@ -10,19 +10,22 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shlex
 import tarfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from imagebuild import __version__, contract, imageref
 from imagebuild.image import chunks as chunking
 from imagebuild.image import physx
 from imagebuild.image.lock import LOCK_FILENAME, Lock
-from imagebuild.image.spec import BASE_APT_PACKAGES, Spec
+from imagebuild.image.spec import BASE_APT_PACKAGES, PHYSX_DOWNLOAD, PHYSX_VOLUME, Spec
+
+if TYPE_CHECKING:
+    import jinja2
 
 LAYER_NAMES = ("system", "python", "node", "sim", "runtime")
 
@@ -131,6 +134,8 @@ def _entrypoint_files() -> dict[str, bytes]:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when a plan is rendered: a no-op build with a matching key skips it
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("imagebuild.image", "dockerfiles"),
         undefined=jinja2.StrictUndefined,
@@ -257,6 +262,34 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
             name=spec.image.name, cuda=spec.cuda_version, spec_hash=spec.digest(),
             lock_sha256=lock.sha256() if lock else "").encode()
     return Layer(name=name, parent=parent, dockerfile=dockerfile, files=files)
+
+
+def _package_digest() -> str:
+    """sha256 of every file of the installed imagebuild package (templates, entrypoint,
+    the code that renders them): what a plan's tags follow besides the spec and lock."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = Path(folder, name)
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def plan_key(spec: Spec, base_id: str | None, lock: Lock) -> str:
+    """One hash of everything :func:`plan_build` reads, so a build whose key matches the
+    last build's knows the layer tags without rendering (jinja2 and the lock's TOML cost
+    more than the whole no-op build may take): the whole spec (its [build] too), the
+    PhysX zip's bytes, the lock, the base's local id and the package's own files."""
+    digest = hashlib.sha256()
+    zip_path = spec.simulators.physx_gpu
+    local = zip_path not in (PHYSX_DOWNLOAD, PHYSX_VOLUME, None)
+    zip_bytes = Path(zip_path).read_bytes() if local and Path(zip_path).is_file() else b""
+    for part in (spec.model_dump_json(), hashlib.sha256(zip_bytes).hexdigest(), lock.sha256(),
+                 base_id or "", _package_digest()):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def plan_build(spec: Spec, base_id: str | None = None, lock: Lock | None = None) -> BuildPlan:
