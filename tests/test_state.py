@@ -57,3 +57,28 @@ def test_corrupt_state_is_one_line_naming_the_file(tmp_path, content, reason):
         with pytest.raises(UserError):
             write_json(path, {"image": "x"})
         assert path.read_text() == content
+
+
+def test_a_folder_push_record_from_an_older_imagebuild_moves_to_its_spec_once(tmp_path):
+    """The per-folder .imagebuild-state.json of an older imagebuild: read once and moved
+    to the spec whose image it records (its pushed lock too); for any other spec of the
+    folder it is one line saying what to do, never that spec's image."""
+    import json
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.toml").write_text(f'[image]\nname = "reg/{name}"\n')
+    old = tmp_path / ".imagebuild-state.json"
+    old.write_text(json.dumps({"image": "reg/a@sha256:" + "a" * 64, "cuda": "12.4",
+                               "lock": ".imagebuild-pushed.lock"}))
+    (tmp_path / ".imagebuild-pushed.lock").write_text("# the pushed lock\n")
+    b = Project(load_spec(tmp_path / "b.toml"))
+    with pytest.raises(UserError, match=r"\.imagebuild-state\.json: a push record from an older "
+                                        r"imagebuild .* of reg/a, not of reg/b \(b\.toml\): move it") as error:
+        b.pushed_image()
+    assert "\n" not in str(error.value) and old.exists()
+    a = Project(load_spec(tmp_path / "a.toml"))
+    assert a.pushed_image() == "reg/a@sha256:" + "a" * 64 and a.pushed_cuda(a.pushed_image()) == "12.4"
+    assert not old.exists() and not (tmp_path / ".imagebuild-pushed.lock").exists()
+    assert a.pushed_lock_path.read_text() == "# the pushed lock\n"
+    assert a.push_state()["lock"] == ".imagebuild/a.pushed.lock"
+    assert b.pushed_image() is None  # moved: b reads its own (empty) record from now on

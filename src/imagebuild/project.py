@@ -39,6 +39,8 @@ from imagebuild.image.state import read_json, write_json
 
 STATE_DIR = ".imagebuild"  # beside the spec; `push` leaves it out of the git commit's "dirty"
 RECORD_FORMAT = 1
+# One push record per folder, from before records were kept per spec: moved on first read.
+LEGACY_STATE, LEGACY_PUSHED_LOCK = ".imagebuild-state.json", ".imagebuild-pushed.lock"
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,34 @@ class Project:
     # -- the push state ---------------------------------------------------------
 
     def push_state(self) -> dict[str, Any]:
+        if not self.push_path.exists():
+            self._migrate_folder_state()
         return read_json(self.push_path, "imagebuild push")
+
+    def _migrate_folder_state(self) -> None:
+        """An older imagebuild kept one push record per folder (``.imagebuild-state.json``,
+        its lock in ``.imagebuild-pushed.lock``). It is moved to this spec's record when it
+        is this spec's image, and refused with one line otherwise: a folder's record used
+        for another spec would run another image on a billing pod."""
+        folder = self.spec_file.parent
+        old, old_lock = folder / LEGACY_STATE, folder / LEGACY_PUSHED_LOCK
+        if not old.is_file():
+            return
+        state = read_json(old, "imagebuild push")
+        image = state.get("image")
+        repository = imageref.parse(image).repository if isinstance(image, str) else None
+        if repository != self.spec.image.name:
+            raise UserError(
+                f"{old}: a push record from an older imagebuild (one per folder) of "
+                f"{repository or 'an unknown image'}, not of {self.spec.image.name} ({self.spec_file.name}): "
+                f"move it to {STATE_DIR}/<spec>.push.json beside the spec it belongs to, or delete it "
+                "and run `imagebuild push` again")
+        self.push_path.parent.mkdir(parents=True, exist_ok=True)
+        if old_lock.is_file():
+            old_lock.replace(self.pushed_lock_path)
+            state["lock"] = str(self.pushed_lock_path.relative_to(folder))
+        write_json(self.push_path, state, merge=False)
+        old.unlink()
 
     def record_push(self, lock: Lock | None, **values: Any) -> Path:
         """Record what a push published (only once every tag is in the registry)."""
