@@ -173,6 +173,15 @@ def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod
     (["--name", "Bad_Name"], 2, "--name 'Bad_Name': expected lowercase letters"),
     (["--env-file", "/nonexistent/pod.env"], 2, "--env-file: /nonexistent/pod.env does not exist"),
     (["--public-key", "/nonexistent/id.pub"], 2, "--public-key: expected a public key or a .pub file"),
+    # --idle-stop goes through pod create's [pod] settings, --save-every through its checks.
+    (["--idle-stop", "45"], 2, "--idle-stop: '45' has no unit"),
+    (["--idle-stop", "0s"], 2, "--idle-stop: expected at least 10s"),
+    (["--idle-stop", "-5m"], 2, "--idle-stop: expected a duration like 45m"),
+    (["--idle-stop", "nan"], 2, "--idle-stop: expected a duration like 45m"),
+    (["--idle-stop", " "], 2, "--idle-stop: empty"),
+    (["--save-every", "45"], 2, "--save-every: '45' has no unit"),
+    (["--save-every", "1e9h"], 2, "--save-every: expected a duration like 45m"),
+    (["--save-every", ""], 2, "--save-every: empty"),
 ])
 def test_bad_flags_are_one_line_errors(args, code, message, key):
     extra = [] if "--public-key" in args else ["--public-key", f"{key}.pub"]

@@ -117,6 +117,18 @@ def pod_settings(spec_pod: PodSection, flags: dict[str, Any]) -> PodSection:
         raise SpecError(format_validation_error("flags", error, POD_FLAGS)) from None
 
 
+def pod_host_env(spec_pod: PodSection, pod: PodSection, idle_stop_flag: str | None,
+                 save_every: str | None) -> dict[str, str]:
+    """The variables the host sets for the image from the settings of `pod create` and
+    `run` alike: the idle stop (``pod``: :func:`pod_settings`; a flag's ``off`` also
+    turns the image's own default off, the spec's only leaves it unset) and the save
+    interval (``--save-every``; None: save.toml's)."""
+    from imagebuild.pods import autosave, idlestop
+
+    return {**idlestop.pod_env(idle_stop_flag, spec_pod.idle_stop, pod.idle_stop_requires_save),
+            **autosave.pod_env(save_every)}
+
+
 def state_file(spec_file: Path, suffix: str) -> Path:
     """``.imagebuild/<spec stem>.<suffix>`` beside ``spec_file``."""
     return spec_file.parent / STATE_DIR / f"{spec_file.stem}.{suffix}"

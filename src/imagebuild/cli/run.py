@@ -38,20 +38,26 @@ def run(
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
-    from imagebuild.pods import autosave, canary, idlestop, localrun
+    from imagebuild.image.spec import PodSection
+    from imagebuild.pods import canary, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
-    from imagebuild.project import Project
+    from imagebuild.project import Project, pod_host_env, pod_settings
 
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")
     _check(name, image, idle_stop, save_every)
+    # The [pod] keys run has flags for, checked as pod create checks them (one set of
+    # bounds); the spec's values join below, where the spec describes the pod.
+    pod_flags = {"idle_stop": idle_stop, "idle_stop_requires_save": idle_stop_requires_save or None}
+    no_spec = PodSection()
+    pod = pod_settings(no_spec, pod_flags)
+    host_env = pod_host_env(no_spec, pod, idle_stop, save_every)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
                         "(or create one with ssh-keygen -t ed25519)")
     env_vars = read_env_file(env_file) if env_file else {}
-    env_vars.update(idlestop.pod_env(idle_stop, requires_save=idle_stop_requires_save))
-    env_vars.update(autosave.pod_env(save_every))
+    env_vars.update(host_env)
     engine = connect()
 
     existing = localrun.find(engine, name) if name else None
@@ -61,10 +67,9 @@ def run(
             image = existing.image  # no spec here: the pod keeps its image
         else:
             image = Project(loaded).default_image(engine)
-        if idle_stop is None:  # the spec's default applies to the pod the spec describes
-            env_vars.update(idlestop.pod_env(
-                None, loaded.spec.pod.idle_stop,
-                idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save))
+        # The spec's [pod] applies to the pod the spec describes, the flags over it.
+        env_vars.update(pod_host_env(loaded.spec.pod, pod_settings(loaded.spec.pod, pod_flags),
+                                     idle_stop, save_every))
     name = name or localrun.default_name(image or "")
     existing = existing or localrun.find(engine, name)
     env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}

@@ -15,8 +15,8 @@ from typing import Any
 from imagebuild import checks, contract
 from imagebuild.errors import SpecError, UserError
 from imagebuild.image.spec import PORT
-from imagebuild.pods import autosave, idlestop, podenv
-from imagebuild.project import Project, pod_settings
+from imagebuild.pods import idlestop, podenv
+from imagebuild.project import Project, pod_host_env, pod_settings
 from imagebuild.runpod import envsecrets, gpus, image, pricing
 from imagebuild.runpod.client import RunPodError
 from imagebuild.runpod.pods import CreateOptions
@@ -104,8 +104,7 @@ def plan_create(
         checks.user_env(values, where, HOST_SET)
     env = podenv.merge(
         *given.values(),
-        idlestop.pod_env(flags.idle_stop, spec.pod.idle_stop, pod.idle_stop_requires_save),
-        autosave.pod_env(flags.save_every),
+        pod_host_env(spec.pod, pod, flags.idle_stop, flags.save_every),
     )
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)
