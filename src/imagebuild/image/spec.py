@@ -56,6 +56,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _checked(name: str, ok, expected: str, each: bool = False):
+    """A validator of field ``name`` (``each``: of each item, a dict's keys): ``ok(value)``
+    or one line in the spec's words. None, an unset optional field, is never checked."""
+    def check(cls, value):
+        for item in list(value) if each else ([] if value is None else [value]):
+            if not ok(item):
+                raise ValueError(f"expected {expected}, got {_describe(item)}")
+        return value
+
+    return field_validator(name)(classmethod(check))
+
+
 class ImageSection(_Section):
     name: str = "ghcr.io/you/research-pod"
     base: str = DEFAULT_BASE
@@ -64,48 +76,18 @@ class ImageSection(_Section):
     # Tag pushed besides the content hash and the git commit.
     version: str = "latest"
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not is_image_reference(value) or "@" in value or _has_tag(value):
-            raise ValueError(
-                f'expected a repository like "ghcr.io/you/research-pod" (no tag), got {_describe(value)}'
-            )
-        return value
-
-    @field_validator("base")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        if not is_image_reference(value):
-            raise ValueError(f'expected an image reference like "{DEFAULT_BASE}", got {_describe(value)}')
-        return value
-
-    @field_validator("cuda")
-    @classmethod
-    def _cuda(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d+\.\d+", value):
-            raise ValueError(f'expected a CUDA version like "12.8", got {_describe(value)}')
-        return value
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not DOCKER_TAG.match(value):
-            raise ValueError(f'expected a docker tag like "latest" or "1.2", got {_describe(value)}')
-        return value
+    _name = _checked("name", lambda v: is_image_reference(v) and "@" not in v and not _has_tag(v),
+                     'a repository like "ghcr.io/you/research-pod" (no tag)')
+    _base = _checked("base", is_image_reference, f'an image reference like "{DEFAULT_BASE}"')
+    _cuda = _checked("cuda", lambda v: re.fullmatch(r"\d+\.\d+", v), 'a CUDA version like "12.8"')
+    _version = _checked("version", DOCKER_TAG.match, 'a docker tag like "latest" or "1.2"')
 
 
 class SystemSection(_Section):
     # Extra apt packages on top of the ones every pod needs.
     packages: list[str] = Field(default_factory=list)
 
-    @field_validator("packages")
-    @classmethod
-    def _packages(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _APT_NAME.match(name):
-                raise ValueError(f'expected apt package names like "htop", got {_describe(name)}')
-        return value
+    _packages = _checked("packages", _APT_NAME.match, 'apt package names like "htop"', each=True)
 
 
 def _check_requirements(value: list[str]) -> list[str]:
@@ -124,21 +106,13 @@ class PythonSection(_Section):
     packages: list[str] = Field(default_factory=lambda: ["wandb"])
     uv: str = "0.9.5"  # pinned uv release
 
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"3\.\d{1,2}", value):
-            raise ValueError(f'expected a Python version like "3.11", got {_describe(value)}')
-        return value
-
-    @field_validator("uv")
-    @classmethod
-    def _uv(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+\.\d+\.\d+", value):
-            raise ValueError(f'expected an exact uv release like "0.9.5", got {_describe(value)}')
-        return value
+    _version = _checked("version", lambda v: re.fullmatch(r"3\.\d{1,2}", v), 'a Python version like "3.11"')
+    _uv = _checked("uv", lambda v: re.fullmatch(r"\d+\.\d+\.\d+", v), 'an exact uv release like "0.9.5"')
 
     _packages = field_validator("packages")(classmethod(lambda cls, v: _check_requirements(v)))
+
+
+_MAJOR = re.compile(r"\d{1,3}(\.\d+){0,2}")
 
 
 class NodeSection(_Section):
@@ -147,12 +121,8 @@ class NodeSection(_Section):
     # A Claude Code version like "2.1.19", "latest", or false for none.
     claude_code: Literal[False] | str = "latest"
 
-    @field_validator("version", "npm")
-    @classmethod
-    def _major(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,3}(\.\d+){0,2}", value):
-            raise ValueError(f'expected a major version like "22", got {_describe(value)}')
-        return value
+    _major = _checked("version", _MAJOR.fullmatch, 'a major version like "22"')
+    _npm = _checked("npm", _MAJOR.fullmatch, 'a major version like "22"')
 
     @field_validator("claude_code", mode="before")
     @classmethod
@@ -223,21 +193,8 @@ class PodSection(_Section):
             seconds(value)
         return value
 
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, value: list[str]) -> list[str]:
-        for port in value:
-            if not PORT.match(port):
-                raise ValueError(f'expected ports like "22/tcp" or "8888/http", got {_describe(port)}')
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not ENV_NAME.match(key):
-                raise ValueError(f"expected environment variable names like HF_HOME, got {_describe(key)}")
-        return value
+    _ports = _checked("ports", PORT.match, 'ports like "22/tcp" or "8888/http"', each=True)
+    _env = _checked("env", ENV_NAME.match, "environment variable names like HF_HOME", each=True)  # keys
 
 
 class BuildSection(_Section):
@@ -245,15 +202,8 @@ class BuildSection(_Section):
     # value comes from `imagebuild build --secret ID=...` or the env var of that name.
     secrets: list[str] = Field(default_factory=list)
 
-    @field_validator("secrets")
-    @classmethod
-    def _secrets(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not ENV_NAME.match(name) or name == "ca_bundle":
-                raise ValueError(
-                    f"expected environment variable names like UV_INDEX_URL, got {_describe(name)}"
-                )
-        return value
+    _secrets = _checked("secrets", lambda v: ENV_NAME.match(v) and v != "ca_bundle",
+                        "environment variable names like UV_INDEX_URL", each=True)
 
 
 class Spec(_Section):
