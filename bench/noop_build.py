@@ -12,8 +12,6 @@ included, as a user runs them. Target: a no-op rebuild in 0.5 s or less.
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -22,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+from _common import build_parser
+
 TARGET_S = 0.5
 
 
@@ -37,11 +35,7 @@ def timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=REPO / "tests" / "specs" / "ci.toml")
-    parser.add_argument("--base", default=os.environ.get("IMAGEBUILD_TEST_BASE",
-                                                         "imagebuild-test/debian:bookworm"))
-    parser.add_argument("--ca-cert", type=Path, default=HOST_CA if HOST_CA.exists() else None)
+    parser = build_parser(__doc__)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 

@@ -13,7 +13,6 @@ uploads 0 layers and adds no blob.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -25,14 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from _common import build_parser  # noqa: E402
 from registry import Registry, remove_repository_tags  # noqa: E402
 
 from imagebuild.engine import connect  # noqa: E402
 from imagebuild.image.push import Pusher, PushResult, push_built  # noqa: E402
 from imagebuild.image.spec import load_spec  # noqa: E402
 from imagebuild.project import Project  # noqa: E402
-
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 def spec_for(registry: Registry, spec: Path, base: str, folder: Path) -> Path:
@@ -54,11 +52,7 @@ def size(count: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=REPO / "tests" / "specs" / "ci.toml")
-    parser.add_argument("--base", default=os.environ.get("IMAGEBUILD_TEST_BASE",
-                                                         "imagebuild-test/debian:bookworm"))
-    parser.add_argument("--ca-cert", type=Path, default=HOST_CA if HOST_CA.exists() else None)
+    parser = build_parser(__doc__)
     args = parser.parse_args()
 
     engine = connect()
