@@ -1,8 +1,8 @@
 """The lock file (``imagebuild.lock``): everything the spec leaves open, pinned.
 
 The lock is TOML, one table per layer, one package per table, so a `git diff`
-of two locks reads like a changelog and a later per-package layering (issue 15)
-can walk the same tables. ``[inputs]`` records what the spec asked for when the
+of two locks reads like a changelog and the per-package layers (``chunks``) walk the
+same tables. ``[inputs]`` records what the spec asked for when the
 lock was resolved: `lock --check` and `build --locked` compare it with the spec.
 """
 
