@@ -60,7 +60,7 @@ def test_create_waits_until_ssh_answers(cli, fake_runpod):
     assert pod.status == "RUNNING"
     # It polled past PROVISIONING and STARTING rather than trusting the create answer.
     assert len(fake_runpod.calls("GET", f"/v2/pods/{pod.id}")) >= 2
-    assert "PROVISIONING" in result.stderr
+    assert "pod exp: provisioning (" in result.stderr
 
 
 def test_create_sends_the_spec_defaults_the_pushed_image_and_its_cuda_floor(cli, fake_runpod):

@@ -70,6 +70,9 @@ class Waiting:
 
     def __call__(self, text: str) -> None:
         phase = phase_of(text)
+        if phase is not None and self.phase is not None and "; trying " not in text \
+                and PHASES.index(phase) < PHASES.index(self.phase):
+            phase = self.phase  # phases only go forward: the log says "pulling" before the status
         changed = phase is not None and phase != self.phase
         self.phase = phase or self.phase
         self.text = text
