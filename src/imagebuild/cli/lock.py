@@ -12,7 +12,8 @@ from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.errors import UserError
 
 CA_CERT_OPTION = typer.Option(
-    None, "--ca-cert", help="CA bundle for TLS-intercepting proxies (apt inside the base, uv, npm).",
+    None, "--ca-cert", help="CA bundle for TLS-intercepting proxies (apt inside the base, uv, npm); "
+    "default: the host's (SSL_CERT_FILE, ...; see the README); none: no bundle.",
     envvar="IMAGEBUILD_CA_CERT")
 
 
@@ -53,13 +54,20 @@ def lock(
         else:
             typer.echo(f"{path.name} matches {loaded.label}")
         return
+    from imagebuild.cli.progress import say_progress
     from imagebuild.engine import connect
+    from imagebuild.image import hostca
     from imagebuild.image.resolve import resolve_lock
 
+    ca_cert, ca_note = hostca.choose(ca_cert)
     started = time.monotonic()
 
+    notes = [ca_note] if ca_note else []
+
     def say(section: str) -> None:  # resolving takes 6-35 s: never a silent wait
-        typer.echo(f"imagebuild: resolving {section} ({time.monotonic() - started:.0f} s so far)", err=True)
+        while notes:  # said once resolving starts: a bad NAME stays a one-line error
+            say_progress(f"imagebuild: {notes.pop()}")
+        say_progress(f"imagebuild: resolving {section} ({time.monotonic() - started:.0f} s so far)")
 
     resolved = resolve_lock(spec, connect(), previous, upgrade=(names or []) if upgrade else None,
                             ca_cert=ca_cert, on_section=say)

@@ -114,6 +114,12 @@ def waiting(title: str, timeout: float | None = None) -> Iterator[Callable[[str]
             ticker.join(timeout=2)
 
 
+def say_progress(text: str) -> None:
+    """A line about what a command is doing (not a warning): on stderr unless --quiet."""
+    if not quiet():
+        _stderr_line(text)
+
+
 def _stderr_line(text: str) -> None:
     stream = sys.stderr
     if stream is not None:
