@@ -164,3 +164,33 @@ def test_quiet_says_no_progress_but_still_the_result(cli, fake_runpod):
     result = cli("--quiet", "pod", "create", "--name", "qt")
     assert result.code == 0 and "pod qt (" in result.stdout, result.output
     assert not [line for line in result.stderr.splitlines() if line.startswith("pod qt: ")], result.stderr
+
+
+def test_push_progress_says_bytes_and_rate_per_layer_every_few_seconds(monkeypatch):
+    # The engine's push stream for one layer (docker's jsonmessage: status, id, progressDetail),
+    # fed through the per-layer follower with a clock that moves 2 s a message.
+    import io
+
+    from imagebuild.image.progress import PlainReporter
+    from imagebuild.image.push import TagPush, _Layers
+
+    now = [0.0]
+    out = io.StringIO()
+    layers = _Layers(PlainReporter(verb="push", stream=out, clock=lambda: now[0]))
+    result = TagPush("r/x:1")
+    layer = "0123456789ab"
+    stream = [{"status": "Preparing", "id": layer}] + [
+        {"status": "Pushing", "id": layer, "progressDetail": {"current": n * 10_000_000, "total": 60_000_000}}
+        for n in range(1, 7)] + [{"status": "Pushed", "id": layer}]
+    import imagebuild.image.push as push_module
+
+    monkeypatch.setattr(push_module.time, "monotonic", lambda: now[0])
+    for item in stream:
+        now[0] += 2.0
+        layers.event(item, "r/x:1", result)
+    monkeypatch.undo()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"[{layer}] push r/x:1"
+    assert lines[1:-2] == [f"[{layer}] pushing 10.0MB", f"[{layer}] pushing 40.0MB at 6.7MB/s"], lines
+    assert lines[-2] == f"[{layer}] pushed 60.0MB at 5.0MB/s" and lines[-1].startswith(f"[{layer}] done in")
+    assert result.uploaded == [layer] and result.streamed_bytes == 60_000_000
