@@ -218,6 +218,48 @@ def test_an_answer_of_another_shape_is_one_line(fake_runpod, pod_cli: PodCli, bo
         assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == "", result.output
 
 
+@pytest.mark.parametrize("path, args, words", [
+    ("/v2/network-volumes", ("volume", "list"), "networkVolumes"),
+    ("/v2/network-volumes", ("volume", "list", "--json"), "networkVolumes"),
+    ("/v2/catalog/gpus", ("gpus",), "gpus"),
+    ("/v2/catalog/gpus", ("gpus", "--json"), "gpus"),
+])
+def test_other_listings_of_another_shape_are_one_line(fake_runpod, pod_cli: PodCli, path, args, words):
+    fake_runpod.inject("off_contract", times=10, method="GET", path=path, body=json.dumps({words: "none"}))
+    result = pod_cli(*args)
+    assert result.code == 1 and f"field '{words}' is a str, not a list" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == "", result.output
+
+
+def test_volume_rm_with_stdin_closed_refuses_naming_yes(fake_runpod, pod_cli: PodCli):
+    assert pod_cli("volume", "create", "keep", "--size", "20", "--datacenter", "EU-RO-1").code == 0
+    done = subprocess.run(["bash", "-c", 'exec 0<&-; exec "$@"', "_", *pod_cli.argv(
+        "volume", "rm", "keep")], cwd=pod_cli.workdir, env=pod_cli.full_env(),
+        capture_output=True, text=True, timeout=60, check=False)
+    one_line(done, 2, "--yes")
+    assert not [r for r in fake_runpod.requests if r.method == "DELETE"]
+
+
+def test_a_json_reader_that_went_away_ends_quietly(fake_runpod, pod_cli: PodCli):
+    read, write = os.pipe()
+    os.close(read)  # `imagebuild pod list --json | jq` after jq has gone
+    try:
+        done = subprocess.run(pod_cli.argv("pod", "list", "--json"), cwd=pod_cli.workdir,
+                              env=pod_cli.full_env(), stdout=write, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+
+
+def test_export_out_below_a_file_is_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "taken").write_text("mine\n")
+    done = imagebuild("export", "skypilot", "--image", IMAGE, "--gpu", "4090", "--json",
+                      "--out", "taken/task.yaml", "--", "python t.py", cwd=tmp_path)
+    one_line(done, 2, "--out", "taken")
+    assert done.stdout == "" and sorted(os.listdir(tmp_path)) == ["taken"]
+
+
 def test_an_unreadable_create_answer_finds_the_pod_it_made(fake_runpod, pod_cli: PodCli):
     # The pod was made (RunPod's side) but the answer is an empty 200: it is looked up
     # by name, never sent again, and reported - not left billing unseen.

@@ -67,6 +67,11 @@ def cli(pod_cli: PodCli) -> PodCli:
     (("--ports", "22/udp"), ("udp",)),
     (("--ports", ""), ("--ports",)),
     (("--datacenter", ""), ("--datacenter",)),
+    (("--gpu", "4090:2", "--gpu-count", "4"), ("--gpu 4090:2", "--gpu-count 4", "disagree")),
+    (("--gpu", "4090:2,a6000:4"), ("--gpu", "one GPU count")),
+    (("--gpu", "4090:0"), ("--gpu", "ALIAS[:N]")),
+    (("--gpu", "4090:x"), ("--gpu", "ALIAS[:N]")),
+    (("--gpu", "4090:100"), ("--gpu", "ALIAS[:N]")),
 ])
 def test_pod_create_refuses_before_any_request_that_costs(cli, fake_runpod, args, words):
     result = cli("pod", "create", "--no-wait", *args)

@@ -145,6 +145,9 @@ def test_push_records_the_digest_under_every_tag(first_push, project, registry):
     assert "cuda" in recorded  # the image's imagebuild.cuda label ("" on Debian: None)
     # The plain (non-terminal) progress is per layer.
     assert re.search(r"^\[[0-9a-f]{12}\] push ", done.stderr, re.M), done.stderr
+    # ...with the bytes each uploaded layer took (and the rate, past half a second).
+    assert re.search(r"^\[[0-9a-f]{12}\] pushed [0-9.]+(B|kB|MB|GB)( at [0-9.]+MB/s)?$", done.stderr,
+                     re.M), done.stderr
 
 
 def test_push_again_uploads_no_layer(first_push, project, registry, docker_config):

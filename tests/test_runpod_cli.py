@@ -60,7 +60,7 @@ def test_create_waits_until_ssh_answers(cli, fake_runpod):
     assert pod.status == "RUNNING"
     # It polled past PROVISIONING and STARTING rather than trusting the create answer.
     assert len(fake_runpod.calls("GET", f"/v2/pods/{pod.id}")) >= 2
-    assert "PROVISIONING" in result.stderr
+    assert "pod exp: provisioning (" in result.stderr
 
 
 def test_create_sends_the_spec_defaults_the_pushed_image_and_its_cuda_floor(cli, fake_runpod):
@@ -147,11 +147,13 @@ def test_explicit_public_key_and_a_missing_one(cli, fake_runpod):
     assert second["startSsh"] is True
 
 
-def test_create_json_prints_runpods_pod_object(cli, fake_runpod):
+def test_create_json_prints_the_pod_shape_with_runpods_object_under_raw(cli, fake_runpod):
     result = cli("pod", "create", "--name", "j", "--json")
     assert result.code == 0, result.output
     pod = json.loads(result.stdout)
-    assert pod["name"] == "j" and pod["status"] == "RUNNING" and pod["ssh"]["direct"]["port"] > 0
+    assert (pod["format"], pod["kind"], pod["name"], pod["status"]) == (1, "runpod", "j", "running")
+    assert pod["ssh"]["kind"] == "direct" and pod["ssh"]["port"] > 0 and pod["ssh"]["user"] == "root"
+    assert pod["raw"]["status"] == "RUNNING" and pod["raw"]["ssh"]["direct"]["port"] == pod["ssh"]["port"]
 
 
 def test_without_a_pushed_image_create_says_to_push(pod_cli, fake_runpod):
@@ -404,8 +406,8 @@ def test_json_and_views_never_show_env_values(cli, fake_runpod):
     for result in outputs:
         assert result.code == 0 and token not in result.output, result.output
     status = json.loads(outputs[2].stdout)
-    assert status["env"] == {"HF_TOKEN": "***", "MODE": "***", "PUBLIC_KEY": "***"}
-    assert all(pod["env"]["HF_TOKEN"] == "***" for pod in json.loads(outputs[1].stdout))
+    assert status["raw"]["env"] == {"HF_TOKEN": "***", "MODE": "***", "PUBLIC_KEY": "***"}
+    assert all(pod["raw"]["env"]["HF_TOKEN"] == "***" for pod in json.loads(outputs[1].stdout))
     (pod,) = [p for p in fake_runpod.pods.values() if p.request["name"] == "sec"]
     assert pod.request["env"]["HF_TOKEN"] == token  # masked on screen, not in what RunPod got
 

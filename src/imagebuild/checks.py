@@ -35,6 +35,31 @@ def non_empty(value: str, flag: str) -> str:
     return value.strip()
 
 
+_GPU_COUNT = re.compile(r"^[1-9][0-9]?$")
+
+
+def gpu_with_count(value: str, gpu_count: int | None, flag: str = "--gpu") -> tuple[str, int | None]:
+    """``ALIAS[:N][,ALIAS[:N]...]`` (as `export skypilot --gpu`) as (the aliases, the count):
+    a pod has one GPU count, so every N given, and ``--gpu-count``, must agree."""
+    aliases, counts = [], set()
+    for item in value.split(","):
+        alias, colon, count = item.strip().partition(":")
+        if colon and not _GPU_COUNT.match(count.strip()):
+            raise SpecError(f"{flag}: expected ALIAS[:N] with N from 1 to 99, like 4090:2, "
+                            f'got "{item.strip()}"')
+        if colon:
+            counts.add(int(count))
+        aliases.append(alias.strip())
+    if gpu_count is not None and counts and counts != {gpu_count}:
+        raise SpecError(f"{flag} {value} and --gpu-count {gpu_count} disagree; give the count once "
+                        "(4090:2 or --gpu-count 2)")
+    if len(counts) > 1:
+        given = ", ".join(map(str, sorted(counts)))
+        raise SpecError(f"{flag} {value}: a pod has one GPU count, got {given}; "
+                        "give the same N to every choice")
+    return ",".join(aliases), next(iter(counts)) if counts else gpu_count
+
+
 def is_image_reference(value: str) -> bool:
     return bool(_REFERENCE.match(value))
 

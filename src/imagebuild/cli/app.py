@@ -31,5 +31,12 @@ def _root(
     version: bool | None = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress on stderr (waits, phases); warnings and errors "
+        "still come. Also IMAGEBUILD_QUIET=1."
+    ),
 ) -> None:
     """Build research-pod images, push them, and drive RunPod pods safely."""
+    from imagebuild.cli.progress import set_quiet
+
+    set_quiet(quiet)

@@ -84,7 +84,8 @@ def build(
     base: str | None = BASE_OPTION,
     ca_cert: Path | None = typer.Option(
         None, "--ca-cert", help="CA bundle for TLS-intercepting proxies, given to the build as a "
-        "secret (never stored in the image).", envvar="IMAGEBUILD_CA_CERT"),
+        "secret (never stored in the image); default: the host's (SSL_CERT_FILE, ...; see the "
+        "README); none: no bundle.", envvar="IMAGEBUILD_CA_CERT"),
     secret: list[str] = typer.Option(
         [], "--secret", help="Build secret ID=env:VAR or ID=file:PATH (repeatable)."),
     layer: str | None = typer.Option(None, "--layer", help="Build only up to this layer."),
@@ -106,7 +107,9 @@ def build(
     build writes that lock, and a build after a spec change updates it (and says so);
     `--locked` refuses both. The build is recorded in .imagebuild/SPEC.build.json for
     `push`, `run` and `pod create`."""
+    from imagebuild.cli.progress import say_progress
     from imagebuild.engine import connect
+    from imagebuild.image import hostca
     from imagebuild.image.builder import Builder, RegistryCache, check_options, read_secret_sources
     from imagebuild.image.layers import diff_ids, inventory, table
     from imagebuild.image.progress import LiveReporter, PlainReporter
@@ -118,8 +121,11 @@ def build(
     spec = _spec(spec_path, base, physx_gpu)
     secrets = read_secret_sources(secret, spec)
     registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
+    ca_cert, ca_note = hostca.choose(ca_cert)
     check_options(layer, registry_cache, no_cache, ca_cert)
     engine = connect()
+    if ca_note:
+        say_progress(f"imagebuild: {ca_note}")
     lock, notice = project.lock_for_build(spec, engine, locked, ca_cert)
     if notice:
         typer.echo(notice, err=True)

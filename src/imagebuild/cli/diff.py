@@ -15,14 +15,12 @@ def diff(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Packages added, removed and changed per layer between two locks or images."""
-    from dataclasses import asdict
-
     from imagebuild.engine import connect
     from imagebuild.image.lockdiff import diff_locks, format_changes, load_lock
 
     changes = diff_locks(load_lock(old, connect), load_lock(new, connect))
     if as_json:
-        print_json([{**asdict(c), "kind": c.kind} for c in changes])
+        print_json([c.to_json() for c in changes])
         return
     for line in format_changes(changes):
         typer.echo(line)

@@ -9,7 +9,7 @@ import typer
 
 from imagebuild import contract
 from imagebuild.cli.app import app
-from imagebuild.cli.common import SPEC_OPTION, load
+from imagebuild.cli.common import JSON_OPTION, SPEC_OPTION, load, print_json
 from imagebuild.errors import SpecError
 
 export_app = typer.Typer(help="Hand the pod image to other schedulers (SkyPilot).",
@@ -50,12 +50,14 @@ def skypilot(
     out: Path | None = typer.Option(
         None, "--out", metavar="PATH", help="File to write (default: stdout); with --sweep a folder "
         "(default: ./skypilot)."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a SkyPilot task that runs COMMAND (after --) on the pod image, then pod-save.
 
     Launch it with `sky launch TASK.yaml` (or `sky jobs launch` for a managed job).
     COMMAND's words are joined by spaces into one shell line, as ssh does: quote
-    '$SEED' to let the task expand it.
+    '$SEED' to let the task expand it. --json prints {"files": [...] (null: nothing written),
+    "tasks": [...], "launch": "sky launch ..."}.
     """
     from imagebuild.export import skypilot as sky
     from imagebuild.export.skypilot_gpus import accelerators
@@ -79,16 +81,28 @@ def skypilot(
         secrets=sky.parse_secrets(secret), sweep=sky.parse_sweeps(sweep), idle_minutes=idle_minutes,
         project=sky.check_project(project) if project else None, private_registry=private_registry,
         results_to=sky.check_results_remote(results_to) if results_to else None)
-    bodies = sky.tasks(export)
+    _written(sky, sky.tasks(export), out, bool(sweep), as_json)
+
+
+def _written(sky, bodies: list[dict], out: Path | None, sweep: bool, as_json: bool) -> None:
+    """The task on stdout, or the files written and how to launch them (--json: one object)."""
+    secrets = [f"--secret {s}" for s in bodies[0].get("secrets", {})]
     if out is None and not sweep:
-        typer.echo(sky.dump(bodies[0]), nl=False)
+        if as_json:
+            print_json({"files": None, "tasks": bodies,
+                        "launch": f"sky launch {' '.join([*secrets, 'TASK.yaml'])}"})
+        else:
+            typer.echo(sky.dump(bodies[0]), nl=False)
         return
-    paths = sky.write(bodies, out or Path("skypilot"), folder=bool(sweep))
+    paths = sky.write(bodies, out or Path("skypilot"), folder=sweep)
+    launch = f"sky launch {' '.join(secrets + [str(paths[0])])}"
+    if as_json:
+        print_json({"files": [str(p) for p in paths], "tasks": bodies, "launch": launch})
+        return
     for path in paths:
         typer.echo(path)
-    secrets = [f"--secret {s}" for s in bodies[0].get("secrets", {})]
-    typer.echo(f"launch: sky launch {' '.join(secrets + [str(paths[0])])}"
-               f"{'  (or sky jobs launch, one per file)' if len(paths) > 1 else ''}", err=True)
+    typer.echo(f"launch: {launch}{'  (or sky jobs launch, one per file)' if len(paths) > 1 else ''}",
+               err=True)
 
 
 def _image_name(ref: str) -> str:

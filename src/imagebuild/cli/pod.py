@@ -6,7 +6,7 @@ The logic lives in ``imagebuild.runpod``, ``targets`` and ``lifecycle``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import typer
 
@@ -15,7 +15,6 @@ from imagebuild.cli.common import (
     JSON_OPTION,
     can_ask,
     confirm,
-    is_terminal,
     print_json,
     runpod_client,
     seconds_above_0,
@@ -47,6 +46,7 @@ BUDGET_OPTION = typer.Option(600.0, "--save-timeout", callback=seconds_above_0("
 FORWARD_OPTION = typer.Option(
     [], "--forward", "-L", help="Forward a pod port to localhost: 8888 or LOCAL:REMOTE (repeatable)."
 )
+JSON_SSH_TIMEOUT_S = 7 * 24 * 3600.0  # `pod ssh --json -- CMD` waits for CMD as ssh would
 FORCE_SAVE_HELP = "Go ahead even if the save failed or could not run (says what is lost first)."
 
 
@@ -98,16 +98,11 @@ def _interruptible(target) -> Iterator[None]:
         ) from None
 
 
-@contextlib.contextmanager
-def _progress(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on a terminal; otherwise one stderr line per change (logs, CI)."""
-    if is_terminal():
-        from rich.console import Console
+def _progress(title: str, timeout: float | None = None):
+    """A wait's progress (see cli.progress): a ticking status on a terminal, else lines."""
+    from imagebuild.cli.progress import waiting
 
-        with Console(stderr=True).status(title) as status:
-            yield lambda text: status.update(f"{title}: {text}")
-    else:
-        yield lambda text: typer.echo(f"{title}: {text}", err=True)
+    return waiting(title, timeout)
 
 
 def _say(message: str) -> None:
@@ -133,7 +128,7 @@ def list_(json_out: bool = JSON_OPTION) -> None:
     with _client() as client:
         pods = list_pods(client)
     if json_out:
-        print_json([view.masked(pod) for pod in pods])
+        print_json([view.pod_json(pod) for pod in pods])
         return
     if not pods:
         typer.echo("no pods")
@@ -219,6 +214,8 @@ def ssh(
     command: list[str] | None = COMMAND_ARG,
     identity: str | None = IDENTITY_OPTION,
     forward: list[str] = FORWARD_OPTION,
+    json_out: bool = typer.Option(False, "--json", help='With -- CMD: print {"exit_code", "stdout", '
+                                  '"stderr"} when CMD ends (its exit code is the command\'s).'),
 ) -> None:
     """Open a shell on a pod, or run a command: imagebuild pod ssh POD -- nvidia-smi."""
     import shutil
@@ -227,6 +224,9 @@ def ssh(
     from imagebuild.pods.ssh import invocation
 
     command = list(command or [])
+    if json_out and (not command or forward):
+        raise UserError("--json goes with a command and no --forward: "
+                        "imagebuild pod ssh POD --json -- CMD", 2)
     target = _lookup(pod)
     if target.state != "running":
         raise UserError(
@@ -240,6 +240,8 @@ def ssh(
         raise UserError(
             f"pod {target.label} has no SSH endpoint yet; check `imagebuild pod status {pod}`"
         )
+    if json_out:
+        _ssh_json(target, endpoint, command, identity, binary)
     from imagebuild.pods.ssh import forwards
 
     extra = forwards(forward, endpoint)
@@ -253,23 +255,39 @@ def ssh(
     raise typer.Exit(result.returncode)
 
 
+def _ssh_json(target, endpoint, command: list[str], identity: str | None, binary: str) -> None:
+    """`pod ssh POD --json -- CMD`: CMD's output framed as one JSON object and its exit code
+    kept, through either endpoint (the gateway's own exit status says nothing: remote.run
+    frames it). Through the gateway stderr arrives inside stdout (``merged``)."""
+    from imagebuild.pods import remote
+
+    done = remote.run(endpoint, " ".join(command), timeout=JSON_SSH_TIMEOUT_S,
+                      options=target.ssh_options(), identity=identity, ssh=binary)
+    if done.error is not None:
+        raise UserError(f"pod {target.label}: {done.error}")
+    print_json({"exit_code": done.exit_code, "stdout": done.text,
+                "stderr": None if done.merged else done.stderr, "merged": done.merged})
+    raise typer.Exit(done.exit_code)
+
+
 @pod_app.command("logs")
 def logs(
     pod: str = POD_ARG,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
     tail: int = typer.Option(100, "--tail", min=0, max=5000, help="Earlier lines to show first."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON event per line."),
+    json_out: bool = typer.Option(False, "--json", help='One JSON object per line: '
+                                  '{"ts", "source" (container or system), "line"}.'),
 ) -> None:
     """Show a RunPod pod's logs (container and system): image pulls, CUDA errors, the entrypoint."""
     import json
 
-    from imagebuild.runpod.logs import read
+    from imagebuild.runpod.logs import as_json, read_events, text
 
     if pod.startswith("local:"):
         raise UserError(f"{pod}: a local pod's logs are `docker logs`; `pod logs` reads RunPod pods")
     with _resolve(pod) as target, contextlib.suppress(KeyboardInterrupt):
-        for line in read(target.client, target.ref, tail=tail, follow=follow):
-            typer.echo(json.dumps({"line": line}) if json_out else line)
+        for event in read_events(target.client, target.ref, tail=tail, follow=follow):
+            typer.echo(json.dumps(as_json(event)) if json_out else text(event))
 
 
 @pod_app.command("save")
@@ -312,6 +330,7 @@ def terminate(
     identity: str | None = IDENTITY_OPTION,
     budget: float = BUDGET_OPTION,
     timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
     """Save the pod's work (pod-save), then delete the pod with its /workspace volume.
 
@@ -325,5 +344,8 @@ def terminate(
     with _resolve(pod) as target, _interruptible(target):
         lifecycle.terminate(target, _ui(), options, force=force, start_to_save=start_to_save, yes=yes)
     volume = target.workspace_kept()
+    if json_out:  # the pod as it was last seen, now gone
+        print_json({**target.to_json(), "status": "terminated"})
+        return
     kept = f"; network volume {volume} (its /workspace) is kept" if volume else ""
     typer.echo(f"pod {target.label} terminated{kept}")

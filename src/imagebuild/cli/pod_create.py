@@ -32,7 +32,8 @@ from imagebuild.cli.pod import (
 from imagebuild.errors import UserError
 
 GPU_OPTION = typer.Option(
-    None, "--gpu", help="GPU alias, or a fallback list tried in order: 4090 or 4090,a6000. [spec: pod.gpu]"
+    None, "--gpu", metavar="ALIAS[:N]", help="GPU alias, or a fallback list tried in order: 4090 or "
+    "4090,a6000; :N sets the count as --gpu-count does (4090:2, as `export skypilot`). [spec: pod.gpu]"
 )
 VOLUME_OPTION = typer.Option(
     None, "--volume", help="Network volume (name or id) for /workspace: kept when the pod goes, "
@@ -79,7 +80,8 @@ def create(
         None, "--image", help="Image to run (default: the digest `imagebuild push` recorded)."
     ),
     volume_gb: int | None = typer.Option(
-        None, "--volume-gb", help="/workspace volume size. [spec: pod.volume_gb]"
+        None, "--volume-gb", help="/workspace volume size in GB (as `volume create --volume-gb`). "
+        "[spec: pod.volume_gb]"
     ),
     disk_gb: int | None = typer.Option(
         None, "--disk-gb", help="Container disk size. [spec: pod.disk_gb]"
@@ -147,7 +149,7 @@ def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off") -> dic
         options, notes = plan_create(loaded, client, flags)
         for note in notes:
             _say(f"imagebuild: {note}")
-        with _progress(f"pod {options.name}") as report:
+        with _progress(f"pod {options.name}", timeout if wait else None) as report:
             try:
                 if wait and mode != "off":
                     return hostcheck.create_checked(client, options, mode=mode, timeout=timeout,
@@ -161,7 +163,7 @@ def _print_created(pod: dict, wait: bool, json_out: bool) -> None:
     from imagebuild.runpod import pods, view
 
     if json_out:
-        print_json(view.masked(pod))
+        print_json(view.pod_json(pod))
         return
     state = "ready" if wait else f"created ({pod['status']})"
     typer.echo(
@@ -207,8 +209,8 @@ def update(
             target, _ui(), options, lambda: updates.update_image(target.client, target.pod, ref, credential),
             force=force, yes=yes)
     if json_out:
-        from imagebuild.runpod.view import masked
+        from imagebuild.runpod.view import pod_json
 
-        print_json(masked(updated))
+        print_json(pod_json(updated))
         return
     typer.echo(f"pod {target.label} now runs {ref}; {when}")

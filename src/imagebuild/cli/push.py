@@ -58,7 +58,11 @@ def push(
             result = run(live, lambda line: live.live.console.print(line, markup=False,
                                                                     highlight=False))
     else:
-        result = run(PlainReporter(verb="push"), lambda line: typer.echo(line, err=True))
+        from imagebuild.cli.progress import quiet
+        from imagebuild.image.progress import SilentReporter
+
+        reporter = SilentReporter() if quiet() else PlainReporter(verb="push")
+        result = run(reporter, lambda line: typer.echo(line, err=True))
     if as_json:
         print_json(result.to_json())
         return

@@ -82,7 +82,9 @@ def run(
 
     found = localrun.wait_canary(engine, pod)
     if as_json:
-        print_json({**pod.to_json(), "canary": found.to_json()})
+        from imagebuild.pods import podjson
+
+        print_json({**podjson.local(pod), "canary": found.to_json()})
         return
     identity = None
     if public_key and public_key.endswith(".pub") and Path(public_key[:-4]).expanduser().is_file():

@@ -19,7 +19,8 @@ volume_app = sub_app(
 @volume_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Volume name (creating an existing name reuses it)."),
-    size: int = typer.Option(..., "--size", help="Size in GB (10 to 4096)."),
+    size: int = typer.Option(..., "--size", "--volume-gb", help="Size in GB (10 to 4096; "
+                             "--volume-gb: as `pod create`)."),
     datacenter: str = typer.Option(..., "--datacenter", help="Data center, e.g. US-KS-2."),
     json_out: bool = JSON_OPTION,
 ) -> None:

@@ -23,6 +23,10 @@ class Change:
     def kind(self) -> str:
         return "added" if self.old is None else "removed" if self.new is None else "changed"
 
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "name": self.name, "old": self.old, "new": self.new,
+                "kind": self.kind}
+
 
 def versions(lock: Lock) -> dict[str, dict[str, str]]:
     """Every pinned thing of a lock, per layer: name → version (or digest)."""

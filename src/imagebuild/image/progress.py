@@ -27,9 +27,15 @@ class SilentReporter:
 class PlainReporter:
     """One line per event on stderr; stdout stays free for --json."""
 
-    def __init__(self, verb: str = "build", stream=None):
+    EVERY_S = 5.0  # a layer being pushed: bytes and rate this often, not per chunk
+
+    def __init__(self, verb: str = "build", stream=None, clock=None):
+        import time
+
         self.verb = verb
         self.stream = stream or sys.stderr
+        self.clock = clock or time.monotonic
+        self.said: dict[str, float] = {}
 
     def _say(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -41,6 +47,12 @@ class PlainReporter:
     def progress(self, layer: str, status: str) -> None:
         if status.startswith("["):  # a new Dockerfile step, not every output line
             self._say(f"[{layer}] {status[:160]}")
+        elif status.startswith("pushed "):
+            self._say(f"[{layer}] {status}")
+        elif status.startswith("pushing ") and (layer not in self.said
+                                                or self.clock() - self.said[layer] >= self.EVERY_S):
+            self.said[layer] = self.clock()
+            self._say(f"[{layer}] {status}")
 
     def finished(self, layer: str, cached: bool, seconds: float) -> None:
         self._say(f"[{layer}] {'up to date' if cached else 'done'} in {seconds:.1f}s")

@@ -172,12 +172,14 @@ class _Layers:
         if not _LAYER_ID.fullmatch(layer):  # repository and digest lines carry no layer id
             return
         finished = status in ("Pushed", "Layer already exists") or status.startswith("Mounted")
+        last = 0  # bytes the layer took, once finished
         if status == "Pushing":
             self.current[layer] = int((item.get("progressDetail") or {}).get("current") or 0)
         elif finished:
             sent = status == "Pushed"
             (result.uploaded if sent else result.existing).append(layer)
-            result.streamed_bytes += self.current.pop(layer, 0) if sent else 0
+            last = self.current.pop(layer, 0)
+            result.streamed_bytes += last if sent else 0
         if layer in self.done:  # reported under an earlier tag already
             return
         now = time.monotonic()
@@ -185,8 +187,10 @@ class _Layers:
             if layer not in self.started:  # only layers that really upload get a start line
                 self.started[layer] = now
                 self.reporter.started(layer, reference)
-            self.reporter.progress(layer, f"pushing {_size(self.current[layer])}")
+            self.reporter.progress(layer, f"pushing {_sent(self.current[layer], now - self.started[layer])}")
         elif finished:
+            if status == "Pushed" and layer in self.started and last:
+                self.reporter.progress(layer, f"pushed {_sent(last, now - self.started[layer])}")
             self.done.add(layer)
             self.reporter.finished(layer, status != "Pushed", now - self.started.get(layer, now))
         elif status in ("Preparing", "Waiting") or status.startswith("Retrying"):
@@ -196,6 +200,12 @@ class _Layers:
         for layer in self.started:
             if layer not in self.done:
                 self.reporter.failed(layer)
+
+
+def _sent(count: int, seconds: float) -> str:
+    """Bytes sent so far and the rate: ``12.3MB at 4.1MB/s``."""
+    rate = f" at {count / seconds / 1e6:.1f}MB/s" if seconds >= 0.5 else ""
+    return f"{_size(count)}{rate}"
 
 
 def _size(count: int) -> str:

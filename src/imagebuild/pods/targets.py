@@ -120,7 +120,9 @@ class LocalTarget:
         forget_host_key(self.pod.container)
 
     def to_json(self) -> dict[str, Any]:
-        return self.pod.to_json()
+        from imagebuild.pods import podjson
+
+        return podjson.local(self.pod)
 
     def status_lines(self) -> list[str]:
         from imagebuild.pods.idlestop import local_line

@@ -46,12 +46,25 @@ def text(event: dict) -> str:
     return f"[system] {line}" if event.get("source") == "system" else line
 
 
-def read(client, pod_id: str, *, tail: int = 100, follow: bool = False, idle: float = IDLE_S,
-         on_open: Callable[[httpx.Response], None] = lambda _: None,
-         going: Callable[[], bool] = lambda: True, sleep: Callable[[float], None] = time.sleep
-         ) -> Iterator[str]:
-    """The pod's log lines, oldest first; with ``follow``, new ones as they come,
-    across dropped streams, while ``going()`` (and until the pod is gone)."""
+def read(client, pod_id: str, **options) -> Iterator[str]:
+    """The pod's log lines as text (``[system] `` before system lines); ``read_events``'
+    options."""
+    for event in read_events(client, pod_id, **options):
+        yield text(event)
+
+
+def as_json(event: dict) -> dict:
+    """`pod logs --json`: one object per line, with when and where it came from."""
+    return {"ts": event.get("ts"), "source": event.get("source") or "container",
+            "line": str(event.get("line", "")).rstrip("\n")}
+
+
+def read_events(client, pod_id: str, *, tail: int = 100, follow: bool = False, idle: float = IDLE_S,
+                on_open: Callable[[httpx.Response], None] = lambda _: None,
+                going: Callable[[], bool] = lambda: True, sleep: Callable[[float], None] = time.sleep
+                ) -> Iterator[dict]:
+    """The pod's log events (source, line, ts), oldest first; with ``follow``, new ones as
+    they come, across dropped streams, while ``going()`` (and until the pod is gone)."""
     cursor: str | None = None
     pause = 0.25
     drops = 0
@@ -60,7 +73,7 @@ def read(client, pod_id: str, *, tail: int = 100, follow: bool = False, idle: fl
         try:
             for event_id, event in _stream(client, pod_id, tail, cursor, None if follow else idle, on_open):
                 cursor, seen = event_id or cursor, True
-                yield text(event)
+                yield event
             ended = True  # the server ended the stream
         except httpx.ReadTimeout:
             if not follow:

@@ -70,7 +70,9 @@ class CreateFlags:
     def pod_keys(self) -> dict[str, Any]:
         """The flags that set a ``[pod]`` key, by key (None: not given)."""
         datacenters = [d.strip() for item in self.datacenters for d in item.split(",") if d.strip()]
-        return {"gpu": self.gpu, "gpu_count": self.gpu_count, "volume_gb": self.volume_gb,
+        gpu, gpu_count = (checks.gpu_with_count(self.gpu, self.gpu_count) if self.gpu is not None
+                          else (None, self.gpu_count))
+        return {"gpu": gpu, "gpu_count": gpu_count, "volume_gb": self.volume_gb,
                 "disk_gb": self.disk_gb, "cloud": self.cloud.strip().lower() if self.cloud else None,
                 "datacenter": datacenters or None, "volume": self.volume,
                 "ports": _ports(self.ports) if self.ports is not None else None,

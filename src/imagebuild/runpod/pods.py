@@ -336,6 +336,7 @@ def wait_until_ready(
             else:
                 ready, seen = _ssh_ready(pod, probe)
                 if ready:
+                    on_event(seen)  # the sshd phase is said even when SSH answers at once
                     return pod
         if seen != last:
             on_event(seen)

@@ -72,7 +72,7 @@ class RunPodTarget:
         ssh.forget_host_key(host_key_alias(self.pod["id"]))
 
     def to_json(self) -> dict[str, Any]:
-        return view.masked(self.pod)
+        return view.pod_json(self.pod)
 
     def status_lines(self) -> list[str]:
         return view.status_lines(self.pod)

@@ -16,6 +16,23 @@ def masked(pod: dict) -> dict:
     return {**pod, "env": {name: MASK for name in pod["env"]}}
 
 
+def pod_json(pod: dict) -> dict:
+    """A RunPod pod in the shape local pods share (:mod:`imagebuild.pods.podjson`);
+    RunPod's own object, env values masked, under ``raw``."""
+    from imagebuild.pods import podjson
+    from imagebuild.runpod.volume_api import network_volume_id
+
+    info = pod.get("gpu") if isinstance(pod.get("gpu"), dict) else None
+    volume = network_volume_id(pod)
+    return podjson.shape(
+        kind="runpod", id=pod["id"], name=pod.get("name", ""), ref=pod["id"],
+        status=podjson.runpod_status(pod.get("status", "")), image=pod.get("image"),
+        gpu={"type": info.get("id"), "count": info.get("count", 1)} if info else None,
+        cost_per_hr=float(pod.get("cost") or 0.0),
+        ssh=podjson.endpoint_json(ssh.endpoint(pod)), volume=volume, volume_kept=volume is not None,
+        raw=masked(pod))
+
+
 def uptime(seconds: int | None) -> str:
     if seconds is None:
         return "-"

@@ -1,0 +1,127 @@
+"""Progress on the CLI's waits: `pod create` / `pod start` (the phase, elapsed / timeout),
+pod-save over SSH; never on stdout (it stays free for --json).
+
+On a terminal a rich status line is kept up to date, its clock ticking each second; with
+no terminal (CI, a log file) one line per phase change, and the pod's own log lines as
+they come. ``--quiet`` (``imagebuild --quiet ...``) or ``IMAGEBUILD_QUIET=1`` prints
+neither: warnings and errors still come. rich leaves colour out under ``NO_COLOR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+# The phases of a pod getting ready, in order, as the words of its events say them.
+PHASES = ("provisioning", "pulling", "sshd", "canary")
+
+
+class _Quiet:
+    on = False
+
+
+def set_quiet(value: bool) -> None:
+    _Quiet.on = value
+
+
+def quiet() -> bool:
+    return _Quiet.on or os.environ.get("IMAGEBUILD_QUIET", "") not in ("", "0")
+
+
+def phase_of(text: str) -> str | None:
+    """The phase an event of pods.wait_until_ready / launch / canary.wait says; None: none."""
+    if text.startswith("GPU canary"):
+        return "canary"
+    if text.startswith("log: "):
+        return "pulling" if "pull" in text.lower() else None
+    word = text.split(",", 1)[0].split(" ", 1)[0]
+    if word in ("created", "PROVISIONING") or "; trying " in text:
+        return "provisioning"
+    if word == "STARTING":
+        return "pulling"  # RunPod's STARTING: the image is pulled, the container starts
+    if word == "RUNNING" or text.startswith("SSH "):
+        return "sshd"
+    return None
+
+
+def _clock(seconds: float, timeout: float | None) -> str:
+    return f"{seconds:.0f} s" + (f" / {timeout:g} s" if timeout is not None else "")
+
+
+class Waiting:
+    """An ``on_event`` for a wait: keeps the phase and says it (see the module)."""
+
+    def __init__(self, title: str, timeout: float | None, line: Callable[[str], None],
+                 clock: Callable[[], float] = time.monotonic):
+        self.title, self.timeout, self.line, self.clock = title, timeout, line, clock
+        self.started = clock()
+        self.phase: str | None = None
+        self.text = ""
+
+    def status(self) -> str:
+        """The terminal's status line now."""
+        phase = f"{self.phase} " if self.phase else ""
+        return f"{self.title}: {phase}({_clock(self.clock() - self.started, self.timeout)})" + (
+            f" {self.text}" if self.text else "")
+
+    def __call__(self, text: str) -> None:
+        phase = phase_of(text)
+        if phase is not None and self.phase is not None and "; trying " not in text \
+                and PHASES.index(phase) < PHASES.index(self.phase):
+            phase = self.phase  # phases only go forward: the log says "pulling" before the status
+        changed = phase is not None and phase != self.phase
+        self.phase = phase or self.phase
+        self.text = text
+        # One line per phase; the pod's log lines and events of no phase as they come.
+        if changed or phase is None or text.startswith("log: ") or "; trying " in text:
+            self.line(self.status())
+
+
+@contextlib.contextmanager
+def waiting(title: str, timeout: float | None = None) -> Iterator[Callable[[str], None]]:
+    """The ``on_event`` to hand a wait: a ticking status on a terminal, lines otherwise."""
+    if quiet():
+        yield lambda text: None
+        return
+    if not (sys.stderr is not None and sys.stderr.isatty()):
+        yield Waiting(title, timeout, _stderr_line)
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(title) as shown:
+        state = Waiting(title, timeout, lambda text: None)
+        done = threading.Event()
+
+        def tick() -> None:  # the clock moves on between events
+            while not done.wait(1.0):
+                shown.update(state.status())
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+
+        def report(text: str) -> None:
+            state(text)
+            shown.update(state.status())
+
+        try:
+            yield report
+        finally:
+            done.set()
+            ticker.join(timeout=2)
+
+
+def say_progress(text: str) -> None:
+    """A line about what a command is doing (not a warning): on stderr unless --quiet."""
+    if not quiet():
+        _stderr_line(text)
+
+
+def _stderr_line(text: str) -> None:
+    stream = sys.stderr
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()
