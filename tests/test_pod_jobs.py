@@ -138,6 +138,25 @@ def test_tail_follows_a_growing_log_to_the_end(cli, pod):  # noqa: F811
     assert events[2]["job"]["exit_code"] == 4
 
 
+def test_tail_follow_picks_up_a_dropped_stream_without_losing_or_repeating_lines(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "-d", "--name", "drops", "--",
+                  "sh", "-c", "for i in $(seq 1 16); do echo line $i; sleep 0.4; done")
+    assert started.code == 0, started.output
+    proc = subprocess.Popen(cli.argv("pod", "tail", pod.ref, "drops", "-f", "-n", "1000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli.full_env(), cwd=cli.workdir, start_new_session=True)
+    seen = [proc.stdout.readline(), proc.stdout.readline()]
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    assert children.stdout.split(), "no ssh under the CLI"
+    for child in children.stdout.split():  # the connection dies mid-follow
+        os.kill(int(child), signal.SIGKILL)
+    out = proc.stdout.read()  # not communicate(): it skips what readline() buffered
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, err
+    assert "dropped; reconnecting" in err
+    assert "".join(seen) + out == "".join(f"line {i}\n" for i in range(1, 17))
+
+
 def test_project_user_and_the_pods_shell(cli, pod):  # noqa: F811
     pod.exec("mkdir -p /workspace/code/resrl/.venv/bin && "
              "echo 'export VIRTUAL_ENV=/workspace/code/resrl/.venv' > /workspace/code/resrl/.venv/bin/activate && "
@@ -266,6 +285,33 @@ def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits
             bad = there("pod", "run", pod.ref, *args, "--", "true")
             assert bad.code == 2 and bad.stderr.strip().count("\n") == 0, bad.output
             assert "not in a git repository" in bad.stderr and args[0] in bad.stderr
+
+
+def test_stop_with_a_running_job_asks_refuses_without_a_terminal_or_kills_it(cli, pod, engine):  # noqa: F811
+    """Stopping ends every job (they come back as lost): said first, never silently."""
+    from imagebuild.pods import localrun
+
+    assert cli("pod", "run", pod.ref, "-d", "--name", "held", "--", "sleep", "300").code == 0
+    refused = cli("pod", "stop", pod.ref)  # no terminal to ask on
+    assert refused.code == 1, refused.output
+    assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
+    assert "job(s) held" in refused.stderr and "--kill-jobs" in refused.stderr
+    declined = cli("pod", "stop", pod.ref, tty="n\n")
+    assert declined.code == 1 and "not stopped" in declined.output, declined.output
+    assert "held" in declined.output
+    assert pod.running() and jobs_of(cli, pod)["held"]["state"] == "running"
+
+    stopped = cli("pod", "stop", pod.ref, "--kill-jobs", "--json")
+    assert stopped.code == 0, stopped.output
+    assert "killed held" in stopped.stderr and json.loads(stopped.stdout)["status"] == "exited"
+    assert not pod.running()
+    localrun.start(engine, pod.pod_id, pod.image, {})
+    assert jobs_of(cli, pod)["held"]["state"] == "killed"  # ended by us, not lost
+
+    assert cli("pod", "run", pod.ref, "-d", "--name", "held", "--", "sleep", "300").code == 0
+    forced = cli("pod", "stop", pod.ref, "--force")
+    assert forced.code == 0 and "--force" in forced.stderr and "held" in forced.stderr, forced.output
+    assert not pod.running()
 
 
 @pytest.mark.parametrize("kind", ["local", "runpod"])
