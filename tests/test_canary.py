@@ -122,13 +122,16 @@ def _wait_for(container: str, script: str, timeout: float = 90) -> str:
     raise AssertionError(f"{script!r} gave nothing within {timeout} s:\n" + docker("logs", container).stdout)
 
 
+DIGEST = "sha256:" + "d" * 64  # what `pod create` knows of a pushed image
+
+
 def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(pod_image, tmp_path):
     """A pod on a host whose Vulkan lists the GPU twice: SSH is ready first, then the
     canary's verdict lands in the status file, the log, a login line, the volume's record."""
     name, volume = unique_name("ib-canary"), unique_name("ib-canary-ws")
     standin = install(tmp_path / "standin", _with(vulkan=TWICE))
     env = {**IMAGE_CUDA, "PATH": f"{STANDIN}:{PATH}", "RUNPOD_POD_ID": "canary-pod", "RUNPOD_DC_ID": "EU-RO-1",
-           "RUNPOD_GPU_COUNT": "1"}
+           "RUNPOD_GPU_COUNT": "1", "POD_IMAGE_REF": f"ghcr.io/lab/pod@{DIGEST}", "POD_IMAGE_DIGEST": DIGEST}
     argv = ["run", "-d", "--name", name, "-v", f"{volume}:/workspace", "-v", f"{standin}:{STANDIN}:ro"]
     for key, value in env.items():
         argv += ["-e", f"{key}={value}"]
@@ -152,6 +155,7 @@ def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(p
         assert record["runpod"] == {"pod_id": "canary-pod", "data_center": "EU-RO-1", "gpu_count": "1"}
         assert record["canary"]["verdict"] == "fail" and record["canary"]["checks"]["vulkan"] == "fail"
         assert record["image"]["name"] == "imagebuild-test/pod" and len(record["image"]["lock_sha256"]) == 64
+        assert (record["image"]["ref"], record["image"]["digest"]) == (f"ghcr.io/lab/pod@{DIGEST}", DIGEST)
     finally:
         docker("rm", "-f", name, check=False)
         docker("volume", "rm", "-f", volume, check=False)
@@ -172,6 +176,9 @@ def test_imagebuild_run_and_pod_status_show_the_canary(pod_image, engine, tmp_pa
         found = json.loads(imagebuild("pod", "status", f"local:{name}", "--json").stdout)["canary"]
         assert found["status"].startswith("skip") and found["report"]["verdict"] == "skip"
         assert found["provenance"]["runpod"]["pod_id"] == name and found["provenance"]["gpus"] == []
+        # The host set what it knows of the image: a local pod's is the engine's image id.
+        assert found["provenance"]["image"]["id"] == engine.client.images.get(pod_image).id
+        assert found["provenance"]["image"]["ref"] == pod_image
     finally:
         localrun.remove(engine, name, volume=True)
 

@@ -7,11 +7,14 @@ connection that started them; `pod jobs` tells running, exited, killed and lost
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from safe_terminate_helpers import Box
@@ -135,6 +138,25 @@ def test_tail_follows_a_growing_log_to_the_end(cli, pod):  # noqa: F811
     assert events[2]["job"]["exit_code"] == 4
 
 
+def test_tail_follow_picks_up_a_dropped_stream_without_losing_or_repeating_lines(cli, pod):  # noqa: F811
+    started = cli("pod", "run", pod.ref, "-d", "--name", "drops", "--",
+                  "sh", "-c", "for i in $(seq 1 16); do echo line $i; sleep 0.4; done")
+    assert started.code == 0, started.output
+    proc = subprocess.Popen(cli.argv("pod", "tail", pod.ref, "drops", "-f", "-n", "1000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli.full_env(), cwd=cli.workdir, start_new_session=True)
+    seen = [proc.stdout.readline(), proc.stdout.readline()]
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    assert children.stdout.split(), "no ssh under the CLI"
+    for child in children.stdout.split():  # the connection dies mid-follow
+        os.kill(int(child), signal.SIGKILL)
+    out = proc.stdout.read()  # not communicate(): it skips what readline() buffered
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, err
+    assert "dropped; reconnecting" in err
+    assert "".join(seen) + out == "".join(f"line {i}\n" for i in range(1, 17))
+
+
 def test_project_user_and_the_pods_shell(cli, pod):  # noqa: F811
     pod.exec("mkdir -p /workspace/code/resrl/.venv/bin && "
              "echo 'export VIRTUAL_ENV=/workspace/code/resrl/.venv' > /workspace/code/resrl/.venv/bin/activate && "
@@ -199,11 +221,20 @@ def test_a_gateway_style_session_gives_the_same_answers(pod, ssh_home):  # noqa:
     assert killed["state"] == "killed"
 
 
-def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits(cli, pod, tmp_path):  # noqa: F811
+@contextlib.contextmanager
+def run_in(cli, folder: Path):  # noqa: F811 - cli is a fixture
+    """The CLI run from ``folder`` (--sync's default is the repository it is in)."""
+    before, cli.workdir = cli.workdir, folder
+    try:
+        yield cli
+    finally:
+        cli.workdir = before
+
+
+def small_repo(repo: Path) -> Path:
     from safe_terminate_helpers import git
 
-    repo = tmp_path / "resnet"
-    repo.mkdir()
+    (repo / "src").mkdir(parents=True)
     git(repo, "init", "-q")
     (repo / ".gitignore").write_text("data/\n")
     (repo / "train.py").write_text("print('v1')\n")
@@ -213,24 +244,74 @@ def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits
     (repo / "notes.md").write_text("untracked, not ignored\n")
     (repo / "data").mkdir()
     (repo / "data" / "big.bin").write_text("ignored\n")
+    return repo
 
-    first = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "pwd; ls -A | sort | tr '\\n' ' '")
+
+def check_sync(cli, pod_ref: str, repo: Path, edit_on_pod) -> None:  # noqa: F811
+    """Mirror (--sync-dir DIR), a deletion and an edit (plain --sync from inside the
+    repository, `--` right after it), then a pod-side edit refuses the next sync."""
+    ls = "ls -A | sort | tr '\\n' ' '"
+    first = cli("pod", "run", pod_ref, "--sync-dir", str(repo), "--", "sh", "-c", f"pwd; {ls}")
     assert first.code == 0, first.output
-    assert first.stdout.splitlines() == ["/workspace/code/resnet", ".gitignore notes.md old.py train.py "]
+    assert first.stdout.replace("\r", "").splitlines() == [
+        f"/workspace/code/{repo.name}", ".gitignore notes.md old.py src train.py "]
 
     (repo / "old.py").unlink()
     (repo / "train.py").write_text("print('v2')\n")
-    second = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "sh", "-c", "ls -A | sort | tr '\\n' ' '; echo; cat train.py")
+    with run_in(cli, repo / "src") as inside:  # a subfolder: the whole repository goes
+        second = inside("pod", "run", pod_ref, "--sync", "--", "sh", "-c", f"{ls}; echo; cat train.py")
     assert second.code == 0, second.output
-    assert second.stdout.splitlines() == [".gitignore notes.md train.py ", "print('v2')"]
+    assert second.stdout.replace("\r", "").splitlines() == [".gitignore notes.md src train.py ",
+                                                             "print('v2')"]
 
-    pod.exec("echo 'edited on the pod' >> /workspace/code/resnet/train.py")
+    edit_on_pod(f"echo 'edited on the pod' >> /workspace/code/{repo.name}/train.py")
     (repo / "train.py").write_text("print('v3')\n")
-    refused = cli("pod", "run", pod.ref, "--sync", str(repo), "--", "true")
+    refused = cli("pod", "run", pod_ref, "--sync-dir", str(repo), "--", "true")
     assert refused.code == 2, refused.output
     assert "train.py" in refused.stderr and "changes made on the pod" in refused.stderr
     assert refused.stderr.strip().count("\n") == 0
+
+
+def test_sync_mirrors_the_tree_with_deletions_and_refuses_to_overwrite_pod_edits(cli, pod, tmp_path):  # noqa: F811
+    repo = small_repo(tmp_path / "resnet")
+    (repo / "src" / ".keep").write_text("")  # src/ holds a file: it is in the tree
+    check_sync(cli, pod.ref, repo, pod.exec)
     assert pod.exec("cat /workspace/code/resnet/train.py") == "print('v2')\nedited on the pod\n"
+
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    with run_in(cli, outside) as there:
+        for args in (("--sync",), ("--sync-dir", str(outside))):
+            bad = there("pod", "run", pod.ref, *args, "--", "true")
+            assert bad.code == 2 and bad.stderr.strip().count("\n") == 0, bad.output
+            assert "not in a git repository" in bad.stderr and args[0] in bad.stderr
+
+
+def test_stop_with_a_running_job_asks_refuses_without_a_terminal_or_kills_it(cli, pod, engine):  # noqa: F811
+    """Stopping ends every job (they come back as lost): said first, never silently."""
+    from imagebuild.pods import localrun
+
+    assert cli("pod", "run", pod.ref, "-d", "--name", "held", "--", "sleep", "300").code == 0
+    refused = cli("pod", "stop", pod.ref)  # no terminal to ask on
+    assert refused.code == 1, refused.output
+    assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
+    assert "job(s) held" in refused.stderr and "--kill-jobs" in refused.stderr
+    declined = cli("pod", "stop", pod.ref, tty="n\n")
+    assert declined.code == 1 and "not stopped" in declined.output, declined.output
+    assert "held" in declined.output
+    assert pod.running() and jobs_of(cli, pod)["held"]["state"] == "running"
+
+    stopped = cli("pod", "stop", pod.ref, "--kill-jobs", "--json")
+    assert stopped.code == 0, stopped.output
+    assert "killed held" in stopped.stderr and json.loads(stopped.stdout)["status"] == "exited"
+    assert not pod.running()
+    localrun.start(engine, pod.pod_id, pod.image, {})
+    assert jobs_of(cli, pod)["held"]["state"] == "killed"  # ended by us, not lost
+
+    assert cli("pod", "run", pod.ref, "-d", "--name", "held", "--", "sleep", "300").code == 0
+    forced = cli("pod", "stop", pod.ref, "--force")
+    assert forced.code == 0 and "--force" in forced.stderr and "held" in forced.stderr, forced.output
+    assert not pod.running()
 
 
 @pytest.mark.parametrize("kind", ["local", "runpod"])
@@ -317,10 +398,15 @@ def test_jobs_through_the_gateway_work_the_same(gateway_cli, gateway_pod):
     assert killed.code == 0 and json.loads(killed.stdout)["state"] == "killed", killed.output
 
 
-def test_sync_through_the_gateway_is_refused_in_one_line(gateway_cli, gateway_pod, tmp_path):
-    from safe_terminate_helpers import git
+def test_sync_through_the_gateway_mirrors_and_refuses_the_same(gateway_cli, gateway_pod, tmp_path):
+    """The gateway carries no file transfer: the tree goes inside the typed script."""
+    repo = small_repo(tmp_path / "gwcode")
+    (repo / "src" / "model.py").write_bytes(bytes(range(256)) * 64)  # binary, over a PTY
 
-    git(tmp_path, "init", "-q")
-    refused = gateway_cli("pod", "run", gateway_pod, "--sync", str(tmp_path), "--", "true")
-    assert refused.code == 2, refused.output
-    assert "direct SSH port" in refused.stderr and refused.stderr.strip().count("\n") == 0
+    def edit_on_pod(command: str) -> None:
+        done = gateway_cli("pod", "run", gateway_pod, "--", "sh", "-c", command)
+        assert done.code == 0, done.output
+
+    check_sync(gateway_cli, gateway_pod, repo, edit_on_pod)
+    same = gateway_cli("pod", "run", gateway_pod, "--", "sha256sum", "/workspace/code/gwcode/src/model.py")
+    assert hashlib.sha256((repo / "src" / "model.py").read_bytes()).hexdigest() in same.stdout

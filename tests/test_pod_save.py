@@ -128,7 +128,8 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     head = git(repo, "rev-parse", "HEAD")
     before = worktree_state(repo)
 
-    saved = workspace.save("--json")
+    digest = "sha256:" + "e" * 64  # the host tells the pod its image (pod create)
+    saved = workspace.save("--json", env={"POD_IMAGE_DIGEST": digest})
 
     assert saved.rc == 0, saved.out + saved.err
     assert worktree_state(repo) == before
@@ -140,6 +141,7 @@ def test_uncommitted_and_untracked_work_is_snapshotted_without_touching_anything
     # <UTC timestamp>-<8 hex of the clone's path>: two clones never share a ref
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", ref.removeprefix(AUTOSAVE))
     assert git(remote, "rev-parse", f"{sha}^") == head
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Image-Digest,valueonly)", sha) == digest
     tree = git(remote, "ls-tree", "-r", "--name-only", sha).splitlines()
     assert "run.log" not in tree and "doomed.txt" not in tree
     assert git(remote, "show", f"{sha}:tracked.py") == "v2 unstaged"

@@ -75,7 +75,9 @@ def test_create_sends_the_spec_defaults_the_pushed_image_and_its_cuda_floor(cli,
         "disk": 30,
         "mounts": {"persistent": {"size": 50, "path": "/workspace"}},
         "ports": ["22/tcp", "8888/http"],
-        "env": {},  # no PUBLIC_KEY: RunPod injects the account's keys (startSsh)
+        # No PUBLIC_KEY: RunPod injects the account's keys (startSsh). What the host knows
+        # of the image, for the pod's provenance record (an image cannot know its digest).
+        "env": {"POD_IMAGE_REF": IMAGE, "POD_IMAGE_DIGEST": IMAGE.partition("@")[2]},
         "startSsh": True,
     }
     # The local key was registered on the account instead, so the gateway knows it too.
@@ -189,6 +191,7 @@ def test_two_specs_in_one_folder_each_run_their_own_push(pod_cli, fake_runpod):
         (["--ports", "22"], "--ports"),
         (["--cloud", "moon"], "--cloud"),
         (["--env-file", "missing.env"], "--env-file"),
+        (["--env", "POD_IMAGE_DIGEST=sha256:0"], "POD_IMAGE_DIGEST"),
     ],
 )
 def test_bad_create_flags_are_one_line_and_create_nothing(cli, fake_runpod, flags, expected):
@@ -406,7 +409,8 @@ def test_json_and_views_never_show_env_values(cli, fake_runpod):
     for result in outputs:
         assert result.code == 0 and token not in result.output, result.output
     status = json.loads(outputs[2].stdout)
-    assert status["raw"]["env"] == {"HF_TOKEN": "***", "MODE": "***", "PUBLIC_KEY": "***"}
+    assert status["raw"]["env"] == {"HF_TOKEN": "***", "MODE": "***", "PUBLIC_KEY": "***", "POD_IMAGE_REF": "***",
+                                    "POD_IMAGE_DIGEST": "***"}
     assert all(pod["raw"]["env"]["HF_TOKEN"] == "***" for pod in json.loads(outputs[1].stdout))
     (pod,) = [p for p in fake_runpod.pods.values() if p.request["name"] == "sec"]
     assert pod.request["env"]["HF_TOKEN"] == token  # masked on screen, not in what RunPod got

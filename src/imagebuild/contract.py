@@ -51,6 +51,14 @@ LOCAL_POD_VAR = "IMAGEBUILD_LOCAL_POD"
 SAVE_EVERY_ENV = "POD_SAVE_EVERY"
 SAVE_STATUS = "/workspace/.pod/save-status.json"
 
+# Host-set: what the host knows of the image a pod runs (an image cannot know its own
+# registry digest: the push computes it after the build). `pod create` sets the reference
+# and, when it names one, the digest; a local pod (`imagebuild run`) also the engine's
+# image id. pod-canary's provenance record and pod-save's autosave commits name them.
+IMAGE_REF_ENV = "POD_IMAGE_REF"
+IMAGE_DIGEST_ENV = "POD_IMAGE_DIGEST"  # sha256:... of the reference, "" when it has none
+IMAGE_ID_ENV = "POD_IMAGE_ID"  # sha256:... the local engine's image id (local pods)
+
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"  # per-layer resolved versions
@@ -88,6 +96,9 @@ SHELL_NAMES: dict[str, object] = {
     "POD_IDLE_STATE": IDLE_STATE,
     "POD_LOCAL_VAR": LOCAL_POD_VAR,
     "POD_SAVE_STATUS": SAVE_STATUS,
+    "POD_IMAGE_REF_VAR": IMAGE_REF_ENV,
+    "POD_IMAGE_DIGEST_VAR": IMAGE_DIGEST_ENV,
+    "POD_IMAGE_ID_VAR": IMAGE_ID_ENV,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,

@@ -165,16 +165,20 @@ def status(pod: str = POD_ARG, json_out: bool = JSON_OPTION) -> None:
 def stop(
     pod: str = POD_ARG,
     save: bool = typer.Option(False, "--save", help="Run pod-save first; do not stop if it fails."),
-    force: bool = typer.Option(False, "--force", help=FORCE_SAVE_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_SAVE_HELP + " Also: stop although "
+                               "jobs (`pod run`) are running, without asking."),
+    kill_jobs: bool = typer.Option(False, "--kill-jobs", help="Kill running jobs (`pod run`) "
+                                   "first; without it a stop asks (refuses without a terminal)."),
     identity: str | None = IDENTITY_OPTION,
     budget: float = BUDGET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Stop a pod: the GPU is released and billing stops; /workspace is kept."""
+    """Stop a pod: the GPU is released and billing stops; /workspace is kept.
+    Running jobs end with it: said first, asked, or --kill-jobs."""
     from imagebuild.pods import lifecycle
 
     with _resolve(pod) as target:
-        options = lifecycle.SaveOptions(identity=identity, budget=budget)
+        options = lifecycle.SaveOptions(identity=identity, budget=budget, kill_jobs=kill_jobs)
         lifecycle.stop(target, _ui(), options, save_first=save, force=force)
     _done(target, json_out,
           f"pod {target.label} stopped; /workspace is kept. Resume: imagebuild pod start {target.ref}")

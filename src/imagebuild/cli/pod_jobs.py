@@ -50,10 +50,13 @@ def run(
     project: str | None = typer.Option(None, "--project", "-p", help="Run in this project under "
                                        f"{contract.CODE_DIR}, its venv active (the pod's `proj P`)."),
     user: str = typer.Option("root", "--user", help="Run as root or dev (claude's user)."),
-    sync: str | None = typer.Option(None, "--sync", metavar="DIR", help=(
-        "First mirror the git tree DIR is in (`--sync .`: the current one) into "
+    # A flag, not an option taking DIR: `--sync -- CMD` must never read `--` as the folder.
+    sync: bool = typer.Option(False, "--sync", help=(
+        "First mirror the current git repository into "
         f"{contract.CODE_DIR}/<repo> and run there: tracked and untracked-not-ignored files, "
         "deletions too; refused if it would overwrite changes made on the pod.")),
+    sync_dir: str | None = typer.Option(None, "--sync-dir", metavar="DIR", help=(
+        "--sync the git repository DIR is in instead of the current one (implies --sync).")),
     identity: str | None = IDENTITY_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -67,10 +70,10 @@ def run(
     name = name or _default_name(command)
     remote, ref = _remote(pod, identity)
     cwd = None
-    if sync is not None:
+    if sync or sync_dir is not None:
         from imagebuild.pods import codesync
 
-        synced = codesync.sync(remote, sync)
+        synced = codesync.sync(remote, sync_dir)
         cwd = synced["dest"]
         _say(f"imagebuild: synced into {cwd}: {synced['copied']} file(s) copied, "
              f"{synced['deleted']} deleted, {synced['unchanged']} unchanged")

@@ -43,7 +43,7 @@ class SaveOptions:
     identity: str | None = None
     budget: float = podsave.DEFAULT_BUDGET
     ready_timeout: float = 900.0  # for --start-to-save: until SSH answers
-    kill_jobs: bool = False  # terminate: kill running jobs (`pod run`) first, not refuse
+    kill_jobs: bool = False  # terminate, stop: kill running jobs (`pod run`) first, not refuse
 
 
 def running_jobs(result: SaveResult | None) -> list[str]:
@@ -209,9 +209,40 @@ def _saved_or_forced(target: Target, ui: Ui, options: SaveOptions, force: bool,
     ui.say(f"imagebuild: --force: {going} pod {target.label} although {why}")
 
 
+def _jobs_before_stop(target: Target, ui: Ui, options: SaveOptions, force: bool) -> None:
+    """A stop ends every running job (`pod jobs` shows them lost after): kill them with
+    --kill-jobs, say so with --force, else ask, and refuse without a terminal to ask on."""
+    from imagebuild.pods import jobs
+
+    try:
+        remote = jobs.remote_for(target, options.identity)
+        if options.kill_jobs:
+            return _kill_jobs(target, ui, options)
+        running = [job["name"] for job in jobs.call(remote, "list") if job["state"] == "running"]
+    except UserError as error:  # never keep a pod billing because its jobs cannot be listed
+        ui.say(f"imagebuild: could not reach the jobs on pod {target.label} ({error}); stopping")
+        return None
+    if not running:
+        return None
+    what = (f"job(s) {', '.join(running)} still running on pod {target.label}: a stop ends them "
+            "(their logs stay in /workspace)")
+    if force:
+        return ui.say(f"imagebuild: --force: {what}")
+    if not ui.can_ask:
+        raise UserError(f"pod {target.label} not stopped: {what}; wait for them (imagebuild pod jobs "
+                        f"{target.ref}), or add --kill-jobs to end them first (--force: stop anyway)")
+    ui.say(f"imagebuild: {what}")
+    if not ui.confirm(f"Stop pod {target.label} and end job(s) {', '.join(running)}?"):
+        raise UserError(f"pod {target.label} not stopped; job(s) {', '.join(running)} keep running")
+    return None
+
+
 def stop(target: Target, ui: Ui, options: SaveOptions, *, save_first: bool = False,
          force: bool = False) -> None:
-    """Stop (the volume is kept); with ``save_first`` only once pod-save succeeded."""
+    """Stop (the volume is kept); with ``save_first`` only once pod-save succeeded;
+    running jobs are said first (``_jobs_before_stop``)."""
+    if target.state == "running":
+        _jobs_before_stop(target, ui, options, force)
     if save_first:
         if target.state != "running":
             raise UserError(f"pod {target.label} is {target.status}: --save needs a running pod")

@@ -205,6 +205,13 @@ def _remove_container(container: Any) -> None:
         container.remove(force=True)
 
 
+def _image_env(engine: Engine, image: str) -> dict[str, str]:
+    """The image's reference, digest and the engine's id of it, for the provenance record."""
+    from imagebuild.pods.podenv import image_env
+
+    return image_env(image, engine.client.images.get(image).id)
+
+
 def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> Any:
     import docker.errors
 
@@ -221,7 +228,7 @@ def _create(engine: Engine, name: str, image: str, env: Mapping[str, str]) -> An
             name=container_name(name),
             hostname=name,
             labels={LABEL: name, "imagebuild.volume": volume_name(name)},
-            environment=dict(env),
+            environment={**env, **_image_env(engine, image)},
             ports=[22, 8888],
             host_config=host_config,
             stop_signal="SIGTERM",

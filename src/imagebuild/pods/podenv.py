@@ -107,3 +107,16 @@ def merge(*layers: Mapping[str, str]) -> dict[str, str]:
     for layer in layers:
         env.update(layer)
     return env
+
+
+def image_env(reference: str, image_id: str | None = None) -> dict[str, str]:
+    """The host-set variables naming the image a pod runs (contract.IMAGE_*_ENV)."""
+    from imagebuild import contract, imageref
+
+    env = {contract.IMAGE_REF_ENV: reference}
+    digest = imageref.parse(reference).digest
+    if digest:
+        env[contract.IMAGE_DIGEST_ENV] = digest
+    if image_id:
+        env[contract.IMAGE_ID_ENV] = image_id
+    return env

@@ -24,7 +24,8 @@ from imagebuild.runpod.pods import CreateOptions
 MAX_ENV = 50  # docs, "Environment variables": "up to 50 environment variables per Pod"
 # The pod variables imagebuild sets from its own flags: not to be given by --env too.
 HOST_SET = {idlestop.IDLE_STOP: "--idle-stop", idlestop.REQUIRES_SAVE: "--idle-stop-requires-save",
-            contract.SAVE_EVERY_ENV: "--save-every"}
+            contract.SAVE_EVERY_ENV: "--save-every", contract.IMAGE_REF_ENV: "--image",
+            contract.IMAGE_DIGEST_ENV: "--image", contract.IMAGE_ID_ENV: "--image"}
 
 
 @dataclass
@@ -111,14 +112,15 @@ def plan_create(
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)
     env = podenv.merge(env, envsecrets.references(flags.secrets))
+    project = Project(loaded)
+    image_ref = flags.image or project.default_image()
+    env = podenv.merge(env, podenv.image_env(image_ref))  # the provenance record names it
     if len(env) > MAX_ENV:
         raise SpecError(f"--env/--env-file/--secret/[pod] env: RunPod allows at most {MAX_ENV} environment "
                         f"variables per pod, got {len(env)}; put the rest in a file on the volume")
     ssh_keys = _ssh_keys(client, flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
-    project = Project(loaded)
-    image_ref = flags.image or project.default_image()
     floor = image.cuda_floor(image_ref, project.pushed_cuda(image_ref))
     if floor:
         notes.append(f"CUDA {floor} or newer required of the host (the image's CUDA version)")

@@ -13,10 +13,17 @@ RUNPOD_VARIABLES = {"pod_id": "RUNPOD_POD_ID", "machine_id": "RUNPOD_MACHINE_ID"
                     "data_center": "RUNPOD_DC_ID", "gpu_count": "RUNPOD_GPU_COUNT"}
 
 
+def image_identity() -> dict:
+    """What the host set about the image (contract.IMAGE_*_ENV): ref, digest, id."""
+    names = contract.names()
+    return {key: os.environ.get(names.get(var, ""), "") for key, var in
+            (("ref", "POD_IMAGE_REF_VAR"), ("digest", "POD_IMAGE_DIGEST_VAR"), ("id", "POD_IMAGE_ID_VAR"))}
+
+
 def record(report: dict) -> dict:
     return {
         "started": report["started"],
-        "image": {**report["image"], "ref": os.environ.get("POD_IMAGE_REF", "")},
+        "image": {**report["image"], **image_identity()},
         "gpus": [{"name": gpu["name"], "uuid": gpu["uuid"]} for gpu in report["gpus"]],
         "driver": report["driver"]["version"],
         "cuda": report["driver"]["cuda"],

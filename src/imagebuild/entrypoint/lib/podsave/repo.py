@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import os
 
-from . import annex, lfs, uncommitted
+from . import annex, contract, lfs, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
 from .proc import redact
 from .refs import Push, RemoteView, local_path, push_all, set_status
 from .snapshot import SnapshotBuilder
+
+
+def _image_trailer() -> str:
+    """A trailer naming the image the pod runs (host-set: contract IMAGE_DIGEST_ENV, a
+    local pod's IMAGE_ID_ENV), so that a snapshot says what produced it."""
+    names = contract.names()
+    image = (os.environ.get(names.get("POD_IMAGE_DIGEST_VAR", "POD_IMAGE_DIGEST"))
+             or os.environ.get(names.get("POD_IMAGE_ID_VAR", "POD_IMAGE_ID")))
+    return f"\nImage-Digest: {image}\n" if image else ""
 
 SPECIAL_HEADS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "REBASE_HEAD")
 AUTOSTASHES = ("rebase-merge/autostash", "rebase-apply/autostash", "MERGE_AUTOSTASH")
@@ -346,7 +355,7 @@ class RepoSaver:
             f"pod-save: uncommitted work on {where}, pod {self.cfg.pod_id}, "
             f"{self.cfg.timestamp}\n\nThe working tree, tracked and untracked files, "
             f"byte for byte; nothing on the pod was changed.\nRestore into a clone: "
-            f"pod-restore {self.snapshot_ref.removeprefix('refs/heads/')}\n")
+            f"pod-restore {self.snapshot_ref.removeprefix('refs/heads/')}\n{_image_trailer()}")
         parents = ["-p", self.head] if self.head else []
         # --no-gpg-sign: signing may ask for a passphrase, and nothing may prompt.
         return git.out("commit-tree", "--no-gpg-sign", tree, *parents, "-m", message,
