@@ -98,7 +98,7 @@ class BuildRecord:
 POD_FLAGS = {"gpu": "--gpu", "gpu_count": "--gpu-count", "volume_gb": "--volume-gb",
              "disk_gb": "--disk-gb", "cloud": "--cloud", "datacenter": "--datacenter",
              "volume": "--volume", "ports": "--ports", "idle_stop": "--idle-stop",
-             "idle_stop_requires_save": "--idle-stop-requires-save"}
+             "idle_stop_requires_save": "--idle-stop-requires-save", "save_every": "--save-every"}
 
 
 def pod_settings(spec_pod: PodSection, flags: dict[str, Any]) -> PodSection:

@@ -33,14 +33,14 @@ def run(
         False, "--idle-stop-requires-save", help="Do not idle-stop the pod when its pod-save fails."),
     save_every: str | None = typer.Option(
         None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this "
-        "often (15m, 1h; off) [default: .pod/save.toml's [save] every]."),
+        "often (15m, 1h; off) [default: .pod/save.toml's [save] every] [spec: pod.save_every]."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
     from imagebuild.engine import connect
     from imagebuild.pods import autosave, canary, idlestop, localrun
     from imagebuild.pods.podenv import PUBLIC_KEY, public_keys, read_env_file, read_public_key
-    from imagebuild.project import Project
+    from imagebuild.project import Project, pod_settings
 
     if image and spec_path:
         raise SpecError("pass --image or --spec, not both")
@@ -65,6 +65,9 @@ def run(
             env_vars.update(idlestop.pod_env(
                 None, loaded.spec.pod.idle_stop,
                 idle_stop_requires_save or loaded.spec.pod.idle_stop_requires_save))
+        # The spec's [pod] save_every under the flag, checked by the spec's own model.
+        settings = pod_settings(loaded.spec.pod, {"save_every": save_every})
+        env_vars.update(autosave.pod_env(settings.save_every))
     name = name or localrun.default_name(image or "")
     existing = existing or localrun.find(engine, name)
     env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}

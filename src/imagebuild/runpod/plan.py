@@ -74,7 +74,8 @@ class CreateFlags:
                 "disk_gb": self.disk_gb, "cloud": self.cloud.strip().lower() if self.cloud else None,
                 "datacenter": datacenters or None, "volume": self.volume,
                 "ports": _ports(self.ports) if self.ports is not None else None,
-                "idle_stop": self.idle_stop, "idle_stop_requires_save": self.idle_stop_requires_save or None}
+                "idle_stop": self.idle_stop, "idle_stop_requires_save": self.idle_stop_requires_save or None,
+                "save_every": self.save_every}
 
 
 def plan_create(
@@ -105,7 +106,7 @@ def plan_create(
     env = podenv.merge(
         *given.values(),
         idlestop.pod_env(flags.idle_stop, spec.pod.idle_stop, pod.idle_stop_requires_save),
-        autosave.pod_env(flags.save_every),
+        autosave.pod_env(pod.save_every),
     )
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)
