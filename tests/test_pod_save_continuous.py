@@ -309,3 +309,30 @@ def test_the_watcher_saves_at_once_then_every_interval_at_low_priority(workspace
         proc.kill()
         out = proc.communicate()[0]
     assert "full save: saved" in out and "incremental save: saved" in out, out
+
+
+def test_a_commit_only_inside_a_submodule_saves_the_parent_again(workspace):
+    # The parent's snapshot records the submodule's HEAD (a gitlink); a commit there
+    # changes no file the parent's stat cache looks at, only .git/modules/lib's refs.
+    sub_remote = workspace.bare("lib")
+    seed = workspace.repo("seed", sub_remote)
+    parent = workspace.repo("parent", workspace.bare("parent"))
+    git(parent, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_remote), "lib")
+    git(parent, "commit", "-q", "-m", "with a submodule")
+    git(parent, "push", "-q")
+    shutil.rmtree(seed)
+    lib = parent / "lib"
+    (lib / "train.py").write_text("lr = 0.1\n")
+    time.sleep(1.1)
+    first = autosave(workspace, "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    git(lib, "add", "train.py")
+    git(lib, "commit", "-q", "-m", "tuned")  # no file changes: only the submodule's refs
+    time.sleep(1.1)
+    second = autosave(workspace, "--once")
+    assert second.returncode == 0, second.stdout + second.stderr
+    saved = record(workspace)["last_save"]
+    assert saved["repos_saved"] == 2, saved  # the submodule and its parent
+    newest = snapshots(workspace.remotes / "parent.git")[-1]
+    recorded = git(workspace.remotes / "parent.git", "rev-parse", f"{newest}:lib")
+    assert recorded == git(lib, "rev-parse", "HEAD")
