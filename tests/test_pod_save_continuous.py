@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -336,3 +337,41 @@ def test_a_commit_only_inside_a_submodule_saves_the_parent_again(workspace):
     newest = snapshots(workspace.remotes / "parent.git")[-1]
     recorded = git(workspace.remotes / "parent.git", "rev-parse", f"{newest}:lib")
     assert recorded == git(lib, "rev-parse", "HEAD")
+
+
+def _saves(ws, repo: Path, contents: list[str], keep: int) -> None:
+    for text in contents:
+        (repo / "work.py").write_text(text)
+        time.sleep(1.1)  # a new timestamp: a new snapshot ref
+        saved = ws.save(env={"POD_SAVE_KEEP": str(keep)})
+        assert saved.rc == 0, saved.out + saved.err
+
+
+def test_old_snapshots_of_a_clone_are_pruned_keeping_the_newest(workspace):
+    repo = workspace.repo("p", workspace.bare("p"))
+    other = workspace.repo("q", workspace.remotes / "p.git", pushed=False)  # a second clone
+    (other / "mine.py").write_text("the other clone's work\n")
+    _saves(workspace, repo, ["one\n", "two\n", "three\n"], keep=2)
+    refs = snapshots(workspace.remotes / "p.git")
+    key = refs[-1].rsplit("-", 1)[1]
+    ours = [r for r in refs if r.endswith(key)]
+    assert len(ours) == 2, refs  # the newest two of this clone
+    assert git(workspace.remotes / "p.git", "show", f"{ours[-1]}:work.py") == "three"
+    assert git(workspace.remotes / "p.git", "show", f"{ours[0]}:work.py") == "two"
+    theirs = [r for r in refs if re.fullmatch(r".*Z-[0-9a-f]{8}", r) and not r.endswith(key)]
+    assert len(theirs) == 1, refs  # the other clone's one snapshot is its own, untouched
+    with pytest.raises(AssertionError):
+        _saves(workspace, repo, ["four\n"], keep=0)  # POD_SAVE_KEEP=0: refused (exit 2)
+
+
+def test_a_snapshot_holding_the_only_copy_of_commits_is_never_pruned(workspace):
+    repo = workspace.repo("d", workspace.bare("d"))
+    git(repo, "checkout", "-q", "--detach")
+    lone = workspace.commit(repo, "lone.py")  # on no branch, on no remote
+    _saves(workspace, repo, ["detached, dirty\n"], keep=1)
+    git(repo, "checkout", "-q", "-f", "main")
+    _saves(workspace, repo, ["on main\n", "on main, later\n"], keep=1)
+    refs = snapshots(workspace.remotes / "d.git")
+    holding = [r for r in refs if git(workspace.remotes / "d.git", "rev-parse", f"{r}^") == lone]
+    assert holding, refs  # its parent, the lone commit, is on no ref that stays
+    assert len(refs) == 2, refs  # the older "on main" one went: main holds its parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from . import annex, lfs, uncommitted
+from . import annex, lfs, prune, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
@@ -73,6 +73,7 @@ class RepoSaver:
         except GitError as e:
             self.problems.append(str(e))
         self._push_all()
+        self._prune()
 
     def _read_head(self) -> None:
         """HEAD's commit, tree and branch in one git process ("--": a file named HEAD
@@ -450,6 +451,21 @@ class RepoSaver:
             by_remote.setdefault(push.item["remote"], []).append(push)
         for remote, pushes in by_remote.items():
             push_all(self.git, remote, pushes, self.cfg.dry_run)
+
+    def _prune(self) -> None:
+        """Old snapshots of this clone off the remote once this one is there (prune.py);
+        a failure there never fails the save."""
+        snap = self.report["snapshot"]
+        if not snap or not self.default or self.view(self.default).error:
+            return
+        try:
+            gone = prune.prune(self.git, self.view(self.default), snap, self.cfg.pod_id,
+                               self.snapshot_ref.rsplit("-", 1)[1], self.cfg.keep,
+                               self.cfg.dry_run)
+        except GitError:
+            return
+        if gone:
+            self.report["pruned"] = gone
 
     def _finish(self) -> dict:
         report = self.report
