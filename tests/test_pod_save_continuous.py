@@ -375,3 +375,29 @@ def test_a_snapshot_holding_the_only_copy_of_commits_is_never_pruned(workspace):
     holding = [r for r in refs if git(workspace.remotes / "d.git", "rev-parse", f"{r}^") == lone]
     assert holding, refs  # its parent, the lone commit, is on no ref that stays
     assert len(refs) == 2, refs  # the older "on main" one went: main holds its parent
+
+
+def test_host_pod_restore_script_restores_each_clone_and_names_a_missing_one(workspace):
+    # What `imagebuild pod restore POD code/one code/gone` runs on the pod (here: on the
+    # host, pod-restore from the checkout on PATH), read back clone by clone.
+    from imagebuild.pods import podrestore
+
+    one = workspace.repo("one", workspace.bare("one"))
+    (one / "notes.txt").write_text("only on the pod\n")
+    assert autosave(workspace, "--once").returncode == 0
+    shutil.rmtree(one)
+    git(workspace.code, "clone", "-q", str(workspace.remotes / "one.git"), "one")
+    repos = ["code/one", "code/gone", "code/it's here"]
+    env = {**workspace.env, "PATH": f"{SCRIPT.parent}:{workspace.env['PATH']}"}
+    done = subprocess.run(["bash", "-c", podrestore.script(repos, False)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    results = podrestore.parse(done.stdout, repos, False)
+    assert [(r.repo, r.exit_code) for r in results] == [
+        ("code/one", 0), ("code/gone", 2), ("code/it's here", 2)], done.stdout + done.stderr
+    assert (one / "notes.txt").read_text() == "only on the pod\n"
+    assert any("autosave/" in line for line in results[0].output), results[0].output
+    assert results[1].output == ["pod-restore: code/gone: no such folder on the pod"]
+    with pytest.raises(SpecError, match="--all"):
+        podrestore.check_repos(["code/one"], True)
+    with pytest.raises(SpecError, match="REPO"):
+        podrestore.check_repos(["code/one\nrm -rf /"], False)
