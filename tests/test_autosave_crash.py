@@ -167,7 +167,7 @@ def test_pod_restore_from_the_host_brings_a_clone_back_in_a_local_pod(pod_image,
     done = imagebuild("pod", "restore", f"local:{name}", "--all", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
-    assert result["ok"] and [r["repo"] for r in result["repos"]] == ["--all"], result
+    assert result["ok"] and [r["repo"] for r in result["repos"]] == ["/workspace/code/p"], result
     assert any("autosave/" in line for line in result["repos"][0]["output"]), result
     # Written as the clone's owner (docker exec runs the script as root).
     assert dev("stat -c '%a %U' /workspace/code/p/run.sh; cat /workspace/code/p/run.sh") == "755 dev\nrun\n"

@@ -397,7 +397,28 @@ def test_host_pod_restore_script_restores_each_clone_and_names_a_missing_one(wor
     assert (one / "notes.txt").read_text() == "only on the pod\n"
     assert any("autosave/" in line for line in results[0].output), results[0].output
     assert results[1].output == ["pod-restore: code/gone: no such folder on the pod"]
+    shutil.rmtree(one)  # --all: every clone pod-save's walk finds, each framed on its own
+    git(workspace.code, "clone", "-q", str(workspace.remotes / "one.git"), "one")
+    done = subprocess.run(["bash", "-c", podrestore.script([], True)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    every = podrestore.parse(done.stdout, [], True)
+    assert [(r.repo, r.ok) for r in every] == [(str(one), True)], done.stdout + done.stderr
+    assert (one / "notes.txt").read_text() == "only on the pod\n"
     with pytest.raises(SpecError, match="--all"):
         podrestore.check_repos(["code/one"], True)
     with pytest.raises(SpecError, match="REPO"):
         podrestore.check_repos(["code/one\nrm -rf /"], False)
+
+
+def test_host_pod_restore_reads_a_cut_off_answer_as_not_restored():
+    from imagebuild.pods import podrestore
+
+    mark = podrestore.MARK
+    text = f"pod-restore: restored a\r\n{mark} 0 /workspace/a\r\npod-restore: fetching b\n"
+    every = podrestore.parse(text, [], True)  # the connection dropped during the second clone
+    assert [(r.repo, r.exit_code) for r in every] == [("/workspace/a", 0),
+                                                      ("(the clones after these)", None)]
+    assert every[1].output == ["pod-restore: fetching b"] and not every[1].ok
+    named = podrestore.parse(f"{mark} 0 a\n", ["a", "b"], False)
+    assert [(r.repo, r.ok) for r in named] == [("a", True), ("b", False)]
+    assert podrestore.parse(f"{mark} 0 a\n{mark}-end\n", [], True)[-1].ok

@@ -324,6 +324,8 @@ def restore(
         print_json({"pod": target.label, "ok": all(r.ok for r in results),
                     "repos": [r.to_json() for r in results]})
     else:
+        if not results:
+            typer.echo("no git clones in the pod's /workspace: clone the repositories to their old paths")
         for r in results:
             typer.echo(f"{r.repo}: {r.verdict}")
             for line in r.output:

@@ -26,12 +26,26 @@ one() {
   else
     owner=$(stat -c %U "$dir" 2>/dev/null)
     if [ "$(id -u)" = 0 ] && [ -n "$owner" ] && [ "$owner" != root ] && [ "$owner" != UNKNOWN ]; then
-      (cd "$dir" && runuser -u "$owner" -- env POD_WORKSPACE="$ws" pod-restore --latest $2 2>&1); rc=$?
+      (cd "$dir" && runuser -u "$owner" -- env POD_WORKSPACE="$ws" pod-restore --latest 2>&1); rc=$?
     else
-      (cd "$dir" && pod-restore --latest $2 2>&1); rc=$?
+      (cd "$dir" && pod-restore --latest 2>&1); rc=$?
     fi
   fi
   echo "%MARK% $rc $1"
+}
+# --all: every clone pod-restore --latest --all would restore (pod-save's walk), each
+# run on its own, as its own owner.
+clones() {
+  for lib in "$(dirname "$(readlink -f "$(command -v pod-restore)")")/../lib" \
+             /usr/local/lib/imagebuild/entrypoint/lib; do
+    [ -d "$lib/podsave" ] && break
+  done
+  python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from podsave import latest
+print("\\n".join(latest.clones(sys.argv[2])))' "$lib" "$ws"
+}
+every() {
+  list=$(clones 2>&1) || { echo "$list"; echo "%MARK% 1 (the list of clones)"; return; }
+  printf '%s\\n' "$list" | while IFS= read -r c; do [ -n "$c" ] && one "$c"; done
 }
 """
 
@@ -40,7 +54,7 @@ one() {
 class Restored:
     """pod-restore's result for one clone (or for --all: every clone)."""
 
-    repo: str  # as given, or "--all"
+    repo: str  # as given; with --all, the clone's path
     exit_code: int | None
     output: list[str] = field(default_factory=list)
 
@@ -69,18 +83,18 @@ def check_repos(repos: list[str], every: bool) -> None:
 
 
 def script(repos: list[str], every: bool) -> str:
-    calls = ["one . --all"] if every else [f"one {shlex.quote(r)} ''" for r in repos]
-    return _SCRIPT.replace("%MARK%", MARK) + "\n".join(calls) + "\n"
+    calls = ["every"] if every else [f"one {shlex.quote(r)}" for r in repos]
+    return _SCRIPT.replace("%MARK%", MARK) + "\n".join(calls) + f"\necho {MARK}-end\n"
 
 
 def parse(text: str, repos: list[str], every: bool) -> list[Restored]:
-    """The framed output, clone by clone; a clone with no marker was cut off (None)."""
-    wanted = ["--all"] if every else list(repos)
+    """The framed output, clone by clone (each marker names its clone); a REPO with no
+    marker was cut off (None)."""
+    wanted = [] if every else list(repos)
     found, lines = [], []
     for line in text.replace("\r", "").splitlines():
         if line.startswith(MARK + " "):
-            code, _, _ = line[len(MARK) + 1:].partition(" ")
-            name = wanted[len(found)] if len(found) < len(wanted) else "?"
+            code, _, name = line[len(MARK) + 1:].partition(" ")
             found.append(Restored(name, int(code) if code.lstrip("-").isdigit() else None, lines))
             lines = []
         elif line.strip():
@@ -88,6 +102,8 @@ def parse(text: str, repos: list[str], every: bool) -> list[Restored]:
     for name in wanted[len(found):]:
         found.append(Restored(name, None, lines))
         lines = []
+    if every and f"{MARK}-end" not in text:  # cut off: the clones after these are unknown
+        found.append(Restored("(the clones after these)", None, lines))
     return found
 
 
