@@ -145,3 +145,31 @@ def test_save_every_reaches_the_pod_and_pod_status_shows_the_last_save(pod_image
     bad = imagebuild("run", "--image", pod_image, "--name", names(), "--public-key",
                      f"{key}.pub", "--save-every", "soon")
     assert bad.returncode == 2 and "--save-every" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pod_restore_from_the_host_brings_a_clone_back_in_a_local_pod(pod_image, names, key):  # noqa: F811
+    name = names()
+    pod = run_json("--image", pod_image, "--name", name, "--public-key", f"{key}.pub")
+    box = pod["container"]
+
+    def dev(script: str) -> str:
+        done = docker("exec", "-u", "dev", box, "bash", "-c", script, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    # A remote off the volume (the container disk), a clone with work only on the pod,
+    # saved; then the clone is lost and cloned again: what a crash leaves.
+    dev("set -e; git init -q --bare /tmp/r.git; mkdir -p /workspace/code; cd /workspace/code; "
+        "git init -q -b main p; cd p; git -c user.name=d -c user.email=d@x commit -q --allow-empty -m one; "
+        "git remote add origin /tmp/r.git; git push -q -u origin main; "
+        "printf 'run\\n' > run.sh; chmod +x run.sh; pod-save > /dev/null || true; "
+        "cd ..; rm -rf p; git clone -q /tmp/r.git p")
+    done = imagebuild("pod", "restore", f"local:{name}", "--all", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] and [r["repo"] for r in result["repos"]] == ["/workspace/code/p"], result
+    assert any("autosave/" in line for line in result["repos"][0]["output"]), result
+    # Written as the clone's owner (docker exec runs the script as root).
+    assert dev("stat -c '%a %U' /workspace/code/p/run.sh; cat /workspace/code/p/run.sh") == "755 dev\nrun\n"
+    missing = imagebuild("pod", "restore", f"local:{name}", "code/nothing")
+    assert missing.returncode == 1 and "code/nothing: failed (exit 2)" in missing.stdout, missing.stdout

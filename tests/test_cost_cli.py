@@ -68,6 +68,29 @@ def test_a_bad_spec_idle_stop_names_the_key(cli, fake_runpod):
     assert result.stderr.count("\n") == 1 and not created(fake_runpod)
 
 
+def test_spec_save_every_reaches_the_pod_env_and_the_flag_overrides_it(cli, fake_runpod):
+    (cli.workdir / "imagebuild.toml").write_text('[pod]\nsave_every = "15m"\n')
+    assert cli("pod", "create", "--name", "a", "--no-wait").code == 0
+    assert created(fake_runpod)[-1]["env"]["POD_SAVE_EVERY"] == "15m"
+    assert cli("pod", "create", "--name", "b", "--no-wait", "--save-every", "off").code == 0
+    assert created(fake_runpod)[-1]["env"]["POD_SAVE_EVERY"] == "off"
+    assert cli("pod", "create", "--name", "c", "--no-wait", "--save-every", "1h").code == 0
+    assert created(fake_runpod)[-1]["env"]["POD_SAVE_EVERY"] == "1h"
+    (cli.workdir / "imagebuild.toml").unlink()
+    assert cli("pod", "create", "--name", "d", "--no-wait").code == 0
+    assert "POD_SAVE_EVERY" not in created(fake_runpod)[-1]["env"]  # the pod's save.toml decides
+
+
+@pytest.mark.parametrize("bad", ["soon", "", "5s", "15", "-3m", 15])
+def test_a_bad_spec_save_every_names_the_key(cli, fake_runpod, bad):
+    value = f'"{bad}"' if isinstance(bad, str) else str(bad)
+    (cli.workdir / "imagebuild.toml").write_text(f"[pod]\nsave_every = {value}\n")
+    result = cli("pod", "create", "--name", "x", "--no-wait")
+    assert result.code == 2, result.output
+    assert "pod.save_every" in result.stderr and "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1 and not created(fake_runpod), result.stderr
+
+
 def test_list_totals_the_spend_and_marks_pods_idle_on_the_gpu_for_an_hour(cli, fake_runpod):
     now = [time.monotonic()]
     fake_runpod.state.clock = lambda: now[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -309,3 +310,115 @@ def test_the_watcher_saves_at_once_then_every_interval_at_low_priority(workspace
         proc.kill()
         out = proc.communicate()[0]
     assert "full save: saved" in out and "incremental save: saved" in out, out
+
+
+def test_a_commit_only_inside_a_submodule_saves_the_parent_again(workspace):
+    # The parent's snapshot records the submodule's HEAD (a gitlink); a commit there
+    # changes no file the parent's stat cache looks at, only .git/modules/lib's refs.
+    sub_remote = workspace.bare("lib")
+    seed = workspace.repo("seed", sub_remote)
+    parent = workspace.repo("parent", workspace.bare("parent"))
+    git(parent, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_remote), "lib")
+    git(parent, "commit", "-q", "-m", "with a submodule")
+    git(parent, "push", "-q")
+    shutil.rmtree(seed)
+    lib = parent / "lib"
+    (lib / "train.py").write_text("lr = 0.1\n")
+    time.sleep(1.1)
+    first = autosave(workspace, "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    git(lib, "add", "train.py")
+    git(lib, "commit", "-q", "-m", "tuned")  # no file changes: only the submodule's refs
+    time.sleep(1.1)
+    second = autosave(workspace, "--once")
+    assert second.returncode == 0, second.stdout + second.stderr
+    saved = record(workspace)["last_save"]
+    assert saved["repos_saved"] == 2, saved  # the submodule and its parent
+    newest = snapshots(workspace.remotes / "parent.git")[-1]
+    recorded = git(workspace.remotes / "parent.git", "rev-parse", f"{newest}:lib")
+    assert recorded == git(lib, "rev-parse", "HEAD")
+
+
+def _saves(ws, repo: Path, contents: list[str], keep: int) -> None:
+    for text in contents:
+        (repo / "work.py").write_text(text)
+        time.sleep(1.1)  # a new timestamp: a new snapshot ref
+        saved = ws.save(env={"POD_SAVE_KEEP": str(keep)})
+        assert saved.rc == 0, saved.out + saved.err
+
+
+def test_old_snapshots_of_a_clone_are_pruned_keeping_the_newest(workspace):
+    repo = workspace.repo("p", workspace.bare("p"))
+    other = workspace.repo("q", workspace.remotes / "p.git", pushed=False)  # a second clone
+    (other / "mine.py").write_text("the other clone's work\n")
+    _saves(workspace, repo, ["one\n", "two\n", "three\n"], keep=2)
+    refs = snapshots(workspace.remotes / "p.git")
+    key = refs[-1].rsplit("-", 1)[1]
+    ours = [r for r in refs if r.endswith(key)]
+    assert len(ours) == 2, refs  # the newest two of this clone
+    assert git(workspace.remotes / "p.git", "show", f"{ours[-1]}:work.py") == "three"
+    assert git(workspace.remotes / "p.git", "show", f"{ours[0]}:work.py") == "two"
+    theirs = [r for r in refs if re.fullmatch(r".*Z-[0-9a-f]{8}", r) and not r.endswith(key)]
+    assert len(theirs) == 1, refs  # the other clone's one snapshot is its own, untouched
+    with pytest.raises(AssertionError):
+        _saves(workspace, repo, ["four\n"], keep=0)  # POD_SAVE_KEEP=0: refused (exit 2)
+
+
+def test_a_snapshot_holding_the_only_copy_of_commits_is_never_pruned(workspace):
+    repo = workspace.repo("d", workspace.bare("d"))
+    git(repo, "checkout", "-q", "--detach")
+    lone = workspace.commit(repo, "lone.py")  # on no branch, on no remote
+    _saves(workspace, repo, ["detached, dirty\n"], keep=1)
+    git(repo, "checkout", "-q", "-f", "main")
+    _saves(workspace, repo, ["on main\n", "on main, later\n"], keep=1)
+    refs = snapshots(workspace.remotes / "d.git")
+    holding = [r for r in refs if git(workspace.remotes / "d.git", "rev-parse", f"{r}^") == lone]
+    assert holding, refs  # its parent, the lone commit, is on no ref that stays
+    assert len(refs) == 2, refs  # the older "on main" one went: main holds its parent
+
+
+def test_host_pod_restore_script_restores_each_clone_and_names_a_missing_one(workspace):
+    # What `imagebuild pod restore POD code/one code/gone` runs on the pod (here: on the
+    # host, pod-restore from the checkout on PATH), read back clone by clone.
+    from imagebuild.pods import podrestore
+
+    one = workspace.repo("one", workspace.bare("one"))
+    (one / "notes.txt").write_text("only on the pod\n")
+    assert autosave(workspace, "--once").returncode == 0
+    shutil.rmtree(one)
+    git(workspace.code, "clone", "-q", str(workspace.remotes / "one.git"), "one")
+    repos = ["code/one", "code/gone", "code/it's here"]
+    env = {**workspace.env, "PATH": f"{SCRIPT.parent}:{workspace.env['PATH']}"}
+    done = subprocess.run(["bash", "-c", podrestore.script(repos, False)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    results = podrestore.parse(done.stdout, repos, False)
+    assert [(r.repo, r.exit_code) for r in results] == [
+        ("code/one", 0), ("code/gone", 2), ("code/it's here", 2)], done.stdout + done.stderr
+    assert (one / "notes.txt").read_text() == "only on the pod\n"
+    assert any("autosave/" in line for line in results[0].output), results[0].output
+    assert results[1].output == ["pod-restore: code/gone: no such folder on the pod"]
+    shutil.rmtree(one)  # --all: every clone pod-save's walk finds, each framed on its own
+    git(workspace.code, "clone", "-q", str(workspace.remotes / "one.git"), "one")
+    done = subprocess.run(["bash", "-c", podrestore.script([], True)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    every = podrestore.parse(done.stdout, [], True)
+    assert [(r.repo, r.ok) for r in every] == [(str(one), True)], done.stdout + done.stderr
+    assert (one / "notes.txt").read_text() == "only on the pod\n"
+    with pytest.raises(SpecError, match="--all"):
+        podrestore.check_repos(["code/one"], True)
+    with pytest.raises(SpecError, match="REPO"):
+        podrestore.check_repos(["code/one\nrm -rf /"], False)
+
+
+def test_host_pod_restore_reads_a_cut_off_answer_as_not_restored():
+    from imagebuild.pods import podrestore
+
+    mark = podrestore.MARK
+    text = f"pod-restore: restored a\r\n{mark} 0 /workspace/a\r\npod-restore: fetching b\n"
+    every = podrestore.parse(text, [], True)  # the connection dropped during the second clone
+    assert [(r.repo, r.exit_code) for r in every] == [("/workspace/a", 0),
+                                                      ("(the clones after these)", None)]
+    assert every[1].output == ["pod-restore: fetching b"] and not every[1].ok
+    named = podrestore.parse(f"{mark} 0 a\n", ["a", "b"], False)
+    assert [(r.repo, r.ok) for r in named] == [("a", True), ("b", False)]
+    assert podrestore.parse(f"{mark} 0 a\n{mark}-end\n", [], True)[-1].ok

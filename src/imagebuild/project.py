@@ -101,7 +101,7 @@ class BuildRecord:
 POD_FLAGS = {"gpu": "--gpu", "gpu_count": "--gpu-count", "volume_gb": "--volume-gb",
              "disk_gb": "--disk-gb", "cloud": "--cloud", "datacenter": "--datacenter",
              "volume": "--volume", "ports": "--ports", "idle_stop": "--idle-stop",
-             "idle_stop_requires_save": "--idle-stop-requires-save"}
+             "idle_stop_requires_save": "--idle-stop-requires-save", "save_every": "--save-every"}
 
 
 def pod_settings(spec_pod: PodSection, flags: dict[str, Any]) -> PodSection:
@@ -117,16 +117,15 @@ def pod_settings(spec_pod: PodSection, flags: dict[str, Any]) -> PodSection:
         raise SpecError(format_validation_error("flags", error, POD_FLAGS)) from None
 
 
-def pod_host_env(spec_pod: PodSection, pod: PodSection, idle_stop_flag: str | None,
-                 save_every: str | None) -> dict[str, str]:
+def pod_host_env(spec_pod: PodSection, pod: PodSection, idle_stop_flag: str | None) -> dict[str, str]:
     """The variables the host sets for the image from the settings of `pod create` and
     `run` alike: the idle stop (``pod``: :func:`pod_settings`; a flag's ``off`` also
     turns the image's own default off, the spec's only leaves it unset) and the save
-    interval (``--save-every``; None: save.toml's)."""
+    interval (``--save-every`` over ``[pod] save_every``; None: save.toml's)."""
     from imagebuild.pods import autosave, idlestop
 
     return {**idlestop.pod_env(idle_stop_flag, spec_pod.idle_stop, pod.idle_stop_requires_save),
-            **autosave.pod_env(save_every)}
+            **autosave.pod_env(pod.save_every)}
 
 
 def state_file(spec_file: Path, suffix: str) -> Path:

@@ -321,6 +321,41 @@ def save(
         raise typer.Exit(1)
 
 
+@pod_app.command("restore")
+def restore(
+    pod: str = POD_ARG,
+    repos: list[str] = typer.Argument(None, metavar="[REPO...]", help="Clones on the pod (code/proj: under "
+                                      "/workspace; or absolute)."),
+    every: bool = typer.Option(False, "--all", help="Every clone in the pod's /workspace."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """After a crash, in a new pod with the repositories cloned to their old paths: bring
+    each clone's newest autosave back (the image's pod-restore --latest), byte for byte.
+
+    Exits 1 unless every clone was restored.
+    """
+    from imagebuild.pods import podrestore
+
+    repos = list(repos or [])
+    podrestore.check_repos(repos, every)
+    with _resolve(pod) as target:
+        results, error = podrestore.restore(target, repos, every)
+    if error is not None:
+        raise UserError(f"pod {target.label} not restored: {error}")
+    if json_out:
+        print_json({"pod": target.label, "ok": all(r.ok for r in results),
+                    "repos": [r.to_json() for r in results]})
+    else:
+        if not results:
+            typer.echo("no git clones in the pod's /workspace: clone the repositories to their old paths")
+        for r in results:
+            typer.echo(f"{r.repo}: {r.verdict}")
+            for line in r.output:
+                typer.echo(f"  {line}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
 @pod_app.command("terminate")
 def terminate(
     pod: str = POD_ARG,

@@ -60,7 +60,7 @@ ALLOW_PLAIN_SECRET_OPTION = typer.Option(
 )
 SAVE_EVERY_OPTION = typer.Option(
     None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this often "
-    "(15m, 1h; off) [default: .pod/save.toml's [save] every]."
+    "(15m, 1h; off) [default: .pod/save.toml's [save] every] [spec: pod.save_every]."
 )
 IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
     False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."

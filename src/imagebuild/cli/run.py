@@ -33,7 +33,7 @@ def run(
         False, "--idle-stop-requires-save", help="Do not idle-stop the pod when its pod-save fails."),
     save_every: str | None = typer.Option(
         None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this "
-        "often (15m, 1h; off) [default: .pod/save.toml's [save] every]."),
+        "often (15m, 1h; off) [default: .pod/save.toml's [save] every] [spec: pod.save_every]."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a pod locally: /workspace on a named volume, SSH and Jupyter on 127.0.0.1."""
@@ -48,10 +48,11 @@ def run(
     _check(name, image, idle_stop, save_every)
     # The [pod] keys run has flags for, checked as pod create checks them (one set of
     # bounds); the spec's values join below, where the spec describes the pod.
-    pod_flags = {"idle_stop": idle_stop, "idle_stop_requires_save": idle_stop_requires_save or None}
+    pod_flags = {"idle_stop": idle_stop, "idle_stop_requires_save": idle_stop_requires_save or None,
+                 "save_every": save_every}
     no_spec = PodSection()
     pod = pod_settings(no_spec, pod_flags)
-    host_env = pod_host_env(no_spec, pod, idle_stop, save_every)
+    host_env = pod_host_env(no_spec, pod, idle_stop)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
@@ -68,8 +69,7 @@ def run(
         else:
             image = Project(loaded).default_image(engine)
         # The spec's [pod] applies to the pod the spec describes, the flags over it.
-        env_vars.update(pod_host_env(loaded.spec.pod, pod_settings(loaded.spec.pod, pod_flags),
-                                     idle_stop, save_every))
+        env_vars.update(pod_host_env(loaded.spec.pod, pod_settings(loaded.spec.pod, pod_flags), idle_stop))
     name = name or localrun.default_name(image or "")
     existing = existing or localrun.find(engine, name)
     env = {**localrun.runpod_env(name), **env_vars, PUBLIC_KEY: keys}

@@ -181,10 +181,11 @@ class PodSection(_Section):
     env: dict[str, str] = Field(default_factory=dict)
     idle_stop: str | None = None  # "45m": the pod stops itself after that long idle
     idle_stop_requires_save: bool = False
+    save_every: str | None = None  # "15m": continuous save (else the pod's .pod/save.toml [save] every)
     # After create: a host whose GPU canary fails is replaced (require), named (warn), or not asked.
     canary: Literal["off", "warn", "require"] = "require"
 
-    @field_validator("idle_stop")
+    @field_validator("idle_stop", "save_every")
     @classmethod
     def _idle_stop(cls, value: str | None) -> str | None:
         from imagebuild.duration import seconds

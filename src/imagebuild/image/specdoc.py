@@ -47,6 +47,7 @@ WHAT = {
     "pod.env": "variables set on the pod (no secrets: see `pod create --secret`)",
     "pod.idle_stop": '"45m": the pod stops itself after that long idle; "off"',
     "pod.idle_stop_requires_save": "an idle stop runs pod-save first and stops only if it succeeds",
+    "pod.save_every": '"15m": an incremental pod-save this often (else .pod/save.toml [save] every); "off"',
     "pod.canary": "after SSH, the pod's GPU check: require (a failed host is replaced), warn, off",
     "build.secrets": "build-secret ids offered to every downloading step (e.g. UV_INDEX_URL)",
 }

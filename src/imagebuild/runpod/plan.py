@@ -77,7 +77,8 @@ class CreateFlags:
                 "disk_gb": self.disk_gb, "cloud": self.cloud.strip().lower() if self.cloud else None,
                 "datacenter": datacenters or None, "volume": self.volume,
                 "ports": _ports(self.ports) if self.ports is not None else None,
-                "idle_stop": self.idle_stop, "idle_stop_requires_save": self.idle_stop_requires_save or None}
+                "idle_stop": self.idle_stop, "idle_stop_requires_save": self.idle_stop_requires_save or None,
+                "save_every": self.save_every}
 
 
 def plan_create(
@@ -107,7 +108,7 @@ def plan_create(
         checks.user_env(values, where, HOST_SET)
     env = podenv.merge(
         *given.values(),
-        pod_host_env(spec.pod, pod, flags.idle_stop, flags.save_every),
+        pod_host_env(spec.pod, pod, flags.idle_stop),
     )
     if not flags.allow_plain_secret:
         envsecrets.refuse_plain(env)

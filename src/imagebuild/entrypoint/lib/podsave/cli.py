@@ -25,30 +25,51 @@ def clone_key(path: str) -> str:
     return hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:8]
 
 
-def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]]]:
-    """(its repository's common dir, its linked worktrees, its gitlinks)."""
+def _repo_facts(path: str, cfg: Config) -> tuple[str, list[str], list[tuple[str, str]],
+                                                 list[str], str | None]:
+    """(its repository's common dir, its linked worktrees, its gitlinks, its real git
+    dirs: own and common, its index listing for the snapshot)."""
     git = Git(path, cfg)
-    common = git.try_out("rev-parse", "--git-common-dir")
-    key = os.path.realpath(os.path.join(path, common)) if common else path
-    trees = [line.removeprefix("worktree ") for line in
-             git.try_out("worktree", "list", "--porcelain").splitlines()
-             if line.startswith("worktree ")]
+    out = git.try_out("rev-parse", "--absolute-git-dir", "--git-common-dir").splitlines()
+    dirs = [os.path.realpath(os.path.join(path, d)) for d in out if d]
+    key = dirs[-1] if dirs else path
+    trees = [path] if _plain(path, dirs) else [
+        line.removeprefix("worktree ") for line in
+        git.try_out("worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")]
     links = []
-    for line in git.try_out("ls-files", "-z", "-s").split("\0"):
+    res = git.run("ls-files", "-z", "-s", "-t")  # "TAG MODE SHA STAGE\tPATH"
+    for line in res.out.split("\0") if res.rc == 0 else []:
         meta, _, rel = line.partition("\t")
-        if meta.startswith("160000 "):
-            links.append((os.path.join(path, rel), meta.split()[1]))
-    return key, trees, links
+        if meta[2:9] == "160000 ":
+            links.append((os.path.join(path, rel), meta.split()[2]))
+    return key, trees, links, dirs, res.out if res.rc == 0 else None
 
 
-def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[str, set]]:
+def _plain(path: str, dirs: list[str]) -> bool:
+    """A repository with its .git folder inside and no linked worktrees or
+    core.worktree: its only work tree is itself (no `git worktree list` to run)."""
+    dot = os.path.realpath(os.path.join(path, ".git"))
+    if len(dirs) != 2 or dirs[0] != dot or dirs[1] != dot or \
+            os.path.isdir(os.path.join(dot, "worktrees")):
+        return False
+    try:
+        with open(os.path.join(dot, "config"), encoding="utf-8", errors="replace") as f:
+            return "worktree" not in f.read().lower()
+    except OSError:
+        return False
+
+
+def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[str, set],
+                                                         dict[str, tuple]]:
     """Working trees grouped by repository (linked worktrees, wherever they live,
-    join the group), so shared refs are pushed once and by one thread; and the
-    commits that repositories record for embedded ones (gitlinks)."""
+    join the group), so shared refs are pushed once and by one thread; the
+    commits that repositories record for embedded ones (gitlinks); each path's
+    facts."""
     groups: dict[str, list[str]] = {}
     known = {os.path.realpath(p) for p in paths}
     facts = list(pool.map(lambda p: _repo_facts(p, cfg), paths))
-    for path, (key, trees, _) in zip(paths, facts, strict=True):
+    for path, (key, trees, *_) in zip(paths, facts, strict=True):
         groups.setdefault(key, []).append(path)
         for tree in trees:
             # is_work_tree: for a --separate-git-dir repo or a submodule, git lists
@@ -58,16 +79,19 @@ def _group(paths: list[str], cfg: Config, pool) -> tuple[list[list[str]], dict[s
                 known.add(os.path.realpath(tree))
                 groups[key].append(tree)
     wanted: dict[str, set[str]] = {p: set() for g in groups.values() for p in g}
-    for _, _, links in facts:
+    for _, _, links, *_ in facts:
         for sub, sha in links:
             if sub in wanted:
                 wanted[sub].add(sha)
-    return list(groups.values()), wanted
+    return list(groups.values()), wanted, dict(zip(paths, facts, strict=True))
 
 
-def facts_dirs(paths: list[str], cfg: Config, pool) -> set[str]:
-    """The real git dirs (own and common) of the work trees found."""
+def facts_dirs(paths: list[str], cfg: Config, pool, known: dict | None = None) -> set[str]:
+    """The real git dirs (own and common) of the work trees found (known: _group's
+    facts, for those already asked)."""
     def dirs(path: str) -> list[str]:
+        if known and path in known:
+            return known[path][3]
         out = Git(path, cfg).try_out("rev-parse", "--absolute-git-dir", "--git-common-dir")
         return [os.path.realpath(os.path.join(path, d)) for d in out.splitlines() if d]
     return {d for found in pool.map(dirs, paths) for d in found}
@@ -86,7 +110,7 @@ def _own_gitdirs(found, known: set[str]) -> None:
 def save_repos(cfg: Config, pol: policy.Policy, found,
                saver_class=RepoSaver) -> tuple[list[dict], dict]:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
-    groups, wanted = _group(found.repos, cfg, pool)
+    groups, wanted, facts = _group(found.repos, cfg, pool)
     paths = [p for g in groups for p in g]
 
     def saver(path: str, n: int) -> RepoSaver:
@@ -96,8 +120,10 @@ def save_repos(cfg: Config, pol: policy.Policy, found,
         def allowed(rel: str) -> bool:
             return bool(policy.matches(found.rel(os.path.join(path, rel)), pol.allow_secrets))
 
-        return saver_class(path, cfg, nested, shared_refs=(n == 0), snapshot_ref=ref,
-                         secret_allowed=allowed, wanted=wanted.get(path))
+        saver = saver_class(path, cfg, nested, shared_refs=(n == 0), snapshot_ref=ref,
+                            secret_allowed=allowed, wanted=wanted.get(path))
+        saver.index_listing = facts[path][4] if path in facts else None  # read once
+        return saver
 
     def save_group(group: list[str]) -> list[RepoSaver]:
         savers = [saver(path, n) for n, path in enumerate(group)]
@@ -105,7 +131,7 @@ def save_repos(cfg: Config, pol: policy.Policy, found,
             s.save()
         return savers
 
-    _own_gitdirs(found, facts_dirs(paths, cfg, pool))
+    _own_gitdirs(found, facts_dirs(paths, cfg, pool, facts))
     with pool:
         savers = [s for group in pool.map(save_group, groups) for s in group]
         for s in savers:  # what git ignores: the inventory's business, asked here

@@ -35,6 +35,7 @@ class Config:
     jobs: int
     dry_run: bool
     deadline: float | None  # time.monotonic() value; None: no budget
+    keep: int = 24  # work-tree snapshots kept per clone on its remote (prune.py)
 
     def time_left(self, timeout: float) -> float:
         """A step's timeout, shortened so that it ends within the budget with time
@@ -99,4 +100,5 @@ def load_config(budget: float | None, dry_run: bool) -> Config:
         jobs=env_number("POD_SAVE_JOBS", 4, integer=True),
         dry_run=dry_run,
         deadline=None if budget is None else time.monotonic() + budget,
+        keep=env_number("POD_SAVE_KEEP", 24, integer=True),
     )

@@ -36,6 +36,11 @@ _GIT_REASONS = [
 
 # Commands that talk to a remote; any other git command only reads and writes here.
 TRANSPORT = ("push", "ls-remote", "fetch", "lfs")
+# Commands that never reach a remote: they run without looking up the ssh command.
+LOCAL_ONLY = frozenset({
+    "config", "rev-parse", "ls-files", "ls-tree", "for-each-ref", "worktree", "cat-file",
+    "diff-tree", "check-attr", "hash-object", "update-index", "write-tree", "symbolic-ref",
+    "stash", "commit-tree", "show", "rev-list", "remote", "read-tree", "mktree"})
 _LOCAL_WRITE = re.compile(r"insufficient permission|Permission denied|Read-only file system"
                           r"|unable to create|unable to write|cannot lock|Operation not permitted",
                           re.IGNORECASE)
@@ -147,14 +152,41 @@ class Git:
             "GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never",
             "SSH_ASKPASS_REQUIRE": "never", "LC_ALL": "C", "LANGUAGE": "",
         })
-        # Keep the user's ssh command (it may pick a key) and make it non-interactive.
-        ssh = os.environ.get("GIT_SSH_COMMAND") or self.try_out("config", "core.sshCommand")
+        self._config: dict[str, str] | None = None
+        self._ssh_set = False
+
+    def config_items(self) -> dict[str, str]:
+        """The config (keys lowercased but for a subsection's own case, the last value
+        of each), from one `git config --list` per work tree: a process per key was a
+        tenth of a save's git processes."""
+        if self._config is None:
+            res = self.run("config", "-z", "--list")
+            self._config = {}
+            for entry in res.out.split("\0") if res.rc == 0 else []:
+                name, _, value = entry.partition("\n")
+                if name:
+                    self._config[name] = value  # the last one wins, as in --get
+        return self._config
+
+    def config(self, key: str) -> str:
+        """A config value ("" when unset); key as section.name (case-insensitive)."""
+        want = key.lower()
+        return next((v for k, v in reversed(self.config_items().items())
+                     if k.lower() == want), "")
+
+    def _with_ssh(self) -> None:
+        """Keep the user's ssh command (it may pick a key), made non-interactive: set
+        before the first command that may reach a remote."""
+        self._ssh_set = True
+        ssh = os.environ.get("GIT_SSH_COMMAND") or self.config("core.sshCommand")
         self.env["GIT_SSH_COMMAND"] = (ssh.strip() or "ssh") + (
             " -o BatchMode=yes -o ConnectTimeout=15"
             " -o ServerAliveInterval=15 -o ServerAliveCountMax=3")
 
     def run(self, *args: str, env: dict[str, str] | None = None,
             stdin: bytes | None = None) -> Result:
+        if not self._ssh_set and args[0] not in LOCAL_ONLY:
+            self._with_ssh()
         return run(["git", *self.FLAGS, *args], cwd=self.path,
                    timeout=self.cfg.time_left(self.cfg.git_timeout),
                    env={**self.env, **(env or {})}, owner=self.owner, stdin=stdin)

@@ -95,6 +95,19 @@ def _files_by_repo(found) -> dict[str, list[str]]:
     return out
 
 
+def _nested_git_counts(states: dict) -> None:
+    """A repository's git state includes that of the repositories inside it: its
+    snapshot records their HEADs (gitlinks), and a commit in a submodule changes
+    only files under .git/modules/NAME, which no walk of the parent sees."""
+    for repo in sorted(states, key=len, reverse=True):  # innermost first
+        folder = os.path.dirname(repo)
+        while folder not in ("/", ""):
+            if folder in states:
+                states[folder]["git"].update(states[repo]["git"])
+                break  # that one passes it on to its own parent in turn
+            folder = os.path.dirname(folder)
+
+
 def _dirty(cache: StatCache, repo: str, state: dict, full: bool) -> bool:
     old = cache.repos.get(repo)
     if full or old is None or old["result"]["report"]["status"] == "failed" or \
@@ -115,6 +128,7 @@ def save(cfg: Config, full: bool = False, cache_file: str | None = None) -> dict
     taken_at = time.time()  # before any stat: a file changed from now on is dirty
     states = {repo: {"files": tree_state(files), "git": git_state(repo)}
               for repo, files in _files_by_repo(found).items()}
+    _nested_git_counts(states)
     dirty = [r for r in found.repos if _dirty(cache, r, states[r], full)]
     kept = {r: CachedRepo(r, cache.repos[r]["result"]) for r in found.repos if r not in dirty}
 

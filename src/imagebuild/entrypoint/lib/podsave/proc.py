@@ -9,6 +9,7 @@ import dataclasses
 import os
 import pwd
 import re
+import select
 import signal
 import subprocess
 import tempfile
@@ -176,7 +177,7 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
             return Result(None, "", "", reason=f"cannot run {argv[0]}: {e.strerror or e}")
         timed_out, running = False, ()
         try:
-            rc = proc.wait(timeout=timeout)
+            rc = wait_exact(proc, timeout)
         except subprocess.TimeoutExpired:
             running = group_commands(proc.pid)  # what hung: a local hook, or the transport
             _kill_group(proc)
@@ -188,6 +189,22 @@ def run(argv: list[str], *, cwd: str, timeout: float, env: dict[str, str],
                       err.read().decode(errors="replace"), timed_out,
                       round(time.monotonic() - start, 2),
                       f"timed out after {timeout:g} s" if timed_out else None, running)
+
+
+def wait_exact(proc: subprocess.Popen, timeout: float) -> int:
+    """proc.wait(timeout), woken the moment it exits: Popen's own timed wait polls
+    with growing sleeps, which costs a short git command as much again (pod-save runs
+    thousands)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or already reaped
+        return proc.wait(timeout=timeout)
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
 
 
 def group_commands(pgid: int) -> tuple[str, ...]:

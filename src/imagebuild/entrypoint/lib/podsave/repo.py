@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from . import annex, contract, lfs, uncommitted
+from . import annex, contract, lfs, prune, uncommitted
 from .config import Config
 from .gitcmd import Git, GitError
 from .policy import OWN_STATE
@@ -51,6 +51,7 @@ class RepoSaver:
         self.views: dict[str, RemoteView] = {}
         self.sent: list[tuple[str, dict]] = []  # (commit, item) of what goes to a remote
         self.stash_refs: list[tuple[str, str]] = []  # refs/NAME (a *stash* name), commit
+        self.index_listing: str | None = None  # `ls-files -z -s -t`, when already read
 
     def save(self) -> dict:
         try:
@@ -62,10 +63,8 @@ class RepoSaver:
         return self._finish()
 
     def _save(self) -> None:
-        git = self.git
         self._pick_remotes()
-        self.head = git.try_out("rev-parse", "--verify", "-q", "HEAD^{commit}") or None
-        self.head_branch = git.try_out("symbolic-ref", "-q", "HEAD").removeprefix("refs/heads/")
+        self._read_head()
         # Annex content first: copying it updates the git-annex branch pushed below.
         steps = [self._save_annex, self._plan_branches, self._plan_refs,
                  self._plan_stashes] if self.shared_refs else []
@@ -83,16 +82,37 @@ class RepoSaver:
         except GitError as e:
             self.problems.append(str(e))
         self._push_all()
+        self._prune()
+
+    def _read_head(self) -> None:
+        """HEAD's commit, tree and branch in one git process ("--": a file named HEAD
+        is no revision); an unborn HEAD has only a branch."""
+        out = self.git.try_out("rev-parse", "--absolute-git-dir", "HEAD^{commit}",
+                               "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--").splitlines()
+        if len(out) == 5:
+            self.git_dir, self.head, self.head_tree = out[0], out[1], out[2]
+            self.head_branch = out[3].removeprefix("refs/heads/") if out[3] != "HEAD" else ""
+            return
+        self.git_dir, self.head, self.head_tree = None, None, ""
+        self.head_branch = self.git.try_out("symbolic-ref", "-q", "HEAD") \
+            .removeprefix("refs/heads/")
+
+    def _refs(self) -> list[list[str]]:
+        """Every ref with its object, peeled object and upstream: one for-each-ref for
+        branches, tags and the rest."""
+        if not hasattr(self, "_all_refs"):
+            fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00" \
+                  "%(*objectname)%00%(upstream:remotename)%00%(upstream:remoteref)%00" \
+                  "%(push:remotename)"
+            self._all_refs = [line.split("\0") for line in
+                              self.git.out("for-each-ref", f"--format={fmt}").splitlines()]
+        return self._all_refs
 
     def _pick_remotes(self) -> None:
         """Remotes off this pod; one on the volume itself is no place to save to."""
         self.remotes, on_volume = [], []
         ws = self.cfg.workspace + os.sep
-        urls = {}
-        for line in self.git.out("remote", "-v").splitlines():  # NAME\tURL (push)
-            name, _, rest = line.partition("\t")
-            if rest.endswith(" (push)") or name not in urls:
-                urls[name] = rest.rsplit(" (", 1)[0]
+        urls = self._remote_urls()
         for name, url in urls.items():
             where = local_path(url, self.path)
             if where and (where + os.sep).startswith(ws):
@@ -111,6 +131,25 @@ class RepoSaver:
         if shown:
             self.report["remote"] = shown
             self.report["url"] = redact(urls[shown])
+
+    def _remote_urls(self) -> dict[str, str]:
+        """Each remote's push URL: from the config already read, unless url.*.insteadOf
+        rewrites URLs (then `git remote -v`, which applies them)."""
+        cfg = self.git.config_items()
+        if not any(k.startswith("url.") for k in cfg):
+            urls = {}
+            for key, value in cfg.items():
+                if key.startswith("remote.") and key.endswith((".url", ".pushurl")):
+                    name, field = key[len("remote."):].rsplit(".", 1)
+                    if field == "pushurl" or name not in urls:
+                        urls[name] = value
+            return urls
+        urls = {}
+        for line in self.git.out("remote", "-v").splitlines():  # NAME\tURL (push)
+            name, _, rest = line.partition("\t")
+            if rest.endswith(" (push)") or name not in urls:
+                urls[name] = rest.rsplit(" (", 1)[0]
+        return urls
 
     def view(self, remote: str) -> RemoteView:
         if remote not in self.views:
@@ -154,10 +193,9 @@ class RepoSaver:
     # -- what to push
 
     def _plan_branches(self) -> None:
-        fmt = "%(refname)%00%(objectname)%00%(upstream:remotename)%00" \
-              "%(upstream:remoteref)%00%(push:remotename)"
-        for line in self.git.out("for-each-ref", f"--format={fmt}", "refs/heads").splitlines():
-            ref, sha, up_remote, up_ref, push_remote = line.split("\0")
+        for ref, _, sha, _, _, up_remote, up_ref, push_remote in self._refs():
+            if not ref.startswith("refs/heads/"):
+                continue
             name = ref.removeprefix("refs/heads/")
             remote = next((r for r in (push_remote, up_remote, self.default)
                            if r and r in self.remotes), None)
@@ -171,9 +209,7 @@ class RepoSaver:
     def _plan_refs(self) -> None:
         """Tags, notes and any other refs (not remote-tracking ones, not the stash)
         whose commits no remote has, saved under autosave names."""
-        fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
-        for line in self.git.out("for-each-ref", f"--format={fmt}").splitlines():
-            ref, kind, sha, peeled_kind, peeled = line.split("\0")
+        for ref, kind, sha, peeled_kind, peeled, *_ in self._refs():
             if ref.startswith(("refs/heads/", "refs/remotes/")) or ref == "refs/stash":
                 continue
             label = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else \
@@ -223,10 +259,15 @@ class RepoSaver:
 
     def _git_files(self, names: tuple[str, ...]) -> dict[str, list[str]]:
         """name -> the commits named in that file of the git dir (absent: left out)."""
-        paths = self.git.try_out("rev-parse", *[a for name in names
-                                                 for a in ("--git-path", name)]).splitlines()
+        if not hasattr(self, "_git_paths"):
+            every = SPECIAL_HEADS + AUTOSTASHES
+            # All per-worktree files: in the work tree's own git dir (as --git-path says).
+            self._git_paths = {n: os.path.join(self.git_dir, n) for n in every} \
+                if self.git_dir else dict(zip(every, self.git.try_out("rev-parse", *[
+                    a for name in every for a in ("--git-path", name)]).splitlines(),
+                    strict=False))
         found = {}
-        for name, rel in zip(names, paths, strict=False):
+        for name, rel in ((n, self._git_paths[n]) for n in names if n in self._git_paths):
             try:
                 with open(os.path.join(self.path, rel)) as f:
                     shas = [ln.split()[0] for ln in f if ln.strip()]
@@ -250,7 +291,8 @@ class RepoSaver:
         the stash list, and refs named like a stash (refs/autostash): uncommitted edits
         in no work tree, scanned for secrets like any stash."""
         entries = [(f"stash-{n}", f"stash@{{{n}}}", sha) for n, sha in
-                   enumerate(self.git.try_out("stash", "list", "--format=%H").split())]
+                   enumerate(self.git.try_out("stash", "list", "--format=%H").split())] \
+            if any(r[0] == "refs/stash" for r in self._refs()) else []
         for name, shas in self._git_files(AUTOSTASHES).items():
             kind = "merge" if name == "MERGE_AUTOSTASH" else "rebase"
             entries += [(f"autostash-{kind}", f"autostash of the stopped {kind}", sha)
@@ -274,10 +316,11 @@ class RepoSaver:
     def _plan_snapshot(self) -> None:
         snap = self.snapshot_builder(self.git, self.head, [os.path.relpath(p, self.path)
                                for p in self.nested], self.cfg.max_file_bytes,
-                               self.secret_allowed, self._own_state()).build()
+                               self.secret_allowed, self._own_state(),
+                               self.index_listing).build()
         self.gitlinks = snap.gitlinks
         self.report["skipped_files"] = snap.skipped + self.report["skipped_files"]
-        head_tree = self.git.try_out("rev-parse", f"{self.head}^{{tree}}") if self.head else ""
+        head_tree = self.head_tree
         empty = not self.head and snap.changed == 0
         if empty or snap.tree == head_tree:
             if empty or self.head_branch or any(
@@ -313,12 +356,20 @@ class RepoSaver:
         return [os.path.relpath(os.path.join(ws, p), self.path) for p in OWN_STATE]
 
     def _same_snapshot_exists(self, snap: dict) -> bool:
-        """An earlier pod-save already pushed this very tree on this parent."""
-        want = self.git.try_out("show", "-s", "--format=%T %P", snap["commit"])
+        """An earlier pod-save already pushed this very tree on this parent (all the
+        earlier snapshots asked in one git process)."""
         prefix = f"refs/heads/autosave/{self.cfg.pod_id}/"
-        for ref, sha in self.view(self.default).refs.items():
-            if ref.startswith(prefix) and self.git.has_commit(sha) and \
-                    self.git.try_out("show", "-s", "--format=%T %P", sha) == want:
+        view = self.view(self.default)
+        tips = set(view.tips)  # the remote's commits this repository has
+        earlier = {sha: ref for ref, sha in view.refs.items()
+                   if ref.startswith(prefix) and sha in tips}
+        if not earlier:
+            return False
+        out = self.git.try_out("show", "-s", "--format=%H %T %P", snap["commit"], *earlier)
+        shape = dict(line.partition(" ")[::2] for line in out.splitlines())
+        want = shape.get(snap["commit"])
+        for sha, ref in sorted(earlier.items(), key=lambda e: e[1]):
+            if want is not None and shape.get(sha) == want:
                 snap["ref"], snap["commit"] = ref, sha
                 return True
         return False
@@ -327,9 +378,9 @@ class RepoSaver:
         """Who commits (commit-tree, git-annex's branch): a fresh pod may have no one
         configured."""
         env = {}
-        if not self.git.try_out("config", "user.name"):
+        if not self.git.config("user.name"):
             env.update(GIT_AUTHOR_NAME="pod-save", GIT_COMMITTER_NAME="pod-save")
-        if not self.git.try_out("config", "user.email"):
+        if not self.git.config("user.email"):
             email = f"pod-save@{self.cfg.pod_id}"
             env.update(GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_EMAIL=email)
         return env
@@ -409,6 +460,21 @@ class RepoSaver:
             by_remote.setdefault(push.item["remote"], []).append(push)
         for remote, pushes in by_remote.items():
             push_all(self.git, remote, pushes, self.cfg.dry_run)
+
+    def _prune(self) -> None:
+        """Old snapshots of this clone off the remote once this one is there (prune.py);
+        a failure there never fails the save."""
+        snap = self.report["snapshot"]
+        if not snap or not self.default or self.view(self.default).error:
+            return
+        try:
+            gone = prune.prune(self.git, self.view(self.default), snap, self.cfg.pod_id,
+                               self.snapshot_ref.rsplit("-", 1)[1], self.cfg.keep,
+                               self.cfg.dry_run)
+        except GitError:
+            return
+        if gone:
+            self.report["pruned"] = gone
 
     def _finish(self) -> dict:
         report = self.report

@@ -61,7 +61,7 @@ def _quote(rel: str) -> str:
 
 class SnapshotBuilder:
     def __init__(self, git: Git, head: str | None, nested: list[str], max_bytes: int,
-                 secret_allowed, own_state: list[str] = ()):
+                 secret_allowed, own_state: list[str] = (), index_listing: str | None = None):
         self.git = git
         self.root = git.path
         self.head = head
@@ -69,6 +69,7 @@ class SnapshotBuilder:
         self.max_bytes = max_bytes
         self.secret_allowed = secret_allowed  # repo-relative path -> bool
         self.own_state = list(own_state)  # the pod's own files: never in a snapshot
+        self.index_listing = index_listing  # `ls-files -z -s -t` read already, or None
         self.skipped: list[dict] = []
         self.gitlinks: dict[str, str] = {}
         self.committed: dict[str, tuple[str, str]] = {}  # HEAD's tree: path -> (mode, sha)
@@ -100,7 +101,7 @@ class SnapshotBuilder:
         self._withhold_plaintext(entries, crypt)
         self._withhold_secrets(entries, lfs)
         tree = self._write_tree(entries)
-        changed = self._changed(tree, len(entries))
+        changed = self._changed(tree, entries)
         return Snapshot(tree, changed, self.skipped, self.gitlinks)
 
     def _unreadable(self, err: str) -> None:
@@ -124,7 +125,10 @@ class SnapshotBuilder:
 
     def _index(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
         staged, sparse = {}, set()
-        for line in self._z("ls-files", "-z", "-s", "-t"):  # "TAG MODE SHA STAGE\tPATH"
+        listing = self.index_listing
+        lines = [p for p in listing.split("\0") if p] if listing is not None else \
+            self._z("ls-files", "-z", "-s", "-t")
+        for line in lines:  # "TAG MODE SHA STAGE\tPATH"
             meta, _, rel = line.partition("\t")
             tag, mode, sha, _stage = meta.split()
             staged[rel] = (mode, sha)
@@ -293,6 +297,7 @@ class SnapshotBuilder:
                                stdin=os.fsencode("".join(lines.values())))
             if res.rc != 0:
                 self._add_one_by_one(lines, env)
+                self.refused = True  # the tree is not exactly entries
             return self.git.out("write-tree", env=env).strip()
 
     def _add_one_by_one(self, lines: dict[str, str], env: dict) -> None:
@@ -307,9 +312,14 @@ class SnapshotBuilder:
                            "git refused this path: " + (res.err.strip().splitlines()
                                                          or ["?"])[0][:160])
 
-    def _changed(self, tree: str, count: int) -> int:
+    def _changed(self, tree: str, entries: dict[str, tuple[str, str]]) -> int:
+        """Paths that differ from HEAD: counted here from the entries the tree was
+        written from (a process fewer per repository), unless git refused some."""
         if not self.head:
-            return count
+            return len(entries)
+        if not getattr(self, "refused", False):
+            return sum(1 for rel, e in entries.items() if self.committed.get(rel) != e) + \
+                sum(1 for rel in self.committed if rel not in entries)
         out = self.git.out("diff-tree", "-r", "-z", "--name-only", "--no-renames",
                            self.head, tree)
         return len([p for p in out.split("\0") if p])
