@@ -50,9 +50,7 @@ def run(
     # bounds); the spec's values join below, where the spec describes the pod.
     pod_flags = {"idle_stop": idle_stop, "idle_stop_requires_save": idle_stop_requires_save or None,
                  "save_every": save_every}
-    no_spec = PodSection()
-    pod = pod_settings(no_spec, pod_flags)
-    host_env = pod_host_env(no_spec, pod, idle_stop)
+    host_env = pod_host_env(PodSection(), pod_settings(PodSection(), pod_flags), idle_stop)
     keys = read_public_key(public_key) if public_key else public_keys(Path.home() / ".ssh")
     if not keys:
         raise SpecError("no SSH public key in ~/.ssh: pass --public-key FILE "
