@@ -49,6 +49,7 @@ WHAT = {
     "pod.idle_stop_requires_save": "an idle stop runs pod-save first and stops only if it succeeds",
     "pod.canary": "after SSH, the pod's GPU check: require (a failed host is replaced), warn, off",
     "build.secrets": "build-secret ids offered to every downloading step (e.g. UV_INDEX_URL)",
+    "build.compression": 'layers pushed: "gzip"; "both" adds a zstd variant; "zstd" makes pods start from it',
 }
 
 
