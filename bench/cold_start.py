@@ -187,10 +187,11 @@ def report(image: str, zstd_ref: str, sizes: dict[str, int], layers: int, rows: 
           f"zstd {sizes['zstd'] / 1e9:.2f} GB ({zstd_ref.rsplit('@', 1)[-1][:19]}...)")
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
           f"{os.cpu_count()} cores")
-    print(f"| step | median s ({runs} runs) | runs | × gzip|tar limit |")
+    print(f"| step | median s ({runs} runs) | runs | × gzip\\|tar limit |")
     print("|---|---|---|---|")
     for label, values in rows.items():
-        print(f"| {label} | {median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} | "
+        cell = label.replace("|", "\\|")  # a pipe inside a Markdown table cell
+        print(f"| {cell} | {median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} | "
               f"{median(values) / limit:.2f} |")
     ratio = median(rows["docker gzip: pull"]) / limit
     print(f"\ngzip cold pull = {ratio:.2f}× this machine's gzip|tar limit (target ≤ {TARGET_RATIO}): "
