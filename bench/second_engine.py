@@ -10,13 +10,16 @@ Debian's dockerd (scripts/start-docker.sh installs it).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import daemons  # noqa: E402  (tests/daemons.py)
 
 BRIDGE = "imagebuild1"
 BRIDGE_ADDRESS = "172.31.250.1/24"
@@ -74,15 +77,7 @@ def second_engine(images: list[str]) -> Iterator[str]:
                 raise RuntimeError(f"docker save {' '.join(images)} failed")
         yield host
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
-        subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        daemons.stop(daemon, log, root, root / "exec")
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
         _drop_rules()
 

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import daemons
+
 NAMESPACE = "imagebuild-test"
 
 
@@ -44,15 +46,7 @@ def containerd(parent: Path | None = None) -> Iterator[Path]:
             raise RuntimeError("containerd did not answer in 10 s")
         yield sock
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
-        subprocess.run(["umount", "-R", str(root / "state")], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        daemons.stop(daemon, log, root, root / "state")
 
 
 def ctr(sock: Path, *args: str) -> subprocess.CompletedProcess:

@@ -34,9 +34,8 @@ GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 @pytest.fixture(scope="module")
 def registry():
-    server = Registry().start()
-    yield server
-    server.close()
+    with Registry() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
