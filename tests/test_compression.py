@@ -155,3 +155,18 @@ def test_a_bad_compression_is_bad_input(project, registry):
         assert len(done.stderr.strip().splitlines()) == 1
     finally:
         spec.write_text(before)
+
+
+def test_rejected_credentials_are_one_line_without_the_password(project, registry):
+    from imagebuild.errors import UserError
+    from imagebuild.image.spec import load_spec
+    from imagebuild.project import Project
+
+    record = Project(load_spec(project / "imagebuild.toml")).built()
+    wrong = "wrong-" + os.urandom(8).hex()
+    with pytest.raises(UserError) as failed:
+        compression.push_zstd(record.image, record.repository, record.tag,
+                              {"username": registry.username, "password": wrong})
+    message = str(failed.value)
+    assert message.startswith(f"pushing the zstd variant {record.repository}:{record.tag}-zstd failed")
+    assert "\n" not in message and wrong not in message and "unauthorized" in message.lower(), message

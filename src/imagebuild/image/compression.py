@@ -19,6 +19,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -78,19 +79,26 @@ def skopeo() -> str:
     return found
 
 
-def manifest(reference: str, authfile: Path | None, run=subprocess.run) -> dict:
+def manifest(reference: str, authfile: Path | None) -> dict:
     """The registry's manifest of ``reference`` (skopeo inspect --raw)."""
     argv = [skopeo(), "inspect", "--raw", *(["--authfile", str(authfile)] if authfile else [])]
     if _plain_http(imageref.parse(reference).registry):
         argv.append("--tls-verify=false")
-    done = run([*argv, f"docker://{reference}"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*argv, f"docker://{reference}"], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise UserError(f"reading the manifest of {reference} failed: {' '.join(done.stderr.split())[:240]}")
     return json.loads(done.stdout)
 
 
-def push_zstd(local_image: str, repository: str, tag: str, auth: dict | None,
-              run=subprocess.run) -> str:
+def _skopeo_error(stderr: str, auth: dict | None) -> str:
+    """skopeo's fatal message, its end kept (the cause comes last), on one line."""
+    text = " ".join(stderr.split())
+    found = re.search(r'level=fatal msg="(.*)"', text)
+    text = scrub(found.group(1) if found else text, auth)
+    return text if len(text) <= 240 else "..." + text[-240:]
+
+
+def push_zstd(local_image: str, repository: str, tag: str, auth: dict | None) -> str:
     """Push a zstd variant of the engine's ``local_image`` as ``repository:tag-zstd``;
     its ``repository@sha256:...`` once every layer in the registry is zstd."""
     tool = skopeo()
@@ -105,14 +113,14 @@ def push_zstd(local_image: str, repository: str, tag: str, auth: dict | None,
             argv += ["--src-daemon-host", os.environ["DOCKER_HOST"]]
         if _plain_http(registry):
             argv.append("--dest-tls-verify=false")
-        done = run([*argv, f"docker-daemon:{local_image}", f"docker://{target}"],
-                   capture_output=True, text=True)
+        done = subprocess.run([*argv, f"docker-daemon:{local_image}", f"docker://{target}"],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            detail = scrub(" ".join(done.stderr.split()), auth)[:240]
+            detail = _skopeo_error(done.stderr, auth)
             raise UserError(f"pushing the zstd variant {target} failed (skopeo: {detail}); the gzip "
                             "image is pushed: push again, or use --compression gzip")
         digest = digestfile.read_text().strip()
-        layers = manifest(target, credentials, run).get("layers", [])
+        layers = manifest(target, credentials).get("layers", [])
     kept = [layer["mediaType"] for layer in layers if layer.get("mediaType") != ZSTD_LAYER]
     if kept or not layers:
         found = ", ".join(sorted(set(kept))) or "none"
