@@ -8,7 +8,7 @@ need=()
 for tool in dockerd:docker.io debootstrap:debootstrap docker-registry:docker-registry \
             docker-compose:docker-compose htpasswd:apache2-utils ssh:openssh-client \
             git:git iptables:iptables gcc:gcc rclone:rclone sshd:openssh-server git-lfs:git-lfs \
-            git-crypt:git-crypt git-annex:git-annex; do
+            git-crypt:git-crypt git-annex:git-annex skopeo:skopeo; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # The fake RunPod's SSH gateway (tests/fake_runpod/gateway.py) gives sshd its pod logins.

@@ -292,7 +292,8 @@ class Project:
     def pushed_cuda(self, image: str) -> str | None:
         """The CUDA version recorded at push, when ``image`` is the pushed one."""
         state = self.push_state()
-        return str(state["cuda"]) if state.get("image") == image and state.get("cuda") else None
+        ours = image in (state.get("image"), state.get("zstd_image"))  # the zstd variant: same content
+        return str(state["cuda"]) if ours and state.get("cuda") else None
 
     # -- which image a pod runs -------------------------------------------------
 

@@ -157,6 +157,15 @@ class RunPodState:
         # with pull access denied"; dstack#2507: "error pulling image ... no basic auth
         # credentials").
         self.pull_failures: dict[str, str] = {}
+        # Images whose layers are zstd (globs), and whether the hosts' engines pull them.
+        # Docker Engine before 23.0 downloads a zstd layer, then fails to unpack it:
+        # "failed to register layer: Error processing tar file(exit status 1): archive/tar:
+        # invalid tar header" (stalwartlabs/stalwart#1192 "The docker image uses zstd
+        # compress, maybe ... your docker version is too old"; 11notes/docker-kms#17 on Engine
+        # 20.10.23; blakeblackshear/frigate#7308 "not compatible with docker prior to 23.0").
+        # RunPod documents no engine version for its hosts, so both kinds are modelled.
+        self.zstd_images: list[str] = []
+        self.hosts_pull_zstd = False
         # A private registry: host -> (username, password) it accepts now. A pod whose
         # image is there pulls only with a registry credential holding exactly these.
         self.registry_logins: dict[str, tuple[str, str]] = {}
@@ -557,6 +566,9 @@ class RunPodState:
         for glob, reason in self.pull_failures.items():
             if fnmatch.fnmatchcase(image, glob):
                 return reason
+        if not self.hosts_pull_zstd and any(fnmatch.fnmatchcase(image, glob) for glob in self.zstd_images):
+            return ("failed to register layer: Error processing tar file(exit status 1): archive/tar: "
+                    "invalid tar header")
         host = image.split("/", 1)[0] if "/" in image and any(c in image.split("/", 1)[0] for c in ".:") \
             else "docker.io"
         wanted = self.registry_logins.get(host)

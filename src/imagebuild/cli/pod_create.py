@@ -5,6 +5,7 @@ The logic lives in ``imagebuild.runpod`` (plan, launch, registries, volumes).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -62,6 +63,11 @@ SAVE_EVERY_OPTION = typer.Option(
     None, "--save-every", metavar="DURATION", help="Autosave: an incremental pod-save this often "
     "(15m, 1h; off) [default: .pod/save.toml's [save] every] [spec: pod.save_every]."
 )
+COMPRESSION_OPTION = typer.Option(
+    None, "--compression", metavar="gzip|zstd", help="zstd: start from the pushed zstd variant (`push "
+    "--compression both`), faster to unpack on Docker 23+ / containerd hosts; a pod that goes to ERROR "
+    "on it is terminated and created again from the gzip image. [spec: build.compression]"
+)
 IDLE_STOP_REQUIRES_SAVE_OPTION = typer.Option(
     False, "--idle-stop-requires-save", help="Do not idle-stop when pod-save fails."
 )
@@ -113,6 +119,7 @@ def create(
         None, "--canary", metavar="off|warn|require", help="After SSH, wait for the pod's GPU check: "
         "require (default) terminates a pod whose check failed and creates it again elsewhere (same GPU "
         "once more, then the next --gpu choice); warn keeps it and says what failed. [spec: pod.canary]"),
+    compression: str | None = COMPRESSION_OPTION,
     json_out: bool = JSON_OPTION,
     spec: Path | None = SPEC_OPTION,
 ) -> None:
@@ -122,6 +129,8 @@ def create(
     its log is read: nothing bills for it (a network volume is kept). So is one whose GPU check
     (pod-canary) failed: the pod is created again on another host.
     """
+    from imagebuild.image import compression as layers
+    from imagebuild.project import Project
     from imagebuild.runpod import hostcheck
     from imagebuild.runpod.plan import CreateFlags
 
@@ -135,12 +144,17 @@ def create(
     mode = canary_mode or loaded.spec.pod.canary
     if mode not in hostcheck.MODES:
         raise UserError(f"--canary {mode}: expected one of {', '.join(hostcheck.MODES)}", 2)
-    _print_created(_launch(loaded, flags, wait, timeout, mode), wait, json_out)
+    first, fallback = layers.pod_images(Project(loaded), layers.pod_mode(compression, loaded.spec),
+                                        flags.image)
+    flags = dataclasses.replace(flags, image=first)
+    _print_created(_launch(loaded, flags, wait, timeout, mode, fallback), wait, json_out)
 
 
-def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off") -> dict:
+def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off",
+            fallback: str | None = None) -> dict:
     """Plan the pod (notes printed), create it, and wait for it (and its GPU check): the one
-    library call."""
+    library call. ``fallback``: the gzip image to create it from again when the zstd pod errs."""
+    from imagebuild.image.compression import with_fallback
     from imagebuild.runpod import hostcheck
     from imagebuild.runpod.launch import launch
     from imagebuild.runpod.plan import plan_create
@@ -150,11 +164,14 @@ def _launch(loaded, flags, wait: bool, timeout: float, mode: str = "off") -> dic
         for note in notes:
             _say(f"imagebuild: {note}")
         with _progress(f"pod {options.name}", timeout if wait else None) as report:
-            try:
+            def attempt(options):
                 if wait and mode != "off":
                     return hostcheck.create_checked(client, options, mode=mode, timeout=timeout,
                                                     on_event=report, say=_say)
                 return launch(client, options, wait=wait, timeout=timeout, on_event=report, say=_say)
+
+            try:
+                return with_fallback(attempt, options, fallback, _say)
             except KeyboardInterrupt:
                 raise UserError(f"interrupted; `imagebuild pod list` shows pod {options.name}", 130) from None
 

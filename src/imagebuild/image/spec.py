@@ -202,6 +202,9 @@ class BuildSection(_Section):
     # Build-secret ids offered to every downloading step (e.g. "UV_INDEX_URL"): the
     # value comes from `imagebuild build --secret ID=...` or the env var of that name.
     secrets: list[str] = Field(default_factory=list)
+    # Layer compression `push` publishes (image/compression.py): "both" adds a zstd variant
+    # of the same content; "zstd" does too, and pods then start from it (gzip the fallback).
+    compression: Literal["gzip", "zstd", "both"] = "gzip"
 
     _secrets = _checked("secrets", lambda v: ENV_NAME.match(v) and v != "ca_bundle",
                         "environment variable names like UV_INDEX_URL", each=True)

@@ -50,6 +50,7 @@ WHAT = {
     "pod.save_every": '"15m": an incremental pod-save this often (else .pod/save.toml [save] every); "off"',
     "pod.canary": "after SSH, the pod's GPU check: require (a failed host is replaced), warn, off",
     "build.secrets": "build-secret ids offered to every downloading step (e.g. UV_INDEX_URL)",
+    "build.compression": 'layers pushed: "gzip"; "both" adds a zstd variant; "zstd" makes pods start from it',
 }
 
 

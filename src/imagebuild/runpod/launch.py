@@ -18,6 +18,15 @@ from imagebuild.runpod import pods, sshkeys, volumes
 from imagebuild.runpod.pods import CreateOptions, NotReady
 
 
+class PodWentBad(UserError):
+    """The created pod did not get ready and was terminated; ``seen`` its last status."""
+
+    def __init__(self, message: str, seen: str | None, reason: str | None):
+        super().__init__(message)
+        self.seen = seen
+        self.reason = reason
+
+
 def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
            on_event: Callable[[str], None], say: Callable[[str], None],
            show_logs: bool = True) -> dict:
@@ -41,8 +50,8 @@ def launch(client, options: CreateOptions, *, wait: bool, timeout: float,
         reason = error.reason if error.reason is not None else pods.log_reason(client, error.pod["id"])
         discard(client, error.pod, say, f"it {_what(error)}")
         why = f"; its log: {reason}" if reason else ""
-        raise UserError(f"{_headline(error, timeout)}{why} - it was terminated, nothing bills for it now"
-                        ) from None
+        raise PodWentBad(f"{_headline(error, timeout)}{why} - it was terminated, nothing bills for it now",
+                         seen=error.seen, reason=reason) from None
     except KeyboardInterrupt:
         if pod is None and client.unsafe_sent > sent_before:
             # Interrupted with a create sent and unanswered: it may have made the pod,
