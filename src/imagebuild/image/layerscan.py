@@ -111,6 +111,23 @@ class _HashingReader:
         return data
 
 
+def each_layer(image, visit) -> dict[str, tuple[object, int]]:
+    """diff ID → (``visit(layer_tar)``, the tar's bytes) for every layer tar of ``image``'s `docker save`
+    stream (streamed: nothing on disk); the digest covers the whole tar, padding too."""
+    found: dict[str, tuple[object, int]] = {}
+    with tarfile.open(fileobj=_StreamReader(image.save(chunk_size=_CHUNK)), mode="r|") as outer:
+        for member in outer:
+            if not member.name.endswith("layer.tar") or not member.isfile():
+                continue
+            reader = _HashingReader(outer.extractfile(member))
+            with tarfile.open(fileobj=reader, mode="r|") as layer:
+                value = visit(layer)
+            while reader.read(_CHUNK):
+                pass
+            found["sha256:" + reader.digest.hexdigest()] = (value, reader.size)
+    return found
+
+
 def scan_image(engine, reference: str, markers: Iterable[str] = (),
                skip_base: str | None = None) -> ImageScan:
     """Scan every layer of ``reference`` except those it shares with ``skip_base``."""
@@ -119,20 +136,17 @@ def scan_image(engine, reference: str, markers: Iterable[str] = (),
     if skip_base:
         skip = set(engine.client.images.get(skip_base).attrs["RootFS"]["Layers"])
     wanted = [m.encode() for m in markers]
-    reports: list[LayerReport] = []
-    with tarfile.open(fileobj=_StreamReader(image.save(chunk_size=_CHUNK)), mode="r|") as outer:
-        for member in outer:
-            if not member.name.endswith("layer.tar") or not member.isfile():
-                continue
-            reader = _HashingReader(outer.extractfile(member))
-            report = LayerReport(diff_id="")
-            _scan_layer(reader, wanted, report)
-            while reader.read(_CHUNK):  # the rest of the tar (padding) for the digest
-                pass
-            report.diff_id = "sha256:" + reader.digest.hexdigest()
-            report.size = reader.size
-            if report.diff_id not in skip:
-                reports.append(report)
+
+    def visit(layer) -> LayerReport:
+        report = LayerReport(diff_id="")
+        _scan_layer(layer, wanted, report)
+        return report
+
+    reports = []
+    for diff_id, (report, size) in each_layer(image, visit).items():
+        report.diff_id, report.size = diff_id, size
+        if diff_id not in skip:
+            reports.append(report)
     return ImageScan(layers=reports)
 
 
@@ -146,22 +160,17 @@ def layer_entries(engine, reference: str) -> list[dict[str, tuple]]:
     """Each layer of ``reference`` (in order) as {path: (mode, uid, gid, mtime, link, sha256)}:
     enough to say which file, and which of its bytes, differ between two builds."""
     image = engine.client.images.get(reference)
-    by_digest: dict[str, dict[str, tuple]] = {}
-    with tarfile.open(fileobj=_StreamReader(image.save(chunk_size=_CHUNK)), mode="r|") as outer:
-        for member in outer:
-            if not member.name.endswith("layer.tar") or not member.isfile():
-                continue
-            reader = _HashingReader(outer.extractfile(member))
-            entries: dict[str, tuple] = {}
-            with tarfile.open(fileobj=reader, mode="r|") as layer:
-                for item in layer:
-                    content = hashlib.sha256(layer.extractfile(item).read()).hexdigest() \
-                        if item.isfile() else ""
-                    entries[item.name] = (item.mode, item.uid, item.gid, int(item.mtime),
-                                          item.linkname, content, tuple(sorted(item.pax_headers)))
-            while reader.read(_CHUNK):
-                pass
-            by_digest["sha256:" + reader.digest.hexdigest()] = entries
+
+    def visit(layer) -> dict[str, tuple]:
+        entries: dict[str, tuple] = {}
+        for item in layer:
+            content = hashlib.sha256(layer.extractfile(item).read()).hexdigest() \
+                if item.isfile() else ""
+            entries[item.name] = (item.mode, item.uid, item.gid, int(item.mtime),
+                                  item.linkname, content, tuple(sorted(item.pax_headers)))
+        return entries
+
+    by_digest = {diff_id: entries for diff_id, (entries, _) in each_layer(image, visit).items()}
     return [by_digest.get(diff_id, {}) for diff_id in image.attrs["RootFS"]["Layers"]]
 
 

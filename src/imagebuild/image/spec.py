@@ -99,12 +99,27 @@ def _check_requirements(value: list[str]) -> list[str]:
     return [r.strip() for r in value]
 
 
+# What a chunk step removes of its packages before compiling them (files/compile-chunk.py
+# says why each is safe); `[python] keep` names the rules to skip.
+DIET_RULES = ("static-archives", "package-tests", "package-docs", "pyc-duplicates", "cuda-duplicates")
+
+
 class PythonSection(_Section):
     version: str = "3.11"
     # "uv": a uv-managed CPython of `version`; "system": the base OS python3.
     source: Literal["uv", "system"] = "uv"
     packages: list[str] = Field(default_factory=lambda: ["wandb"])
     uv: str = "0.9.5"  # pinned uv release
+    # Diet rules (image/files/compile-chunk.py) NOT to apply: those files stay.
+    keep: list[str] = Field(default_factory=list)
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: list[str]) -> list[str]:
+        for rule in value:
+            if rule not in DIET_RULES:
+                raise ValueError(f"expected diet rules among {', '.join(DIET_RULES)}, got {_describe(rule)}")
+        return sorted(set(value))
 
     _version = _checked("version", lambda v: re.fullmatch(r"3\.\d{1,2}", v), 'a Python version like "3.11"')
     _uv = _checked("uv", lambda v: re.fullmatch(r"\d+\.\d+\.\d+", v), 'an exact uv release like "0.9.5"')
@@ -261,6 +276,8 @@ class Spec(_Section):
         data = self.model_dump(mode="json", exclude={"pod", "build"})
         if data["simulators"]["physx_gpu"] not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
             data["simulators"]["physx_gpu"] = "zip"  # where the zip lies changes nothing built
+        if not data["python"]["keep"]:  # the default: the hash of specs from before the key
+            del data["python"]["keep"]
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -30,6 +30,8 @@ WHAT = {
     "python.source": '"uv" (a uv-managed CPython) or "system" (the base\'s python3)',
     "python.packages": "pip requirements baked into /opt/venv",
     "python.uv": "pinned uv release",
+    "python.keep": "diet rules to skip (files kept): static-archives, package-tests, package-docs, "
+                   "pyc-duplicates, cuda-duplicates",
     "node.version": "Node.js major (or exact) version",
     "node.npm": "npm major (or exact) version",
     "node.claude_code": 'Claude Code version, "latest", or false for none',

@@ -1,0 +1,184 @@
+"""The byte diet (image/files/compile-chunk.py) on a real folder tree, and the size
+report by kind (`imagebuild layers --by kind`) on the built test pod.
+
+The diet's functions run here as the chunk step runs them in the image; what the
+image then still imports and simulates is the image suite's (tests/image) and
+test_build.py's MuJoCo test, on the image built with the diet.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_in_image
+
+from imagebuild.errors import SpecError
+from imagebuild.image.kinds import KINDS, kind_of, tally
+from imagebuild.image.spec import DIET_RULES, parse_spec
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "src" / "imagebuild" / "image" / "files" / "compile-chunk.py"
+
+
+@pytest.fixture(scope="module")
+def chunk():
+    return runpy.run_path(str(SCRIPT), run_name="compile_chunk")
+
+
+def tree(root: Path, files: dict[str, str | bytes]) -> list[str]:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return sorted(str(root / name) for name in files)
+
+
+def present(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+PACKAGE = {
+    "site/pkg/__init__.py": "from .core import run\n",
+    "site/pkg/core.py": "def run(): return 1\n",
+    "site/pkg/libpkg.a": b"!<arch>\n",
+    "site/pkg/libpkg.so": b"\x7fELF",
+    "site/pkg/sub/tests/__init__.py": "",
+    "site/pkg/sub/tests/test_core.py": "import pkg\n",
+    "site/pkg/doc/index.rst": "docs\n",
+    "site/pkg/__pycache__/core.cpython-311.opt-1.pyc": b"o1",
+    "site/pkg/__pycache__/core.cpython-311.pyc": b"plain",
+    "site/tests/__init__.py": "",  # a top-level `tests` package: a module users may import
+}
+
+
+def test_the_script_and_the_spec_name_the_same_rules(chunk):
+    assert chunk["RULES"] == DIET_RULES
+
+
+def test_diet_removes_archives_tests_docs_and_opt_pyc(chunk, tmp_path):
+    files = tree(tmp_path, PACKAGE)
+    gone = chunk["diet"](files, [str(tmp_path / "site")], cuda_dirs=())
+    assert present(tmp_path) == {"site/pkg/__init__.py", "site/pkg/core.py", "site/pkg/libpkg.so",
+                                 "site/pkg/__pycache__/core.cpython-311.pyc", "site/tests/__init__.py"}
+    assert not (tmp_path / "site/pkg/sub").exists(), "an emptied folder stays behind"
+    assert str(tmp_path / "site/pkg/sub/tests/test_core.py") in gone
+
+
+def test_keep_turns_each_rule_off(chunk, tmp_path):
+    files = tree(tmp_path, PACKAGE)
+    chunk["diet"](files, [str(tmp_path / "site")], keep=list(DIET_RULES), cuda_dirs=())
+    assert present(tmp_path) == set(PACKAGE)
+
+
+def test_tests_a_package_imports_and_docs_with_code_stay(chunk, tmp_path):
+    files = tree(tmp_path, {
+        "site/pkg/__init__.py": "",
+        "site/pkg/testing.py": "from pkg.sub.tests.helpers import fixture\n",
+        "site/pkg/sub/tests/helpers.py": "fixture = 1\n",
+        "site/pkg/docs/__init__.py": "",  # importable: pkg.docs
+        "site/pkg/docs/guide.md": "guide\n",
+        "site/other/tests/test_x.py": "",
+    })
+    chunk["diet"](files, [str(tmp_path / "site")], cuda_dirs=())
+    assert present(tmp_path) == {"site/pkg/__init__.py", "site/pkg/testing.py",
+                                 "site/pkg/sub/tests/helpers.py", "site/pkg/docs/__init__.py",
+                                 "site/pkg/docs/guide.md"}
+
+
+def test_a_cuda_library_the_base_has_identically_becomes_a_link(chunk, tmp_path):
+    base = tmp_path / "usr/local/cuda/lib64"
+    tree(base, {"libcublas.so.12": b"same bytes", "libcufft.so.11": b"base build"})
+    files = tree(tmp_path, {"site/nvidia/cublas/lib/libcublas.so.12": b"same bytes",
+                            "site/nvidia/cufft/lib/libcufft.so.11": b"wheel build"})
+    linked = chunk["diet"](files, [str(tmp_path / "site")], cuda_dirs=[str(base)])
+    wheel = tmp_path / "site/nvidia/cublas/lib/libcublas.so.12"
+    assert linked == {str(wheel)}
+    assert wheel.is_symlink() and wheel.read_bytes() == b"same bytes"
+    assert not (tmp_path / "site/nvidia/cufft/lib/libcufft.so.11").is_symlink(), "other bytes: kept"
+
+
+def test_keep_names_only_known_rules():
+    assert parse_spec({"python": {"keep": ["package-tests"]}}, "t").python.keep == ["package-tests"]
+    with pytest.raises(SpecError, match=r"python\.keep.*static-archives"):
+        parse_spec({"python": {"keep": ["tests"]}}, "imagebuild.toml")
+
+
+@pytest.mark.parametrize(("path", "kind"), [
+    ("opt/venv/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9", "CUDA libraries"),
+    ("usr/local/cuda-12.8/lib64/libcublas.so.12", "CUDA libraries"),
+    ("usr/lib/x86_64-linux-gnu/libcurl.so.4", "apt"),
+    ("opt/venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so", "torch/triton"),
+    ("opt/venv/lib/python3.11/site-packages/torch/include/ATen/ATen.h", "headers"),
+    ("opt/venv/lib/python3.11/site-packages/triton/_C/libtriton.so", "torch/triton"),
+    ("opt/venv/lib/python3.11/site-packages/torchgen/model.py", "torch/triton"),
+    ("opt/venv/lib/python3.11/site-packages/numpy/_core/tests/test_api.py", "tests/docs in packages"),
+    ("opt/venv/lib/python3.11/site-packages/tests/__init__.py", "other wheels"),
+    ("opt/venv/lib/python3.11/site-packages/numpy/__pycache__/x.cpython-311.pyc", ".pyc"),
+    ("usr/lib/gcc/x86_64-linux-gnu/12/libstdc++.a", "static archives (*.a)"),
+    ("usr/local/lib/node_modules/npm/index.js", "node"),
+    ("usr/local/bin/uv", "other"),
+])
+def test_kind_of_a_path(path, kind):
+    assert kind_of(path) == kind
+
+
+def test_tally_counts_shadowed_bytes():
+    report = tally([[("usr/bin/a", 10), ("usr/lib/d/x", 5)],
+                    [("usr/bin/a", 3), ("usr/lib/d/", -1)]])
+    assert report.bytes["apt"] == 18 and report.shadowed == 15
+    assert set(report.bytes) == set(KINDS)
+
+
+@pytest.mark.docker
+def test_layers_by_kind_reports_the_built_image(pod_image):
+    done = subprocess.run([sys.executable, "-m", "imagebuild", "layers", pod_image, "--by", "kind",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    kinds = report["kinds"]
+    assert report["total"] == sum(k["bytes"] for k in kinds.values())
+    assert kinds["apt"]["bytes"] > 100e6 and kinds["node"]["bytes"] > 10e6
+    assert kinds["other wheels"]["files"] > 100 and kinds[".pyc"]["files"] > 100
+
+
+@pytest.mark.docker
+def test_the_built_venv_has_no_archives_package_tests_or_docs(pod_image):
+    """numpy ships tests/ folders and two .a files, MuJoCo an .rst doc/ folder (measured
+    before the diet: 9.2 MB of tests/docs, 0.12 MB of .a in the test pod's venv)."""
+    found = run_in_image(pod_image, "cd /opt/venv/lib/python3.11/site-packages && "
+                         "ls -d numpy/_core mujoco && find . -name '*.a' -o -path './*/tests/*' "
+                         "-o -path './*/doc/*' -o -name '*.opt-1.pyc'")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["numpy/_core", "mujoco"], found.stdout[:2000]
+
+
+def test_layers_by_kind_refuses_a_bad_flag():
+    done = subprocess.run([sys.executable, "-m", "imagebuild", "layers", "x", "--by", "size"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--by: expected layer or kind" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_keep_reaches_every_chunk_step_and_the_layer_tags():
+    from imagebuild.image.render import plan_build
+    from imagebuild.image.spec import load_spec
+    from tests.conftest import CI_SPEC
+    from tests.lockdata import sample_lock
+
+    spec = load_spec(CI_SPEC).spec
+    kept = spec.model_copy(update={"python": spec.python.model_copy(
+        update={"keep": ["package-tests", "static-archives"]})})
+    lock = sample_lock(spec)
+    plain, keeping = plan_build(spec, lock=lock), plan_build(kept, lock=lock)
+    for layer in ("python", "sim"):
+        dockerfile = keeping.layer(layer).layer.dockerfile
+        steps = dockerfile.count("compile-chunk.py /tmp/context/chunk.txt")
+        assert steps and dockerfile.count("chunk.txt --keep package-tests,static-archives") == steps
+        assert "--keep" not in plain.layer(layer).layer.dockerfile
+        assert keeping.layer(layer).tag != plain.layer(layer).tag, "other files, same tag"
+    assert kept.digest() != spec.digest()
