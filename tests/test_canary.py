@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 import time
@@ -156,9 +157,26 @@ def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(p
         assert record["canary"]["verdict"] == "fail" and record["canary"]["checks"]["vulkan"] == "fail"
         assert record["image"]["name"] == "imagebuild-test/pod" and len(record["image"]["lock_sha256"]) == 64
         assert (record["image"]["ref"], record["image"]["digest"]) == (f"ghcr.io/lab/pod@{DIGEST}", DIGEST)
+        # Every shell carries it for W&B; a real wandb.init (offline) takes it as the run's notes.
+        notes = docker("exec", name, "bash", "-lc", 'echo "$WANDB_NOTES"').stdout.strip()
+        assert notes.startswith(f"pod-provenance: image ghcr.io/lab/pod@{DIGEST} ({DIGEST}, lock "), notes
+        assert "NVIDIA H200, driver 580.159.04, CUDA 13.0; RunPod pod_id canary-pod" in notes
+        assert wandb_notes(notes, tmp_path) == notes
     finally:
         docker("rm", "-f", name, check=False)
         docker("volume", "rm", "-f", volume, check=False)
+
+
+def wandb_notes(notes: str, tmp_path) -> str:
+    """A run's notes: wandb.init (offline) with WANDB_NOTES as a pod's shell sets it."""
+    pytest.importorskip("wandb")
+    script = "import wandb; run = wandb.init(config={'lr': 0.1}); print(run.notes); run.finish()"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "WANDB_MODE": "offline",
+           "WANDB_DIR": str(tmp_path), "WANDB_NOTES": notes, "WANDB_SILENT": "true"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 def test_imagebuild_run_and_pod_status_show_the_canary(pod_image, engine, tmp_path):

@@ -58,6 +58,10 @@ SAVE_STATUS = "/workspace/.pod/save-status.json"
 IMAGE_REF_ENV = "POD_IMAGE_REF"
 IMAGE_DIGEST_ENV = "POD_IMAGE_DIGEST"  # sha256:... of the reference, "" when it has none
 IMAGE_ID_ENV = "POD_IMAGE_ID"  # sha256:... the local engine's image id (local pods)
+# The latest provenance record in one line for W&B: every shell exports it as WANDB_NOTES
+# (unless set), so a run started in the pod names its image and host. (WANDB_CONFIG_PATHS
+# would carry the whole record, but wandb 0.31 refuses it as a string: wandb.init fails.)
+WANDB_NOTES_FILE = "/run/pod-provenance.wandb-notes"
 
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
@@ -99,6 +103,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_IMAGE_REF_VAR": IMAGE_REF_ENV,
     "POD_IMAGE_DIGEST_VAR": IMAGE_DIGEST_ENV,
     "POD_IMAGE_ID_VAR": IMAGE_ID_ENV,
+    "POD_WANDB_NOTES_FILE": WANDB_NOTES_FILE,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,

@@ -25,6 +25,12 @@ if [ -z "${IMAGEBUILD_POD_ENV:-}" ]; then
         TRITON_CACHE_DIR=/workspace/.cache/triton \
         TORCHINDUCTOR_CACHE_DIR=/workspace/.cache/torchinductor \
         HDF5_USE_FILE_LOCKING=FALSE
+    # W&B runs name the pod's image and host (contract WANDB_NOTES_FILE, written by
+    # pod-canary at each start); WANDB_NOTES the pod sets wins. `read`: no fork per shell.
+    if [ -z "${WANDB_NOTES:-}" ] && [ -r /run/pod-provenance.wandb-notes ] &&
+        IFS= read -r WANDB_NOTES </run/pod-provenance.wandb-notes; then
+        export WANDB_NOTES
+    fi
     # Project venvs and the uv cache share the volume: hardlinks store each
     # wheel once (uv copies instead, with a warning, into /opt/venv on the container disk).
     export UV_LINK_MODE=hardlink

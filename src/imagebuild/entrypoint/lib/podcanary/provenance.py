@@ -34,11 +34,37 @@ def record(report: dict) -> dict:
 
 
 def append(report: dict) -> None:
-    """Appended to the volume's file (best effort: a read-only volume keeps none)."""
-    path = contract.names()["POD_PROVENANCE"]
+    """Appended to the volume's file (best effort: a read-only volume keeps none), and
+    W&B's line rewritten."""
+    names = contract.names()
+    found = record(report)
+    path = names["POD_PROVENANCE"]
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record(report), sort_keys=True) + "\n")
+            handle.write(json.dumps(found, sort_keys=True) + "\n")
+    except OSError:
+        pass
+    write_atomic(names["POD_WANDB_NOTES_FILE"], notes(found) + "\n")
+
+
+def notes(found: dict) -> str:
+    """The record in one line (W&B shows a run's notes beside it)."""
+    image = found["image"]
+    gpus = ", ".join(gpu["name"] for gpu in found["gpus"]) or "no NVIDIA GPU"
+    where = " ".join(f"{key} {value}" for key, value in found["runpod"].items() if key != "gpu_count")
+    return (f"pod-provenance: image {image.get('ref') or image.get('name', '?')} "
+            f"({image.get('digest') or image.get('id') or 'digest unknown'}, lock "
+            f"{image.get('lock_sha256', '?')[:12]}); {gpus}, driver {found['driver'] or '-'}, "
+            f"CUDA {found['cuda'] or '-'}; {'RunPod ' + where + '; ' if where else ''}"
+            f"canary {found['canary']['verdict']}; started {found['started']}")
+
+
+def write_atomic(path: str, text: str) -> None:
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path + ".tmp", 0o644)  # dev's runs read it too
+        os.replace(path + ".tmp", path)
     except OSError:
         pass
