@@ -194,3 +194,19 @@ def test_push_progress_says_bytes_and_rate_per_layer_every_few_seconds(monkeypat
     assert lines[1:-2] == [f"[{layer}] pushing 10.0MB", f"[{layer}] pushing 40.0MB at 6.7MB/s"], lines
     assert lines[-2] == f"[{layer}] pushed 60.0MB at 5.0MB/s" and lines[-1].startswith(f"[{layer}] done in")
     assert result.uploaded == [layer] and result.streamed_bytes == 60_000_000
+
+
+def test_every_command_takes_json():
+    # A script never has to scrape a command's words: every leaf of `imagebuild --help`.
+    from imagebuild.cli import command
+
+    def leaves(node, path=()):
+        subs = getattr(node, "commands", None)
+        if not subs:
+            yield path, node
+        for name, sub in sorted((subs or {}).items()):
+            yield from leaves(sub, (*path, name))
+
+    found = list(leaves(command()))
+    missing = [" ".join(path) for path, node in found if not any("--json" in p.opts for p in node.params)]
+    assert len(found) > 20 and missing == [], missing

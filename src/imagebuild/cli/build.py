@@ -124,11 +124,13 @@ def build(
     ca_cert, ca_note = hostca.choose(ca_cert)
     check_options(layer, registry_cache, no_cache, ca_cert)
     engine = connect()
-    if ca_note:
+    if ca_note and not locked:  # before resolving a lock, which uses it too
         say_progress(f"imagebuild: {ca_note}")
     lock, notice = project.lock_for_build(spec, engine, locked, ca_cert)
     if notice:
         typer.echo(notice, err=True)
+    if ca_note and locked:  # after the lock is checked: a refused --locked stays one line
+        say_progress(f"imagebuild: {ca_note}")
     previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
     pull_auth = credentials() if pull else None
 
