@@ -192,7 +192,12 @@ def test_update_points_the_pod_at_the_pushed_image(cli, fake_runpod):
     stopped = cli("pod", "update", "up", "--json")
     assert stopped.code == 0, stopped.output
     assert json.loads(stopped.stdout)["image"] == NEW_IMAGE
-    assert [r.body for r in fake_runpod.calls("PATCH", f"/v2/pods/{pod.id}")] == [{"image": NEW_IMAGE}]
+    (patch,) = [r.body for r in fake_runpod.calls("PATCH", f"/v2/pods/{pod.id}")]
+    # The pod's own record of its image follows it; PATCH replaces env, so the rest goes back too.
+    assert patch["image"] == NEW_IMAGE and patch["env"]["POD_IMAGE_REF"] == NEW_IMAGE
+    assert patch["env"]["POD_IMAGE_DIGEST"] == NEW_IMAGE.partition("@")[2]
+    assert {k: v for k, v in patch["env"].items() if not k.startswith("POD_IMAGE_")} == {
+        k: v for k, v in pod.request["env"].items() if not k.startswith("POD_IMAGE_")}
     assert pod.status == "EXITED"  # changed, and left stopped
     said = cli("pod", "update", "up", "--image", "ghcr.io/lab/other:v2")
     assert said.code == 0 and "takes effect at the next start" in said.stdout, said.output
@@ -222,7 +227,7 @@ def test_update_of_a_running_pod_says_it_restarts_it_and_saves_first(cli, fake_r
     forced = cli("pod", "update", "up", "--image", NEW_IMAGE, "--yes", "--force")
     assert forced.code == 0, forced.output
     assert "restarts the pod now" in forced.stderr and "outside /workspace" in forced.stderr
-    assert [r.body for r in patches()] == [{"image": NEW_IMAGE}]
+    assert [r.body["image"] for r in patches()] == [NEW_IMAGE]
     assert pod.resets == 1  # the fake recreated its container
     assert "restarted" in forced.stdout
 

@@ -19,9 +19,25 @@ def _applied(client, pod_id: str, image: str) -> dict | None:
     return fresh if fresh.get("image") == image else None
 
 
+def _image_vars(env: dict, image: str) -> dict | None:
+    """The pod's variables with the host-set image names (contract.IMAGE_*_ENV) naming the
+    new image, or None when the pod carries none (created before them, or elsewhere).
+    PATCH replaces ``env`` whole, so every other variable goes back as it was."""
+    from imagebuild import contract
+    from imagebuild.pods.podenv import image_env
+
+    names = {contract.IMAGE_REF_ENV, contract.IMAGE_DIGEST_ENV, contract.IMAGE_ID_ENV}
+    if not names & set(env):
+        return None
+    return {**{key: value for key, value in env.items() if key not in names}, **image_env(image)}
+
+
 def update_image(client, pod: dict, image: str, registry: str | None) -> tuple[dict, str]:
     """(the updated pod, when the new image takes effect)."""
     body: dict = {"image": image}
+    env = _image_vars(pod.get("env") or {}, image)
+    if env is not None:  # the provenance names the image the pod really runs
+        body["env"] = env
     if registry:
         body["registry"] = registry
     try:
