@@ -352,7 +352,10 @@ def test_too_many_env_vars_or_a_udp_port_is_refused_before_any_request(cli, fake
     assert fake_runpod.requests == []
     fifty = [a for i in range(50) for a in ("--env", f"V{i}=x")]
     (cli.workdir / "imagebuild.toml").unlink()
-    assert cli("pod", "create", "--name", "f", "--no-wait", *fifty).code == 0
+    full = cli("pod", "create", "--name", "f", "--no-wait", *fifty)
+    # The user's 50 come first; imagebuild's own image names give way, and say so.
+    assert full.code == 0 and "no room under RunPod's 50 variables for POD_IMAGE_REF" in full.stderr, full.output
+    assert len(posted(fake_runpod)[-1]["env"]) == 50
 
 
 def test_no_ssh_key_anywhere_refuses_before_creating(cli, fake_runpod):

@@ -115,10 +115,17 @@ def plan_create(
     env = podenv.merge(env, envsecrets.references(flags.secrets))
     project = Project(loaded)
     image_ref = flags.image or project.default_image()
-    env = podenv.merge(env, podenv.image_env(image_ref))  # the provenance record names it
     if len(env) > MAX_ENV:
         raise SpecError(f"--env/--env-file/--secret/[pod] env: RunPod allows at most {MAX_ENV} environment "
                         f"variables per pod, got {len(env)}; put the rest in a file on the volume")
+    # The image's names for the provenance record, where RunPod's cap leaves room: the
+    # user's own variables come first.
+    image_vars = podenv.image_env(image_ref)
+    if len(podenv.merge(env, image_vars)) <= MAX_ENV:
+        env = podenv.merge(env, image_vars)
+    else:
+        notes.append(f"no room under RunPod's {MAX_ENV} variables for {', '.join(image_vars)}: "
+                     "the pod's provenance record will not name its image")
     ssh_keys = _ssh_keys(client, flags, env, ssh_dir, notes)
     volume_id, datacenters = _network_volume(client, flags, pod.volume, datacenters, notes)
 
