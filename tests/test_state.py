@@ -31,7 +31,7 @@ def test_two_specs_in_one_folder_keep_apart(tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"{name}.toml").write_text(f'[image]\nname = "reg/{name}"\n')
     a, b = (Project(load_spec(tmp_path / f"{name}.toml")) for name in ("a", "b"))
-    a.record_push(None, image=IMAGE)
+    a.record_push(None, {"image": IMAGE})
     assert a.pushed_image() == IMAGE and b.pushed_image() is None
     assert a.push_path != b.push_path and a.record_path != b.record_path
     with pytest.raises(UserError, match=r"nothing pushed from .*b\.toml yet"):

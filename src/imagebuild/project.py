@@ -275,8 +275,10 @@ class Project:
         write_json(self.push_path, state, merge=False)
         old.unlink()
 
-    def record_push(self, lock: Lock | None, **values: Any) -> Path:
-        """Record what a push published (only once every tag is in the registry)."""
+    def record_push(self, lock: Lock | None, pushed: dict[str, Any]) -> Path:
+        """Record what a push published (only once every tag is in the registry): the
+        image (``name@sha256:...``), its tags, CUDA version and the built image."""
+        values = dict(pushed)
         from imagebuild.image.lock import write_lock
 
         if lock is not None:  # the lock the image was built from, beside its digest

@@ -301,6 +301,6 @@ def push_built(engine: Engine, project: Project, extra_tags: Iterable[str] = (),
     result.image = f"{record.repository}@{digests.pop()}"
     result.cuda = engine.labels(record.image).get(contract.LABEL_CUDA) or None
     # Only now, with every tag in the registry, does the digest become the default.
-    project.record_push(project.read_lock(), image=result.image, tags=result.tags, cuda=result.cuda,
-                        built=record.image)
+    project.record_push(project.read_lock(), {"image": result.image, "tags": result.tags,
+                                              "cuda": result.cuda, "built": record.image})
     return result
