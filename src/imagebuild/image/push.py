@@ -121,12 +121,18 @@ def git_commit(directory: Path) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) -> list[str]:
-    """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
+def check_tags(extra: Iterable[str]) -> tuple[str, ...]:
+    """``--tag`` values, each a docker tag (one line for the first that is not)."""
     for tag in extra:
         if not DOCKER_TAG.match(tag):
             raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
                             "(letters, digits, _ . -; at most 128)")
+    return tuple(extra)
+
+
+def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) -> list[str]:
+    """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
+    extra = check_tags(extra)
     commit = git_commit(directory)
     tags = [record.tag, record.version, *([commit] if commit else []), *extra]
     return list(dict.fromkeys(tags))
