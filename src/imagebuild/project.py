@@ -170,9 +170,9 @@ class PushSettings:
     @classmethod
     def from_flags(cls, project: Project, *, tag: list[str] | tuple[str, ...] = (), layers: bool = False,
                    base: str | None = None) -> PushSettings:
-        from imagebuild.image.push import check_tags
+        from imagebuild.checks import docker_tags
 
-        return cls(record=project.built(base), tags=check_tags(tag), layers=layers, base=base)
+        return cls(record=project.built(base), tags=docker_tags(tag), layers=layers, base=base)
 
 
 def state_file(spec_file: Path, suffix: str) -> Path:

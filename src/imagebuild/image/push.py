@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract, imageref
+from imagebuild import checks, contract, imageref
 from imagebuild.engine import Engine
-from imagebuild.errors import SpecError, UserError
+from imagebuild.errors import UserError
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.registry_auth import PASSWORD_ENV, USERNAME_ENV, is_auth_failure, scrub
-from imagebuild.image.spec import DOCKER_TAG
 from imagebuild.project import STATE_DIR, BuildRecord, Project
 
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
@@ -121,18 +120,9 @@ def git_commit(directory: Path) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def check_tags(extra: Iterable[str]) -> tuple[str, ...]:
-    """``--tag`` values, each a docker tag (one line for the first that is not)."""
-    for tag in extra:
-        if not DOCKER_TAG.match(tag):
-            raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
-                            "(letters, digits, _ . -; at most 128)")
-    return tuple(extra)
-
-
 def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) -> list[str]:
     """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
-    extra = check_tags(extra)
+    extra = checks.docker_tags(extra)
     commit = git_commit(directory)
     tags = [record.tag, record.version, *([commit] if commit else []), *extra]
     return list(dict.fromkeys(tags))
