@@ -120,16 +120,40 @@ def test_pod_save_reads_the_same_names(tmp_path):
     assert image_side.names.__wrapped__(str(tmp_path / "missing")) == {}
 
 
-def test_entrypoint_scripts_take_the_names_from_contract_env():
-    entrypoint = (SRC / "entrypoint" / "bin" / "pod-entrypoint").read_text()
-    assert f"{contract.ENV_FILE}" in entrypoint
-    for value in (contract.READY_MARKER, contract.STATUS_FILE, contract.LOG_DIR, contract.KEEPALIVE_DIR,
-                  contract.IDLE_STATE):
-        for script in (SRC / "entrypoint").rglob("*"):
-            if script.is_file() and script.suffix != ".md" and script.parent.name in ("bin", "steps"):
-                text = "\n".join(line for line in script.read_text().splitlines()
-                                 if not line.lstrip().startswith("#"))
-                assert value not in text, f"{script.name} spells {value}: use contract.env"
+def _image_code(path: Path) -> list[str]:
+    """What an image file runs: a Python file's (or python script's) non-docstring
+    literals, a shell file's lines without comments."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".py" or text.startswith("#!/usr/bin/env python"):
+        return sorted(_code_literals(path))
+    return [line.split(" #", 1)[0] for line in text.splitlines() if not line.lstrip().startswith("#")]
+
+
+def _image_files() -> list[Path]:
+    return sorted(path for path in (SRC / "entrypoint").rglob("*") if path.is_file()
+                  and "__pycache__" not in path.parts and path.suffix != ".md")
+
+
+# Where contract.env itself lies is how the image's scripts find it: the one name they spell.
+IMAGE_EMBEDDED = [value for value in EMBEDDED if value != contract.ENTRYPOINT_DIR]
+
+
+@pytest.mark.parametrize("value", IMAGE_EMBEDDED)
+def test_image_scripts_take_the_names_from_contract_env(value):
+    assert f"{contract.ENV_FILE}" in (SRC / "entrypoint" / "bin" / "pod-entrypoint").read_text()
+    spelled = [path.relative_to(SRC).as_posix() for path in _image_files()
+               if any(_embeds(code, value) for code in _image_code(path))]
+    assert spelled == [], f"{value!r} is written in {spelled}: read it from contract.env"
+
+
+def test_the_image_check_sees_a_copy_in_a_script_and_not_in_a_comment(tmp_path):
+    script = tmp_path / "pod-thing"
+    script.write_text(f"#!/bin/bash\n# keeps {contract.BASHRC_POD}\n. {contract.BASHRC_POD}\n")
+    assert [code for code in _image_code(script) if _embeds(code, contract.BASHRC_POD)] == [
+        f". {contract.BASHRC_POD}"]
+    tool = tmp_path / "pod-tool"
+    tool.write_text(f'#!/usr/bin/env python3\n"""Reads {contract.SAVE_CONFIG}."""\nP = "{contract.SAVE_CONFIG}"\n')
+    assert _image_code(tool) == [contract.SAVE_CONFIG]
 
 
 def _long_functions(path: Path, root: Path = SRC) -> list[str]:

@@ -162,7 +162,7 @@ def test_default_image_is_the_pushed_one_else_the_local_build(engine, built, pod
     pushed = f"imagebuild-test/pushed:{unique_name('t')}"
     docker("tag", pod_image, pushed)
     try:
-        project.record_push(None, image=pushed)
+        project.record_push(None, {"image": pushed})
         assert run_json(*args, "--name", names())["image"] == pushed
     finally:
         docker("rmi", pushed, check=False)

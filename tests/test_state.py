@@ -31,7 +31,7 @@ def test_two_specs_in_one_folder_keep_apart(tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"{name}.toml").write_text(f'[image]\nname = "reg/{name}"\n')
     a, b = (Project(load_spec(tmp_path / f"{name}.toml")) for name in ("a", "b"))
-    a.record_push(None, image=IMAGE)
+    a.record_push(None, {"image": IMAGE})
     assert a.pushed_image() == IMAGE and b.pushed_image() is None
     assert a.push_path != b.push_path and a.record_path != b.record_path
     with pytest.raises(UserError, match=r"nothing pushed from .*b\.toml yet"):
@@ -82,3 +82,29 @@ def test_a_folder_push_record_from_an_older_imagebuild_moves_to_its_spec_once(tm
     assert a.pushed_lock_path.read_text() == "# the pushed lock\n"
     assert a.push_state()["lock"] == ".imagebuild/a.pushed.lock"
     assert b.pushed_image() is None  # moved: b reads its own (empty) record from now on
+
+
+def test_push_checks_its_flags_with_the_build_record_before_any_engine(tmp_path):
+    """`push --tag BAD` is one line about the tag (exit 2) even where no engine or
+    registry answers: push's settings are checked first, from the build record."""
+    import os
+    import subprocess
+    import sys
+
+    from lockdata import sample_lock
+
+    from imagebuild.image.lock import write_lock
+
+    spec_file = tmp_path / "imagebuild.toml"
+    spec_file.write_text('[image]\nname = "reg/x"\n')
+    project = Project(load_spec(spec_file))
+    lock = sample_lock(project.spec)
+    write_lock(project.lock_path, lock)
+    project.record_build(project.spec, "reg/x:abc123", ["reg/x:system-1", "reg/x:abc123"], lock)
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    done = subprocess.run([sys.executable, "-m", "imagebuild", "push", "--spec", str(spec_file),
+                           "--tag", "Bad Tag!"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "imagebuild: error: --tag 'Bad Tag!': expected a docker tag like \"v1\" or \"exp-3\" "
+        "(letters, digits, _ . -; at most 128)"]

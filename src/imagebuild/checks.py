@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from imagebuild.errors import SpecError
 
@@ -27,6 +27,17 @@ _POD_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
 _RUNPOD_OWN = frozenset({"RUNPOD_POD_ID", "RUNPOD_POD_HOSTNAME", "RUNPOD_PUBLIC_IP", "RUNPOD_DC_ID",
                          "RUNPOD_GPU_COUNT", "RUNPOD_CPU_COUNT", "RUNPOD_VOLUME_ID"})
 _RUNPOD_OWN_PREFIX = "RUNPOD_TCP_PORT_"
+
+
+DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")  # docker's own tag grammar
+
+def docker_tags(tags: Iterable[str], flag: str = "--tag") -> tuple[str, ...]:
+    """``tags``, each a docker tag (one line for the first that is not)."""
+    for tag in tags:
+        if not DOCKER_TAG.match(tag):
+            raise SpecError(f"{flag} {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
+                            "(letters, digits, _ . -; at most 128)")
+    return tuple(tags)
 
 
 def non_empty(value: str, flag: str) -> str:

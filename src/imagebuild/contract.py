@@ -17,6 +17,10 @@ POD_DIR = "/workspace/.pod"  # the pod's own state on the volume
 LOG_DIR = "/workspace/.pod/logs"
 FALLBACK_LOG_DIR = "/run/pod/logs"  # when /workspace is not writable
 CODE_DIR = "/workspace/code"  # projects; `pod run --sync` mirrors a local tree into CODE_DIR/<repo>
+SSH_STORE = "/workspace/.pod/ssh"  # the pod's sshd host keys and extra authorized_keys (0700)
+HOOKS_DIR = "/workspace/.pod/hooks"  # the user's start.d/ and stop.d/ hooks
+SAVE_CONFIG = "/workspace/.pod/save.toml"  # pod-save's policy: discard, sync, secrets allowed
+BASHRC_POD = "/workspace/.bashrc_pod"  # the user's file every interactive shell sources
 
 # Jobs (`imagebuild pod run`, the in-image `pod-job`): one record per job, its output.
 JOBS_DIR = "/workspace/.pod/jobs"  # <job>.json: command, user, pid, start, exit code, end
@@ -46,6 +50,12 @@ IDLE_STATE = "/run/pod-idle-watch"
 # RunPod a container whose PID 1 exits is restarted on the same (billing) GPU.
 LOCAL_POD_VAR = "IMAGEBUILD_LOCAL_POD"
 
+# The variables the host sets for the image (pod create/run flags, a RunPod template):
+# the idle stop (--idle-stop, --idle-stop-requires-save) and the stop steps' time budget.
+IDLE_STOP_ENV = "POD_IDLE_STOP"
+IDLE_REQUIRES_SAVE_ENV = "POD_IDLE_REQUIRES_SAVE"
+STOP_BUDGET_ENV = "POD_STOP_BUDGET"  # seconds for the stop hooks and the save on SIGTERM
+
 # Continuous save: the interval the host sets (pod create/run --save-every) and the
 # save status record every pod-save writes (on the volume: it outlives a crash).
 SAVE_EVERY_ENV = "POD_SAVE_EVERY"
@@ -66,6 +76,8 @@ WANDB_NOTES_FILE = "/run/pod-provenance.wandb-notes"
 # Where the image keeps imagebuild's own files.
 ENTRYPOINT_DIR = "/usr/local/lib/imagebuild/entrypoint"
 VERSIONS_DIR = "/usr/local/share/imagebuild/versions"  # per-layer resolved versions
+BUILD_ENV_SH = "/usr/local/lib/imagebuild/build-env.sh"  # the build steps' shell library
+VENV = "/opt/venv"  # the baked Python environment (python layer), on the container disk
 
 # The user that runs claude --dangerously-skip-permissions; its uid owns files on the volume.
 DEV_USER = "dev"
@@ -79,7 +91,10 @@ LABEL_VERSIONS = "imagebuild.versions"
 # The names the image sees, in contract.env: shell variable -> value.
 SHELL_NAMES: dict[str, object] = {
     "POD_WS": WORKSPACE,
-    "POD_STATE_DIR": POD_DIR,
+    "POD_SSH_STORE": SSH_STORE,
+    "POD_HOOKS_DIR": HOOKS_DIR,
+    "POD_SAVE_CONFIG": SAVE_CONFIG,
+    "POD_BASHRC": BASHRC_POD,
     "POD_VOLUME_LOG_DIR": LOG_DIR,
     "POD_FALLBACK_LOG_DIR": FALLBACK_LOG_DIR,
     "POD_CODE_DIR_DEFAULT": CODE_DIR,
@@ -105,6 +120,7 @@ SHELL_NAMES: dict[str, object] = {
     "POD_IMAGE_ID_VAR": IMAGE_ID_ENV,
     "POD_WANDB_NOTES_FILE": WANDB_NOTES_FILE,
     "POD_VERSIONS_DIR": VERSIONS_DIR,
+    "POD_VENV": VENV,
     "POD_DEV_USER": DEV_USER,
     "POD_DEV_UID": DEV_UID,
 }

@@ -128,6 +128,56 @@ def pod_host_env(spec_pod: PodSection, pod: PodSection, idle_stop_flag: str | No
             **autosave.pod_env(pod.save_every)}
 
 
+@dataclass(frozen=True)
+class BuildSettings:
+    """`imagebuild build`'s flags over the spec, checked before anything resolves or builds."""
+
+    spec: Spec  # the spec as built: --base and --physx-gpu over the file's
+    ca_cert: Path | None = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # values: memory only
+    up_to: str | None = None  # --layer
+    no_cache: bool = False
+    pull: bool = False
+    registry_cache: Any = None  # builder.RegistryCache, or None
+    locked: bool = False
+    ca_note: str | None = None  # the one line saying which host CA bundle is passed
+
+    @classmethod
+    def from_flags(cls, project: Project, *, base: str | None = None, physx_gpu: Path | None = None,
+                   ca_cert: Path | None = None, secret: list[str] | tuple[str, ...] = (),
+                   layer: str | None = None, no_cache: bool = False, pull: bool = False,
+                   cache_from: str | None = None, cache_to: str | None = None,
+                   locked: bool = False) -> BuildSettings:
+        from imagebuild.image import hostca
+        from imagebuild.image.builder import RegistryCache, check_options, read_secret_sources
+
+        spec = project.spec_for(base, physx_gpu)
+        registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
+        ca_cert, ca_note = hostca.choose(ca_cert)  # --ca-cert, else the host's bundle (said)
+        check_options(layer, registry_cache, no_cache, ca_cert)
+        return cls(spec=spec, ca_cert=ca_cert, secrets=read_secret_sources(secret, spec), up_to=layer,
+                   no_cache=no_cache, pull=pull, registry_cache=registry_cache, locked=locked,
+                   ca_note=ca_note)
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """`imagebuild push`'s flags, checked with the build record before any credential or
+    engine is asked for: push publishes ``record``, never a plan made again."""
+
+    record: BuildRecord
+    tags: tuple[str, ...] = ()  # --tag, besides the content hash, version and git commit
+    layers: bool = False  # --layers: the intermediate layer images too
+    base: str | None = None  # --base: refuse unless the record's build was on it
+
+    @classmethod
+    def from_flags(cls, project: Project, *, tag: list[str] | tuple[str, ...] = (), layers: bool = False,
+                   base: str | None = None) -> PushSettings:
+        from imagebuild.checks import docker_tags
+
+        return cls(record=project.built(base), tags=docker_tags(tag), layers=layers, base=base)
+
+
 def state_file(spec_file: Path, suffix: str) -> Path:
     """``.imagebuild/<spec stem>.<suffix>`` beside ``spec_file``."""
     return spec_file.parent / STATE_DIR / f"{spec_file.stem}.{suffix}"
@@ -154,6 +204,49 @@ class Project:
     def build_command(self) -> str:
         """The command that builds this spec, for the messages that ask for a build."""
         return f"imagebuild build{' --spec ' + str(self.loaded.path) if self.loaded.path else ''}"
+
+    def spec_for(self, base: str | None = None, physx_gpu: Path | None = None) -> Spec:
+        """The spec a build or render uses: --base and --physx-gpu over the file's. A zip
+        named in the spec is relative to the spec's folder, a flag's to the cwd; a bad zip
+        is bad input, said before a lock is resolved or anything is built."""
+        from imagebuild.image import physx
+
+        spec = self.spec.with_base(base) if base else self.spec
+        zip_path = str(physx_gpu) if physx_gpu else spec.simulators.physx_gpu
+        if zip_path not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
+            folder = Path.cwd() if physx_gpu else self.loaded.directory
+            spec = spec.with_physx_gpu(str((folder / Path(zip_path).expanduser()).resolve()))
+        physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
+        return spec
+
+    def build(self, settings: BuildSettings, engine: Any, reporter: Any,
+              say: Any = None) -> tuple[Any, list[str]]:
+        """Build what ``settings`` ask (the lock first, written when missing or stale, said
+        through ``say``), record a whole image's build; the result and the final image's
+        diff IDs before the build (what is new)."""
+        from imagebuild.image.builder import Builder
+        from imagebuild.image.layers import diff_ids
+        from imagebuild.image.registry_auth import credentials
+        from imagebuild.image.render import LAYER_NAMES
+
+        spec = settings.spec
+        say = say or (lambda line: None)
+        if settings.ca_note and not settings.locked:  # before resolving a lock, which uses it too
+            say(f"imagebuild: {settings.ca_note}")
+        lock, notice = self.lock_for_build(spec, engine, settings.locked, settings.ca_cert)
+        if notice:
+            say(notice)
+        if settings.ca_note and settings.locked:  # after the lock check: a refused --locked is one line
+            say(f"imagebuild: {settings.ca_note}")
+        previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")
+        builder = Builder(engine, reporter=reporter, pull=settings.pull,
+                          pull_auth=credentials() if settings.pull else None)
+        result = builder.build(spec, ca_cert=settings.ca_cert, secrets=settings.secrets,
+                               up_to=settings.up_to, no_cache=settings.no_cache,
+                               registry_cache=settings.registry_cache, lock=lock, known=self.known_plan())
+        if result.layers[-1].name == LAYER_NAMES[-1]:  # the whole image: what push and pods use
+            self.record_build(spec, result.image, [r.image for r in result.layers], lock, result.plan_key)
+        return result, previous
 
     # -- the lock ---------------------------------------------------------------
 
@@ -274,8 +367,10 @@ class Project:
         write_json(self.push_path, state, merge=False)
         old.unlink()
 
-    def record_push(self, lock: Lock | None, **values: Any) -> Path:
-        """Record what a push published (only once every tag is in the registry)."""
+    def record_push(self, lock: Lock | None, pushed: dict[str, Any]) -> Path:
+        """Record what a push published (only once every tag is in the registry): the
+        image (``name@sha256:...``), its tags, CUDA version and the built image."""
+        values = dict(pushed)
         from imagebuild.image.lock import write_lock
 
         if lock is not None:  # the lock the image was built from, beside its digest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -26,22 +27,6 @@ PHYSX_GPU_OPTION = typer.Option(
     "over the spec's simulators.physx_gpu.")
 
 
-def _spec(spec_path: Path | None, base: str | None, physx_gpu: Path | None = None):
-    from imagebuild.image import physx
-    from imagebuild.image.spec import PHYSX_DOWNLOAD, PHYSX_VOLUME
-
-    loaded = load(spec_path)
-    spec = loaded.spec.with_base(base) if base else loaded.spec
-    zip_path = str(physx_gpu) if physx_gpu else spec.simulators.physx_gpu
-    if zip_path not in (PHYSX_DOWNLOAD, PHYSX_VOLUME):
-        # A zip named in the spec is relative to the spec's folder, a flag's to the cwd.
-        folder = Path.cwd() if physx_gpu else loaded.directory
-        spec = spec.with_physx_gpu(str((folder / Path(zip_path).expanduser()).resolve()))
-    # A bad zip is bad input: say so before a lock is resolved or anything is built.
-    physx.plan_physx(spec.simulators.packages, spec.simulators.physx_gpu)
-    return spec
-
-
 @app.command()
 def render(
     spec_path: Path | None = SPEC_OPTION,
@@ -61,12 +46,13 @@ def render(
     from imagebuild.project import Project
 
     output_folder(out)
-    spec = _spec(spec_path, base, physx_gpu)
+    project = Project(load(spec_path))
+    spec = project.spec_for(base, physx_gpu)
     try:
         engine = connect()
     except UserError:  # render needs no engine; the tags then say what they cannot know
         engine = None
-    plan, unknown = plan_preview(spec, Project(load(spec_path)).read_lock(), engine)
+    plan, unknown = plan_preview(spec, project.read_lock(), engine)
     write_plan(plan, out)
     if as_json:
         print_json({**plan.to_json(), "tags_final": unknown is None, "tags_unknown_because": unknown})
@@ -107,45 +93,28 @@ def build(
     build writes that lock, and a build after a spec change updates it (and says so);
     `--locked` refuses both. The build is recorded in .imagebuild/SPEC.build.json for
     `push`, `run` and `pod create`."""
-    from imagebuild.cli.progress import say_progress
+    from imagebuild.cli.progress import quiet
     from imagebuild.engine import connect
-    from imagebuild.image import hostca
-    from imagebuild.image.builder import Builder, RegistryCache, check_options, read_secret_sources
-    from imagebuild.image.layers import diff_ids, inventory, table
+    from imagebuild.image.layers import inventory, table
     from imagebuild.image.progress import LiveReporter, PlainReporter
-    from imagebuild.image.registry_auth import credentials
     from imagebuild.image.render import LAYER_NAMES
-    from imagebuild.project import Project
+    from imagebuild.project import BuildSettings, Project
 
     project = Project(load(spec_path))
-    spec = _spec(spec_path, base, physx_gpu)
-    secrets = read_secret_sources(secret, spec)
-    registry_cache = RegistryCache(cache_from, cache_to) if (cache_from or cache_to) else None
-    ca_cert, ca_note = hostca.choose(ca_cert)
-    check_options(layer, registry_cache, no_cache, ca_cert)
+    settings = BuildSettings.from_flags(
+        project, base=base, physx_gpu=physx_gpu, ca_cert=ca_cert, secret=secret, layer=layer,
+        no_cache=no_cache, pull=pull, cache_from=cache_from, cache_to=cache_to, locked=locked)
     engine = connect()
-    if ca_note and not locked:  # before resolving a lock, which uses it too
-        say_progress(f"imagebuild: {ca_note}")
-    lock, notice = project.lock_for_build(spec, engine, locked, ca_cert)
-    if notice:
-        typer.echo(notice, err=True)
-    if ca_note and locked:  # after the lock is checked: a refused --locked stays one line
-        say_progress(f"imagebuild: {ca_note}")
-    previous = diff_ids(engine, f"{spec.image.name}:{spec.image.version}")  # new layers: vs this
-    pull_auth = credentials() if pull else None
-
-    def run(reporter):
-        return Builder(engine, reporter=reporter, pull=pull, pull_auth=pull_auth).build(
-            spec, ca_cert=ca_cert, secrets=secrets, up_to=layer, no_cache=no_cache,
-            registry_cache=registry_cache, lock=lock, known=project.known_plan())
+    if quiet():  # the CA line is progress: --quiet leaves it out
+        settings = dataclasses.replace(settings, ca_note=None)
 
     if is_terminal() and not as_json:
-        with LiveReporter(list(LAYER_NAMES)) as reporter:
-            result = run(reporter)
+        with LiveReporter(list(LAYER_NAMES)) as live:
+            result, previous = project.build(settings, engine, live, say=lambda line: live.live.console.print(
+                line, markup=False, highlight=False))
     else:
-        result = run(PlainReporter())
-    if result.layers[-1].name == LAYER_NAMES[-1]:  # the whole image: what push and pods use
-        project.record_build(spec, result.image, [r.image for r in result.layers], lock, result.plan_key)
+        result, previous = project.build(settings, engine, PlainReporter(),
+                                         say=lambda line: typer.echo(line, err=True))
     physx = result.physx_gpu(engine)
     sizes = inventory(engine, result.image, previous)
     if as_json:

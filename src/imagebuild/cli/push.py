@@ -48,19 +48,20 @@ def push(
     from imagebuild.image.progress import LiveReporter, PlainReporter
     from imagebuild.image.push import Pusher, push_built
     from imagebuild.image.registry_auth import credentials
-    from imagebuild.project import Project
+    from imagebuild.project import Project, PushSettings
 
     project = Project(load(spec_path))
     mode = layers_compression.check_mode(compression or project.spec.build.compression)
     if layers_compression.pushes_zstd(mode):
         layers_compression.skopeo()  # one line now, not after the gzip push
-    project.built(base)  # one line before any credential or engine is asked for
+    settings = PushSettings.from_flags(project, tag=tag, layers=layers, base=base)  # before credentials
     auth = credentials()
     engine = connect()
 
     def run(reporter, say):
         pusher = Pusher(engine, auth=auth, reporter=reporter, say=say)
-        return push_built(engine, project, tag, layers=layers, pusher=pusher, base=base)
+        return push_built(engine, project, settings.tags, layers=settings.layers, pusher=pusher,
+                          base=settings.base)
 
     if is_terminal() and not as_json:
         with LiveReporter([], verb="push") as live:

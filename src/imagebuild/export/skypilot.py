@@ -28,8 +28,8 @@ CLOUDS = ("runpod", "any")
 # SkyPilot's private-registry login (sky/skylet/constants.py DOCKER_LOGIN_ENV_VARS).
 DOCKER_LOGIN_SECRETS = ("SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER")
 RESULTS_DIR = f"{contract.WORKSPACE}/results"
-POD_BASHRC = f"{contract.WORKSPACE}/.bashrc_pod"  # written by the entrypoint's start steps
-SAVE_POLICY = f"{contract.POD_DIR}/save.toml"
+POD_BASHRC = contract.BASHRC_POD  # written by the entrypoint's start steps
+SAVE_POLICY = contract.SAVE_CONFIG
 MAX_TASKS = 1000
 
 # Names whose values are credentials: those go through --secret, never into a file.
@@ -166,7 +166,7 @@ def run_script(command: str, project: str | None, results_to: str | None = None)
         f"if [ ! -r {POD_BASHRC} ]; then",
         "  # Clouds other than RunPod start the image with --entrypoint=/bin/bash: run its start",
         "  # steps (no stop-time save: nothing is there yet).",
-        "  POD_STOP_BUDGET=0 /usr/local/bin/pod-entrypoint true >/dev/null 2>&1 ||",
+        f"  {contract.STOP_BUDGET_ENV}=0 /usr/local/bin/pod-entrypoint true >/dev/null 2>&1 ||",
         f'    echo "imagebuild: pod start steps failed ({contract.LOG_DIR}/entrypoint.log)" >&2',
         "fi",
         f". {POD_BASHRC}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from imagebuild import contract
 from imagebuild.engine import Engine
 from imagebuild.errors import UserError
 from imagebuild.image.chunks import parse_marker
@@ -75,7 +76,7 @@ def inventory(engine: Engine, image: str, previous: list[str] | None = None) -> 
 
 # BuildKit's history noise: build args, the SHELL, mount flags, the step prelude.
 _NOISE = re.compile(r"\|\d+ (\S+=\S+ )*|/bin/(ba)?sh -o pipefail -c |/bin/sh -c |--mount=\S+ |"
-                    r"\. /usr/local/lib/imagebuild/build-env\.sh (&& )?| # buildkit$")
+                    r"\. " + re.escape(contract.BUILD_ENV_SH) + r" (&& )?| # buildkit$")
 
 
 def _short(command: str) -> str:

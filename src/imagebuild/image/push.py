@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagebuild import contract, imageref
+from imagebuild import checks, contract, imageref
 from imagebuild.engine import Engine
-from imagebuild.errors import SpecError, UserError
+from imagebuild.errors import UserError
 from imagebuild.image.progress import Reporter, SilentReporter
 from imagebuild.image.registry_auth import PASSWORD_ENV, USERNAME_ENV, is_auth_failure, scrub
-from imagebuild.image.spec import DOCKER_TAG
 from imagebuild.project import STATE_DIR, BuildRecord, Project
 
 ATTEMPTS = 4  # tries per tag: waits of 2, 4 and 8 s in between, 14 s at most
@@ -123,10 +122,7 @@ def git_commit(directory: Path) -> str | None:
 
 def image_tags(record: BuildRecord, directory: Path, extra: Iterable[str] = ()) -> list[str]:
     """Content hash, the spec's version, the git commit, then ``--tag``s; no repeats."""
-    for tag in extra:
-        if not DOCKER_TAG.match(tag):
-            raise SpecError(f"--tag {tag!r}: expected a docker tag like \"v1\" or \"exp-3\" "
-                            "(letters, digits, _ . -; at most 128)")
+    extra = checks.docker_tags(extra)
     commit = git_commit(directory)
     tags = [record.tag, record.version, *([commit] if commit else []), *extra]
     return list(dict.fromkeys(tags))
@@ -311,6 +307,6 @@ def push_built(engine: Engine, project: Project, extra_tags: Iterable[str] = (),
     result.image = f"{record.repository}@{digests.pop()}"
     result.cuda = engine.labels(record.image).get(contract.LABEL_CUDA) or None
     # Only now, with every tag in the registry, does the digest become the default.
-    project.record_push(project.read_lock(), image=result.image, tags=result.tags, cuda=result.cuda,
-                        built=record.image)
+    project.record_push(project.read_lock(), {"image": result.image, "tags": result.tags,
+                                              "cuda": result.cuda, "built": record.image})
     return result

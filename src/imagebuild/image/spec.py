@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imagebuild import imageref
-from imagebuild.checks import is_image_reference
+from imagebuild.checks import DOCKER_TAG, is_image_reference
 from imagebuild.errors import SpecError
 
 try:  # Python 3.11+
@@ -47,7 +47,6 @@ _VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+\-]*)$")
 # $ also matches before a final newline, and "v1\n" is no tag.
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 PORT = re.compile(r"^\d{1,5}/(tcp|http|udp)\Z")
-DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
 MIN_VOLUME_GB = 10  # RunPod's floor for a pod's own volume
 
 

@@ -51,5 +51,5 @@ def read_status(target) -> dict | None:
     """The pod's save status (in its container or over SSH), or None when it cannot be read now."""
     if target.state != "running":
         return None
-    found = remote.run_on(target, shlex.join(STATUS_COMMAND), timeout=30 + remote.CONNECT_TIMEOUT)
+    found = target.run(shlex.join(STATUS_COMMAND), timeout=30 + remote.CONNECT_TIMEOUT)
     return parse_status(found.text) if found.ok and found.text is not None else None

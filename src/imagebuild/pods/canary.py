@@ -66,7 +66,7 @@ def _json(text: str) -> dict | None:
 def read(target: Any) -> Canary:
     """The canary of a running pod (a Target), in its container or over SSH; never raises
     for what the pod does."""
-    found = remote.run_on(target, _query(), timeout=remote.CONNECT_TIMEOUT + 20)
+    found = target.run(_query(), timeout=remote.CONNECT_TIMEOUT + 20)
     if found.text is None or found.exit_code != 0:
         return Canary(error=f"cannot ask pod {target.label}: {found.error or 'the query failed'}")
     return _parsed(found.text)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from imagebuild import contract
 from imagebuild.duration import parse_duration
 
-IDLE_STOP = "POD_IDLE_STOP"
-REQUIRES_SAVE = "POD_IDLE_REQUIRES_SAVE"
+IDLE_STOP = contract.IDLE_STOP_ENV
+REQUIRES_SAVE = contract.IDLE_REQUIRES_SAVE_ENV
 OFF = "off"
 
 

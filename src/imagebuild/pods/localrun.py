@@ -162,7 +162,7 @@ def runpod_env(name: str) -> dict[str, str]:
         "RUNPOD_PUBLIC_IP": HOST,
         "RUNPOD_GPU_COUNT": "0",
         "RUNPOD_CPU_COUNT": str(os.cpu_count() or 1),
-        "POD_STOP_BUDGET": str(STOP_BUDGET),
+        contract.STOP_BUDGET_ENV: str(STOP_BUDGET),
         contract.LOCAL_POD_VAR: "1",  # not RunPod: ending the container is its stop
     }
 

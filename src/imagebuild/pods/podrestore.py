@@ -85,7 +85,8 @@ def check_repos(repos: list[str], every: bool) -> None:
 
 def script(repos: list[str], every: bool) -> str:
     calls = ["every"] if every else [f"one {shlex.quote(r)}" for r in repos]
-    return _SCRIPT.replace("%MARK%", MARK).replace("%ENTRYPOINT_DIR%", contract.ENTRYPOINT_DIR) + "\n".join(calls) + f"\necho {MARK}-end\n"
+    head = _SCRIPT.replace("%MARK%", MARK).replace("%ENTRYPOINT_DIR%", contract.ENTRYPOINT_DIR)
+    return head + "\n".join(calls) + f"\necho {MARK}-end\n"
 
 
 def parse(text: str, repos: list[str], every: bool) -> list[Restored]:

@@ -8,9 +8,12 @@ Apart from ``targets`` so that a backend imports the interface without importing
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from imagebuild.pods.ssh import Endpoint
+
+if TYPE_CHECKING:
+    from imagebuild.pods.remote import Output
 
 Report = Callable[[str], None]
 
@@ -31,6 +34,9 @@ class Target(Protocol):
     def endpoint(self) -> Endpoint | None: ...
 
     def ssh_options(self) -> list[str]: ...
+
+    # ``script`` (bash) on the running pod: its output and exit status, or why not.
+    def run(self, script: str, timeout: float) -> Output: ...
 
     def workspace_kept(self) -> str | None: ...  # the network volume /workspace is on, if any
 

@@ -70,14 +70,9 @@ def run(target: Endpoint, script: str, *, timeout: float, options: Sequence[str]
     return Output(text, code, done.stderr, None, merged)
 
 
-def run_on(pod, script: str, *, timeout: float) -> Output:
-    """``script`` on a running pod (a ``Target``): a local pod's in its container (no SSH
-    key needed), any other over SSH, either endpoint."""
-    engine, local = getattr(pod, "engine", None), getattr(pod, "pod", None)
-    if engine is not None and hasattr(local, "container_id"):
-        container = engine.client.containers.get(local.container_id)
-        found = container.exec_run(["bash", "-c", script])
-        return Output(found.output.decode("utf-8", "replace"), found.exit_code, "", None, True)
+def run_over_ssh(pod, script: str, *, timeout: float) -> Output:
+    """``script`` on a running pod (a ``Target``) over SSH, either endpoint: what
+    ``Target.run`` is for a pod reached only that way."""
     endpoint = pod.endpoint()
     if endpoint is None:
         return Output(None, None, "", f"pod {pod.label} has no SSH endpoint (it is {pod.status})", False)

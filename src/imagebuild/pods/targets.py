@@ -87,6 +87,14 @@ class LocalTarget:
             options += ["-i", str(private)]
         return options
 
+    def run(self, script: str, timeout: float):
+        """In the pod's container (no SSH key needed); ``timeout`` is SSH's, not needed here."""
+        from imagebuild.pods.remote import Output
+
+        container = self.engine.client.containers.get(self.pod.container_id)
+        found = container.exec_run(["bash", "-c", script])
+        return Output(found.output.decode("utf-8", "replace"), found.exit_code, "", None, True)
+
     def workspace_kept(self) -> str | None:
         return None
 

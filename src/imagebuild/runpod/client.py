@@ -103,7 +103,8 @@ class Client:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 on_retry: Callable[[str], None] | None = None) -> Client:
         """Base URL from RUNPOD_API_URL, key from RUNPOD_API_KEY or the config file.
 
         IMAGEBUILD_RUNPOD_BACKOFF (seconds) shortens the retry pauses,
@@ -115,15 +116,17 @@ class Client:
         if not url.startswith(("http://", "https://")):
             raise UserError(f"RUNPOD_API_URL: expected a URL like {DEFAULT_URL}, got {url!r}", 2)
         url = api_base(url)
+        seconds = {"backoff": BACKOFF_S, "timeout": TIMEOUT_S, "listing_lag": LISTING_LAG_S}
         for name, keyword in (("IMAGEBUILD_RUNPOD_BACKOFF", "backoff"),
                               ("IMAGEBUILD_RUNPOD_TIMEOUT", "timeout"),
                               ("IMAGEBUILD_RUNPOD_LISTING_LAG", "listing_lag")):
             if name in environ:
                 try:
-                    kwargs.setdefault(keyword, float(environ[name]))
+                    seconds[keyword] = float(environ[name])
                 except ValueError:
                     raise UserError(f"{name}: expected seconds like 0.5", 2) from None
-        return cls(url, load_api_key(environ), **kwargs)
+        return cls(url, load_api_key(environ), timeout=seconds["timeout"], backoff=seconds["backoff"],
+                   listing_lag=seconds["listing_lag"], on_retry=on_retry)
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"

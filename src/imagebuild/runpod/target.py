@@ -53,6 +53,11 @@ class RunPodTarget:
         target = self.endpoint()
         return ssh_options(self.pod, target) if target else []
 
+    def run(self, script: str, timeout: float):
+        from imagebuild.pods.remote import run_over_ssh
+
+        return run_over_ssh(self, script, timeout=timeout)
+
     def workspace_kept(self) -> str | None:
         return volumes.network_volume_id(self.pod)
 

@@ -6,7 +6,7 @@
 #   new-project NAME  create /workspace/code/NAME with a uv .venv that imports
 #                     the image's baked packages (/opt/venv) without reinstalling them
 
-POD_CODE_DIR=${POD_CODE_DIR:-/workspace/code}
+POD_CODE_DIR=${POD_CODE_DIR:-$(sed -n 's/^POD_CODE_DIR_DEFAULT=//p' /usr/local/lib/imagebuild/entrypoint/contract.env 2>/dev/null)}
 
 # _proj_find NAME: the project folders matching NAME, one per line.
 _proj_find() {

@@ -5,7 +5,7 @@
 
 # run_hooks KIND [DEADLINE_US]: stop hooks get what is left of the budget.
 run_hooks() {
-    local kind=$1 deadline=${2:-} dir=$WS/.pod/hooks/$1.d hook name started status left_ms ran=0
+    local kind=$1 deadline=${2:-} dir=$POD_HOOKS_DIR/$1.d hook name started status left_ms ran=0
     [ -d "$dir" ] || return 0
     for hook in "$dir"/*; do
         name=$kind.d/${hook##*/}

@@ -3,7 +3,7 @@
 # shell sources. Created once from the image's template, then never touched.
 
 step_bashrc_pod() {
-    local file=$WS/.bashrc_pod
+    local file=$POD_BASHRC
     if [ -e "$file" ] || [ -L "$file" ]; then return 0; fi
     if [ -z "$WS_WRITABLE" ]; then return 0; fi
     install -m 0664 -o dev -g dev "$POD_LIB/shell/bashrc_pod" "$file" && info "shell: created $file"

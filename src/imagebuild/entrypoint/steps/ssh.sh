@@ -50,7 +50,7 @@ install_keys() { # install_keys USER HOME
 
 step_ssh_keys() {
     pod_keys=() pod_key_material=" "
-    local name extra=$WS/.pod/ssh/authorized_keys
+    local name extra=$POD_SSH_STORE/authorized_keys
     for name in PUBLIC_KEY SSH_PUBLIC_KEY; do
         if [ -n "${!name:-}" ]; then collect_keys "$name" "${!name}"; fi
     done
@@ -80,7 +80,7 @@ new_host_key() {
 }
 
 step_host_keys() {
-    local type store=$WS/.pod/ssh made=()
+    local type store=$POD_SSH_STORE made=()
     if [ -z "$WS_WRITABLE" ] || ! [ -d "$store" ]; then
         warn "ssh: cannot keep host keys in $store: this start uses new ones (the fingerprint changes)"
         store=/run/pod/ssh

@@ -10,11 +10,13 @@ import os
 import re
 import time
 
+from . import contract
 from .policy import matcher
 
-# Symlinks into the system are not followed: a venv's python -> /usr/bin/python3.
+# Symlinks into the system are not followed: a venv's python -> /usr/bin/python3, and
+# the image's baked venv (contract.env's POD_VENV; none outside an image).
 SYSTEM = ("/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-          "/etc", "/boot", "/run", "/var/lib", "/opt/venv", "/snap")
+          "/etc", "/boot", "/run", "/var/lib", "/snap", *filter(None, [contract.names().get("POD_VENV")]))
 
 
 @dataclasses.dataclass

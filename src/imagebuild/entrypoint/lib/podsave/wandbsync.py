@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 
+from . import contract
 from .config import Config
 from .proc import Owner, Result, owner_of, process_env, run, tail
 from .refs import set_status
@@ -52,8 +53,9 @@ def sync_runs(cfg: Config, runs: list[str]) -> list[dict]:
     reports = [{"path": r, "status": "pending", "reason": None} for r in runs]
     if not runs:
         return reports
+    baked = contract.names().get("POD_VENV")  # the image's venv, when PATH lacks it
     wandb = shutil.which("wandb") or next(
-        (p for p in ("/opt/venv/bin/wandb",) if os.access(p, os.X_OK)), None)
+        (p for p in ([os.path.join(baked, "bin", "wandb")] if baked else []) if os.access(p, os.X_OK)), None)
     if wandb is None:
         for rep in reports:
             set_status(rep, "failed", "wandb CLI not found; these runs exist only on this pod")
