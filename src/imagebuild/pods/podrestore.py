@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from imagebuild import contract
 from imagebuild.errors import SpecError
 from imagebuild.pods import remote
 
@@ -37,7 +38,7 @@ one() {
 # run on its own, as its own owner.
 clones() {
   for lib in "$(dirname "$(readlink -f "$(command -v pod-restore)")")/../lib" \
-             /usr/local/lib/imagebuild/entrypoint/lib; do
+             %LIB%; do
     [ -d "$lib/podsave" ] && break
   done
   python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from podsave import latest
@@ -84,7 +85,8 @@ def check_repos(repos: list[str], every: bool) -> None:
 
 def script(repos: list[str], every: bool) -> str:
     calls = ["every"] if every else [f"one {shlex.quote(r)}" for r in repos]
-    return _SCRIPT.replace("%MARK%", MARK) + "\n".join(calls) + f"\necho {MARK}-end\n"
+    body = _SCRIPT.replace("%MARK%", MARK).replace("%LIB%", f"{contract.ENTRYPOINT_DIR}/lib")
+    return body + "\n".join(calls) + f"\necho {MARK}-end\n"
 
 
 def parse(text: str, repos: list[str], every: bool) -> list[Restored]:
