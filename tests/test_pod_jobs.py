@@ -410,3 +410,22 @@ def test_sync_through_the_gateway_mirrors_and_refuses_the_same(gateway_cli, gate
     check_sync(gateway_cli, gateway_pod, repo, edit_on_pod)
     same = gateway_cli("pod", "run", gateway_pod, "--", "sha256sum", "/workspace/code/gwcode/src/model.py")
     assert hashlib.sha256((repo / "src" / "model.py").read_bytes()).hexdigest() in same.stdout
+
+
+def test_pod_restore_reaches_a_runpod_pod_over_ssh(cli, new_pod):  # noqa: F811
+    # The local pod's path (docker exec) is tests/test_autosave_crash.py's; this one goes
+    # through the pod's sshd as RunPod's pods are reached, with a clone a crash left.
+    box = new_pod("runpod")
+    box.exec("git init -q --bare /tmp/r.git && mkdir -p /workspace/code/p && "
+             "chown -R dev: /workspace/code /tmp/r.git")
+    box.exec("set -e; cd /workspace/code/p; git init -q -b main; "
+             "git -c user.name=d -c user.email=d@x commit -q --allow-empty -m one; "
+             "git remote add origin /tmp/r.git; git push -q -u origin main; "
+             "printf 'run\\n' > run.sh; chmod +x run.sh; pod-save > /dev/null || true; "
+             "cd ..; rm -rf p; git clone -q /tmp/r.git p", user="dev")
+    done = cli("pod", "restore", box.ref, "code/p", "--json")
+    assert done.code == 0, done.output
+    assert [(r["repo"], r["ok"]) for r in json.loads(done.stdout)["repos"]] == [("code/p", True)]
+    assert box.exec("stat -c '%a %U' /workspace/code/p/run.sh") == "755 dev\n"
+    human = cli("pod", "restore", box.ref, "code/p", "code/none")
+    assert human.code == 1 and "code/none: failed (exit 2)" in human.stdout, human.output

@@ -38,7 +38,7 @@ one() {
 # run on its own, as its own owner.
 clones() {
   for lib in "$(dirname "$(readlink -f "$(command -v pod-restore)")")/../lib" \
-             %ENTRYPOINT_DIR%/lib; do
+             %LIB%; do
     [ -d "$lib/podsave" ] && break
   done
   python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from podsave import latest
@@ -85,8 +85,8 @@ def check_repos(repos: list[str], every: bool) -> None:
 
 def script(repos: list[str], every: bool) -> str:
     calls = ["every"] if every else [f"one {shlex.quote(r)}" for r in repos]
-    head = _SCRIPT.replace("%MARK%", MARK).replace("%ENTRYPOINT_DIR%", contract.ENTRYPOINT_DIR)
-    return head + "\n".join(calls) + f"\necho {MARK}-end\n"
+    body = _SCRIPT.replace("%MARK%", MARK).replace("%LIB%", f"{contract.ENTRYPOINT_DIR}/lib")
+    return body + "\n".join(calls) + f"\necho {MARK}-end\n"
 
 
 def parse(text: str, repos: list[str], every: bool) -> list[Restored]:
