@@ -24,14 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from build import build_parser  # noqa: E402  bench/build.py
-from layers import with_simulators  # noqa: E402  bench/layers.py
+from layers import specs_and_locks  # noqa: E402  bench/layers.py
 from registry import Registry, remove_repository_tags  # noqa: E402
 
 from imagebuild.engine import connect  # noqa: E402
 from imagebuild.image.builder import Builder  # noqa: E402
 from imagebuild.image.layers import human_size, inventory  # noqa: E402
-from imagebuild.image.resolve import resolve_lock  # noqa: E402
-from imagebuild.image.spec import load_spec  # noqa: E402
 
 _MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -93,12 +91,9 @@ def main() -> None:
     args = parser.parse_args()
     ca = Path(args.ca_cert) if args.ca_cert else None
     engine = connect()
-    spec_a = with_simulators(load_spec(args.spec).spec.with_base(args.base), args.heavy)
-    spec_b = with_simulators(spec_a, [args.change])
-    lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
-    lock_b = resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)
+    specs, locks = specs_and_locks(args, engine, ca)
     built = [Builder(engine).build(spec, ca_cert=ca, lock=lock)
-             for spec, lock in ((spec_a, lock_a), (spec_b, lock_b))]
+             for spec, lock in zip(specs, locks, strict=True)]
     before = {layer.diff_id for layer in inventory(engine, built[0].image)}
     after = inventory(engine, built[1].image, list(before))
     layers, fetched = measure(engine, built)
