@@ -5,11 +5,12 @@ package (issue 27: ≤ 50 MB, the layers above the changed chunk included).
                                      [--heavy scipy ...] [--change toolz]
 
 Builds A (the spec's simulators + ``--heavy``) and B (A + ``--change``, every other pin
-kept), pushes both to a fresh local registry (tests/registry.py), removes B and its tags
-from the project's engine (A stays, as on a host that ran A), pulls B and counts what the
-pull fetched: the compressed bytes of every layer the engine did not report "Already
-exists" for. The engine keys a layer by its whole parent chain, so every layer above
-the changed chunk is fetched again even when its bytes are the same; the table names them.
+kept), pushes both to a fresh local registry (tests/registry.py), starts an empty second
+engine (bench/second_engine.py; needs root) holding only A, as a host that ran A, pulls B
+into it and counts what the pull fetched: the compressed bytes of every layer the
+engine did not report "Already exists" for. The engine keys a layer by its whole parent
+chain, so every layer above the changed chunk is fetched again even when its bytes are
+the same; the table names them.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import sys
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from build import build_parser  # noqa: E402  bench/build.py
 from layers import specs_and_locks  # noqa: E402  bench/layers.py
 from registry import Registry, remove_repository_tags  # noqa: E402
+from second_engine import second_engine  # noqa: E402  bench/second_engine.py
 
 from imagebuild.engine import connect  # noqa: E402
 from imagebuild.image.builder import Builder  # noqa: E402
@@ -58,14 +62,12 @@ def pull_fetched(engine, name: str, auth: dict) -> set[str]:
     return fetched - present
 
 
-def remove_new_images(engine, built) -> None:
-    """B's own layer images (by ID: every tag of them), so only A's layers stay here."""
-    kept = {engine.client.images.get(layer.image).id for layer in built[0].layers}
-    for image_id in {engine.client.images.get(layer.image).id for layer in built[1].layers} - kept:
-        engine.client.images.remove(image_id, force=True)
-
-
 def measure(engine, built) -> tuple[list[dict], set[str]]:
+    """Push A and B; in an empty second engine given A (`docker save | load`: what a host
+    that ran A has), pull B. Not this engine: BuildKit's cache keeps B's layers alive
+    here after `docker rmi`, so its pull would fetch nothing whatever the order."""
+    import docker
+
     images = [result.image for result in built]
     with Registry() as registry:
         auth = {"username": registry.username, "password": registry.password}
@@ -78,9 +80,9 @@ def measure(engine, built) -> tuple[list[dict], set[str]]:
                 sys.exit(f"push failed: {output[-500:]}")
         layers = manifest_layers(registry, repository, "latest")
         remove_repository_tags(engine, name)
-        remove_new_images(engine, built)
-        fetched = pull_fetched(engine, name, auth)
-        remove_repository_tags(engine, name)
+        with second_engine([images[0]]) as host:
+            other = SimpleNamespace(client=docker.DockerClient(base_url=host, timeout=600))
+            fetched = pull_fetched(other, name, auth)
     return layers, fetched
 
 
