@@ -108,6 +108,15 @@ def measure(engine, specs, locks, ca: Path | None) -> dict:
     return {**summary(after), "noop": noop, "push_first": pushed[0], "push_change": pushed[1]}
 
 
+def specs_and_locks(args, engine, ca: Path | None) -> tuple[list, list]:
+    """Spec A (the spec's simulators + ``--heavy``), B (A + ``--change``) and their locks,
+    B's with A's pins kept."""
+    spec_a = with_simulators(load_spec(args.spec).spec.with_base(args.base), args.heavy)
+    spec_b = with_simulators(spec_a, [args.change])
+    lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
+    return [spec_a, spec_b], [lock_a, resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)]
+
+
 def _cold_cell(seconds: list[float]) -> str:
     if not seconds:
         return "not measured"
@@ -132,10 +141,8 @@ def main() -> None:
     args = parser.parse_args()
     ca = Path(args.ca_cert) if args.ca_cert else None
     engine = connect()
-    spec_a = with_simulators(load_spec(args.spec).spec.with_base(args.base), args.heavy)
-    spec_b = with_simulators(spec_a, [args.change])
-    lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
-    locks = [lock_a, resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)]
+    (spec_a, spec_b), locks = specs_and_locks(args, engine, ca)
+    lock_a = locks[0]
     labels = [label for label in ("one step per layer (before)", "chunks (after)")
               if args.only is None or args.only in label]
     print(f"cold builds: {args.cold_runs} of each layout, alternating...", file=sys.stderr)

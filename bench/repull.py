@@ -5,11 +5,12 @@ package (issue 27: ≤ 50 MB, the layers above the changed chunk included).
                                      [--heavy scipy ...] [--change toolz]
 
 Builds A (the spec's simulators + ``--heavy``) and B (A + ``--change``, every other pin
-kept), pushes both to a fresh local registry (tests/registry.py), removes B and its tags
-from the project's engine (A stays, as on a host that ran A), pulls B and counts what the
-pull fetched: the compressed bytes of every layer the engine did not report "Already
-exists" for. The engine keys a layer by its whole parent chain, so every layer above
-the changed chunk is fetched again even when its bytes are the same; the table names them.
+kept), pushes both to a fresh local registry (tests/registry.py), starts an empty second
+engine (bench/second_engine.py; needs root), pulls A into it (a host that ran A), then B,
+and counts what the second pull fetched: the compressed bytes of every layer the engine
+did not report "Already exists" for. The engine keys a layer by its whole parent
+chain, so every layer above the changed chunk is fetched again even when its bytes are
+the same; the table names them.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ import sys
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from build import build_parser  # noqa: E402  bench/build.py
-from layers import with_simulators  # noqa: E402  bench/layers.py
+from layers import specs_and_locks  # noqa: E402  bench/layers.py
 from registry import Registry, remove_repository_tags  # noqa: E402
+from second_engine import second_engine  # noqa: E402  bench/second_engine.py
 
 from imagebuild.engine import connect  # noqa: E402
 from imagebuild.image.builder import Builder  # noqa: E402
 from imagebuild.image.layers import human_size, inventory  # noqa: E402
-from imagebuild.image.resolve import resolve_lock  # noqa: E402
-from imagebuild.image.spec import load_spec  # noqa: E402
 
 _MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -46,10 +48,10 @@ def manifest_layers(registry: Registry, repository: str, tag: str) -> list[dict]
         return json.load(answer)["layers"]
 
 
-def pull_fetched(engine, name: str, auth: dict) -> set[str]:
-    """Pull ``name:latest``; the short IDs of the layers it fetched (not "Already exists")."""
+def pull_fetched(engine, name: str, auth: dict, tag: str = "latest") -> set[str]:
+    """Pull ``name:tag``; the short IDs of the layers it fetched (not "Already exists")."""
     fetched, present = set(), set()
-    for event in engine.client.api.pull(name, tag="latest", auth_config=auth, stream=True, decode=True):
+    for event in engine.client.api.pull(name, tag=tag, auth_config=auth, stream=True, decode=True):
         if "error" in event:
             sys.exit(f"pull failed: {event['error']}")
         status, short = event.get("status", ""), event.get("id", "")
@@ -60,14 +62,12 @@ def pull_fetched(engine, name: str, auth: dict) -> set[str]:
     return fetched - present
 
 
-def remove_new_images(engine, built) -> None:
-    """B's own layer images (by ID: every tag of them), so only A's layers stay here."""
-    kept = {engine.client.images.get(layer.image).id for layer in built[0].layers}
-    for image_id in {engine.client.images.get(layer.image).id for layer in built[1].layers} - kept:
-        engine.client.images.remove(image_id, force=True)
+def measure(engine, built, base: str) -> tuple[list[dict], set[str]]:
+    """Push A and B; in an empty second engine (the base loaded), pull A, then B. Not
+    this engine: BuildKit's cache keeps B's layers alive here after `docker rmi`, so its
+    pull fetched nothing (measured: 0 of 15 layers)."""
+    import docker
 
-
-def measure(engine, built) -> tuple[list[dict], set[str]]:
     images = [result.image for result in built]
     with Registry() as registry:
         auth = {"username": registry.username, "password": registry.password}
@@ -80,9 +80,12 @@ def measure(engine, built) -> tuple[list[dict], set[str]]:
                 sys.exit(f"push failed: {output[-500:]}")
         layers = manifest_layers(registry, repository, "latest")
         remove_repository_tags(engine, name)
-        remove_new_images(engine, built)
-        fetched = pull_fetched(engine, name, auth)
-        remove_repository_tags(engine, name)
+        # A pulled, not loaded: an engine that got A by `docker load` has no record of its
+        # compressed blobs and so fetches every layer of B again (measured: 15 of 15).
+        with second_engine([base]) as host:
+            other = SimpleNamespace(client=docker.DockerClient(base_url=host, timeout=600))
+            pull_fetched(other, name, auth, tag="a")
+            fetched = pull_fetched(other, name, auth)
     return layers, fetched
 
 
@@ -93,15 +96,12 @@ def main() -> None:
     args = parser.parse_args()
     ca = Path(args.ca_cert) if args.ca_cert else None
     engine = connect()
-    spec_a = with_simulators(load_spec(args.spec).spec.with_base(args.base), args.heavy)
-    spec_b = with_simulators(spec_a, [args.change])
-    lock_a = resolve_lock(spec_a, engine, ca_cert=ca)
-    lock_b = resolve_lock(spec_b, engine, previous=lock_a, ca_cert=ca)
+    specs, locks = specs_and_locks(args, engine, ca)
     built = [Builder(engine).build(spec, ca_cert=ca, lock=lock)
-             for spec, lock in ((spec_a, lock_a), (spec_b, lock_b))]
+             for spec, lock in zip(specs, locks, strict=True)]
     before = {layer.diff_id for layer in inventory(engine, built[0].image)}
     after = inventory(engine, built[1].image, list(before))
-    layers, fetched = measure(engine, built)
+    layers, fetched = measure(engine, built, args.base)
     rows = [(info, blob) for info, blob in zip(after, layers, strict=True)
             if blob["digest"].split(":")[1][:12] in fetched]
     print("| layer of B fetched by the pull | same bytes as in A | unpacked | compressed |")

@@ -81,21 +81,21 @@ def _scan_file(handle, markers: list[bytes]) -> set[bytes]:
         tail = window[-overlap:] if overlap else b""
 
 
-def _scan_layer(stream, markers: list[bytes], report: LayerReport) -> None:
-    with tarfile.open(fileobj=stream, mode="r|") as layer:
-        for member in layer:
-            name = member.name.lstrip("./")
-            for label, pattern in CACHE_PATTERNS.items():
-                if pattern.match(name) and not member.isdir():
-                    report.cache_bytes[label] = report.cache_bytes.get(label, 0) + member.size
-                    report.cache_paths.append(name)
-            for marker in markers:
-                if marker in name.encode():
-                    report.found.setdefault(marker.decode(), []).append(name)
-            if member.isfile() and markers:
-                handle = layer.extractfile(member)
-                for marker in _scan_file(handle, markers):
-                    report.found.setdefault(marker.decode(), []).append(name)
+def _scan_layer(layer, markers: list[bytes], report: LayerReport) -> None:
+    """One layer tar (opened, streamed): its cache paths and where the markers are."""
+    for member in layer:
+        name = member.name.lstrip("./")
+        for label, pattern in CACHE_PATTERNS.items():
+            if pattern.match(name) and not member.isdir():
+                report.cache_bytes[label] = report.cache_bytes.get(label, 0) + member.size
+                report.cache_paths.append(name)
+        for marker in markers:
+            if marker in name.encode():
+                report.found.setdefault(marker.decode(), []).append(name)
+        if member.isfile() and markers:
+            handle = layer.extractfile(member)
+            for marker in _scan_file(handle, markers):
+                report.found.setdefault(marker.decode(), []).append(name)
 
 
 class _HashingReader:
