@@ -27,9 +27,15 @@ if [ -z "${IMAGEBUILD_POD_ENV:-}" ]; then
         HDF5_USE_FILE_LOCKING=FALSE
     # W&B runs name the pod's image and host (contract WANDB_NOTES_FILE, written by
     # pod-canary at each start); WANDB_NOTES the pod sets wins. `read`: no fork per shell.
-    if [ -z "${WANDB_NOTES:-}" ] && [ -r /run/pod-provenance.wandb-notes ] &&
-        IFS= read -r WANDB_NOTES </run/pod-provenance.wandb-notes; then
-        export WANDB_NOTES
+    if [ -z "${WANDB_NOTES:-}" ]; then
+        _pod_notes=
+        while IFS='=' read -r _pod_key _pod_value; do
+            if [ "$_pod_key" = POD_WANDB_NOTES_FILE ]; then _pod_notes=$_pod_value; break; fi
+        done </usr/local/lib/imagebuild/entrypoint/contract.env 2>/dev/null
+        if [ -n "$_pod_notes" ] && [ -r "$_pod_notes" ] && IFS= read -r WANDB_NOTES <"$_pod_notes"; then
+            export WANDB_NOTES
+        fi
+        unset _pod_notes _pod_key _pod_value
     fi
     # Project venvs and the uv cache share the volume: hardlinks store each
     # wheel once (uv copies instead, with a warning, into /opt/venv on the container disk).
