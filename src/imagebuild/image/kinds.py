@@ -29,32 +29,23 @@ _HEADER = re.compile(r"\.(h|hh|hpp|hxx|cuh|inl)$")
 _NODE = re.compile(r"^usr/local/(lib/node_modules|include/node|bin/(node|npm|npx|claude)$)")
 _APT = re.compile(r"^(usr/(?!local/)|bin/|sbin/|lib|etc/|var/)")
 
-# In this order: the first match names a file's kind.
-KINDS = ("static archives (*.a)", ".pyc", "headers", "tests/docs in packages", "CUDA libraries",
-         "torch/triton", "other wheels", "apt", "node", "other")
+# Kinds in the order they are tried: the first that matches names a file's kind
+# (node before apt: both live under usr/). Reports list them in KINDS' order.
+_RULES = (("static archives (*.a)", lambda p: p.endswith(".a")),
+          (".pyc", lambda p: p.endswith(".pyc")),
+          ("headers", _HEADER.search),
+          ("tests/docs in packages", _TESTS_DOCS.search),
+          ("CUDA libraries", _CUDA.search),
+          ("torch/triton", _TORCH.search),
+          ("other wheels", _SITE.search),
+          ("node", _NODE.match),
+          ("apt", _APT.match))
+KINDS = (*(kind for kind, _ in _RULES[:7]), "apt", "node", "other")
 
 
 def kind_of(path: str) -> str:
     """The kind of one file, by its path inside the image (no leading "/")."""
-    if path.endswith(".a"):
-        return KINDS[0]
-    if path.endswith(".pyc"):
-        return KINDS[1]
-    if _HEADER.search(path):
-        return KINDS[2]
-    if _TESTS_DOCS.search(path):
-        return KINDS[3]
-    if _CUDA.search(path):
-        return KINDS[4]
-    if _TORCH.search(path):
-        return KINDS[5]
-    if _SITE.search(path):
-        return KINDS[6]
-    if _NODE.match(path):
-        return KINDS[8]
-    if _APT.match(path):
-        return KINDS[7]
-    return KINDS[9]
+    return next((kind for kind, matches in _RULES if matches(path)), KINDS[-1])
 
 
 @dataclass
