@@ -89,20 +89,37 @@ def test_unsaved_lists_exactly_what_would_be_lost():
         "wandb run wandb/offline-run-1 (network)",
         "save hook 10-upload: timeout (timed out after 2 s)",
     ]
-    assert savereport.summary(REPORT) == "NOT everything is saved: 4 item(s) exist only on this pod"
 
 
-def test_rows_mark_failures_and_skip_what_was_up_to_date():
-    rows = savereport.rows(REPORT)
-    assert ("  branch main", "FAILED", "rejected, non-fast-forward") in rows
-    assert not any("branch dev" in item for item, _, _ in rows)
-    assert ("  uncommitted work", "pushed", "3 file(s) -> autosave/p1/20250101T000000Z") in rows
-    assert ("code/clean", "clean", "-> origin (u)") in rows
-    assert ("hook 10-upload (2 s)", "TIMEOUT", "timed out after 2 s") in rows
+def test_the_host_says_what_the_pods_pod_save_says():
+    """One renderer: the host loads the image's own report.py (the file the image
+    ships), so the laptop and the pod print the same lines for one report."""
+    import importlib.util
+
+    import imagebuild
+
+    path = Path(imagebuild.__file__).parent / "entrypoint" / "lib" / "podsave" / "report.py"
+    spec = importlib.util.spec_from_file_location("podsave_report_as_in_the_image", path)
+    image_side = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_side)
+    assert savereport.text(REPORT) == image_side.format_human(REPORT)
+    assert savereport.unsaved(REPORT) == image_side.lost_lines(REPORT)
+
+
+def test_the_text_marks_failures_and_skips_what_was_up_to_date():
+    # REPORT has no "format", "policy" or "inventory": an older image's report reads too.
+    lines = savereport.text(REPORT).splitlines()
+    assert "      failed     branch main, 2 commit(s): rejected, non-fast-forward" in lines
+    assert not any("branch dev" in line for line in lines)
+    assert "      pushed     snapshot autosave/p1/20250101T000000Z (3 changed file(s))" in lines
+    assert "  clean      code/clean -> origin (u)" in lines
+    assert "  FAILED     10-upload (2 s): timed out after 2 s" in lines
+    assert lines[-1].startswith("NOT everything is saved")
+    assert savereport.text({**REPORT, "ok": True, "repos": []}).splitlines()[-1] == "everything is saved"
 
 
 def test_inventory_refs_and_rclone_are_listed_once():
-    report = {**REPORT, "repos": [{**REPORT["repos"][0], "refs": [
+    report = {**REPORT, "format": 1, "repos": [{**REPORT["repos"][0], "refs": [
         {"name": "tag v1", "ref": "refs/heads/autosave/p1/x-tag-v1", "commit": "d" * 40,
          "remote": "origin", "status": "failed", "reason": "network"}],
         "skipped_files": [{"path": ".env", "bytes": 10, "reason": "looks like a secret"}]}],
@@ -116,9 +133,9 @@ def test_inventory_refs_and_rclone_are_listed_once():
     assert "code/proj: tag v1 (network)" in lost
     assert "code/proj: file .env (looks like a secret)" in lost
     assert "rclone results -> b:r (rclone copy: x)" in lost
-    assert "notes, 3 MB (not in a git repository)" in lost
+    assert "notes, 3.0 MB (not in a git repository)" in lost
     assert not any(line.startswith(("results,", "code/proj/.env")) for line in lost)
-    assert ("notes", "NOT SAVED", "3 MB, not in a git repository") in savereport.rows(report)
+    assert "  NOT SAVED  notes (3.0 MB): not in a git repository" in savereport.text(report).splitlines()
 
 
 def test_what_the_policy_discarded_is_listed_with_sizes_biggest_first():
@@ -126,5 +143,7 @@ def test_what_the_policy_discarded_is_listed_with_sizes_biggest_first():
                                       "discarded": [
         {"path": "/workspace/.cache", "rule": ".cache", "bytes": 5000},
         {"path": "/workspace/datasets/mnist", "rule": "datasets/*", "bytes": 3 * 2**30}]}}
-    assert savereport.discarded(report) == ["datasets/mnist, 3.0 GB (datasets/*)",
-                                            ".cache, 4.9 KB (.cache)"]
+    lines = savereport.text(report).splitlines()
+    at = lines.index("discarded by the policy (3.0 GB, re-creatable; lost with this pod's volume):")
+    assert lines[at + 1:at + 3] == ["  discarded  datasets/mnist (3.0 GB) [datasets/*]",
+                                    "  discarded  .cache (4.9 KB) [.cache]"]

@@ -16,6 +16,7 @@ from .config import Config, UserError, load_config
 from .gitcmd import Git
 from .proc import redact
 from .repo import RepoSaver
+from .report import FORMAT
 from .walk import is_work_tree, walk
 
 
@@ -160,7 +161,7 @@ def make_report(cfg: Config, pol: policy.Policy, repos: list[dict], wandb: list[
     failed += [w for w in wandb if w["status"] == "failed"]
     failed += [h for h in hook_reports if h["status"] in ("failed", "timeout")]
     failed += [s for s in syncs if s["status"] == "failed"]
-    return {"ok": not failed and not inv["unsaved"], "dry_run": cfg.dry_run,
+    return {"format": FORMAT, "ok": not failed and not inv["unsaved"], "dry_run": cfg.dry_run,
             "pod_id": cfg.pod_id, "timestamp": cfg.timestamp, "workspace": cfg.workspace,
             "policy": pol.as_report(), "repos": repos, "wandb": wandb,
             "hooks": hook_reports, "sync": syncs, "inventory": inv,
