@@ -102,6 +102,9 @@ def test_the_host_says_what_the_pods_pod_save_says():
     spec = importlib.util.spec_from_file_location("podsave_report_as_in_the_image", path)
     image_side = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(image_side)
+    from imagebuild import contract
+
+    assert image_side.FORMAT == contract.SAVE_REPORT_FORMAT
     assert savereport.text(REPORT) == image_side.format_human(REPORT)
     assert savereport.unsaved(REPORT) == image_side.lost_lines(REPORT)
 

@@ -42,6 +42,10 @@ CANARY_MOTD = "/run/pod-canary.motd"  # a line for login shells, only while a ch
 # One JSON line per start: which image, host, driver and GPUs a result came from.
 PROVENANCE = "/workspace/.pod/provenance.jsonl"
 
+# pod-save --json's shape ("format"): the image's lib/podsave/report.py renders it on
+# the pod and, loaded from this package, on the host; a test holds the two to this.
+SAVE_REPORT_FORMAT = 1
+
 # Idle stop: keepalive leases and the watcher's one-line state.
 KEEPALIVE_DIR = "/run/pod-keepalive"
 IDLE_STATE = "/run/pod-idle-watch"
