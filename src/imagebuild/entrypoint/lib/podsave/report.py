@@ -28,10 +28,11 @@ def _short(ref: str) -> str:
 
 
 def _relative(report: dict):
-    ws = report.get("workspace") or "/workspace"
+    """Paths under the report's workspace as relative ones (absolute without one)."""
+    ws = report.get("workspace")
 
     def rel(path: str) -> str:
-        return os.path.relpath(path, ws) if path.startswith(ws + os.sep) else path
+        return os.path.relpath(path, ws) if ws and path.startswith(ws + os.sep) else path
     return rel
 
 
@@ -173,12 +174,11 @@ def verdict(report: dict) -> str:
 
 def format_human(report: dict) -> str:
     rel = _relative(report)
-    ws = report.get("workspace") or "/workspace"
     dry = " (dry run: nothing pushed, synced or run)" if report.get("dry_run") else ""
     out = [f"pod-save on pod {report.get('pod_id')} at {report.get('timestamp')}{dry}",
            f"policy: {(report.get('policy') or {}).get('source', 'default')}", "git"]
     if not report.get("repos"):
-        out.append(f"  no repositories under {ws}")
+        out.append(f"  no repositories under {report.get('workspace') or 'the workspace'}")
     for repo in report.get("repos", []):
         out += _repo_lines(repo, rel)
     out += _section_lines(report, rel)
