@@ -210,3 +210,19 @@ def test_every_command_takes_json():
     found = list(leaves(command()))
     missing = [" ".join(path) for path, node in found if not any("--json" in p.opts for p in node.params)]
     assert len(found) > 20 and missing == [], missing
+
+
+def test_a_silent_wait_without_a_terminal_still_says_it_is_alive(capsys):
+    # pod-save over SSH sends no events: in a log, its wait says so every HEARTBEAT_S.
+    import time
+
+    from imagebuild.cli import progress
+
+    with progress._heartbeat("pod p1: pod-save", None, every=0.2) as report:
+        time.sleep(0.7)
+        report("SSH answers")  # an event resets the clock
+        said_before = capsys.readouterr().err.splitlines()
+        time.sleep(0.1)
+    assert len(said_before) >= 3 and said_before[0].startswith("pod p1: pod-save (0 s)"), said_before
+    assert said_before[-1].startswith("pod p1: pod-save: sshd ("), said_before
+    assert capsys.readouterr().err == ""  # 0.1 s after an event: nothing more

@@ -64,8 +64,8 @@ class Waiting:
 
     def status(self) -> str:
         """The terminal's status line now."""
-        phase = f"{self.phase} " if self.phase else ""
-        return f"{self.title}: {phase}({_clock(self.clock() - self.started, self.timeout)})" + (
+        phase = f": {self.phase}" if self.phase else ""
+        return f"{self.title}{phase} ({_clock(self.clock() - self.started, self.timeout)})" + (
             f" {self.text}" if self.text else "")
 
     def __call__(self, text: str) -> None:
@@ -88,7 +88,8 @@ def waiting(title: str, timeout: float | None = None) -> Iterator[Callable[[str]
         yield lambda text: None
         return
     if not (sys.stderr is not None and sys.stderr.isatty()):
-        yield Waiting(title, timeout, _stderr_line)
+        with _heartbeat(title, timeout) as state:
+            yield state
         return
     from rich.console import Console
 
@@ -112,6 +113,37 @@ def waiting(title: str, timeout: float | None = None) -> Iterator[Callable[[str]
         finally:
             done.set()
             ticker.join(timeout=2)
+
+
+# With no terminal, a wait that says nothing for this long (pod-save over SSH has no
+# events; a slow pull has few) still gets a line: a log shows it is alive.
+HEARTBEAT_S = 30.0
+
+
+@contextlib.contextmanager
+def _heartbeat(title: str, timeout: float | None, every: float | None = None) -> Iterator[Waiting]:
+    every = every or HEARTBEAT_S
+    last = [time.monotonic()]
+
+    def line(text: str) -> None:
+        last[0] = time.monotonic()
+        _stderr_line(text)
+
+    state = Waiting(title, timeout, line)
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(min(1.0, every / 2)):
+            if time.monotonic() - last[0] >= every:
+                line(state.status())
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        yield state
+    finally:
+        done.set()
+        beater.join(timeout=2)
 
 
 def say_progress(text: str) -> None:
