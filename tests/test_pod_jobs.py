@@ -303,7 +303,7 @@ def test_stop_with_a_running_job_asks_refuses_without_a_terminal_or_kills_it(cli
 
     stopped = cli("pod", "stop", pod.ref, "--kill-jobs", "--json")
     assert stopped.code == 0, stopped.output
-    assert "killed held" in stopped.stderr and json.loads(stopped.stdout)["status"] == "exited"
+    assert "killed held" in stopped.stderr and json.loads(stopped.stdout)["status"] == "stopped"
     assert not pod.running()
     localrun.start(engine, pod.pod_id, pod.image, {})
     assert jobs_of(cli, pod)["held"]["state"] == "killed"  # ended by us, not lost

@@ -42,7 +42,7 @@ def cli(pod_cli: PodCli) -> PodCli:
 
 @pytest.fixture
 def client(fake_runpod):
-    with Client(fake_runpod.url, ApiKey(fake_runpod.api_key), backoff=0.01) as c:
+    with Client(fake_runpod.url, ApiKey(fake_runpod.api_key), backoff=0.01, listing_lag=1.0) as c:
         yield c
 
 

@@ -371,7 +371,7 @@ def test_stop_with_save_refuses_until_saved(cli, pod, remotes, ledger):
     assert stopped.code == 0, stopped.output
     assert "everything is saved" in stopped.stdout and "stopped" in stopped.stdout
     assert not pod.running() and pod.volume_exists()
-    assert json.loads(cli("pod", "status", pod.ref, "--json").stdout)["status"] == "exited"
+    assert json.loads(cli("pod", "status", pod.ref, "--json").stdout)["status"] == "stopped"
     assert ledger.settle() == []
 
 

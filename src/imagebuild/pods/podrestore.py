@@ -114,7 +114,7 @@ def restore(target, repos: list[str], every: bool) -> tuple[list[Restored], str 
     check_repos(repos, every)
     if target.state != "running":
         return [], f"pod {target.label} is not running ({target.status}): start it first"
-    out = remote.run_on(target, script(repos, every), timeout=TIMEOUT_S + remote.CONNECT_TIMEOUT)
+    out = target.run(script(repos, every), timeout=TIMEOUT_S + remote.CONNECT_TIMEOUT)
     if out.text is None:
         return [], out.error or "no answer from the pod"
     return parse(out.text, repos, every), None
