@@ -298,7 +298,8 @@ def test_offline_wandb_run_without_a_server_refuses_terminate(cli, pod):
 
     result = cli("pod", "terminate", pod.ref, "--yes")
 
-    assert_refused(result, pod, f"wandb {run_dir.removeprefix('/workspace/')}", "FAILED",
+    # The image's renderer (host and pod alike): the run under "wandb", marked FAILED.
+    assert_refused(result, pod, f"\nwandb\n  FAILED     {run_dir.removeprefix('/workspace/')}",
                    "W&B server unreachable")
     assert pod.in_workspace(f"ls {run_dir}/*.wandb")  # the run is still on the volume
 
