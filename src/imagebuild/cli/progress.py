@@ -2,9 +2,10 @@
 pod-save over SSH; never on stdout (it stays free for --json).
 
 On a terminal a rich status line is kept up to date, its clock ticking each second; with
-no terminal (CI, a log file) one line per phase change, and the pod's own log lines as
-they come. ``--quiet`` (``imagebuild --quiet ...``) or ``IMAGEBUILD_QUIET=1`` prints
-neither: warnings and errors still come. rich leaves colour out under ``NO_COLOR``.
+no terminal (CI, a log file) one line per phase change, the pod's own log lines as they
+come, and a line with the elapsed time after HEARTBEAT_S of silence. ``--quiet``
+(``imagebuild --quiet ...``) or ``IMAGEBUILD_QUIET=1`` prints neither: warnings and
+errors still come. rich leaves colour out under ``NO_COLOR``.
 """
 
 from __future__ import annotations
@@ -95,24 +96,14 @@ def waiting(title: str, timeout: float | None = None) -> Iterator[Callable[[str]
 
     with Console(stderr=True).status(title) as shown:
         state = Waiting(title, timeout, lambda text: None)
-        done = threading.Event()
-
-        def tick() -> None:  # the clock moves on between events
-            while not done.wait(1.0):
-                shown.update(state.status())
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        ticker.start()
 
         def report(text: str) -> None:
             state(text)
             shown.update(state.status())
 
-        try:
+        # The clock moves on between events.
+        with _every(1.0, lambda: shown.update(state.status())):
             yield report
-        finally:
-            done.set()
-            ticker.join(timeout=2)
 
 
 # With no terminal, a wait that says nothing for this long (pod-save over SSH has no
@@ -130,20 +121,31 @@ def _heartbeat(title: str, timeout: float | None, every: float | None = None) ->
         _stderr_line(text)
 
     state = Waiting(title, timeout, line)
-    done = threading.Event()
 
     def beat() -> None:
-        while not done.wait(min(1.0, every / 2)):
-            if time.monotonic() - last[0] >= every:
-                line(state.status())
+        if time.monotonic() - last[0] >= every:
+            line(state.status())
 
-    beater = threading.Thread(target=beat, daemon=True)
-    beater.start()
-    try:
+    with _every(min(1.0, every / 2), beat):
         yield state
+
+
+@contextlib.contextmanager
+def _every(interval: float, action: Callable[[], None]) -> Iterator[None]:
+    """Run ``action`` every ``interval`` seconds in a daemon thread while the block runs."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(interval):
+            action()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
     finally:
         done.set()
-        beater.join(timeout=2)
+        thread.join(timeout=2)
 
 
 def say_progress(text: str) -> None:
