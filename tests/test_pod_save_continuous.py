@@ -339,11 +339,11 @@ def test_a_commit_only_inside_a_submodule_saves_the_parent_again(workspace):
     assert recorded == git(lib, "rev-parse", "HEAD")
 
 
-def _saves(ws, repo: Path, contents: list[str], keep: int) -> None:
+def _saves(ws, repo: Path, contents: list[str], keep: int | None) -> None:
     for text in contents:
         (repo / "work.py").write_text(text)
         time.sleep(1.1)  # a new timestamp: a new snapshot ref
-        saved = ws.save(env={"POD_SAVE_KEEP": str(keep)})
+        saved = ws.save(env={} if keep is None else {"POD_SAVE_KEEP": str(keep)})
         assert saved.rc == 0, saved.out + saved.err
 
 
@@ -360,6 +360,22 @@ def test_old_snapshots_of_a_clone_are_pruned_keeping_the_newest(workspace):
     assert git(workspace.remotes / "p.git", "show", f"{ours[0]}:work.py") == "two"
     theirs = [r for r in refs if re.fullmatch(r".*Z-[0-9a-f]{8}", r) and not r.endswith(key)]
     assert len(theirs) == 1, refs  # the other clone's one snapshot is its own, untouched
+
+
+def test_save_toml_keep_sets_how_many_snapshots_stay_and_the_pod_variable_wins(workspace):
+    repo = workspace.repo("k", workspace.bare("k"))
+    save_toml = workspace.path / ".pod" / "save.toml"
+    save_toml.parent.mkdir(exist_ok=True)
+    save_toml.write_text("[save]\nkeep = 1\n")
+    _saves(workspace, repo, ["one\n", "two\n"], keep=None)
+    assert len(snapshots(workspace.remotes / "k.git")) == 1  # save.toml's keep
+    _saves(workspace, repo, ["three\n", "four\n"], keep=3)
+    assert len(snapshots(workspace.remotes / "k.git")) == 3  # POD_SAVE_KEEP wins
+    save_toml.write_text('[save]\nkeep = "all"\n')
+    bad = workspace.save()
+    assert bad.rc == 2, bad.out + bad.err
+    assert "save.toml: [save] keep must be a whole number" in bad.err
+    assert "Traceback" not in bad.err
 
 
 def test_a_snapshot_holding_the_only_copy_of_commits_is_never_pruned(workspace):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -110,6 +111,8 @@ def _own_gitdirs(found, known: set[str]) -> None:
 
 def save_repos(cfg: Config, pol: policy.Policy, found,
                saver_class=RepoSaver) -> tuple[list[dict], dict]:
+    if cfg.keep is None:  # the pod's variable wins over save.toml, as for [save] every
+        cfg = dataclasses.replace(cfg, keep=pol.keep)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.jobs)
     groups, wanted, facts = _group(found.repos, cfg, pool)
     paths = [p for g in groups for p in g]

@@ -11,6 +11,7 @@ import time
 
 from . import contract
 
+DEFAULT_KEEP = 24  # snapshots per clone: six hours at every 15 minutes
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a step that timed out
 BUDGET_RESERVE = KILL_GRACE + 0.5  # end of --budget kept for killing and reporting
 
@@ -35,7 +36,9 @@ class Config:
     jobs: int
     dry_run: bool
     deadline: float | None  # time.monotonic() value; None: no budget
-    keep: int = 24  # work-tree snapshots kept per clone on its remote (prune.py)
+    # Work-tree snapshots kept per clone on its remote (prune.py): POD_SAVE_KEEP, else
+    # save.toml's [save] keep (save_repos fills it in), else DEFAULT_KEEP.
+    keep: int | None = None
 
     def time_left(self, timeout: float) -> float:
         """A step's timeout, shortened so that it ends within the budget with time
@@ -100,5 +103,5 @@ def load_config(budget: float | None, dry_run: bool) -> Config:
         jobs=env_number("POD_SAVE_JOBS", 4, integer=True),
         dry_run=dry_run,
         deadline=None if budget is None else time.monotonic() + budget,
-        keep=env_number("POD_SAVE_KEEP", 24, integer=True),
+        keep=env_number("POD_SAVE_KEEP", 0, integer=True) or None,
     )

@@ -8,7 +8,7 @@ import fnmatch
 import os
 import re
 
-from .config import UserError
+from .config import DEFAULT_KEEP, UserError
 
 DEFAULT_TOML = """\
 # pod-save's policy for this pod's /workspace (see `pod-save --help`).
@@ -41,6 +41,13 @@ allow_secrets = []
 # [[sync]]
 # path = "results"
 # remote = "mybucket:pods/results"
+
+# Continuous save (pod-autosave): how often, and how many of a clone's work-tree
+# snapshots (autosave/<pod>/<time>-<clone>) stay on its remote; older ones are pruned.
+# The pod's POD_SAVE_EVERY / POD_SAVE_KEEP variables win over these.
+# [save]
+# every = "15m"
+# keep = 24
 """
 
 
@@ -57,11 +64,12 @@ class Policy:
     allow_secrets: list[str]
     hooks: dict[str, list[str]]
     sync: list[Sync]
+    keep: int = DEFAULT_KEEP  # [save] keep
 
     def as_report(self) -> dict:
         return {"source": self.source, "discard": self.discard,
                 "allow_secrets": self.allow_secrets, "hooks": self.hooks,
-                "sync": [dataclasses.asdict(s) for s in self.sync]}
+                "sync": [dataclasses.asdict(s) for s in self.sync], "keep": self.keep}
 
 
 def matches(rel: str, patterns: list[str]) -> str | None:
@@ -196,7 +204,12 @@ def load(workspace: str) -> Policy:
             and isinstance(s.get("remote"), str) for s in syncs):
         raise UserError(f'{path}: each [[sync]] needs path = "results" and '
                         f'remote = "rclone-remote:folder"')
+    save = data.get("save", {})
+    keep = save.get("keep", DEFAULT_KEEP) if isinstance(save, dict) else None
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise UserError(f"{path}: [save] keep must be a whole number >= 1 "
+                        f"(work-tree snapshots kept per clone on its remote)")
     discard = _strings(path, data, "discard") if "discard" in data else _defaults()
     # pod-save's own folder (this file, hooks, logs, host keys) is the pod's setup.
     return Policy(source, ALWAYS_DISCARD + discard, _strings(path, data, "allow_secrets"),
-                  hooks, [Sync(s["path"].strip("/"), s["remote"]) for s in syncs])
+                  hooks, [Sync(s["path"].strip("/"), s["remote"]) for s in syncs], keep)
