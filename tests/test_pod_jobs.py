@@ -429,3 +429,24 @@ def test_pod_restore_reaches_a_runpod_pod_over_ssh(cli, new_pod):  # noqa: F811
     assert box.exec("stat -c '%a %U' /workspace/code/p/run.sh") == "755 dev\n"
     human = cli("pod", "restore", box.ref, "code/p", "code/none")
     assert human.code == 1 and "code/none: failed (exit 2)" in human.stdout, human.output
+
+
+def test_pod_restore_through_the_gateway_restores_byte_for_byte(gateway_cli, gateway_pod):
+    """No public IP: `pod restore` types its script into the gateway's PTY and reads the
+    framed per-clone results back from the same echoing, CRLF stream."""
+    made = gateway_cli("pod", "run", gateway_pod, "--", "sh", "-c",
+                       "set -e; git init -q --bare /tmp/gr.git; mkdir -p /workspace/code/gp; "
+                       "cd /workspace/code/gp; git init -q -b main; "
+                       "git -c user.name=d -c user.email=d@x commit -q --allow-empty -m one; "
+                       "git remote add origin /tmp/gr.git; git push -q -u origin main; "
+                       "printf 'run\\r\\n' > run.sh; chmod +x run.sh; pod-save > /dev/null || true; "
+                       "cd ..; rm -rf gp; git clone -q /tmp/gr.git gp")
+    assert made.code == 0, made.output
+    done = gateway_cli("pod", "restore", gateway_pod, "code/gp", "--json")
+    assert done.code == 0, done.output
+    assert [(r["repo"], r["ok"]) for r in json.loads(done.stdout)["repos"]] == [("code/gp", True)]
+    back = gateway_cli("pod", "run", gateway_pod, "--", "sh", "-c",
+                       "stat -c %a /workspace/code/gp/run.sh; od -An -c /workspace/code/gp/run.sh")
+    assert back.code == 0, back.output
+    lines = back.stdout.replace("\r\n", "\n").split("\n")
+    assert lines[0] == "755" and "\\r  \\n" in back.stdout, back.stdout  # mode and CRLF kept
