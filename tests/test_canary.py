@@ -31,7 +31,7 @@ def canary(image: str, scenario: dict | None, *, env: dict[str, str] | None = No
         argv += ["-e", f"{key}={value}"]
     done = docker(*argv, image, "-c", f'PATH={STANDIN}:$PATH exec pod-canary {args}', check=False, timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
-    if args != "--json":
+    if "--json" not in args:
         return done.returncode, done.stdout
     return done.returncode, json.loads(done.stdout)
 
@@ -99,6 +99,16 @@ def test_each_fault_fails_its_named_check(pod_image, tmp_path, fault, scenario, 
     assert words in figure(report, failed), (fault, figure(report, failed))
 
 
+def test_a_check_with_two_probes_stays_within_its_one_limit(pod_image, tmp_path):
+    """egl asks two probes (the EGL context, then MuJoCo's frame): a slow host's second
+    probe gets what is left of egl's 15 s, not 15 s of its own."""
+    slow = _with(seconds={"egl": 12, "mujoco": 6})
+    code, report = canary(pod_image, slow, tmp_path=tmp_path, args="--json --check egl")
+    (check,) = report["checks"]
+    assert code == 1 and check["verdict"] == "fail" and "timed out" in check["figure"], report
+    assert check["seconds"] <= check["limit_s"] + 1, check
+
+
 def test_a_pod_without_a_gpu_skips_unless_it_needs_one(pod_image, tmp_path):
     code, report = canary(pod_image, None, env={"RUNPOD_GPU_COUNT": "0"})
     assert code == 0 and report["verdict"] == "skip", report
@@ -155,6 +165,7 @@ def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(p
         assert record["driver"] == "580.159.04" and record["cuda"] == "13.0"
         assert record["runpod"] == {"pod_id": "canary-pod", "data_center": "EU-RO-1", "gpu_count": "1"}
         assert record["canary"]["verdict"] == "fail" and record["canary"]["checks"]["vulkan"] == "fail"
+        assert record["canary"]["seconds"] == report["seconds"]  # how long this host's canary took
         assert record["image"]["name"] == "imagebuild-test/pod" and len(record["image"]["lock_sha256"]) == 64
         assert (record["image"]["ref"], record["image"]["digest"]) == (f"ghcr.io/lab/pod@{DIGEST}", DIGEST)
         # Every shell carries it for W&B; a real wandb.init (offline) takes it as the run's notes.
