@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import docker, unique_name
@@ -230,3 +231,25 @@ def test_a_pod_whose_image_has_no_canary_is_not_waited_for(engine, test_base):
                                               "this imagebuild)"]
     finally:
         container.kill()
+
+
+def test_the_device_run_from_the_images_files_skips_every_gpu_check_without_a_gpu(pod_image, tmp_path):
+    """scripts/gpu-canary-device.sh dry-run: what a lent GPU machine runs (the image's own
+    pod-canary and probes, copied out of it), here with no GPU: every check is a skip named
+    "no NVIDIA GPU", and the table and JSON land in OUT."""
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    carry, out = tmp_path / "carry", tmp_path / "out"
+    exported = subprocess.run(["bash", str(scripts / "gpu-check.sh"), "export", pod_image, str(carry)],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    done = subprocess.run(["bash", str(scripts / "gpu-canary-device.sh"), "dry-run", str(carry)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OUT": str(out)})
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["name"] for row in rows] == ["driver", "gpu-count", "torch", "vulkan", "egl", "physx", "pod-canary",
+                                             "mujoco-egl", "sapien-vulkan", "maniskill-cpu", "maniskill-gpu"]
+    assert {row["verdict"] for row in rows} == {"skip"}, rows
+    assert all(row["figure"].startswith("no NVIDIA GPU") for row in rows if row["name"] != "pod-canary"), rows
+    assert json.loads((out / "pod-canary.json").read_text())["verdict"] == "skip"
+    assert (out / "table.md").read_text().startswith("| check | verdict | seconds | limit | figure |")
+    assert done.stdout.strip().splitlines()[-1].startswith("gpu-check: 0 check(s) failed")
