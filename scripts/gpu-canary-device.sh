@@ -47,7 +47,7 @@ prepare() {
             pin=$(grep -m1 -E "^$name(:amd64)?=" <<<"$versions" | sed 's/:amd64=/=/')
             pins+=("${pin:-$name}")
         done
-        (cd "$folder" && apt-get download -q "${pins[@]}") >/dev/null || {
+        (cd "$folder" && apt-get download -q -o APT::Sandbox::User=root "${pins[@]}") >/dev/null || {
             echo "gpu-canary-device: apt-get download ${pins[*]} failed (run apt-get update first)" >&2
             return 1
         }
@@ -70,6 +70,12 @@ prepare() {
             "$build"/site/mani_skill/assets/environment_maps "$build"/site/mujoco/include \
             "$build"/site/mani_skill/assets/robots/panda/{realsense2_description,sciurus17_description}
         find "$build/site" -name '*.dylib' -delete
+        # mani_skill imports IPython.display at start (for notebooks): two names stand in for it.
+        if [ -d "$build/site/mani_skill" ] && [ ! -d "$build/site/IPython" ]; then
+            mkdir -p "$build/site/IPython"
+            printf 'HTML = display = lambda *args, **kwargs: None\n' >"$build/site/IPython/display.py"
+            : >"$build/site/IPython/__init__.py"
+        fi
         find "$build/site/mani_skill/assets/robots" -mindepth 1 -maxdepth 1 ! -name panda \
             -exec rm -rf {} + 2>/dev/null
         tar -C "$build/site" -cf - . | xz -6 -T0 >"$dir/site.tar.xz"
