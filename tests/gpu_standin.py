@@ -8,6 +8,7 @@ lavapipe, and a probe of what the image does not bake gets the real "skip").
   nvidia-smi     the driver: "gpus", "driver", "cuda" (no "gpus" key: no driver at all)
   vulkaninfo     "vulkan": the loader's physical devices (`--summary`)
   pod-gpu-probe  "probes": NAME -> the JSON report a GPU host's probe would print
+                 ("seconds": NAME -> how long it takes: a slow host)
 
 ``install(folder, scenario)`` writes the folder a test mounts and puts first on PATH.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 TOOLS = ("nvidia-smi", "vulkaninfo", "pod-gpu-probe")
@@ -82,6 +84,7 @@ def main() -> int:
         return vulkaninfo(scenario["vulkan"])
     probe = sys.argv[1] if len(sys.argv) > 1 else ""
     if tool == "pod-gpu-probe" and probe in scenario.get("probes", {}):
+        time.sleep(scenario.get("seconds", {}).get(probe, 0))
         print(json.dumps(scenario["probes"][probe]))
         return 0
     if tool in REAL:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import docker, unique_name
@@ -31,7 +32,7 @@ def canary(image: str, scenario: dict | None, *, env: dict[str, str] | None = No
         argv += ["-e", f"{key}={value}"]
     done = docker(*argv, image, "-c", f'PATH={STANDIN}:$PATH exec pod-canary {args}', check=False, timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
-    if args != "--json":
+    if "--json" not in args:
         return done.returncode, done.stdout
     return done.returncode, json.loads(done.stdout)
 
@@ -99,6 +100,16 @@ def test_each_fault_fails_its_named_check(pod_image, tmp_path, fault, scenario, 
     assert words in figure(report, failed), (fault, figure(report, failed))
 
 
+def test_a_check_with_two_probes_stays_within_its_one_limit(pod_image, tmp_path):
+    """egl asks two probes (the EGL context, then MuJoCo's frame): a slow host's second
+    probe gets what is left of egl's 15 s, not 15 s of its own."""
+    slow = _with(seconds={"egl": 12, "mujoco": 6})
+    code, report = canary(pod_image, slow, tmp_path=tmp_path, args="--json --check egl")
+    (check,) = report["checks"]
+    assert code == 1 and check["verdict"] == "fail" and "timed out" in check["figure"], report
+    assert check["seconds"] <= check["limit_s"] + 1, check
+
+
 def test_a_pod_without_a_gpu_skips_unless_it_needs_one(pod_image, tmp_path):
     code, report = canary(pod_image, None, env={"RUNPOD_GPU_COUNT": "0"})
     assert code == 0 and report["verdict"] == "skip", report
@@ -155,6 +166,7 @@ def test_every_start_runs_the_canary_after_ready_and_keeps_a_provenance_record(p
         assert record["driver"] == "580.159.04" and record["cuda"] == "13.0"
         assert record["runpod"] == {"pod_id": "canary-pod", "data_center": "EU-RO-1", "gpu_count": "1"}
         assert record["canary"]["verdict"] == "fail" and record["canary"]["checks"]["vulkan"] == "fail"
+        assert record["canary"]["seconds"] == report["seconds"]  # how long this host's canary took
         assert record["image"]["name"] == "imagebuild-test/pod" and len(record["image"]["lock_sha256"]) == 64
         assert (record["image"]["ref"], record["image"]["digest"]) == (f"ghcr.io/lab/pod@{DIGEST}", DIGEST)
         # Every shell carries it for W&B; a real wandb.init (offline) takes it as the run's notes.
@@ -219,3 +231,25 @@ def test_a_pod_whose_image_has_no_canary_is_not_waited_for(engine, test_base):
                                               "this imagebuild)"]
     finally:
         container.kill()
+
+
+def test_the_device_run_from_the_images_files_skips_every_gpu_check_without_a_gpu(pod_image, tmp_path):
+    """scripts/gpu-canary-device.sh dry-run: what a lent GPU machine runs (the image's own
+    pod-canary and probes, copied out of it), here with no GPU: every check is a skip named
+    "no NVIDIA GPU", and the table and JSON land in OUT."""
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    carry, out = tmp_path / "carry", tmp_path / "out"
+    exported = subprocess.run(["bash", str(scripts / "gpu-check.sh"), "export", pod_image, str(carry)],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    done = subprocess.run(["bash", str(scripts / "gpu-canary-device.sh"), "dry-run", str(carry)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OUT": str(out)})
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["name"] for row in rows] == ["driver", "gpu-count", "torch", "vulkan", "egl", "physx", "pod-canary",
+                                             "mujoco-egl", "sapien-vulkan", "maniskill-cpu", "maniskill-gpu"]
+    assert {row["verdict"] for row in rows} == {"skip"}, rows
+    assert all(row["figure"].startswith("no NVIDIA GPU") for row in rows if row["name"] != "pod-canary"), rows
+    assert json.loads((out / "pod-canary.json").read_text())["verdict"] == "skip"
+    assert (out / "table.md").read_text().startswith("| check | verdict | seconds | limit | figure |")
+    assert done.stdout.strip().splitlines()[-1].startswith("gpu-check: 0 check(s) failed")

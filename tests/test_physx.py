@@ -244,29 +244,34 @@ def test_an_offline_build_without_a_zip_leaves_it_to_the_volume(tmp_path, test_b
 
 
 def test_gpu_check_exports_what_the_image_carries_and_fails_without_a_gpu(baked, tmp_path):
-    """scripts/gpu-check.sh: `export` copies the vendor files and the baked library out of
-    the image; on a machine without an NVIDIA GPU every check says FAIL (Mesa's CPU
-    devices in the image must not pass for the GPU), one line each."""
+    """scripts/gpu-check.sh: `export` copies out of the image its canary (the entrypoint
+    package), vulkaninfo, the vendor files and the baked library; on a machine without an
+    NVIDIA GPU the run (a GPU machine's, which needs one) fails the driver check and skips the
+    rest, one line each, the SAPIEN image's own probes named."""
     image, library = baked[0]["image"], baked[2]
     scripts = Path(__file__).resolve().parent.parent / "scripts"
-    done = subprocess.run(["bash", str(scripts / "gpu-check.sh"), "export", image, str(tmp_path / "carry")],
+    carry = tmp_path / "carry"
+    done = subprocess.run(["bash", str(scripts / "gpu-check.sh"), "export", image, str(carry)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    copied = sorted(str(p.relative_to(tmp_path / "carry")) for p in (tmp_path / "carry").rglob("*") if p.is_file())
-    assert copied[:3] == ["files/10_nvidia.json", "files/nvidia_icd.json", "files/nvidia_layers.json"]
-    assert len(copied) == 4 and copied[3].startswith("physx/105.") and copied[3].endswith(f"/{LIBRARY}")
-    assert (tmp_path / "carry" / copied[3]).read_bytes() == library.read_bytes()
-    # The checkout as the GPU machine has it: scripts/ and the entrypoint's pod-canary beside it.
+    copied = sorted(str(p.relative_to(carry)) for p in carry.rglob("*") if p.is_file() and p.parts[-2] != "lib"
+                    and "entrypoint" not in p.parts)
+    assert copied[:5] == ["bin/vulkaninfo", "config.env", "files/10_nvidia.json", "files/nvidia_icd.json",
+                          "files/nvidia_layers.json"], copied
+    assert len(copied) == 6 and copied[5].startswith("physx/105.") and copied[5].endswith(f"/{LIBRARY}")
+    assert (carry / copied[5]).read_bytes() == library.read_bytes()
+    assert (carry / "entrypoint" / "bin" / "pod-gpu-probe").is_file()
+    # Only scripts/ and the exported folder, as on the GPU machine.
     run = docker("run", "--rm", "--entrypoint", "bash", "-e", "PYTHON=/opt/venv/bin/python",
-                 "-v", f"{scripts}:/repo/scripts:ro", "-v", f"{scripts.parent / 'src'}:/repo/src:ro",
-                 "-v", f"{tmp_path / 'carry'}:/carry:ro", image,
+                 "-v", f"{scripts}:/repo/scripts:ro", "-v", f"{carry}:/carry:ro", image,
                  "-c", "bash /repo/scripts/gpu-check.sh /carry; echo status=$?", check=False)
     lines = run.stdout.strip().splitlines()
-    checks = [line.split(":", 1)[0] for line in lines if line.startswith(("PASS", "FAIL"))]
-    assert checks == [f"FAIL {name}" for name in ("nvidia-smi", "vulkan", "egl", "mujoco-egl",
-                                                   "sapien-render", "maniskill-gpu-physics",
-                                                   "pod-canary")], run.stdout
-    assert lines[-2:] == ["gpu-check: 7 check(s) failed", "status=1"], run.stdout
+    checks = [line.split(":", 1)[0] for line in lines if line.startswith(("PASS", "FAIL", "SKIP"))]
+    assert checks == ["FAIL driver"] + [f"SKIP {name}" for name in (
+        "gpu-count", "torch", "vulkan", "egl", "physx")] + ["FAIL pod-canary"] + [f"SKIP {name}" for name in (
+        "mujoco-egl", "sapien-vulkan", "maniskill-cpu", "maniskill-gpu")], run.stdout
+    assert "the pod needs one" in lines[1], run.stdout
+    assert lines[-1] == "status=1" and lines[-2].startswith("gpu-check: 1 check(s) failed: driver;"), run.stdout
 
 
 def test_an_empty_physx_gpu_key_is_one_line(tmp_path):

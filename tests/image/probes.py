@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 IMPORT_AND_REPORT = """
 import importlib, importlib.metadata as md, json, sys
@@ -47,6 +46,3 @@ def python_over_ssh(pod, code: str, *args: str, env: str = "") -> str:
 def last_json(out: str):
     """The JSON a probe printed last (libraries may print before it)."""
     return json.loads(out.strip().splitlines()[-1])
-
-# scripts/gpu_probes.py, the probes of gpu-check.sh: run as `python - NAME --json`.
-GPU_PROBES = (Path(__file__).resolve().parents[2] / "scripts" / "gpu_probes.py").read_text()

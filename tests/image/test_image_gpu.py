@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .probes import GPU_PROBES, MANISKILL_STEP, MUJOCO_FRAME, last_json, python_over_ssh
+from .probes import MANISKILL_STEP, MUJOCO_FRAME, last_json, python_over_ssh
 
 pytestmark = [pytest.mark.docker, pytest.mark.gpu]
 
@@ -52,8 +52,9 @@ def test_maniskill_gpu_physics_256_envs_with_rgb(pod, gpu, image_versions):
     (without it enable_gpu() downloads it into the volume first: minutes, or fails offline)."""
     if "mani-skill" not in image_versions.get("packages", {}):
         pytest.skip("the image has no mani-skill")
-    # The probe of scripts/gpu-check.sh: it also fails if enable_gpu() tries to download.
-    result = last_json(python_over_ssh(pod, GPU_PROBES, "maniskill", "--json"))
+    # The image's probe (scripts/gpu-check.sh runs it too): it fails if enable_gpu() tries to download.
+    result = last_json(pod.sh("pod-gpu-probe maniskill-gpu"))
+    assert "skip" not in result, result["skip"]
     assert result["rgb"][0] == 256 and result["rgb"][-1] == 3, result
     # Reported, not asserted: speed targets live in bench/ (figures in bench/README.md).
     print(f"\nphysx_cuda PickCube-v1, 256 envs, RGB obs: {result['env_steps_per_s']} env-steps/s")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 
 from podcanary import facts
@@ -109,6 +110,7 @@ def check_vulkan(ctx: Context, limit: float) -> tuple[str, str]:
 
 
 def check_egl(ctx: Context, limit: float) -> tuple[str, str]:
+    deadline = time.monotonic() + limit  # two probes, one limit
     vendors = facts.nvidia_files(facts.vendor_files(facts.EGL_VENDOR_VARIABLES, facts.EGL_VENDOR_DIRS))
     if not vendors:
         return "fail", ("no EGL vendor file loads the NVIDIA driver (glvnd egl_vendor.d): "
@@ -120,7 +122,7 @@ def check_egl(ctx: Context, limit: float) -> tuple[str, str]:
               f"({report.get('devices')} device(s))")
     if "mujoco" not in report.get("baked", []):
         return "pass", figure
-    frame = facts.probe("mujoco", limit, env={**os.environ, "MUJOCO_GL": "egl"})
+    frame = facts.probe("mujoco", deadline - time.monotonic(), env={**os.environ, "MUJOCO_GL": "egl"})
     if "NVIDIA" not in frame.get("renderer", "") or frame.get("values", 0) <= 10:
         return "fail", f"{figure}; MuJoCo rendered on {frame.get('renderer')} ({frame.get('values')} values)"
     return "pass", f"{figure}; MuJoCo {frame.get('version')} frame on {frame['renderer']}"

@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None, doc: str = "") -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--check", action="append", choices=[name for name, _, _ in checks.CHECKS],
                         help="run only this check (repeatable)")
+    parser.add_argument("--report", metavar="PATH",
+                        help="write the report to PATH, not to the pod's (/run/pod-canary.json)")
     parser.add_argument("--at-start", action="store_true",
                         help="the entrypoint's run: status line, report file, login line, provenance")
     args = parser.parse_args(argv)
@@ -23,7 +25,9 @@ def main(argv: list[str] | None = None, doc: str = "") -> int:
         report = start.at_start()
     else:
         report = runner.run_checks(set(args.check) if args.check else None)
-        if not args.check:
+        if args.report:  # a run outside the pod (scripts/gpu-check.sh): its own file
+            start.write_atomic(args.report, json.dumps(report, indent=2) + "\n")
+        elif not args.check:
             with contextlib.suppress(OSError):  # not root: printed; the entrypoint's file stays
                 start.write_report(report)
     if args.json:

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from podsave import contract
@@ -29,9 +30,12 @@ class ProbeError(Exception):
 
 
 def run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
-    """stdout of argv; ProbeError with its last stderr line when it fails or times out."""
+    """stdout of argv; ProbeError with its last stderr line when it fails or times out
+    (a ``timeout`` used up before the start is a time-out too)."""
+    if timeout <= 0:
+        raise ProbeError(f"{os.path.basename(argv[0])}: no time left of the check's limit")
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=max(timeout, 0.1),
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=env, stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired:
         raise ProbeError(f"{os.path.basename(argv[0])} timed out after {timeout:.0f} s") from None
@@ -95,6 +99,8 @@ class Driver:
 
 
 def driver(timeout: float) -> Driver:
+    """Two nvidia-smi calls within ``timeout`` together (a hung driver hangs nvidia-smi)."""
+    deadline = time.monotonic() + timeout
     command = shutil.which("nvidia-smi")
     if not command:
         present = os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
@@ -102,7 +108,7 @@ def driver(timeout: float) -> Driver:
     try:
         rows = run([command, "--query-gpu=index,name,uuid,driver_version,memory.total",
                     "--format=csv,noheader,nounits"], timeout)
-        header = run([command], timeout)
+        header = run([command], deadline - time.monotonic())
     except ProbeError as error:
         return Driver(True, error=f"nvidia-smi failed: {error}")
     gpus, version = [], ""

@@ -1,6 +1,8 @@
 """pod-gpu-probe NAME: one GPU-facing probe in its own process (a driver that hangs or
 crashes takes only this process with it). It prints one JSON object as its last line:
-{"skip": why} when the image lacks what it needs; a failure exits non-zero with one line."""
+{"skip": why} when the image lacks what it needs; a failure exits non-zero with one line.
+The canary's probes come first; EXTRA are the longer ones scripts/gpu-check.sh and the
+image suite's GPU tests run (one implementation of each GPU probe, the image's)."""
 
 from __future__ import annotations
 
@@ -110,16 +112,14 @@ def torch() -> dict:
     return report
 
 
-def physx() -> dict:
-    """A few GPU-physics steps of a small ManiSkill scene (PhysX on CUDA), no download allowed."""
-    libraries = [path for pattern in PHYSX_LIBRARIES for path in glob.glob(os.path.expanduser(pattern))]
-    if not baked("sapien") or not libraries:
-        return {"skip": "no SAPIEN with a PhysX GPU library in the image"}
-    if not baked("mani_skill"):
-        import sapien
+def physx_libraries() -> list[str]:
+    return [path for pattern in PHYSX_LIBRARIES for path in glob.glob(os.path.expanduser(pattern))]
 
-        sapien.physx.enable_gpu()
-        return {"figure": f"SAPIEN {sapien.__version__}: PhysX GPU enabled ({libraries[0]})"}
+
+def maniskill(num_envs: int, obs_mode: str, backend: str, steps: int, warmup: int = 1) -> dict:
+    """PickCube-v1: ``steps`` timed steps of ``num_envs`` envs on ``backend`` (physx_cuda: GPU
+    physics; cpu), observations ``obs_mode``; SAPIEN may download nothing (no network on a pod
+    host, and a download would hide a PhysX library that is not where SAPIEN looks)."""
     import gymnasium as gym
     import mani_skill.envs  # noqa: F401 (registers the envs)
     import requests
@@ -129,19 +129,99 @@ def physx() -> dict:
         raise Failed(f"SAPIEN tried to download {url}: its PhysX GPU library is not where it looks")
 
     requests.get = no_download
-    env = gym.make("PickCube-v1", num_envs=16, obs_mode="state", sim_backend="physx_cuda")
-    env.reset(seed=0)
-    action = torch.zeros(env.action_space.shape, device="cuda")
+    gpu = backend == "physx_cuda"
+    env = gym.make("PickCube-v1", num_envs=num_envs, obs_mode=obs_mode, sim_backend=backend)
+    obs, _ = env.reset(seed=0)
+    action = torch.zeros(env.action_space.shape, device="cuda") if gpu else env.action_space.sample()
+    for _ in range(warmup):  # the first steps compile and allocate: not timed
+        obs, *_ = env.step(action)
+    if gpu:
+        torch.cuda.synchronize()
     started = time.perf_counter()
-    for _ in range(10):
-        env.step(action)
-    torch.cuda.synchronize()
-    rate = 10 * 16 / (time.perf_counter() - started)
+    for _ in range(steps):
+        obs, *_ = env.step(action)
+    if gpu:
+        torch.cuda.synchronize()
+    rate = steps * num_envs / (time.perf_counter() - started)
+    report = {"num_envs": num_envs, "backend": backend, "env_steps_per_s": round(rate)}
+    if obs_mode == "rgb":
+        rgb = obs["sensor_data"]["base_camera"]["rgb"]
+        if int(rgb.max()) == 0:
+            raise Failed(f"the RGB observation {tuple(rgb.shape)} is black")
+        report["rgb"] = list(rgb.shape)
     env.close()
-    return {"figure": f"ManiSkill PickCube-v1 on PhysX GPU: 16 envs, {rate:,.0f} env-steps/s"}
+    shape = f" {tuple(report['rgb'])}" if "rgb" in report else ""
+    report["figure"] = (f"ManiSkill PickCube-v1 on {backend}: {num_envs} env(s), {obs_mode} obs{shape}, "
+                        f"{rate:,.0f} env-steps/s")
+    return report
 
 
-PROBES = {"egl": egl, "mujoco": mujoco, "torch": torch, "physx": physx}
+def physx() -> dict:
+    """A few GPU-physics steps of a small ManiSkill scene (PhysX on CUDA), no download allowed."""
+    libraries = physx_libraries()
+    if not baked("sapien") or not libraries:
+        return {"skip": "no SAPIEN with a PhysX GPU library in the image"}
+    if not baked("mani_skill"):
+        import sapien
+
+        sapien.physx.enable_gpu()
+        return {"figure": f"SAPIEN {sapien.__version__}: PhysX GPU enabled ({libraries[0]})"}
+    return maniskill(16, "state", "physx_cuda", 10)
+
+
+# Not the canary's: longer GPU checks for scripts/gpu-check.sh and tests/image (bench figures).
+
+def sapien_render() -> dict:
+    """A SAPIEN camera picture of one box, rendered through Vulkan."""
+    import numpy as np
+    import sapien
+
+    summary = str(sapien.render.get_device_summary()).strip()
+    scene = sapien.Scene()
+    scene.set_ambient_light([0.5, 0.5, 0.5])
+    scene.add_directional_light([0, 1, -1], [1, 1, 1])
+    builder = scene.create_actor_builder()
+    builder.add_box_visual(half_size=[0.2] * 3, material=[1, 0, 0])
+    builder.build(name="box")
+    camera = scene.add_camera("camera", 320, 240, 1.0, 0.01, 10)
+    camera.set_pose(sapien.Pose([-1, 0, 0]))
+    scene.update_render()
+    camera.take_picture()
+    rgba = camera.get_picture("Color")
+    values = len(np.unique((rgba * 255).astype("uint8")))
+    if values <= 2:
+        raise Failed(f"SAPIEN's picture has {values} distinct values")
+    return {"version": sapien.__version__, "devices": summary, "values": values,
+            "figure": f"SAPIEN {sapien.__version__}: a {rgba.shape[1]}x{rgba.shape[0]} picture, {values} "
+                      f"distinct values ({' '.join(summary.split()[:8])})"}
+
+
+def mujoco_egl() -> dict:
+    """MuJoCo's frame, which must come from the NVIDIA driver (MUJOCO_GL=egl)."""
+    os.environ["MUJOCO_GL"] = "egl"
+    report = mujoco()
+    if report["values"] <= 10 or "NVIDIA" not in report["renderer"]:
+        raise Failed(f"MuJoCo rendered {report['values']} values on {report['renderer']}")
+    return {**report, "figure": f"MuJoCo {report['version']}: a 320x240 frame with {report['values']} "
+                                f"distinct values from {report['renderer']}"}
+
+
+def maniskill_cpu() -> dict:
+    """CPU physics, RGB observations rendered on the GPU (Vulkan)."""
+    return maniskill(1, "rgb", "cpu", 50)
+
+
+def maniskill_gpu() -> dict:
+    """GPU physics at training scale: 256 envs with RGB observations (env-steps/s)."""
+    if not physx_libraries():
+        return {"skip": "no PhysX GPU library in the image (build with --physx-gpu linux-so.zip)"}
+    return maniskill(256, "rgb", "physx_cuda", 50, warmup=5)
+
+
+PROBES = {"egl": egl, "mujoco": mujoco, "torch": torch, "physx": physx,
+          "mujoco-egl": mujoco_egl, "sapien-vulkan": sapien_render, "maniskill-cpu": maniskill_cpu,
+          "maniskill-gpu": maniskill_gpu}
+EXTRA = ("mujoco-egl", "sapien-vulkan", "maniskill-cpu", "maniskill-gpu")  # not run by the canary
 
 
 def main(argv: list[str]) -> int:

@@ -28,7 +28,7 @@ def record(report: dict) -> dict:
         "driver": report["driver"]["version"],
         "cuda": report["driver"]["cuda"],
         "runpod": {key: os.environ[name] for key, name in RUNPOD_VARIABLES.items() if os.environ.get(name)},
-        "canary": {"verdict": report["verdict"],
+        "canary": {"verdict": report["verdict"], "seconds": report["seconds"],
                    "checks": {check["name"]: check["verdict"] for check in report["checks"]}},
     }
 
