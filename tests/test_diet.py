@@ -171,6 +171,14 @@ def test_tritons_amd_backend_goes_with_its_entry_point(chunk, tmp_path):
         in (tmp_path / "site/triton-3.5.0.dist-info/RECORD").read_text()
 
 
+def test_keep_leaves_tritons_amd_backend_and_duplicate_files(chunk, tmp_path):
+    files = tree(tmp_path, {**TRITON, "site/a.so": b"x" * BIG, "site/b.so": b"x" * BIG})
+    chunk["diet"](files, [str(tmp_path / "site")], keep=["triton-amd", "file-duplicates"], cuda_dirs=())
+    assert present(tmp_path) == {*TRITON, "site/a.so", "site/b.so"}
+    assert (tmp_path / "site/a.so").stat().st_ino != (tmp_path / "site/b.so").stat().st_ino
+    assert "amd = " in (tmp_path / "site/triton-3.5.0.dist-info/entry_points.txt").read_text()
+
+
 def test_spec_keeps_tritons_amd_backend_for_a_rocm_torch():
     plain = parse_spec({"python": {"keep": ["package-tests"]}}, "t")
     rocm = parse_spec({"python": {"keep": ["package-tests"]},
