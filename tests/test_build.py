@@ -210,6 +210,21 @@ def test_maniskill_imports_on_cpu(engine, built, ci_spec):
                         "gymnasium as gym; print(\"PickCube-v1\" in gym.registry)'", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("True")
+    # The diet's GPU-stack rules (compile-chunk.py): triton still finds its NVIDIA backend
+    # without the AMD one, torch's CPU solvers and FFT run without the CUDA front ends,
+    # and triton's copies of libcupti are one file.
+    diet = run_in_image(result.image, "python -c 'import torch, triton, triton.backends as b; "
+                        "print(sorted(b.backends), torch.linalg.svd(torch.eye(3)).S.sum().item(), "
+                        "torch.fft.fft(torch.ones(4))[0].real.item())' && cd $(python -c "
+                        "'import triton, os; print(os.path.dirname(triton.__file__))')/backends && "
+                        "ls && stat -c %i nvidia/lib/cupti/libcupti.so* | sort -u | wc -l && "
+                        "ls ../../nvidia/*/lib | grep -c -E \"lib(cusolverMg|nvblas|cufftw)\" || true",
+                        timeout=300)
+    assert diet.returncode == 0, diet.stderr[-2000:]
+    lines = diet.stdout.split()
+    assert lines[:3] == ["['nvidia']", "3.0", "4.0"], diet.stdout
+    assert "amd" not in lines and "nvidia" in lines, diet.stdout
+    assert lines[-2:] == ["1", "0"], diet.stdout  # one cupti inode; no front end left
 
 
 def test_a_matching_plan_key_reuses_only_layers_the_engine_has(engine, built, ci_spec):

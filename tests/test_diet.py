@@ -102,6 +102,130 @@ def test_a_cuda_library_the_base_has_identically_becomes_a_link(chunk, tmp_path)
     assert not (tmp_path / "site/nvidia/cufft/lib/libcufft.so.11").is_symlink(), "other bytes: kept"
 
 
+BIG = 64 * 1024
+
+
+def test_identical_files_become_hardlinks_of_one(chunk, tmp_path):
+    """triton's libcupti.so, .so.12 and .so.2025.1.1 are three byte-identical copies."""
+    body, other = b"\x7fELF" + b"c" * BIG, b"\x7fELF" + b"d" * BIG
+    files = tree(tmp_path, {"lib/libcupti.so": body, "lib/libcupti.so.12": body,
+                            "lib/libcupti.so.2025": body, "lib/libother.so": other,
+                            "lib/script.sh": body, "lib/a.txt": b"small", "lib/b.txt": b"small"})
+    (tmp_path / "lib/script.sh").chmod(0o755)  # same bytes, other mode: its own inode
+    chunk["diet"](files, [str(tmp_path / "site")], cuda_dirs=())
+    inode = {name: (tmp_path / "lib" / name).stat().st_ino for name in
+             ("libcupti.so", "libcupti.so.12", "libcupti.so.2025", "libother.so", "script.sh",
+              "a.txt", "b.txt")}
+    assert inode["libcupti.so"] == inode["libcupti.so.12"] == inode["libcupti.so.2025"]
+    assert len({inode[n] for n in ("libcupti.so", "libother.so", "script.sh", "a.txt", "b.txt")}) == 5
+    assert (tmp_path / "lib/libcupti.so.12").read_bytes() == body
+    assert (tmp_path / "lib/script.sh").stat().st_mode & 0o777 == 0o755
+    assert not list(tmp_path.rglob("*.imagebuild-link"))
+
+
+def test_a_layer_tar_holds_a_hardlinked_body_once(tmp_path):
+    """What BuildKit's layer tar does with the diet's links (tarfile writes the same
+    hardlink entries; the built image's figure is in bench/README.md)."""
+    import tarfile
+
+    first = tmp_path / "libcupti.so"
+    first.write_bytes(b"x" * BIG)
+    (tmp_path / "libcupti.so.12").hardlink_to(first)
+    with tarfile.open(tmp_path / "layer.tar", "w") as layer:
+        layer.add(first, "libcupti.so")
+        layer.add(tmp_path / "libcupti.so.12", "libcupti.so.12")
+    with tarfile.open(tmp_path / "layer.tar") as layer:
+        assert [m.size for m in layer if m.isfile()] == [BIG]
+        assert layer.getmember("libcupti.so.12").islnk()
+
+
+TRITON = {
+    "site/triton/__init__.py": "",
+    "site/triton/backends/__init__.py": "",
+    "site/triton/backends/nvidia/compiler.py": "",
+    "site/triton/backends/amd/compiler.py": "",
+    "site/triton/backends/amd/lib/libtriton_amd_codegen.so": b"\x7fELF amd",
+    "site/triton-3.5.0.dist-info/entry_points.txt":
+        "[console_scripts]\nproton = triton.profiler.proton:main\n\n"
+        "[triton.backends]\namd = triton.backends.amd\nnvidia = triton.backends.nvidia\n",
+    "site/triton-3.5.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: triton\nVersion: 3.5.0\n",
+}
+
+
+def test_tritons_amd_backend_goes_with_its_entry_point(chunk, tmp_path):
+    """triton imports every backend its entry points list: the amd line must go too."""
+    import base64
+    import hashlib
+    import importlib.metadata
+
+    record = "".join(f"{name.removeprefix('site/')},sha256=x,1\n" for name in TRITON)
+    files = tree(tmp_path, {**TRITON, "site/triton-3.5.0.dist-info/RECORD": record})
+    chunk["diet"](files, [str(tmp_path / "site")], cuda_dirs=())
+    assert not (tmp_path / "site/triton/backends/amd").exists()
+    assert (tmp_path / "site/triton/backends/nvidia/compiler.py").exists()
+    dist = next(importlib.metadata.distributions(path=[str(tmp_path / "site")]))
+    assert {ep.name for ep in dist.entry_points} == {"proton", "nvidia"}
+    entry_points = (tmp_path / "site/triton-3.5.0.dist-info/entry_points.txt").read_bytes()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(entry_points).digest()).rstrip(b"=").decode()
+    assert f"triton-3.5.0.dist-info/entry_points.txt,sha256={digest},{len(entry_points)}\n" \
+        in (tmp_path / "site/triton-3.5.0.dist-info/RECORD").read_text()
+
+
+def test_keep_leaves_tritons_amd_backend_and_duplicate_files(chunk, tmp_path):
+    files = tree(tmp_path, {**TRITON, "site/a.so": b"x" * BIG, "site/b.so": b"x" * BIG})
+    chunk["diet"](files, [str(tmp_path / "site")], keep=["triton-amd", "file-duplicates"], cuda_dirs=())
+    assert present(tmp_path) == {*TRITON, "site/a.so", "site/b.so"}
+    assert (tmp_path / "site/a.so").stat().st_ino != (tmp_path / "site/b.so").stat().st_ino
+    assert "amd = " in (tmp_path / "site/triton-3.5.0.dist-info/entry_points.txt").read_text()
+
+
+def test_spec_keeps_tritons_amd_backend_for_a_rocm_torch():
+    plain = parse_spec({"python": {"keep": ["package-tests"]}}, "t")
+    rocm = parse_spec({"python": {"keep": ["package-tests"]},
+                       "simulators": {"torch_backend": "rocm6.4"}}, "t")
+    assert plain.diet_keep == ["package-tests"]
+    assert rocm.diet_keep == ["package-tests", "triton-amd"]
+
+
+CUDA = {
+    "site/nvidia/cu13/lib/libcusolver.so.12": b"\x7fELF solver",
+    "site/nvidia/cu13/lib/libcusolverMg.so.12": b"\x7fELF needs libcusolver.so.12",
+    "site/nvidia/cu13/lib/libnvblas.so.13": b"\x7fELF nvblas",
+    "site/nvidia/cu13/lib/libcufftw.so.12": b"\x7fELF fftw",
+    "site/nvidia/cu13/include/cusolverMg.h": "/* cusolverMg */",
+}
+
+
+def test_a_cuda_front_end_nothing_names_goes(chunk, tmp_path):
+    """cuSOLVERMg goes: only its header, torch's CMake module and cuda-pathfinder's
+    catalog name it; NVBLAS stays (a library holds its name, as a dlopen would);
+    cuFFTW stays (a .py asks for it by its bare name)."""
+    tree(tmp_path, {"venv/bin/python": b"", "venv/" + "site/torch/lib/libtorch_cuda.so": b"libcusolver.so.12",
+                    "venv/site/torch/share/cmake/FindCUDAToolkit.cmake": "cusolverMg nvblas cufftw",
+                    "venv/site/cuda/pathfinder/_dynamic_libs/descriptor_catalog.py": "'cusolverMg'",
+                    "venv/site/app/blas.so": b"dlopen libnvblas.so.13",
+                    "venv/site/app/fft.py": "load_nvidia_dynamic_lib('cufftw')"})
+    files = tree(tmp_path / "venv", CUDA)
+    gone = chunk["diet"](files, [str(tmp_path / "venv/site")], cuda_dirs=(), venv=str(tmp_path / "venv"))
+    lib = tmp_path / "venv/site/nvidia/cu13/lib"
+    assert gone == {str(lib / "libcusolverMg.so.12")}
+    assert sorted(p.name for p in lib.iterdir()) == ["libcufftw.so.12", "libcusolver.so.12", "libnvblas.so.13"]
+    kept = tree(tmp_path / "kept", CUDA)
+    assert not chunk["diet"](kept, [str(tmp_path / "kept/site")], keep=["unused-cuda-libs"], cuda_dirs=(),
+                             venv=str(tmp_path / "kept"))
+
+
+def test_a_later_package_naming_a_removed_front_end_fails_its_step(chunk, tmp_path):
+    site = tmp_path / "site"
+    tree(site, {"nvidia_cusolver-12.0.dist-info/METADATA": "Name: nvidia-cusolver\nVersion: 12.0\n",
+                "nvidia_cusolver-12.0.dist-info/RECORD": "nvidia/cu13/lib/libcusolverMg.so.12,,\n"})
+    later = tree(site, {"multigpu/solve.so": b"dlopen libcusolverMg.so.12", "multigpu/x.h": "cusolverMg"})
+    with pytest.raises(SystemExit, match=r"solve\.so names cusolverMg.*nvidia-cusolver.*"
+                                         r"\"unused-cuda-libs\" to \[python\] keep"):
+        chunk["diet"](later, [str(site)], cuda_dirs=(), venv=str(tmp_path))
+    chunk["diet"](later[1:], [str(site)], cuda_dirs=(), venv=str(tmp_path))  # a header: fine
+
+
 def test_keep_names_only_known_rules():
     assert parse_spec({"python": {"keep": ["package-tests"]}}, "t").python.keep == ["package-tests"]
     with pytest.raises(SpecError, match=r"python\.keep.*static-archives"):
@@ -149,6 +273,24 @@ def test_layers_by_kind_reads_every_layer_of_an_image(test_base):
     kinds = _by_kind(test_base)
     assert kinds["apt"]["bytes"] > 50e6 and kinds["apt"]["files"] > 1000
     assert kinds["other wheels"]["files"] == kinds["node"]["files"] == 0
+
+
+@pytest.mark.docker
+def test_save_streams_past_the_engines_call_timeout(test_base):
+    """dockerd 20.10 writes the whole export to disk before the first byte of `docker
+    save` (8.3 GB of ManiSkill outlasted the SDK's 120 s): the stream waits
+    SAVE_STALL_S, not the timeout of every other call (here 1 ms)."""
+    from imagebuild.engine import connect
+    from imagebuild.engine.sdk import Engine
+    from imagebuild.image.layerscan import each_layer
+
+    engine = connect()
+    if engine.socket_path is None:
+        pytest.skip("the engine is not on a unix socket")
+    impatient = Engine(socket_path=engine.socket_path, timeout=0.001)
+    found = each_layer(impatient, test_base, lambda layer: sum(1 for _ in layer))
+    assert list(found) == engine.image(test_base).attrs["RootFS"]["Layers"]
+    assert all(files > 0 for files, _ in found.values())
 
 
 @pytest.mark.docker

@@ -9,6 +9,7 @@ first use. Building goes through the docker CLI (BuildKit, see ``buildkit``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -22,6 +23,10 @@ from imagebuild import imageref
 from imagebuild.errors import UserError
 
 _DEFAULT_HOST = "unix:///var/run/docker.sock"
+# `docker save` (dockerd 20.10) writes the whole export to disk before its first byte:
+# 8.3 GB took longer than the 120 s every other call may wait. Only a stall this long
+# (no byte at all) fails a save.
+SAVE_STALL_S = 1800.0
 
 
 def _engine_address() -> str:
@@ -159,6 +164,33 @@ class Engine:
         if not tagged:
             raise UserError(f"could not tag {source} as {target}")
 
+    @contextlib.contextmanager
+    def save(self, reference: str, stall_s: float = SAVE_STALL_S):
+        """`docker save` of ``reference`` as a readable byte stream (a tar), nothing on
+        disk here; the engine may take minutes before the first byte (``SAVE_STALL_S``)."""
+        if self.socket_path is None:
+            import docker
+
+            client = docker.from_env(timeout=int(stall_s))
+            chunks = client.api.get_image(reference, chunk_size=1 << 20)
+            yield _ChunkReader(chunks)
+            return
+        connection = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            connection.connect()
+            connection.sock.settimeout(stall_s)  # connected within the usual timeout
+            connection.request("GET", f"/images/{quote(reference, safe='/:@')}/get")
+            response = connection.getresponse()
+            if response.status >= 300:
+                message = response.read().decode("utf-8", "replace").strip()
+                raise UserError(f"docker engine error saving {reference}: {message or response.status}")
+            yield response
+        except OSError as error:
+            raise UserError(f"docker save of {reference} failed ({error}): check that the engine "
+                            f"at {_engine_address()} is up, then retry") from None
+        finally:
+            connection.close()
+
     def read_files(self, reference: str, folder: str) -> dict[str, str]:
         """Text files directly under ``folder`` of an image (no container is started)."""
         import docker.errors
@@ -179,6 +211,26 @@ class Engine:
             return files
         finally:
             container.remove(force=True)
+
+
+class _ChunkReader:
+    """A read()-able file over an iterator of byte chunks (the SDK's save stream)."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
 
 
 def base_unavailable(reference: str) -> UserError:

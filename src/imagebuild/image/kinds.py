@@ -99,8 +99,8 @@ def tally(layers: list[list[tuple[str, int]]]) -> KindReport:
 
 def by_kind(engine, reference: str) -> KindReport:
     """Every layer of ``reference`` (the base's too: a new host pulls them all)."""
-    image = engine.client.images.get(reference)
-    found = each_layer(image, _files)
+    image = engine.image(reference)
+    found = each_layer(engine, reference, _files)
     return tally([found[diff_id][0] for diff_id in image.attrs["RootFS"]["Layers"]])
 
 

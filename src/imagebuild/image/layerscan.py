@@ -26,26 +26,6 @@ CACHE_PATTERNS = {
 _CHUNK = 1 << 20
 
 
-class _StreamReader:
-    """A read()-able file over an iterator of byte chunks (the SDK's save stream)."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-
 @dataclass
 class LayerReport:
     diff_id: str
@@ -111,11 +91,11 @@ class _HashingReader:
         return data
 
 
-def each_layer(image, visit) -> dict[str, tuple[object, int]]:
-    """diff ID → (``visit(layer_tar)``, the tar's bytes) for every layer tar of ``image``'s `docker save`
-    stream (streamed: nothing on disk); the digest covers the whole tar, padding too."""
+def each_layer(engine, reference: str, visit) -> dict[str, tuple[object, int]]:
+    """diff ID → (``visit(layer_tar)``, the tar's bytes) for every layer tar of ``reference``'s
+    `docker save` stream (streamed: nothing on disk); the digest covers the whole tar, padding too."""
     found: dict[str, tuple[object, int]] = {}
-    with tarfile.open(fileobj=_StreamReader(image.save(chunk_size=_CHUNK)), mode="r|") as outer:
+    with engine.save(reference) as stream, tarfile.open(fileobj=stream, mode="r|") as outer:
         for member in outer:
             if not member.name.endswith("layer.tar") or not member.isfile():
                 continue
@@ -131,7 +111,6 @@ def each_layer(image, visit) -> dict[str, tuple[object, int]]:
 def scan_image(engine, reference: str, markers: Iterable[str] = (),
                skip_base: str | None = None) -> ImageScan:
     """Scan every layer of ``reference`` except those it shares with ``skip_base``."""
-    image = engine.client.images.get(reference)
     skip: set[str] = set()
     if skip_base:
         skip = set(engine.client.images.get(skip_base).attrs["RootFS"]["Layers"])
@@ -143,7 +122,7 @@ def scan_image(engine, reference: str, markers: Iterable[str] = (),
         return report
 
     reports = []
-    for diff_id, (report, size) in each_layer(image, visit).items():
+    for diff_id, (report, size) in each_layer(engine, reference, visit).items():
         report.diff_id, report.size = diff_id, size
         if diff_id not in skip:
             reports.append(report)
@@ -159,7 +138,7 @@ def history_text(engine, reference: str) -> Iterator[str]:
 def layer_entries(engine, reference: str) -> list[dict[str, tuple]]:
     """Each layer of ``reference`` (in order) as {path: (mode, uid, gid, mtime, link, sha256)}:
     enough to say which file, and which of its bytes, differ between two builds."""
-    image = engine.client.images.get(reference)
+    image = engine.image(reference)
 
     def visit(layer) -> dict[str, tuple]:
         entries: dict[str, tuple] = {}
@@ -170,7 +149,7 @@ def layer_entries(engine, reference: str) -> list[dict[str, tuple]]:
                                   item.linkname, content, tuple(sorted(item.pax_headers)))
         return entries
 
-    by_digest = {diff_id: entries for diff_id, (entries, _) in each_layer(image, visit).items()}
+    by_digest = {diff_id: entries for diff_id, (entries, _) in each_layer(engine, reference, visit).items()}
     return [by_digest.get(diff_id, {}) for diff_id in image.attrs["RootFS"]["Layers"]]
 
 

@@ -233,6 +233,7 @@ def render_layer(name: str, parent: str, spec: Spec, env: jinja2.Environment | N
         packages=_apt_packages(spec, lock),
         dev_uid=contract.DEV_UID,
         python=spec.python,
+        diet_keep=spec.diet_keep,
         node=spec.node,
         simulators=spec.simulators,
         torch_backend=spec.torch_backend,

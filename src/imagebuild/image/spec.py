@@ -100,7 +100,8 @@ def _check_requirements(value: list[str]) -> list[str]:
 
 # What a chunk step removes of its packages before compiling them (files/compile-chunk.py
 # says why each is safe); `[python] keep` names the rules to skip.
-DIET_RULES = ("static-archives", "package-tests", "package-docs", "pyc-duplicates", "cuda-duplicates")
+DIET_RULES = ("static-archives", "package-tests", "package-docs", "pyc-duplicates", "cuda-duplicates",
+              "file-duplicates", "triton-amd", "unused-cuda-libs")
 
 
 class PythonSection(_Section):
@@ -251,6 +252,15 @@ class Spec(_Section):
             return backend
         cuda = self.cuda_version
         return "cu" + cuda.replace(".", "") if cuda else None
+
+    @property
+    def diet_keep(self) -> list[str]:
+        """The diet rules the chunk steps skip: ``[python] keep``, and triton's AMD backend
+        when torch is a ROCm build (every other torch this builds runs on NVIDIA or CPU)."""
+        keep = list(self.python.keep)
+        if self.simulators.torch_backend.startswith("rocm") and "triton-amd" not in keep:
+            keep.append("triton-amd")
+        return keep
 
     def with_base(self, base: str) -> Spec:
         """The same spec on another base image (``--base``), validated."""

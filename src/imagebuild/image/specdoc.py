@@ -32,7 +32,7 @@ WHAT = {
     "python.packages": f"pip requirements baked into {contract.VENV}",
     "python.uv": "pinned uv release",
     "python.keep": "diet rules to skip (files kept): static-archives, package-tests, package-docs, "
-                   "pyc-duplicates, cuda-duplicates",
+                   "pyc-duplicates, cuda-duplicates, file-duplicates, triton-amd, unused-cuda-libs",
     "node.version": "Node.js major (or exact) version",
     "node.npm": "npm major (or exact) version",
     "node.claude_code": 'Claude Code version, "latest", or false for none',

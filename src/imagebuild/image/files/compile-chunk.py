@@ -24,19 +24,31 @@ this layer). Each rule has a name the spec's `[python] keep` lists to turn it of
                     importable: mujoco/doc/ is .rst);
   pyc-duplicates    .opt-1/.opt-2.pyc a wheel shipped (Python loads them only under -O);
   cuda-duplicates   a CUDA wheel's library identical, byte for byte, to the base's copy
-                    (/usr/local/cuda): a symlink to it instead.
+                    (/usr/local/cuda): a symlink to it instead;
+  file-duplicates   byte-identical regular files of the chunk (64 KiB or more, same mode:
+                    triton's three libcupti copies) become hardlinks of one (a layer tar
+                    stores a hardlink's body once);
+  triton-amd        triton's AMD backend (triton/backends/amd, its entry point too): the
+                    pod's GPU is NVIDIA (render adds the rule to keep for a ROCm torch);
+  unused-cuda-libs  CUDA front-end libraries (cuSOLVERMg, NVBLAS, cuFFTW) whose name no
+                    other file of the venv holds (no DT_NEEDED, no dlopen string); a
+                    later chunk naming one fails its step, saying to keep the rule.
 Usage: compile-chunk.py REQUIREMENTS_FILE [--keep RULE,...]
        (build-env.sh exports IMAGEBUILD_STEP_MARKER)
 """
 
+import base64
 import concurrent.futures
 import contextlib
 import filecmp
+import hashlib
 import importlib.metadata
 import importlib.util
+import mmap
 import os
 import py_compile
 import re
+import stat
 import sys
 import sysconfig
 
@@ -64,11 +76,23 @@ def installed_files(requirements):
                 yield os.path.normpath(str(entry.locate()))
 
 
-RULES = ("static-archives", "package-tests", "package-docs", "pyc-duplicates", "cuda-duplicates")
+RULES = ("static-archives", "package-tests", "package-docs", "pyc-duplicates", "cuda-duplicates",
+         "file-duplicates", "triton-amd", "unused-cuda-libs")
 # Where a CUDA base image keeps the libraries torch's nvidia-* wheels also carry.
 BASE_CUDA_DIRS = ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib")
 _OPT_PYC = re.compile(r"/__pycache__/[^/]+\.opt-[12]\.pyc$")
 _CUDA_LIBRARY = re.compile(r"/nvidia/[^/]+/lib/lib[^/]+\.so[.0-9]*$")
+_LINK_FROM = 64 * 1024  # smaller duplicates save little and cost a hash each
+_TRITON_AMD = re.compile(r"/triton/backends/amd/")
+# Front ends an application links itself (multi-GPU cuSOLVER, BLAS drop-in, FFTW API):
+# torch loads none of them. Searched for by their bare name ("cusolverMg"), as a loader
+# asks for them (cuda.pathfinder.load_nvidia_dynamic_lib("cusolverMg")).
+_FRONT_END = re.compile(r"/nvidia/[^/]+/lib/lib(cusolverMg|nvblas|cufftw)\.so[.0-9]*$")
+# Files that name every CUDA library without loading any: headers, CMake find modules
+# (torch's FindCUDAToolkit.cmake), cuda-pathfinder's catalog of what it can load
+# (measured on ManiSkill's venv: the only files naming the three front ends).
+_NAMES_ALL = re.compile(r"\.(h|hpp|cuh|cmake)$|/cuda/pathfinder/_dynamic_libs/(__pycache__/)?"
+                        r"descriptor_catalog[.a-z0-9-]*py[c]?$")
 
 
 def _folders_named(files, library, names):
@@ -97,8 +121,10 @@ def _imports_tests(sources):
     return False
 
 
-def diet(files, libraries, keep=(), cuda_dirs=BASE_CUDA_DIRS):
-    """Remove (or link) what the rules not in ``keep`` name; the paths gone."""
+def diet(files, libraries, keep=(), cuda_dirs=BASE_CUDA_DIRS, venv=None):
+    """Remove (or link) what the rules not in ``keep`` name; the paths gone (removed or
+    symlinked; hardlinked files stay files). ``venv``: where to look for a file naming a
+    CUDA front end (the running Python's)."""
     gone = set()
     if "static-archives" not in keep:
         gone |= {path for path in files if path.endswith(".a")}
@@ -118,15 +144,164 @@ def diet(files, libraries, keep=(), cuda_dirs=BASE_CUDA_DIRS):
                 under = [path for path in inside if path.startswith(folder + os.sep)]
                 if not any(path.endswith(".py") for path in under):
                     gone |= set(under)
-    for path in sorted(gone):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-    for folder in sorted({os.path.dirname(path) for path in gone}, key=len, reverse=True):
-        with contextlib.suppress(OSError):  # not empty: something else lives there
-            os.removedirs(folder)
+    _remove(gone)
+    if "triton-amd" not in keep:
+        gone |= drop_triton_amd(files)
+    if "unused-cuda-libs" not in keep:
+        check_removed_cuda_unnamed([path for path in files if path not in gone], libraries)
+        gone |= drop_unused_cuda(files, [venv or os.path.normpath(sys.prefix)])
     if "cuda-duplicates" not in keep:
         gone |= link_base_cuda(files, cuda_dirs)
+    if "file-duplicates" not in keep:
+        link_duplicates([path for path in files if path not in gone])
     return gone
+
+
+def _remove(paths):
+    for path in sorted(paths):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    for folder in sorted({os.path.dirname(path) for path in paths}, key=len, reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            os.removedirs(folder)
+
+
+def _digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def link_duplicates(files):
+    """Byte-identical regular files (same size, mode and SHA-256) become hardlinks of the
+    first by name: one inode, so one body in the layer tar. The paths relinked."""
+    by_shape = {}
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_size >= _LINK_FROM:
+                by_shape.setdefault((info.st_size, info.st_mode), []).append(path)
+    linked = set()
+    for group in (paths for paths in by_shape.values() if len(paths) > 1):
+        by_digest = {}
+        for path in sorted(group):
+            by_digest.setdefault(_digest(path), []).append(path)
+        for first, *rest in by_digest.values():
+            for path in rest:
+                if os.stat(path).st_ino != os.stat(first).st_ino:
+                    os.link(first, path + ".imagebuild-link")
+                    os.replace(path + ".imagebuild-link", path)
+                    linked.add(path)
+    if linked:
+        _say(f"linked {len(linked)} duplicate files ({sum(map(os.path.getsize, linked)) / 1e6:.1f} MB): "
+             f"{', '.join(sorted(map(os.path.basename, linked)))}")
+    return linked
+
+
+def _say(line):
+    print(f"compile-chunk diet: {line}", file=sys.stderr, flush=True)
+
+
+def drop_triton_amd(files):
+    """triton/backends/amd's files, and its line in triton's entry points (triton imports
+    every backend listed there), RECORD updated to match. The paths removed."""
+    amd = {path for path in files if _TRITON_AMD.search(path)}
+    if not amd:
+        return amd
+    for path in files:
+        if path.endswith(".dist-info/entry_points.txt"):
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.readlines()
+            kept = [line for line in lines if not re.match(r"\s*amd\s*=\s*triton\.backends\.amd\s*$", line)]
+            if kept != lines:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.writelines(kept)
+                _rerecord(os.path.dirname(path), path)
+    _remove(amd)
+    _say(f"removed triton's AMD backend ({len(amd)} files)")
+    return amd
+
+
+def _rerecord(dist_info, changed):
+    """RECORD's hash and size of ``changed``, as the file now is."""
+    record = os.path.join(dist_info, "RECORD")
+    name = os.path.relpath(changed, os.path.dirname(dist_info))
+    with open(changed, "rb") as handle:
+        data = handle.read()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    with open(record, encoding="utf-8") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    with open(record, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(f"{name},sha256={digest},{len(data)}\n" if line.split(",", 1)[0] == name else line)
+
+
+def _names_any(path, needles):
+    """The needles (bytes) found in the file at ``path``."""
+    with contextlib.suppress(OSError, ValueError), open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return {needle for needle in needles if data.find(needle) >= 0}
+    return set()
+
+
+def _venv_files(roots, skip):
+    for root in roots:
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]  # RECORD lists every file
+            for name in names:
+                path = os.path.join(folder, name)
+                if path not in skip and not _NAMES_ALL.search(path) and not os.path.islink(path) \
+                        and os.path.isfile(path):
+                    yield path
+
+
+def _stem(path):
+    """``libcusolverMg.so.12`` → b"cusolverMg"."""
+    return os.path.basename(path).split(".so", 1)[0].removeprefix("lib").encode()
+
+
+def drop_unused_cuda(files, roots):
+    """The chunk's front-end CUDA libraries whose name (``libcusolverMg``) no other file
+    under ``roots`` holds. The paths removed."""
+    candidates = {path for path in files if _FRONT_END.search(path) and not os.path.islink(path)
+                  and os.path.isfile(path)}
+    if not candidates:
+        return set()
+    wanted = {_stem(path) for path in candidates}
+    named = set()
+    for path in _venv_files(roots, candidates):
+        named |= _names_any(path, wanted - named)
+        if named == wanted:
+            break
+    unused = {path for path in candidates if _stem(path) not in named}
+    if unused:
+        _say(f"removed CUDA libraries nothing names ({sum(map(os.path.getsize, unused)) / 1e6:.1f} MB): "
+             f"{', '.join(sorted(map(os.path.basename, unused)))}")
+    _remove(unused)
+    return unused
+
+
+def check_removed_cuda_unnamed(files, path=None):
+    """A step after the diet removed a front-end library: none of this chunk's files may
+    name it (a later package needing it would fail at run time, not here)."""
+    missing = {}
+    for dist in importlib.metadata.distributions(path=path or sys.path):
+        for entry in dist.files or ():
+            if _FRONT_END.search("/" + str(entry)) and not os.path.lexists(entry.locate()):
+                missing[_stem(str(entry))] = dist.metadata["Name"]
+    if not missing:
+        return
+    for file in files:
+        if ".dist-info" + os.sep in file or _NAMES_ALL.search(file) or not os.path.isfile(file) \
+                or os.path.islink(file):
+            continue
+        for stem in _names_any(file, set(missing)):
+            raise SystemExit(f"compile-chunk diet: {file} names {stem.decode()}, which the diet removed "
+                             f"from {missing[stem]}: add \"unused-cuda-libs\" to [python] keep in the "
+                             "spec and build again")
 
 
 def link_base_cuda(files, cuda_dirs):
