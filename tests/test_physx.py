@@ -1,6 +1,7 @@
 """SAPIEN's PhysX GPU library baked into the sim layer (`imagebuild build --physx-gpu
 ZIP`), asked for by SAPIEN itself in the container, for root and dev; the release
 download failing over to the volume; and zips that must be refused before any build.
+(A push of such a build is in tests/test_push.py, which has a registry with the shared layers.)
 
 GitHub is unreachable here: the zip is synthetic, with a stand-in shared library."""
 
@@ -11,16 +12,13 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import CI_SPEC, ca_bundle, docker, unique_name
+from physx_helpers import LIBRARY, baked_zip, make_zip, sapien_spec
 
 pytestmark = pytest.mark.docker
-
-SAPIEN = "sapien==3.0.3"
-LIBRARY = "libPhysXGpu_64.so"
 
 # What enable_gpu() loads, recorded instead of run: libcuda (absent without a GPU)
 # and the C call are stubbed, the library itself is really loaded, a download fails.
@@ -46,37 +44,11 @@ def imagebuild(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess
                           text=True, timeout=timeout)
 
 
-def sapien_spec(folder: Path, extra: str = "") -> Path:
-    """The CI spec with SAPIEN as its only simulator (system/python/node layers reused)."""
-    spec = folder / "imagebuild.toml"
-    spec.write_text(CI_SPEC.read_text().replace(
-        'packages = ["mujoco", "gymnasium"]', f'packages = ["{SAPIEN}"]\n{extra}'))
-    return spec
-
-
-def standin_library(folder: Path) -> Path:
-    """A real shared library with one function, so that loading it proves something."""
-    source = folder / "standin.c"
-    source.write_text("int physx_standin(void) { return 42; }\n")
-    library = folder / LIBRARY
-    # Relative names and fixed zip dates: the same bytes at every run, so the sim layer is reused.
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", LIBRARY, "standin.c"], check=True, cwd=folder)
-    return library
-
-
-def make_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
-    return path
-
-
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory, test_base, built):
     """The SAPIEN image built with a synthetic linux-so.zip: (build JSON, zip, library)."""
     folder = tmp_path_factory.mktemp("physx")
-    library = standin_library(folder)
-    archive = make_zip(folder / "linux-so.zip", {LIBRARY: library.read_bytes(), "README": b"x"})
+    archive, library = baked_zip(folder)
     done = imagebuild("build", "--spec", sapien_spec(folder), "--base", test_base, "--physx-gpu",
                       archive, "--ca-cert", ca_bundle() or "/dev/null", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -121,38 +93,6 @@ def test_the_build_says_and_the_label_records_the_source(engine, baked, test_bas
     assert again.returncode == 0, again.stderr
     assert f"PhysX GPU library: {source}" in again.stderr
     assert again.stdout.strip() == result["image"]
-
-
-@pytest.mark.slow
-def test_push_after_a_build_with_the_zip_pushes_that_build(baked, test_base, tmp_path):
-    """`build --physx-gpu ZIP` then a bare `push`: push reads the build record instead of
-    planning again (without the zip it would get another tag and call the image unbuilt)."""
-    from registry import Registry, remove_repository_tags
-
-    from imagebuild.engine import connect
-
-    _, archive, _ = baked
-    server = Registry().start()
-    name = f"{server.host}/imagebuild-test/physx"
-    spec = sapien_spec(tmp_path)
-    spec.write_text(spec.read_text().replace('name = "imagebuild-test/pod"', f'name = "{name}"'))
-    try:
-        built = imagebuild("build", "--spec", spec, "--base", test_base, "--physx-gpu", archive,
-                           "--ca-cert", ca_bundle() or "/dev/null")
-        assert built.returncode == 0, built.stderr[-3000:]
-        record = json.loads((tmp_path / ".imagebuild" / "imagebuild.build.json").read_text())
-        assert record["image"] == built.stdout.strip()
-        assert record["physx_zip_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
-        assert record["base"]["image"] == test_base
-        env = {**os.environ, "IMAGEBUILD_REGISTRY_USERNAME": server.username,
-               "IMAGEBUILD_REGISTRY_PASSWORD": server.password}
-        pushed = subprocess.run([sys.executable, "-m", "imagebuild", "push", "--spec", str(spec), "--json"],
-                                capture_output=True, text=True, timeout=600, env=env)
-        assert pushed.returncode == 0, pushed.stderr[-3000:]
-        assert json.loads(pushed.stdout)["tags"][0] == record["image"]
-    finally:
-        server.close()
-        remove_repository_tags(connect(), name)
 
 
 def test_a_pod_of_the_baked_image_keeps_the_baked_library(baked):

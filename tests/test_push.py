@@ -449,6 +449,40 @@ def test_registry_cache_flags_are_checked(flags):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def test_push_after_a_build_with_the_zip_pushes_that_build(first_push, registry, test_base, tmp_path):
+    """`build --physx-gpu ZIP` then a bare `push`: push reads the build record instead of
+    planning again (without the zip it would get another tag and call the image unbuilt).
+    Pushed to this module's registry after ``first_push``: the layers it shares with the
+    test image (base, system, python, node) are mounted there, not compressed again."""
+    from physx_helpers import baked_zip, sapien_spec
+
+    from imagebuild.engine import connect
+
+    archive, _ = baked_zip(tmp_path)  # the bytes of test_physx.py's zip: its sim layer is reused
+    name = f"{registry.host}/imagebuild-test/physx"
+    spec = sapien_spec(tmp_path)
+    spec.write_text(spec.read_text().replace('name = "imagebuild-test/pod"', f'name = "{name}"'))
+    try:
+        built = subprocess.run([*IMAGEBUILD, "build", "--spec", str(spec), "--base", test_base,
+                                "--physx-gpu", str(archive), "--ca-cert", str(ca_bundle() or "/dev/null")],
+                               capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+        OUTPUTS.extend([built.stdout, built.stderr])
+        assert built.returncode == 0, built.stderr[-3000:]
+        record = json.loads((tmp_path / ".imagebuild" / "imagebuild.build.json").read_text())
+        assert record["image"] == built.stdout.strip()
+        assert record["physx_zip_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert record["base"]["image"] == test_base
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBUILD_REGISTRY_")}
+        env.update(IMAGEBUILD_REGISTRY_USERNAME=registry.username, IMAGEBUILD_REGISTRY_PASSWORD=registry.password)
+        pushed = subprocess.run([*IMAGEBUILD, "push", "--spec", str(spec), "--json"], capture_output=True,
+                                text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
+        OUTPUTS.extend([pushed.stdout, pushed.stderr])
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        assert json.loads(pushed.stdout)["tags"][0] == record["image"]
+    finally:
+        remove_repository_tags(connect(), name)
+
+
 def test_password_appears_in_no_output_or_file(first_push, project, registry, docker_config):
     """Runs last in this module: every output above, the state file, the project
     and the repository are free of the password (docker's own config is exempt)."""

@@ -88,6 +88,9 @@ def test_no_pod_left_billing(cli, fake_runpod, kind, failure):
     else:
         if failure == "ssh_never_ready":
             fake_runpod.state.backend = BannerBackend(banner=None)
+            # Any timeout runs out when SSH never comes: 1 s instead of 3 (the signal cases
+            # keep 3, their signal must land inside the wait).
+            argv = ["1" if i and argv[i - 1] == "--timeout" else a for i, a in enumerate(argv)]
         if failure == "api_5xx":
             fake_runpod.inject("server_error", method="GET", path="/v2/pods/*", times=math.inf)
         if failure == "closed_stdin":

@@ -31,6 +31,7 @@ RTX4090 = "NVIDIA GeForce RTX 4090"
 RTX3090 = "NVIDIA GeForce RTX 3090"
 A6000 = "NVIDIA RTX A6000"
 LAG_S = 1.0  # how late the fake lists a new pod
+MATRIX_LAG_S = 0.5  # the same, in the fault matrix (14 cases: each second of waiting counts)
 FAST = {"IMAGEBUILD_RUNPOD_LISTING_LAG": "4", "IMAGEBUILD_RUNPOD_TIMEOUT": "1.5"}
 
 
@@ -86,11 +87,16 @@ SEQUENCES = [
 @pytest.mark.parametrize("ready", [True, False], ids=["ready", "never-ready"])
 @pytest.mark.parametrize("answers", SEQUENCES, ids=["+".join(s) for s in SEQUENCES])
 def test_fault_matrix_one_pod_and_none_left_billing(cli, fake_runpod, answers, ready):
-    fake_runpod.state.listing_lag_s = LAG_S
+    # A lag shorter than LAG_S and a look-up window to match: a lost create is still listed
+    # only after the client's first look (a single look sends a second create), while each
+    # 5xx that made nothing waits out 2 s of window instead of 4. A never-ready pod's wait
+    # is cut to 1 s: any timeout gets it terminated.
+    fake_runpod.state.listing_lag_s = MATRIX_LAG_S
     fake_runpod.script("POST", "/v2/pods", answers)
     if not ready:
         fake_runpod.state.backend = BannerBackend(banner=None)
-    result = cli("pod", "create", "--gpu", "4090", "--name", "once", "--timeout", "3")
+    result = cli("pod", "create", "--gpu", "4090", "--name", "once", "--timeout", "3" if ready else "1",
+                 env={"IMAGEBUILD_RUNPOD_LISTING_LAG": str(4 * MATRIX_LAG_S)})
     made = pods_ever(fake_runpod)
     assert len(made) == 1, (answers, fake_runpod.state.ledger, result.output)  # never two pods
     if ready:
