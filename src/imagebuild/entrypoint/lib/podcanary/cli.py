@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None, doc: str = "") -> int:
     parser.add_argument("--check", action="append", choices=[name for name, _, _ in checks.CHECKS],
                         help="run only this check (repeatable)")
     parser.add_argument("--report", metavar="PATH",
-                        help="write the report to PATH, not to the pod's (/run/pod-canary.json)")
+                        help="write the report to PATH, not to the pod's report file (POD_CANARY_RESULT)")
     parser.add_argument("--at-start", action="store_true",
                         help="the entrypoint's run: status line, report file, login line, provenance")
     args = parser.parse_args(argv)
