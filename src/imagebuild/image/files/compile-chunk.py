@@ -247,14 +247,21 @@ def _names_any(path, needles):
     return set()
 
 
+def _may_load(path):
+    """Whether the file at ``path`` naming a library means something may load it: not
+    package metadata (RECORD lists every file), not a file that names every CUDA library
+    (_NAMES_ALL), not a link (its target is looked at itself)."""
+    return (".dist-info" + os.sep not in path and not _NAMES_ALL.search(path)
+            and not os.path.islink(path) and os.path.isfile(path))
+
+
 def _venv_files(roots, skip):
     for root in roots:
         for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]  # RECORD lists every file
+            dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]  # not walked at all
             for name in names:
                 path = os.path.join(folder, name)
-                if path not in skip and not _NAMES_ALL.search(path) and not os.path.islink(path) \
-                        and os.path.isfile(path):
+                if path not in skip and _may_load(path):
                     yield path
 
 
@@ -294,10 +301,7 @@ def check_removed_cuda_unnamed(files, path=None):
                 missing[_stem(str(entry))] = dist.metadata["Name"]
     if not missing:
         return
-    for file in files:
-        if ".dist-info" + os.sep in file or _NAMES_ALL.search(file) or not os.path.isfile(file) \
-                or os.path.islink(file):
-            continue
+    for file in filter(_may_load, files):
         for stem in _names_any(file, set(missing)):
             raise SystemExit(f"compile-chunk diet: {file} names {stem.decode()}, which the diet removed "
                              f"from {missing[stem]}: add \"unused-cuda-libs\" to [python] keep in the "
